@@ -1,0 +1,54 @@
+"""Backends generate one clip per request. Each lives in its own module behind `Backend`.
+
+The contract mirrors a two-step generation service: `submit` a request (this is the moment
+money is spent), `wait` until it reaches a terminal state, then `fetch` the clip. Nothing
+above this package knows which backend runs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..planning import ShotPlan
+
+
+@dataclass(frozen=True)
+class Job:
+    """One shot's request, ready to send: the plan plus its first frame as a file, if any."""
+
+    shot: ShotPlan
+    first_frame: Path | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    generation_id: str
+    usd_spent: float | None = None
+
+
+class Backend(Protocol):
+    name: str
+
+    async def submit(self, job: Job) -> Submission:
+        """Start generating `job`; return as soon as the service has accepted it."""
+
+    async def wait(self, job: Job, submission: Submission) -> str:
+        """Follow the generation to completion; return where the clip can be fetched."""
+
+    async def fetch(self, location: str, destination: Path) -> None:
+        """Write the finished clip to `destination` (a temporary path the caller renames)."""
+
+
+BACKENDS = ("preview",)
+
+
+def get_backend(name: str) -> Backend:
+    if name == "preview":
+        from .preview import PreviewBackend
+
+        return PreviewBackend()
+    raise UsageError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")

@@ -1,0 +1,57 @@
+"""`storyboard` on the command line: a thin layer over the Python API, one file per command."""
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from ..errors import InvalidStoryboard, StoryboardError
+from . import plan, render, schema, validate
+
+EXIT_INTERRUPTED = 130
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
+@click.version_option(package_name="storyboard")
+@click.pass_context
+def cli(context: click.Context, debug: bool) -> None:
+    """Render a declarative YAML storyboard into a multi-shot film."""
+    context.obj = {"debug": debug}
+
+
+for module in (validate, plan, render, schema):
+    cli.add_command(module.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every failure becomes one clear message and an exit code, never a traceback."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="storyboard", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except InvalidStoryboard as error:
+        for problem in error.problems:
+            click.echo(str(problem), err=True)
+        return error.exit_code
+    except StoryboardError as error:
+        click.echo(f"error: {error}", err=True)
+        return error.exit_code
+    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", err=True)
+        return 1
+    return 0

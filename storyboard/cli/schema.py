@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import click
+
+from ..schema import schema_text
+
+
+@click.command("schema")
+def command() -> None:
+    """Print the JSON Schema of the storyboard format."""
+    click.echo(schema_text(), nl=False)

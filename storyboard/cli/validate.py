@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import click
+
+from ..loading import load
+
+
+@click.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def command(file: str) -> None:
+    """Check FILE: schema, meaning, templates and model limits. Exit 0 or 2."""
+    storyboard = load(file)
+    click.echo(f"{file}: ok ({len(storyboard.shots)} shots)")

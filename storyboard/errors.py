@@ -1,0 +1,52 @@
+"""Exceptions raised by storyboard, and the `Problem` every input error is made of."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with an input file, pointing at the line to fix (1-based)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class StoryboardError(Exception):
+    """Base of every error storyboard reports to a user."""
+
+    exit_code = 1
+
+
+class InvalidStoryboard(StoryboardError):
+    """The storyboard (or a file it names) is wrong; carries every problem found."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(StoryboardError):
+    """The command was asked for something impossible (unknown backend, unknown shot id)."""
+
+    exit_code = 2
+
+
+class RenderError(StoryboardError):
+    """Generating a shot or assembling the film failed."""
+
+    exit_code = 1
+
+
+class ShotFailed(RenderError):
+    def __init__(self, shot_id: str, reason: str):
+        self.shot_id = shot_id
+        self.reason = reason
+        super().__init__(f"shot {shot_id!r} failed: {reason}")

@@ -1,0 +1,183 @@
+"""Stage 1 of the pipeline: a storyboard file in, a checked and expanded `Storyboard` out.
+
+read YAML (with positions) -> JSON Schema -> normalise (defaults, paths) -> meaning checks
+-> template expansion -> checks of the resolved requests against the model profiles.
+Every problem of the last three steps is reported together.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from . import checks, schema, templating
+from .errors import InvalidStoryboard
+from .model import (
+    REFERENCE_FIELDS,
+    SERVICE_FIELDS,
+    CastMember,
+    FirstFrame,
+    FrameOf,
+    Music,
+    Output,
+    Reference,
+    Shot,
+    Storyboard,
+    Transition,
+)
+from .profiles import load_profiles
+from .yaml_source import Document, Path_, read_yaml
+
+DEFAULT_MODEL = "alibaba/wan-2-7-r2v"
+DEFAULT_FPS = 24
+DEFAULT_TRANSITION_SECONDS = 0.5
+URL_PATTERN = re.compile(r"^(?:https?://|data:)", re.IGNORECASE)
+
+
+def load(path: str | os.PathLike[str]) -> Storyboard:
+    """Load, check and expand a storyboard file. Raises InvalidStoryboard listing every problem."""
+    display = str(path)
+    file = Path(path).absolute()
+    document = read_yaml(file, display)
+    if document.data is None:
+        raise InvalidStoryboard([document.problem((), "the storyboard is empty")])
+    if not isinstance(document.data, dict):
+        kind = "a list" if isinstance(document.data, list) else "a single value"
+        raise InvalidStoryboard([document.problem((), f"a storyboard is a mapping of fields; this file is {kind}")])
+    version = document.data.get("storyboard")
+    if version != 1:
+        if "storyboard" not in document.data:
+            message = "missing 'storyboard: 1' (the format version) at the top of the file"
+        else:
+            message = f"unsupported format version {version!r}; this storyboard reads version 1"
+        raise InvalidStoryboard([document.problem(("storyboard",), message)])
+    problems = schema.check(document)
+    if problems:
+        raise InvalidStoryboard(problems)
+
+    profiles = load_profiles(file.parent, os.path.dirname(display))
+    storyboard = _normalise(document, file, profiles)
+    problems = checks.check_meaning(storyboard)
+    problems += templating.expand(storyboard)
+    problems += checks.check_requests(storyboard)
+    if problems:
+        raise InvalidStoryboard(problems)
+    return storyboard
+
+
+def _normalise(document: Document, file: Path, profiles: dict[str, Any]) -> Storyboard:
+    data: dict[str, Any] = document.data
+    root = file.parent
+    defaults: dict[str, Any] = data.get("defaults", {})
+
+    def reference(kind: str, source: str, where: Path_) -> Reference:
+        local = None if URL_PATTERN.match(source) or "://" in source else root / source
+        return Reference(kind, source, where, local)  # type: ignore[arg-type]
+
+    def references(container: dict[str, Any], where: Path_, single: str, plural: str, kind: str) -> list[Reference]:
+        found = []
+        if single in container:
+            found.append(reference(kind, container[single], (*where, single)))
+        for index, source in enumerate(container.get(plural, [])):
+            found.append(reference(kind, source, (*where, plural, index)))
+        return found
+
+    cast = {
+        name: CastMember(
+            name=name,
+            references=references(member, ("cast", name), "image", "images", "image")
+            + references(member, ("cast", name), "video", "videos", "video"),
+            description=member.get("description"),
+            where=("cast", name),
+        )
+        for name, member in data.get("cast", {}).items()
+    }
+
+    shots = []
+    for index, raw in enumerate(data["shots"]):
+        here: Path_ = ("shots", index)
+
+        def pick(name: str) -> tuple[Any, Path_ | None]:
+            if name in raw:
+                return raw[name], (*here, name)
+            if name in defaults:
+                return defaults[name], ("defaults", name)
+            return None, None
+
+        fields: dict[str, Any] = {}
+        origins: dict[str, Path_] = {"prompt": (*here, "prompt")}
+        model, origins["model"] = pick("model")
+        if model is None:
+            model, origins["model"] = DEFAULT_MODEL, (*here, "id")
+        for name in SERVICE_FIELDS:
+            value, origin = pick(name)
+            if origin is not None:
+                fields[name], origins[name] = value, origin
+        params: dict[str, Any] = {}
+        for source, where in ((defaults, ("defaults", "params")), (raw, (*here, "params"))):
+            for key, value in source.get("params", {}).items():
+                params[key], origins[key] = value, (*where, key)
+        if params:
+            fields["params"] = params
+
+        explicit: list[Reference] = []
+        for name, kind in REFERENCE_FIELDS.items():
+            sources, origin = pick(name)
+            if origin is not None:
+                origins[name] = origin
+                explicit += [reference(kind, source, (*origin, i)) for i, source in enumerate(sources)]
+
+        first_frame: FirstFrame = None
+        if "first_frame" in raw:
+            spec = raw["first_frame"]
+            first_frame = FrameOf(spec["shot"], spec.get("at", "end"), (*here, "first_frame"))
+            origins["first_frame_image"] = (*here, "first_frame")
+        else:
+            source, origin = pick("first_frame_image")
+            if origin is not None:
+                first_frame = reference("image", source, origin)
+                origins["first_frame_image"] = origin
+
+        transition_spec, _ = pick("transition")
+        transition = Transition()
+        if transition_spec:
+            kind = transition_spec["type"]
+            seconds = transition_spec.get("duration", 0.0 if kind == "cut" else DEFAULT_TRANSITION_SECONDS)
+            transition = Transition(kind, float(seconds))
+
+        shots.append(
+            Shot(
+                id=raw["id"],
+                index=index,
+                model=model,
+                prompt_template=raw["prompt"],
+                fields=fields,
+                origins=origins,
+                references=explicit,
+                first_frame=first_frame,
+                transition=transition,
+                vars=raw.get("vars", {}),
+            )
+        )
+
+    output_spec: dict[str, Any] = data.get("output", {})
+    music_spec = output_spec.get("audio", {}).get("music")
+    music = None
+    if music_spec:
+        music = Music(root / music_spec["path"], float(music_spec.get("volume", 1.0)), ("output", "audio", "music", "path"))
+    output = Output(
+        path=root / output_spec.get("path", f"renders/{file.stem}.mp4"),
+        fps=float(output_spec.get("fps", DEFAULT_FPS)),
+        music=music,
+    )
+    return Storyboard(
+        file=file,
+        document=document,
+        title=data.get("title", file.stem),
+        vars=data.get("vars", {}),
+        cast=cast,
+        shots=shots,
+        output=output,
+        profiles=profiles,
+    )

@@ -1,0 +1,83 @@
+"""What a file really is, judged by its first bytes rather than its name; content hashes."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+# (offset, magic bytes, kind, name)
+_SIGNATURES: list[tuple[int, bytes, str, str]] = [
+    (0, b"\x89PNG\r\n\x1a\n", "image", "PNG image"),
+    (0, b"\xff\xd8\xff", "image", "JPEG image"),
+    (0, b"GIF87a", "image", "GIF image"),
+    (0, b"GIF89a", "image", "GIF image"),
+    (0, b"BM", "image", "BMP image"),
+    (0, b"\x1a\x45\xdf\xa3", "video", "Matroska/WebM video"),
+    (0, b"ID3", "audio", "MP3 audio"),
+    (0, b"fLaC", "audio", "FLAC audio"),
+    (0, b"OggS", "audio", "Ogg audio"),
+]
+_AUDIO_BRANDS = (b"M4A ", b"M4B ", b"M4P ")
+
+
+def sniff(path: Path) -> tuple[str | None, str]:
+    """(kind, description) of a file: kind is 'image', 'video', 'audio' or None."""
+    with open(path, "rb") as file:
+        head = file.read(64)
+    if not head:
+        return None, "an empty file"
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        form = head[8:12]
+        if form == b"WEBP":
+            return "image", "WebP image"
+        if form == b"WAVE":
+            return "audio", "WAV audio"
+        if form == b"AVI ":
+            return "video", "AVI video"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _AUDIO_BRANDS:
+            return "audio", "MPEG-4 audio"
+        if brand in (b"avif", b"avis", b"heic", b"heix", b"mif1"):
+            return "image", "HEIF/AVIF image"
+        return "video", "MP4/MOV video"
+    if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
+        return "video", "QuickTime video"
+    if head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "audio", "MP3 audio"
+    for offset, magic, kind, name in _SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return kind, name
+    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        return None, "an HTML page"
+    if all(32 <= byte < 127 or byte in b"\r\n\t" for byte in head):
+        return None, "a text file"
+    return None, "not a recognised image, video or audio file"
+
+
+def image_is_readable(path: Path) -> str | None:
+    """None if Pillow can read the image, else why not."""
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return f"image is damaged or unreadable ({error})"
+    return None
+
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's content, remembered per (path, size, mtime) for this process."""
+    stat = os.stat(path)
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _hash_cache:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        _hash_cache[key] = digest.hexdigest()
+    return _hash_cache[key]

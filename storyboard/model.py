@@ -1,0 +1,133 @@
+"""The storyboard after loading: every default applied, every path resolved, every position known."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from .profiles import ModelProfile
+from .yaml_source import Document, Path_
+
+MediaKind = Literal["image", "video"]
+
+# Service fields a storyboard may set directly (SPEC §2); `prompt` and references are handled apart.
+SERVICE_FIELDS = (
+    "aspect_ratio",
+    "resolution",
+    "duration",
+    "enhance_prompt",
+    "negative_prompt",
+    "seed",
+    "watermark",
+)
+REFERENCE_FIELDS = {"image_urls": "image", "video_urls": "video"}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference image or video: a local file or a URL, and where the storyboard names it."""
+
+    kind: MediaKind
+    source: str  # as written in the file
+    where: Path_  # YAML path of the value, for error messages
+    path: Path | None = None  # resolved local file; None for URLs
+
+    @property
+    def is_local(self) -> bool:
+        return self.path is not None
+
+
+@dataclass(frozen=True)
+class FrameOf:
+    """A frame of another shot's clip, used as this shot's first frame."""
+
+    shot: str
+    at: str | float  # "start", "end" or seconds
+    where: Path_
+
+
+FirstFrame = Union[Reference, FrameOf, None]
+
+
+@dataclass
+class CastMember:
+    name: str
+    references: list[Reference]
+    description: str | None
+    where: Path_
+
+
+@dataclass(frozen=True)
+class Transition:
+    type: Literal["cut", "crossfade", "fade"] = "cut"
+    duration: float = 0.0
+
+
+@dataclass
+class Shot:
+    id: str
+    index: int
+    model: str
+    prompt_template: str
+    fields: dict[str, Any]  # service fields set by defaults or the shot, plus `params`
+    origins: dict[str, Path_]  # YAML path each field (and 'model', 'prompt') came from
+    references: list[Reference]  # explicit image_urls / video_urls, images first
+    first_frame: FirstFrame
+    transition: Transition
+    vars: dict[str, Any]
+    # Filled in by templating:
+    prompt: str = ""
+    cast: list[CastMember] = field(default_factory=list)  # in order of first mention
+
+    @property
+    def where(self) -> Path_:
+        return ("shots", self.index)
+
+    def all_references(self) -> list[Reference]:
+        """Explicit references first, then those of mentioned cast members, images before videos."""
+        refs = list(self.references) + [ref for member in self.cast for ref in member.references]
+        return [ref for ref in refs if ref.kind == "image"] + [ref for ref in refs if ref.kind == "video"]
+
+
+@dataclass
+class Music:
+    path: Path
+    volume: float
+    where: Path_
+
+
+@dataclass
+class Output:
+    path: Path
+    fps: float
+    music: Music | None
+
+
+@dataclass
+class Storyboard:
+    file: Path  # absolute path of the storyboard file
+    document: Document  # the parsed YAML, for positions in error messages
+    title: str
+    vars: dict[str, Any]
+    cast: dict[str, CastMember]
+    shots: list[Shot]
+    output: Output
+    profiles: dict[str, ModelProfile]  # by model id
+
+    @property
+    def root(self) -> Path:
+        """Folder the storyboard's relative paths are resolved against."""
+        return self.file.parent
+
+    @property
+    def display_path(self) -> str:
+        return self.document.display_path
+
+    def profile(self, shot: Shot) -> ModelProfile:
+        return self.profiles[shot.model]
+
+    def shot(self, shot_id: str) -> Shot:
+        for shot in self.shots:
+            if shot.id == shot_id:
+                return shot
+        raise KeyError(shot_id)

@@ -1,0 +1,175 @@
+"""Stage 4: one concrete request per shot, named by a hash of its content, with its price.
+
+The hash covers everything that changes the generated clip: the model, the exact body, the
+content (not the name) of every local reference, and for a first frame taken from another
+shot, that shot's own hash. It leaves out what does not: the shot's id, its transition, the
+output settings. Same hash, same clip: that is what makes re-renders free.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .media import file_sha256
+from .model import SERVICE_FIELDS, FrameOf, Reference, Shot, Storyboard
+from .profiles import ModelProfile
+
+HASH_VERSION = 1
+
+
+def reference_text(ref: Reference, root: Path) -> str:
+    """A reference as the plan shows it: URLs as they are, local files relative to the project."""
+    if ref.path is None:
+        return ref.source
+    try:
+        return ref.path.relative_to(root).as_posix()
+    except ValueError:
+        return str(ref.path)
+
+
+def frame_text(frame: FrameOf) -> str:
+    """Placeholder for a frame that exists only once the other shot is generated."""
+    return f"frame:{frame.shot}@{frame.at}"
+
+
+def request_body(shot: Shot, root: Path) -> dict[str, Any]:
+    """The JSON body the service receives for this shot (local files still as paths)."""
+    body: dict[str, Any] = {"model": shot.model, "prompt": shot.prompt}
+    if isinstance(shot.first_frame, FrameOf):
+        body["first_frame_image"] = frame_text(shot.first_frame)
+    elif isinstance(shot.first_frame, Reference):
+        body["first_frame_image"] = reference_text(shot.first_frame, root)
+    refs = shot.all_references()
+    for name, kind in (("image_urls", "image"), ("video_urls", "video")):
+        chosen = [reference_text(ref, root) for ref in refs if ref.kind == kind]
+        if chosen or name in shot.origins:
+            body[name] = chosen
+    for name in SERVICE_FIELDS:
+        if name in shot.fields:
+            body[name] = shot.fields[name]
+    body.update(shot.fields.get("params", {}))
+    return body
+
+
+@dataclass
+class ShotPlan:
+    shot: Shot
+    profile: ModelProfile
+    body: dict[str, Any]
+    depends_on: list[str]
+    hash: str
+    estimated_usd: float | None
+    cached: bool = False
+    references: list[Reference] = field(default_factory=list)  # in the order they are sent
+
+    @property
+    def id(self) -> str:
+        return self.shot.id
+
+    def setting(self, name: str) -> Any:
+        """The value the service will use: what is sent, else the model's default."""
+        return self.body.get(name, self.profile.default(name))
+
+    @property
+    def duration(self) -> float:
+        return float(self.setting("duration") or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.shot.model,
+            "hash": self.hash,
+            "depends_on": self.depends_on,
+            "cached": self.cached,
+            "estimated_usd": self.estimated_usd,
+            "body": self.body,
+            "references": [
+                {"kind": ref.kind, "source": ref.source, "sha256": file_sha256(ref.path) if ref.path else None}
+                for ref in self.references
+            ],
+        }
+
+
+@dataclass
+class Plan:
+    storyboard: Storyboard
+    backend: str
+    shots: list[ShotPlan]
+
+    def shot(self, shot_id: str) -> ShotPlan:
+        return next(item for item in self.shots if item.id == shot_id)
+
+    @property
+    def estimated_usd(self) -> float:
+        return round(sum(item.estimated_usd or 0 for item in self.shots), 4)
+
+    @property
+    def missing_usd(self) -> float:
+        return round(sum(item.estimated_usd or 0 for item in self.shots if not item.cached), 4)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "storyboard": self.storyboard.display_path,
+            "title": self.storyboard.title,
+            "backend": self.backend,
+            "output": str(self.storyboard.output.path),
+            "shots": [item.to_dict() for item in self.shots],
+            "estimated_usd": self.estimated_usd,
+            "missing_usd": self.missing_usd,
+            "missing": [item.id for item in self.shots if not item.cached],
+        }
+
+
+def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
+    """Resolve every shot into its request. Sends nothing; looks only at the local clip store."""
+    from .store import ClipStore
+
+    store = ClipStore(storyboard.root)
+    hashes: dict[str, str] = {}
+
+    def shot_hash(shot: Shot) -> str:
+        if shot.id not in hashes:
+            hashes[shot.id] = _request_hash(shot, storyboard, shot_hash)
+        return hashes[shot.id]
+
+    items = []
+    for shot in storyboard.shots:
+        profile = storyboard.profile(shot)
+        body = request_body(shot, storyboard.root)
+        digest = shot_hash(shot)
+        references = shot.all_references()
+        if isinstance(shot.first_frame, Reference):
+            references.insert(0, shot.first_frame)
+        items.append(
+            ShotPlan(
+                shot=shot,
+                profile=profile,
+                body=body,
+                depends_on=[shot.first_frame.shot] if isinstance(shot.first_frame, FrameOf) else [],
+                hash=digest,
+                estimated_usd=profile.estimate_usd(body.get("resolution"), body.get("duration")),
+                cached=store.has_clip(backend, digest),
+                references=references,
+            )
+        )
+    return Plan(storyboard, backend, items)
+
+
+def _request_hash(shot: Shot, storyboard: Storyboard, shot_hash: Any) -> str:
+    def content(ref: Reference) -> str:
+        return f"sha256:{file_sha256(ref.path)}" if ref.path else ref.source
+
+    body = request_body(shot, storyboard.root)
+    refs = shot.all_references()
+    for name, kind in (("image_urls", "image"), ("video_urls", "video")):
+        if name in body:
+            body[name] = [content(ref) for ref in refs if ref.kind == kind]
+    if isinstance(shot.first_frame, FrameOf):
+        body["first_frame_image"] = {"shot": shot_hash(storyboard.shot(shot.first_frame.shot)), "at": shot.first_frame.at}
+    elif isinstance(shot.first_frame, Reference):
+        body["first_frame_image"] = content(shot.first_frame)
+    canonical = json.dumps({"v": HASH_VERSION, "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

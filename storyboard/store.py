@@ -1,0 +1,66 @@
+"""The project-local store of what already exists: generated clips by request hash, frames.
+
+Lives in `.storyboard/` next to the storyboard file, git-ignored by a `.gitignore` it writes
+for itself. A clip is only ever moved into place complete (see files.atomic_path).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from .files import atomic_path, atomic_write_bytes
+
+STATE_DIR = ".storyboard"
+
+
+class ClipStore:
+    def __init__(self, project_root: Path):
+        self.root = project_root / STATE_DIR
+
+    def clip_path(self, backend: str, request_hash: str) -> Path:
+        return self.root / "clips" / backend / f"{request_hash}.mp4"
+
+    def has_clip(self, backend: str, request_hash: str) -> bool:
+        path = self.clip_path(backend, request_hash)
+        return path.is_file() and path.stat().st_size > 0
+
+    def frame_path(self, request_hash: str, at: str | float) -> Path:
+        return self.root / "frames" / f"{request_hash}-{at}.png"
+
+    def film_is_current(self, film: Path, fingerprint: str) -> bool:
+        """True if `film` is still exactly the file assembled from `fingerprint`."""
+        record = self._film_record(film)
+        if not record.is_file() or not film.is_file():
+            return False
+        try:
+            saved = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return False
+        stat = film.stat()
+        return saved == {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+    def remember_film(self, film: Path, fingerprint: str) -> None:
+        stat = film.stat()
+        record = {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        self._ensure()
+        atomic_write_bytes(self._film_record(film), json.dumps(record).encode())
+
+    def _film_record(self, film: Path) -> Path:
+        name = hashlib.sha256(str(film.absolute()).encode()).hexdigest()[:24]
+        return self.root / "films" / f"{name}.json"
+
+    @contextlib.contextmanager
+    def writing(self, destination: Path) -> Iterator[Path]:
+        """A temporary path that becomes `destination` only if the block succeeds."""
+        self._ensure()
+        with atomic_path(destination) as temporary:
+            yield temporary
+
+    def _ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        ignore = self.root / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# storyboard's local state: generated clips and caches\n*\n")

@@ -1,0 +1,210 @@
+"""Stage 3: expand each shot's prompt template and attach the cast members it mentions.
+
+Templates run in Jinja's sandbox with strict undefined variables: a typo is an error that
+names the shot and the line, never an empty string sent to a paid service. `{% include %}`
+reads files inside the project folder only.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import traceback
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from .errors import Problem
+from .model import CastMember, Shot, Storyboard
+from .profiles import ModelProfile
+
+_TEMPLATE_FILE = "<template>"  # the file name Jinja gives templates made from strings
+
+
+class _ProjectLoader(jinja2.FileSystemLoader):
+    """Loads `{% include %}` files from the project folder and refuses anything outside it."""
+
+    def __init__(self, root: Path):
+        super().__init__(str(root))
+        self.root = root.resolve()
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        if filename is None or not Path(filename).resolve().is_relative_to(self.root):
+            raise jinja2.TemplateNotFound(template)
+        return source, filename, uptodate
+
+
+class TemplateProblem(Exception):
+    """Raised from inside a template (unknown cast member, unsupported reference kind)."""
+
+
+class _Mentions:
+    """Numbers the references of cast members in order of first mention within one prompt."""
+
+    def __init__(self, shot: Shot, profile: ModelProfile):
+        self.shot = shot
+        self.profile = profile
+        self.counters = {"image": 0, "video": 0}
+        for ref in shot.references:
+            self.counters[ref.kind] += 1
+        self.labels: dict[str, str] = {}
+        self.order: list[CastMember] = []
+
+    def say(self, member: CastMember, with_description: bool) -> str:
+        first = member.name not in self.labels
+        if first:
+            labels = []
+            for ref in sorted(member.references, key=lambda r: r.kind != "image"):
+                if ref.kind not in self.profile.labels:
+                    raise TemplateProblem(
+                        f"cast member {member.name!r} has a reference {ref.kind}, "
+                        f"but model {self.profile.model} takes no reference {ref.kind}s"
+                    )
+                self.counters[ref.kind] += 1
+                labels.append(self.profile.label(ref.kind, self.counters[ref.kind]))
+            self.labels[member.name] = " and ".join(labels)
+            self.order.append(member)
+        label = self.labels[member.name]
+        if not label:  # a cast member without references is just its description
+            return member.description or member.name
+        if first and with_description and member.description:
+            return self.profile.mention.format(label=label, description=member.description)
+        return label
+
+
+class _CastMention:
+    """`{{ cast.fairy }}` in a template: renders the mention and attaches the references."""
+
+    def __init__(self, mentions: _Mentions, member: CastMember):
+        self._mentions = mentions
+        self._member = member
+
+    def __str__(self) -> str:
+        return self._mentions.say(self._member, with_description=True)
+
+    @property
+    def label(self) -> str:
+        return self._mentions.say(self._member, with_description=False)
+
+    @property
+    def description(self) -> str:
+        return self._member.description or ""
+
+    @property
+    def name(self) -> str:
+        return self._member.name
+
+
+class _Cast:
+    def __init__(self, mentions: _Mentions, cast: dict[str, CastMember]):
+        self._mentions = mentions
+        self._cast = cast
+
+    def __getattr__(self, name: str) -> _CastMention:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, name: str) -> _CastMention:
+        if name not in self._cast:
+            hint = difflib.get_close_matches(name, list(self._cast), n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            known = ", ".join(self._cast) or "none"
+            raise TemplateProblem(f"unknown cast member {name!r}{suggestion}; cast: {known}")
+        return _CastMention(self._mentions, self._cast[name])
+
+
+def environment(root: Path) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        loader=_ProjectLoader(root),
+        autoescape=False,
+        keep_trailing_newline=False,
+    )
+
+
+def template_context(storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: _Mentions) -> dict[str, Any]:
+    shot_fields = {name: profile.default(name) for name in profile.fields if profile.default(name) is not None}
+    shot_fields.update({key: value for key, value in shot.fields.items() if key != "params"})
+    shot_fields.update(shot.fields.get("params", {}))
+    shot_fields.update({"id": shot.id, "number": shot.index + 1, "model": shot.model})
+    variables = {**storyboard.vars, **shot.vars}
+    return {
+        **shot_fields,
+        **variables,
+        "vars": variables,
+        "shot": shot_fields,
+        "cast": _Cast(mentions, storyboard.cast),
+        "title": storyboard.title,
+    }
+
+
+def expand(storyboard: Storyboard) -> list[Problem]:
+    """Render every shot's prompt in place; return the problems of those that fail."""
+    env = environment(storyboard.root)
+    problems = []
+    for member in storyboard.cast.values():
+        if member.description and ("{" in member.description):
+            try:
+                member.description = env.from_string(member.description).render(storyboard.vars).strip()
+            except Exception as error:  # noqa: BLE001
+                where = (*member.where, "description")
+                problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))
+    for shot in storyboard.shots:
+        profile = storyboard.profiles.get(shot.model)
+        if profile is None:
+            continue  # reported by the meaning checks
+        mentions = _Mentions(shot, profile)
+        context = template_context(storyboard, shot, profile, mentions)
+        try:
+            template = env.from_string(shot.prompt_template)
+            shot.prompt = template.render(context).strip()
+            shot.cast = mentions.order
+        except Exception as error:  # noqa: BLE001 - any failure inside a user's template is reported, not raised
+            problems.append(_problem(storyboard, shot, error, context))
+            continue
+        if not shot.prompt:
+            problems.append(storyboard.document.problem(shot.origins["prompt"], f"shot {shot.id!r}: the prompt is empty once expanded"))
+    return problems
+
+
+def _problem(storyboard: Storyboard, shot: Shot, error: Exception, context: dict[str, Any]) -> Problem:
+    document = storyboard.document
+    where = shot.origins["prompt"]
+    line = _template_line(error)
+    mark = document.mark(where)
+    row = mark.line
+    if where in document.literal_blocks:
+        row = mark.line + (line or 1)
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        message = f"template syntax error: {error.message}"
+    elif isinstance(error, jinja2.UndefinedError):
+        message = f"{error.message}{_suggest_name(error.message or '', context)}"
+    elif isinstance(error, SecurityError):
+        message = f"not allowed in a template: {error}"
+    elif isinstance(error, jinja2.TemplateNotFound):
+        message = f"include: no file {error.name!r} inside the project folder"
+    elif isinstance(error, TemplateProblem):
+        message = str(error)
+    else:
+        message = f"template error: {type(error).__name__}: {error}"
+    where_in_template = f" (template line {line})" if line and line > 1 and where not in document.literal_blocks else ""
+    return Problem(document.display_path, row, mark.column, f"shot {shot.id!r}: {message}{where_in_template}")
+
+
+def _template_line(error: Exception) -> int | None:
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        return error.lineno
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == _TEMPLATE_FILE]
+    return lines[-1] if lines else None
+
+
+def _suggest_name(message: str, context: dict[str, Any]) -> str:
+    match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
+    if not match:
+        return ""
+    name = match.group(1) or match.group(2)
+    hint = difflib.get_close_matches(name, [key for key in context if not key.startswith("_")], n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
