@@ -121,7 +121,7 @@ def _check_reference(document: Document, ref: Reference) -> list[Problem]:
         if source.startswith("data:"):
             if source.startswith(f"data:{ref.kind}/"):
                 return []
-            return [document.problem(ref.where, f"data URI is not a {ref.kind} (expected data:{ref.kind}/...)")]
+            return [document.problem(ref.where, f"data URI is not {_with_article(ref.kind)} (expected data:{ref.kind}/...)")]
         return [document.problem(ref.where, f"unsupported URL {ref.source!r}: use a local path or an http(s) URL")]
     return _check_file(document, ref.where, ref.path, ref.source, (ref.kind,), f"reference {ref.kind}")
 

@@ -175,9 +175,11 @@ def _problem(storyboard: Storyboard, shot: Shot, error: Exception, context: dict
     where = shot.origins["prompt"]
     line = _template_line(error)
     mark = document.mark(where)
-    row = mark.line
-    if where in document.literal_blocks:
+    row, column = mark.line, mark.column
+    if where in document.literal_blocks and mark.line + (line or 1) <= len(document.lines):
         row = mark.line + (line or 1)
+        text = document.lines[row - 1]
+        column = len(text) - len(text.lstrip()) + 1
     if isinstance(error, jinja2.TemplateSyntaxError):
         message = f"template syntax error: {error.message}"
     elif isinstance(error, jinja2.UndefinedError):
@@ -191,7 +193,7 @@ def _problem(storyboard: Storyboard, shot: Shot, error: Exception, context: dict
     else:
         message = f"template error: {type(error).__name__}: {error}"
     where_in_template = f" (template line {line})" if line and line > 1 and where not in document.literal_blocks else ""
-    return Problem(document.display_path, row, mark.column, f"shot {shot.id!r}: {message}{where_in_template}")
+    return Problem(document.display_path, row, column, f"shot {shot.id!r}: {message}{where_in_template}")
 
 
 def _template_line(error: Exception) -> int | None:

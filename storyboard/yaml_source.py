@@ -86,6 +86,7 @@ class Document:
     key_marks: dict[Path_, Mark] = field(default_factory=dict)
     value_marks: dict[Path_, Mark] = field(default_factory=dict)
     literal_blocks: set[Path_] = field(default_factory=set)  # values written as `|` block scalars
+    lines: list[str] = field(default_factory=list)  # the source text, for columns inside block scalars
 
     def mark(self, path: Path_, *, key: bool = False) -> Mark:
         """Where `path` is written: its key (or value), else the nearest enclosing node."""
@@ -143,7 +144,7 @@ def parse_yaml(raw: bytes, display: str) -> Document:
     data = None if node is None else converter.node(node, ())
     if converter.problems:
         raise InvalidStoryboard(converter.problems)
-    return Document(display, data, converter.key_marks, converter.value_marks, converter.literal_blocks)
+    return Document(display, data, converter.key_marks, converter.value_marks, converter.literal_blocks, text.splitlines())
 
 
 def _decode(raw: bytes, display: str) -> str:

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from storyboard.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+class Project:
+    """A throwaway project folder with a storyboard file and small real assets."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "assets").mkdir()
+        Image.new("RGB", (64, 48), (200, 40, 40)).save(root / "assets" / "red.png")
+        Image.new("RGB", (64, 48), (40, 40, 200)).save(root / "assets" / "blue.png")
+        shutil.copy(EXAMPLES / "raccoon-and-fairy" / "assets" / "raccoon.mp4", root / "assets" / "walk.mp4")
+
+    def write(self, text: str, name: str = "board.yaml") -> Path:
+        (self.root / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return Path(name)  # as a user would type it, from the project folder
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.chdir(tmp_path)
+    return Project(tmp_path)
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_schema_command_prints_the_shipped_schema(run_cli):
+    code, out, _ = run_cli("schema")
+    assert code == 0
+    schema = json.loads(out)
+    assert schema == json.loads((ROOT / "schemas" / "storyboard.schema.json").read_text())
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert {"storyboard", "title", "vars", "defaults", "cast", "shots", "output"} <= set(schema["properties"])
+
+
+def test_python_dash_m_and_exit_codes(project):
+    project.write("storyboard: 1\nshots: [{id: a, prompt: x, seed: -4}]\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "storyboard", *args], capture_output=True, text=True, env=env)  # noqa: E731
+    bad = run("validate", "board.yaml")
+    assert bad.returncode == 2
+    assert bad.stderr == "board.yaml:2:34: shots[0].seed: -4 is less than the minimum of 0\n"
+    assert run("frobnicate").returncode == 2
+    assert run("validate").returncode == 2  # missing argument
+    assert "Usage" in run("--help").stdout
+
+
+def test_unexpected_errors_are_one_line_without_traceback(project, run_cli, monkeypatch):
+    import storyboard.cli.validate as validate_command
+
+    def explode(path):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(validate_command, "load", explode)
+    code, _, err = run_cli("validate", "x.yaml")
+    assert code == 1
+    assert err == "internal error: ZeroDivisionError: boom (run with --debug for details)\n"
+    code, _, err = run_cli("--debug", "validate", "x.yaml")
+    assert code == 1 and "Traceback" in err
+
+
+def test_wheel_ships_schema_and_model_profiles(tmp_path):
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("storyboard-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "storyboard/schemas/storyboard.schema.json" in names
+    assert "storyboard/profiles/alibaba-wan-2-7-r2v.yaml" in names

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import storyboard
+
+BOARD = """
+storyboard: 1
+defaults: {resolution: 720p, duration: 5}
+cast:
+  hero: {image: assets/red.png, description: a red square}
+shots:
+  - id: one
+    prompt: "{{ cast.hero }} rolls"
+    seed: 1
+  - id: two
+    prompt: it stops
+    first_frame: {shot: one, at: end}
+    seed: 2
+  - id: three
+    prompt: credits
+    seed: 3
+"""
+
+
+def hashes(project, text: str = BOARD) -> dict[str, str]:
+    return {item.id: item.hash for item in storyboard.plan(storyboard.load(project.write(text))).shots}
+
+
+def test_plan_is_deterministic_and_json_is_stable(project, run_cli):
+    project.write(BOARD)
+    first = run_cli("plan", "board.yaml", "--json")
+    second = run_cli("plan", "board.yaml", "--json")
+    assert first == second and first[0] == 0
+    plan = json.loads(first[1])
+    one, two, three = plan["shots"]
+    assert one["body"] == {
+        "model": "alibaba/wan-2-7-r2v",
+        "prompt": "Image 1 (a red square) rolls",
+        "image_urls": ["assets/red.png"],
+        "resolution": "720p",
+        "duration": 5,
+        "seed": 1,
+    }
+    assert two["depends_on"] == ["one"] and two["body"]["first_frame_image"] == "frame:one@end"
+    assert one["estimated_usd"] == 0.65  # 5 s x 0.13 USD/s at 720p, from the model profile
+    assert plan["missing"] == ["one", "two", "three"] and plan["missing_usd"] == 1.95
+    assert one["references"][0]["sha256"] and len(one["hash"]) == 64
+
+
+def test_hash_follows_content_not_names(project):
+    before = hashes(project)
+    shutil.move(project.root / "assets" / "red.png", project.root / "assets" / "renamed.png")
+    renamed = hashes(project, BOARD.replace("assets/red.png", "assets/renamed.png").replace("id: three", "id: finale"))
+    assert renamed == {"one": before["one"], "two": before["two"], "finale": before["three"]}
+
+    (project.root / "assets" / "renamed.png").write_bytes((project.root / "assets" / "blue.png").read_bytes())
+    changed = hashes(project, BOARD.replace("assets/red.png", "assets/renamed.png"))
+    assert changed["one"] != before["one"]
+    assert changed["two"] != before["two"]  # its first frame comes from `one`
+    assert changed["three"] == before["three"]
+
+
+def test_assembly_only_fields_do_not_change_requests(project):
+    before = hashes(project)
+    after = hashes(project, BOARD.replace("    seed: 2", "    seed: 2\n    transition: {type: crossfade}")
+                   + "output: {path: elsewhere/film.mp4, fps: 30}\n")
+    assert before == after
+
+
+def test_project_model_profile_overrides_prices(project):
+    (project.root / "models").mkdir()
+    (project.root / "models" / "prices.yaml").write_text(
+        "model: alibaba/wan-2-7-r2v\npricing:\n  usd_per_second: {720p: 0.1, 1080p: 0.2}\n"
+    )
+    the_plan = storyboard.plan(storyboard.load(project.write(BOARD)))
+    assert [item.estimated_usd for item in the_plan.shots] == [0.5, 0.5, 0.5]
+
+
+def test_text_plan_shows_bodies_costs_and_cache_state(project, run_cli):
+    project.write(BOARD)
+    code, out, err = run_cli("plan", "board.yaml")
+    assert code == 0 and err == ""
+    assert "one  [missing]  alibaba/wan-2-7-r2v  5 s  est. $0.65" in out
+    assert '"prompt": "Image 1 (a red square) rolls"' in out
+    assert "after one" in out
+    assert "3 of 3 shots to generate; estimated cost on the real service: $1.95" in out

@@ -1,0 +1,187 @@
+"""End to end, offline: storyboard file in, film out, checked by decoding the film."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from avprobe import beep_times, decode_errors, flash_times, frame_brightness, probe
+
+import storyboard
+from storyboard.backends import Job, Submission
+from storyboard.backends.preview import marker_times
+from storyboard.errors import RenderError
+from storyboard.files import atomic_write_bytes
+
+BOARD = """
+storyboard: 1
+title: Test film
+defaults: {resolution: 720p, duration: 2, aspect_ratio: "16:9"}
+cast:
+  hero: {image: assets/red.png, description: a red square}
+shots:
+  - id: one
+    prompt: "{{ cast.hero }} rolls left"
+    seed: 1
+  - id: two
+    prompt: it stops
+    first_frame: {shot: one, at: end}
+    seed: 2
+  - id: three
+    prompt: credits
+    duration: 3
+    seed: 3
+output: {path: out/film.mp4}
+"""
+FPS = 24
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """One offline render shared by the tests that only look at its result."""
+    from conftest import Project
+
+    root = tmp_path_factory.mktemp("film")
+    project = Project(root)
+    project.write(BOARD)
+    result = storyboard.render(root / "board.yaml")
+    return project, result
+
+
+def test_film_has_expected_streams_and_length(rendered):
+    project, result = rendered
+    film = project.root / "out" / "film.mp4"
+    assert result.film == film
+    assert sorted(result.generated) == ["one", "three", "two"]
+    info = probe(film)
+    assert abs(info.duration - 7.0) <= 1 / FPS + 0.03
+    assert info.video and "h264" in info.video and "1280x720" in info.video and "24 fps" in info.video
+    assert info.audio and "aac" in info.audio and "48000 Hz" in info.audio and "stereo" in info.audio
+    assert decode_errors(film) == ""
+
+
+def test_audio_stays_in_sync_with_picture_across_cuts(rendered):
+    project, _ = rendered
+    film = project.root / "out" / "film.mp4"
+    expected, offset = [], 0.0
+    for length in (2, 2, 3):
+        expected += [offset + t for t in marker_times(length, FPS)]
+        offset += length
+    flashes = flash_times(film, FPS)
+    beeps = beep_times(film)
+    assert len(flashes) == len(expected) == len(beeps)
+    assert np.allclose(flashes, expected, atol=1 / FPS / 2)
+    assert max(abs(b - f) for b, f in zip(beeps, flashes)) <= 1 / FPS
+
+
+def test_first_frame_continues_from_the_other_shot(rendered):
+    project, result = rendered
+    store = project.root / ".storyboard" / "clips" / "preview"
+    one = store / f"{result.plan.shot('one').hash}.mp4"
+    two = store / f"{result.plan.shot('two').hash}.mp4"
+    last_of_one = frame_brightness(one)[-1]
+    first_of_two = frame_brightness(two)[0]
+    assert abs(last_of_one - first_of_two) < 3
+    assert (project.root / ".storyboard" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_unchanged_rerender_reuses_everything_and_keeps_the_film(rendered):
+    project, _ = rendered
+    film = project.root / "out" / "film.mp4"
+    before = film.stat().st_mtime_ns
+    events = []
+    again = storyboard.render(project.root / "board.yaml", on_event=events.append)
+    assert again.generated == [] and sorted(again.reused) == ["one", "three", "two"]
+    assert film.stat().st_mtime_ns == before
+    assert any(event.state == "current" for event in events)
+
+
+def test_changing_one_shot_regenerates_only_it_and_its_dependants(project):
+    project.write(BOARD)
+    storyboard.render("board.yaml")
+    project.write(BOARD.replace("rolls left", "rolls right"))
+    result = storyboard.render("board.yaml")
+    assert sorted(result.generated) == ["one", "two"]
+    project.write(BOARD.replace("rolls left", "rolls right").replace("credits", "the end"))
+    assert storyboard.render("board.yaml").generated == ["three"]
+
+
+def test_cli_render_only_a_subset_then_the_rest(project, run_cli):
+    project.write(BOARD)
+    code, out, err = run_cli("render", "board.yaml", "--only", "two")
+    assert code == 0, err
+    assert "one: generating" in out and "two: generating" in out and "three" not in out
+    assert "film not assembled: no clip yet for three" in err
+    assert not (project.root / "out" / "film.mp4").exists()
+    code, out, err = run_cli("render", "board.yaml", "--jobs", "1")
+    assert code == 0, err
+    assert "1 generated, 2 reused; film: out/film.mp4" in out
+    assert probe(project.root / "out" / "film.mp4").duration == pytest.approx(7.0, abs=0.1)
+
+
+def test_cli_rejects_unknown_shot_and_backend(project, run_cli):
+    project.write(BOARD)
+    assert run_cli("render", "board.yaml", "--only", "nope")[0] == 2
+    code, _, err = run_cli("render", "board.yaml", "--backend", "nope")
+    assert code == 2 and "nope" in err
+
+
+class _FailingBackend:
+    """Fails the shot whose prompt contains 'credits'; delegates nothing (no clip is written)."""
+
+    name = "failing"
+
+    async def submit(self, job: Job) -> Submission:
+        if "credits" in job.shot.body["prompt"]:
+            raise RuntimeError("the service said: content policy")
+        return Submission("x")
+
+    async def wait(self, job: Job, submission: Submission) -> str:
+        raise RuntimeError("generation failed: out of capacity")
+
+    async def fetch(self, location: str, destination: Path) -> None:  # pragma: no cover - never reached
+        raise AssertionError
+
+
+def test_failed_shots_are_named_and_nothing_is_left_half_written(project):
+    project.write(BOARD)
+    with pytest.raises(RenderError) as caught:
+        storyboard.render("board.yaml", backend=_FailingBackend())
+    message = str(caught.value)
+    assert "shot 'three' failed: the service said: content policy" in message
+    assert "shot 'one' failed: generation failed: out of capacity" in message
+    assert "shot 'two' failed: its first frame comes from shot 'one', which failed" in message
+    assert not (project.root / "out").exists()
+    assert list((project.root / ".storyboard").rglob("*.mp4")) == []
+
+
+def test_atomic_write_leaves_the_previous_file_on_failure(tmp_path):
+    film = tmp_path / "film.mp4"
+    film.write_bytes(b"old film")
+    with pytest.raises(OSError):
+        from storyboard.files import atomic_path
+
+        with atomic_path(film) as temporary:
+            temporary.write_bytes(b"half a fil")
+            raise OSError("disk full")
+    assert film.read_bytes() == b"old film"
+    assert [path.name for path in tmp_path.iterdir()] == ["film.mp4"]
+    atomic_write_bytes(film, b"new film")
+    assert film.read_bytes() == b"new film"
+
+
+def test_preview_is_deterministic_per_request(project):
+    project.write(BOARD)
+    first = storyboard.render("board.yaml", only=["three"])
+    clip = project.root / ".storyboard" / "clips" / "preview" / f"{first.plan.shot('three').hash}.mp4"
+    content = clip.read_bytes()
+    clip.unlink()
+    storyboard.render("board.yaml", only=["three"])
+    assert clip.read_bytes() == content
+
+
+def test_vertical_shots_render_at_their_own_size(project):
+    project.write(BOARD.replace('aspect_ratio: "16:9"', 'aspect_ratio: "9:16"'))
+    result = storyboard.render("board.yaml", only=["one"])
+    clip = project.root / ".storyboard" / "clips" / "preview" / f"{result.plan.shot('one').hash}.mp4"
+    assert "720x1280" in probe(clip).video
