@@ -53,7 +53,26 @@ def check_requests(storyboard: Storyboard) -> list[Problem]:
         validator = jsonschema.Draft202012Validator(profile.request_schema())
         for error in validator.iter_errors(body):
             problems.append(_request_problem(storyboard.document, shot, error))
+        problems += _check_frame_time(storyboard, shot)
     return problems
+
+
+def _check_frame_time(storyboard: Storyboard, shot: Shot) -> list[Problem]:
+    frame = shot.first_frame
+    if not isinstance(frame, FrameOf) or isinstance(frame.at, str):
+        return []
+    source = next((other for other in storyboard.shots if other.id == frame.shot), None)
+    profile = storyboard.profiles.get(source.model) if source else None
+    if source is None or profile is None:
+        return []
+    length = source.fields.get("duration", profile.default("duration"))
+    if length is not None and frame.at >= length:
+        return [
+            storyboard.document.problem(
+                (*frame.where, "at"), f"first_frame at {frame.at:g} s is past the end of shot {source.id!r} ({length} s long)"
+            )
+        ]
+    return []
 
 
 def _request_problem(document: Document, shot: Shot, error: jsonschema.ValidationError) -> Problem:

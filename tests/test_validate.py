@@ -176,3 +176,19 @@ def test_problems_in_a_project_model_profile_name_that_file(project, run_cli):
     project.write("storyboard: 1\nshots: [{id: a, prompt: x}]\n")
     (message,) = errors(run_cli)
     assert message.startswith("models/acme.yaml:2:9: model profile:")
+
+
+def test_first_frame_time_must_fall_inside_the_other_shot(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        shots:
+          - id: a
+            prompt: x
+            duration: 5
+          - id: b
+            prompt: y
+            first_frame: {shot: a, at: 5}
+        """
+    )
+    assert errors(run_cli) == ["board.yaml:8:32: first_frame at 5 s is past the end of shot 'a' (5 s long)"]

@@ -10,4 +10,5 @@ from ..loading import load
 def command(file: str) -> None:
     """Check FILE: schema, meaning, templates and model limits. Exit 0 or 2."""
     storyboard = load(file)
-    click.echo(f"{file}: ok ({len(storyboard.shots)} shots)")
+    count = len(storyboard.shots)
+    click.echo(f"{file}: ok ({count} shot{'' if count == 1 else 's'})")
