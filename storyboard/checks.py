@@ -33,6 +33,14 @@ def check_meaning(storyboard: Storyboard) -> list[Problem]:
             seen.add(ref.where)
             problems += _check_reference(document, ref)
     problems += _check_graph(storyboard)
+    for shot in storyboard.shots:
+        raw = storyboard.document.data["shots"][shot.index]
+        if "first_frame" in raw and "first_frame_image" in raw:
+            problems.append(
+                storyboard.document.problem(
+                    (*shot.where, "first_frame_image"), "set either first_frame or first_frame_image, not both", key=True
+                )
+            )
     music = storyboard.output.music
     if music is not None:
         problems += _check_file(document, music.where, music.path, str(music.path), ("audio", "video"), "soundtrack")

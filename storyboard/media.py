@@ -5,8 +5,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 # (offset, magic bytes, kind, name)
 _SIGNATURES: list[tuple[int, bytes, str, str]] = [
     (0, b"\x89PNG\r\n\x1a\n", "image", "PNG image"),
@@ -59,6 +57,8 @@ def sniff(path: Path) -> tuple[str | None, str]:
 
 def image_is_readable(path: Path) -> str | None:
     """None if Pillow can read the image, else why not."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with Image.open(path) as image:
             image.verify()

@@ -12,11 +12,10 @@ from pathlib import Path
 
 from .assemble import assemble
 from .backends import Backend, Job, get_backend
-from .backends.preview import frame_size
 from .errors import RenderError, ShotFailed, UsageError
 from .loading import load
 from .model import FrameOf, Reference, Storyboard
-from .planning import Plan, ShotPlan, plan
+from .planning import Plan, ShotPlan, frame_size, plan
 from .store import ClipStore
 
 

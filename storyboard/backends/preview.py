@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from ..planning import ShotPlan
+from ..planning import ShotPlan, frame_size
 from . import Job, Submission
 
 FPS = 24
@@ -30,19 +30,6 @@ BEEP_HZ = 1000.0
 FIRST_MARKER = 0.5  # seconds
 MARKER_EVERY = 1.0
 FIRST_FRAME_HOLD = 0.5  # seconds over which a given first frame dissolves into the card
-
-
-def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
-    """(width, height) for a resolution naming the short side and a 'W:H' aspect ratio."""
-    short = int(str(resolution).rstrip("pP"))
-    across, down = (int(part) for part in str(aspect_ratio).split(":"))
-    if across >= down:
-        return _even(short * across / down), _even(short)
-    return _even(short), _even(short * down / across)
-
-
-def _even(value: float) -> int:
-    return max(2, int(round(value / 2)) * 2)
 
 
 def marker_times(duration: float, fps: int = FPS) -> list[float]:
