@@ -1,6 +1,8 @@
 """Stage 2: what the schema cannot say. Ids, the shot graph, files, models and their limits."""
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 from typing import Any
 
@@ -8,8 +10,9 @@ import jsonschema
 
 from .errors import Problem
 from .media import image_is_readable, sniff
-from .model import FrameOf, Reference, Shot, Storyboard
+from .model import REFERENCE_FIELDS, SERVICE_FIELDS, FrameOf, Reference, Shot, Storyboard
 from .planning import request_body
+from .store import STATE_DIR
 from .yaml_source import Document, Path_
 
 
@@ -41,26 +44,71 @@ def check_meaning(storyboard: Storyboard) -> list[Problem]:
                     (*shot.where, "first_frame_image"), "set either first_frame or first_frame_image, not both", key=True
                 )
             )
+    for shot in storyboard.shots:
+        for key in shot.fields.get("params", {}):
+            if key in RESERVED_PARAMS:
+                problems.append(
+                    document.problem(shot.origins[key], f"params.{key}: set {key!r} as a field of its own, not under params", key=True)
+                )
     music = storyboard.output.music
     if music is not None:
-        problems += _check_file(document, music.where, music.path, str(music.path), ("audio", "video"), "soundtrack")
-    if storyboard.output.path.is_dir():
-        problems.append(document.problem(("output", "path"), "output.path is a directory; name the film file"))
+        source = storyboard.document.data["output"]["audio"]["music"]["path"]
+        problems += _check_file(document, music.where, music.path, source, ("audio", "video"), "soundtrack")
+    problems += _check_output_path(storyboard)
     return problems
+
+
+RESERVED_PARAMS = {"model", "prompt", "first_frame_image", *REFERENCE_FIELDS, *SERVICE_FIELDS}
+
+
+def _check_output_path(storyboard: Storyboard) -> list[Problem]:
+    """The film must not overwrite an input, and must be writable where it is asked for."""
+    where = ("output", "path")
+    film = storyboard.output.path
+    if "\0" in str(film):
+        return [storyboard.document.problem(where, "output.path contains a NUL character")]
+    try:
+        target = film.resolve()
+        inputs = {storyboard.file.resolve()}
+        inputs |= {ref.path.resolve() for ref in _all_references(storyboard) if ref.path is not None}
+        if storyboard.output.music is not None:
+            inputs.add(storyboard.output.music.path.resolve())
+        if target in inputs:
+            return [storyboard.document.problem(where, f"output.path {film.name!r} is one of the storyboard's inputs; the film would overwrite it")]
+        if target.is_relative_to((storyboard.root / STATE_DIR).resolve()):
+            return [storyboard.document.problem(where, f"output.path may not be inside {STATE_DIR}/, storyboard's own state")]
+        if film.is_dir():
+            return [storyboard.document.problem(where, "output.path is a directory; name the film file")]
+        for parent in film.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    return [storyboard.document.problem(where, f"output.path: {parent.name!r} is a file, not a folder")]
+                break
+    except OSError as error:
+        return [storyboard.document.problem(where, f"output.path cannot be used: {error.strerror}")]
+    return []
 
 
 def check_requests(storyboard: Storyboard) -> list[Problem]:
     """Each shot's resolved request against its model profile: fields, enums, ranges, counts."""
     problems: list[Problem] = []
+    validators: dict[str, jsonschema.Draft202012Validator] = {}
     for shot in storyboard.shots:
         profile = storyboard.profiles.get(shot.model)
-        if profile is None or not shot.prompt:
+        if profile is None:
             continue
+        if profile.model not in validators:
+            validators[profile.model] = jsonschema.Draft202012Validator(profile.request_schema())
         body = request_body(shot, storyboard.root)
         body.pop("model")
-        validator = jsonschema.Draft202012Validator(profile.request_schema())
-        for error in validator.iter_errors(body):
-            problems.append(_request_problem(storyboard.document, shot, error))
+        expanded = bool(shot.prompt)
+        if not expanded:  # its template failed (reported); check the rest of the request anyway
+            body["prompt"] = shot.prompt_template
+        for error in validators[profile.model].iter_errors(body):
+            field = str(error.absolute_path[0]) if error.absolute_path else ""
+            if not expanded and field in ("prompt", "image_urls", "video_urls"):
+                continue
+            problems += _request_problems(storyboard.document, shot, error)
         problems += _check_frame_time(storyboard, shot)
     return problems
 
@@ -83,15 +131,23 @@ def _check_frame_time(storyboard: Storyboard, shot: Shot) -> list[Problem]:
     return []
 
 
+def _request_problems(document: Document, shot: Shot, error: jsonschema.ValidationError) -> list[Problem]:
+    if error.validator == "additionalProperties":
+        allowed = error.schema.get("properties", {})
+        return [
+            document.problem(
+                shot.origins.get(field, shot.where),
+                f"model {shot.model} does not accept the field {field!r} (it takes: {', '.join(allowed)})",
+                key=True,
+            )
+            for field in error.instance
+            if field not in allowed
+        ]
+    return [_request_problem(document, shot, error)]
+
+
 def _request_problem(document: Document, shot: Shot, error: jsonschema.ValidationError) -> Problem:
     model = shot.model
-    if error.validator == "additionalProperties":
-        field = next(key for key in error.instance if key not in error.schema.get("properties", {}))
-        allowed = ", ".join(error.schema.get("properties", {}))
-        return document.problem(
-            shot.origins.get(field, shot.where), f"model {model} does not accept the field {field!r} (it takes: {allowed})",
-            key=True,
-        )
     field = str(error.absolute_path[0]) if error.absolute_path else "prompt"
     where = shot.origins.get(field, shot.origins["prompt"])
     if field in ("image_urls", "video_urls") and error.validator == "maxItems":
@@ -146,24 +202,31 @@ def _check_reference(document: Document, ref: Reference) -> list[Problem]:
         if source.startswith(("http://", "https://")):
             return []
         if source.startswith("data:"):
-            if source.startswith(f"data:{ref.kind}/"):
-                return []
-            return [document.problem(ref.where, f"data URI is not {_with_article(ref.kind)} (expected data:{ref.kind}/...)")]
+            if not source.startswith(f"data:{ref.kind}/"):
+                return [document.problem(ref.where, f"data URI is not {_with_article(ref.kind)} (expected data:{ref.kind}/...)")]
+            header, _, payload = ref.source.partition(",")
+            if header.endswith(";base64"):
+                try:
+                    base64.b64decode(payload, validate=True)
+                except binascii.Error:
+                    return [document.problem(ref.where, "data URI: the base64 payload is malformed")]
+            return []
         return [document.problem(ref.where, f"unsupported URL {ref.source!r}: use a local path or an http(s) URL")]
     return _check_file(document, ref.where, ref.path, ref.source, (ref.kind,), f"reference {ref.kind}")
 
 
 def _check_file(document: Document, where: Path_, path: Any, source: str, kinds: tuple[str, ...], role: str) -> list[Problem]:
-    if not path.exists():
-        return [document.problem(where, f"{role} {source!r} does not exist")]
-    if not path.is_file():
-        return [document.problem(where, f"{role} {source!r} is not a file")]
     try:
+        if not path.exists():
+            return [document.problem(where, f"{role} {source!r} does not exist")]
+        if not path.is_file():
+            return [document.problem(where, f"{role} {source!r} is not a file")]
         kind, description = sniff(path)
-    except OSError as error:
-        return [document.problem(where, f"{role} {source!r} cannot be read: {error.strerror}")]
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        return [document.problem(where, f"{role} {source!r} cannot be read: {reason}")]
     if kind not in kinds:
-        return [document.problem(where, f"{role} {source!r} is {_with_article(description)}, not {_with_article(kinds[0])}")]
+        return [document.problem(where, f"{role} {source!r} is {_with_article(description)}, not {_with_article(kinds[0] + ' file')}")]
     if kind == "image":
         damage = image_is_readable(path)
         if damage:

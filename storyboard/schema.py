@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,16 +38,41 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def check(document: Document) -> list[Problem]:
     """Every schema violation in the document, each pointing at its key or value."""
-    problems: list[Problem] = []
+    problems = non_finite_numbers(document)
+    reported = {(problem.line, problem.column) for problem in problems}
     for error in _validator().iter_errors(document.data):
-        problems.extend(_explain(document, error))
+        problems.extend(problem for problem in _explain(document, error) if (problem.line, problem.column) not in reported)
     return problems
+
+
+def non_finite_numbers(document: Document) -> list[Problem]:
+    """YAML allows .nan and .inf; no field of ours means them, and JSON cannot carry them."""
+    found: list[Problem] = []
+
+    def walk(value: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(document.problem(path, f"{_describe(path)}: {value} is not a finite number"))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*path, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*path, index))
+
+    walk(document.data, ())
+    return found
 
 
 def _explain(document: Document, error: ValidationError) -> list[Problem]:
     path = tuple(error.absolute_path)
     where = _describe(path)
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        # The error is about a key's name: point at that key, not at the mapping holding it.
+        rule = error.schema.get("description", "")
+        return [document.problem((*path, error.instance), f"{where}: {error.instance!r} is not a valid name. {rule}", key=True)]
     if error.validator in ("anyOf", "oneOf") and error.context:
+        if "description" in error.schema:
+            return [document.problem(path, f"{where}: {error.instance!r} is not valid. {error.schema['description']}")]
         error = best_match(error.context)
         path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -67,12 +93,10 @@ def _explain(document: Document, error: ValidationError) -> list[Problem]:
     if error.validator == "pattern":
         hint = error.schema.get("description") or f"must match {error.validator_value}"
         return [document.problem(path, f"{where}: {error.instance!r} is not valid. {hint}")]
-    if error.validator == "propertyNames":
-        return [document.problem(path, f"{where}: {error.message}")]
     if error.validator == "type":
         expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return [document.problem(path, f"{where or 'the file'} must be {_article(expected)}, not {_type_of(error.instance)}")]
+        expected = " or ".join(_article(name) for name in expected) if isinstance(expected, list) else _article(expected)
+        return [document.problem(path, f"{where or 'the file'} must be {expected}, not {_type_of(error.instance)}")]
     return [document.problem(path, f"{where}: {error.message}" if where else error.message)]
 
 

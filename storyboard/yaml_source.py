@@ -44,15 +44,21 @@ _Resolver.add_implicit_resolver(_PLAIN, re.compile(r"(?s).*"), None)
 
 
 
-if hasattr(yaml, "CParser"):
+try:
+    from yaml.cyaml import CParser as _Parser  # libyaml: much faster on large files
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _Parser = None
 
-    class _Loader(yaml.CParser, yaml.constructor.BaseConstructor, _Resolver):  # type: ignore[misc]
+
+if _Parser is not None:
+
+    class _Loader(_Parser, yaml.constructor.BaseConstructor, _Resolver):  # type: ignore[misc,valid-type]
         def __init__(self, stream: str):
-            yaml.CParser.__init__(self, stream)
+            _Parser.__init__(self, stream)
             yaml.constructor.BaseConstructor.__init__(self)
             _Resolver.__init__(self)
 
-else:  # pragma: no cover - pure-Python fallback when PyYAML was built without libyaml
+else:  # pragma: no cover
 
     class _Loader(  # type: ignore[no-redef]
         yaml.reader.Reader,
@@ -124,20 +130,29 @@ def read_yaml(path: Path, display_path: str | None = None) -> Document:
 
 def parse_yaml(raw: bytes, display: str) -> Document:
     text = _decode(raw, display)
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
+        if error.context_mark and "end of stream" in (error.problem or ""):
+            mark = error.context_mark  # an unclosed quote or bracket: point where it opens
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = error.problem or str(error)
         if error.context and error.context not in message:
             message = f"{error.context}: {message}"
         raise InvalidStoryboard([Problem(display, line, column, f"invalid YAML: {message}")]) from None
+    except yaml.reader.ReaderError as error:
+        before = text[: error.position]
+        line, column = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1
+        character = f"#x{error.character:04x}" if isinstance(error.character, int) else repr(error.character)
+        raise InvalidStoryboard([Problem(display, line, column, f"invalid YAML: control character {character} is not allowed")]) from None
     except yaml.YAMLError as error:
         raise _fail(display, f"invalid YAML: {error}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if node is not None and _expanded_size(node, {}) > MAX_NODES:
         raise _fail(display, f"document expands to more than {MAX_NODES:,} values (alias bomb?); refused")
     converter = _Converter(display)
@@ -222,7 +237,7 @@ class _Converter:
         self._add(node, "unsupported YAML node")  # pragma: no cover
         return None
 
-    def _mapping(self, node: MappingNode, path: Path_) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode, path: Path_, merging: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
         merged: list[tuple[MappingNode, Path_]] = []
@@ -234,10 +249,14 @@ class _Converter:
             if key == "<<" and key_node.tag == _PLAIN:
                 sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
                 for source in sources:
-                    if isinstance(source, MappingNode):
-                        merged.append((source, path))
-                    else:
+                    if not isinstance(source, MappingNode):
                         self._add(source, "'<<' merges mappings only")
+                    elif id(source) in self.active:
+                        self._add(source, "recursive merge: a mapping cannot merge itself")
+                    else:
+                        merged.append((source, path))
+                continue
+            if merging and (*path, key) in self.key_marks:
                 continue
             if key in first_seen:
                 self._add(
@@ -250,8 +269,13 @@ class _Converter:
             self.key_marks[child] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             result[key] = self.node(value_node, child)
         for source, source_path in merged:
-            for key, value in self._mapping(source, source_path).items():
-                result.setdefault(key, value)
+            # Keys written in this mapping were recorded first and keep their own positions.
+            self.active.add(id(source))
+            try:
+                for key, value in self._mapping(source, source_path, merging=True).items():
+                    result.setdefault(key, value)
+            finally:
+                self.active.discard(id(source))
         return result
 
     def _scalar(self, node: ScalarNode) -> Any:

@@ -105,8 +105,8 @@ def test_meaning_and_template_problems_are_reported_together(project, run_cli):
     )
     assert errors(run_cli) == [
         "board.yaml:3:17: reference image 'assets/missing.png' does not exist",
-        "board.yaml:4:20: reference image 'assets/fake.png' is an HTML page, not an image",
-        "board.yaml:5:19: reference video 'assets/red.png' is a PNG image, not a video",
+        "board.yaml:4:20: reference image 'assets/fake.png' is an HTML page, not an image file",
+        "board.yaml:5:19: reference video 'assets/red.png' is a PNG image, not a video file",
         "board.yaml:9:9: duplicate shot id 'A' (first used on line 7)",
         "board.yaml:10:13: shot 'A': 'lok' is undefined",
         "board.yaml:13:25: first_frame cycle: b -> c -> b",
