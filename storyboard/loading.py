@@ -66,6 +66,11 @@ def load(path: str | os.PathLike[str]) -> Storyboard:
     return storyboard
 
 
+def _whole(value: Any) -> Any:
+    """7.0 means 7: send (and hash) whole numbers as integers."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _normalise(document: Document, file: Path, profiles: dict[str, Any]) -> Storyboard:
     data: dict[str, Any] = document.data
     root = file.parent
@@ -113,7 +118,7 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any]) -> Stor
         for name in SERVICE_FIELDS:
             value, origin = pick(name)
             if origin is not None:
-                fields[name], origins[name] = value, origin
+                fields[name], origins[name] = _whole(value), origin
         params: dict[str, Any] = {}
         for source, where in ((defaults, ("defaults", "params")), (raw, (*here, "params"))):
             for key, value in source.get("params", {}).items():
@@ -131,7 +136,8 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any]) -> Stor
         first_frame: FirstFrame = None
         if "first_frame" in raw:
             spec = raw["first_frame"]
-            first_frame = FrameOf(spec["shot"], spec.get("at", "end"), (*here, "first_frame"))
+            at = spec.get("at", "end")
+            first_frame = FrameOf(spec["shot"], at if isinstance(at, str) else float(at), (*here, "first_frame"))
             origins["first_frame_image"] = (*here, "first_frame")
         else:
             source, origin = pick("first_frame_image")

@@ -121,7 +121,9 @@ class Plan:
 
     @property
     def missing_usd(self) -> float:
-        return round(sum(item.estimated_usd or 0 for item in self.shots if not item.cached), 4)
+        """Estimated cost of what is left to generate; identical requests are generated once."""
+        missing = {item.hash: item.estimated_usd or 0 for item in self.shots if not item.cached}
+        return round(sum(missing.values()), 4)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -184,5 +186,9 @@ def _request_hash(shot: Shot, storyboard: Storyboard, shot_hash: Any) -> str:
         body["first_frame_image"] = {"shot": shot_hash(storyboard.shot(shot.first_frame.shot)), "at": shot.first_frame.at}
     elif isinstance(shot.first_frame, Reference):
         body["first_frame_image"] = content(shot.first_frame)
-    canonical = json.dumps({"v": HASH_VERSION, "body": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # What the model assumes for fields left out shapes the clip too (and the preview uses it).
+    profile = storyboard.profile(shot)
+    assumed = {name: profile.default(name) for name in profile.fields if name not in body and profile.default(name) is not None}
+    facts = {"v": HASH_VERSION, "body": body, "assumed": assumed}
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

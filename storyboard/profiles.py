@@ -7,6 +7,7 @@ the built-in ones (so a file with just `model:` and `pricing:` changes only the 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import jsonschema
 
 from .errors import InvalidStoryboard, Problem
+from .schema import explain, non_finite_numbers, storyboard_schema
 from .yaml_source import Document, parse_yaml
 
 PROJECT_PROFILES_DIR = "models"
@@ -88,21 +90,46 @@ class ModelProfile:
 def _read_profile_document(raw: bytes, display: str) -> tuple[Document, dict[str, Any]]:
     document = parse_yaml(raw, display)
     data = document.data
-    problems = [
-        document.problem(tuple(error.absolute_path), f"model profile: {error.message}")
-        for error in jsonschema.Draft202012Validator(
-            {**_PROFILE_SCHEMA, "required": ["model"]}
-        ).iter_errors(data)
-    ]
+    problems = non_finite_numbers(document)
+    for error in jsonschema.Draft202012Validator({**_PROFILE_SCHEMA, "required": ["model"]}).iter_errors(data):
+        problems += [_in_profile(problem) for problem in explain(document, error)]
+    if isinstance(data, dict) and isinstance(data.get("fields"), dict):
+        problems += _check_fields(document, data["fields"])
     if problems:
         raise InvalidStoryboard(problems)
     return document, data
 
 
+def _in_profile(problem: Problem) -> Problem:
+    return Problem(problem.file, problem.line, problem.column, f"model profile: {problem.message}")
+
+
+def _check_fields(document: Document, fields: dict[str, Any]) -> list[Problem]:
+    """Each field must be a valid JSON Schema whose default satisfies it and the storyboard format."""
+    problems = []
+    storyboard_fields = storyboard_schema()["$defs"]["serviceFields"]
+    for name, fragment in fields.items():
+        where = ("fields", name)
+        try:
+            jsonschema.Draft202012Validator.check_schema(fragment)
+            if "default" in fragment:
+                for rules in (fragment, storyboard_fields.get(name, {})):
+                    if "$ref" in rules:
+                        continue
+                    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(rules).iter_errors(fragment["default"]))
+                    if error is not None:
+                        problems.append(document.problem((*where, "default"), f"model profile: default of {name!r}: {error.message}"))
+                        break
+        except jsonschema.SchemaError as error:
+            problems.append(document.problem((*where, *error.path), f"model profile: field {name!r}: {error.message}"))
+    return problems
+
+
 def _complete(data: dict[str, Any], document: Document) -> ModelProfile:
     problems = [
-        document.problem((), f"model profile {data.get('model')!r}: {error.message}")
+        _in_profile(problem)
         for error in jsonschema.Draft202012Validator(_PROFILE_SCHEMA).iter_errors(data)
+        for problem in explain(document, error)
     ]
     if problems:
         raise InvalidStoryboard(problems)
@@ -131,10 +158,28 @@ def load_profiles(project_root: Path | None = None, display_root: str | None = N
     """Built-in profiles, overridden key by key by `<project_root>/models/*.yaml`."""
     merged: dict[str, tuple[Document, dict[str, Any]]] = dict(_builtin())
     folder = project_root / PROJECT_PROFILES_DIR if project_root else None
+    problems: list[Problem] = []
     if folder and folder.is_dir():
         for file in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            display = str(Path(display_root or ".", PROJECT_PROFILES_DIR, file.name))
-            document, data = _read_profile_document(file.read_bytes(), display)
+            if not file.is_file():
+                continue
+            display = os.path.normpath(os.path.join(display_root or ".", PROJECT_PROFILES_DIR, file.name))
+            try:
+                document, data = _read_profile_document(file.read_bytes(), display)
+            except InvalidStoryboard as error:
+                problems += error.problems
+                continue
+            except OSError as error:
+                problems.append(Problem(display, 1, 1, f"model profile cannot be read: {error.strerror}"))
+                continue
             base = merged.get(data["model"], (document, {}))[1]
             merged[data["model"]] = (document, {**base, **data})
-    return {model: _complete(data, document) for model, (document, data) in merged.items()}
+    profiles = {}
+    for model, (document, data) in merged.items():
+        try:
+            profiles[model] = _complete(data, document)
+        except InvalidStoryboard as error:
+            problems += error.problems
+    if problems:
+        raise InvalidStoryboard(problems)
+    return profiles

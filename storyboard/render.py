@@ -168,8 +168,21 @@ async def _generate(
         result.generated.append(item.id)
         emit(Event(item.id, "done", f"{time.monotonic() - started:.1f} s"))
 
+    async def share(item: ShotPlan, leader: ShotPlan) -> None:
+        try:
+            await tasks[leader.id]
+        except Exception as error:
+            raise ShotFailed(item.id, f"it is the same request as shot {leader.id!r}, which failed") from error
+        result.reused.append(item.id)
+        emit(Event(item.id, "cached", f"same request as shot {leader.id!r}"))
+
+    leaders: dict[str, ShotPlan] = {}
     for item in selected:
-        tasks[item.id] = asyncio.create_task(produce(item))
+        if item.hash in leaders:  # identical requests are generated (and paid for) once
+            tasks[item.id] = asyncio.create_task(share(item, leaders[item.hash]))
+        else:
+            leaders[item.hash] = item
+            tasks[item.id] = asyncio.create_task(produce(item))
     outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     for failure in failures:

@@ -41,7 +41,7 @@ def check(document: Document) -> list[Problem]:
     problems = non_finite_numbers(document)
     reported = {(problem.line, problem.column) for problem in problems}
     for error in _validator().iter_errors(document.data):
-        problems.extend(problem for problem in _explain(document, error) if (problem.line, problem.column) not in reported)
+        problems.extend(problem for problem in explain(document, error) if (problem.line, problem.column) not in reported)
     return problems
 
 
@@ -63,7 +63,7 @@ def non_finite_numbers(document: Document) -> list[Problem]:
     return found
 
 
-def _explain(document: Document, error: ValidationError) -> list[Problem]:
+def explain(document: Document, error: ValidationError) -> list[Problem]:
     path = tuple(error.absolute_path)
     where = _describe(path)
     if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):

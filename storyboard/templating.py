@@ -28,11 +28,13 @@ class _ProjectLoader(jinja2.FileSystemLoader):
     def __init__(self, root: Path):
         super().__init__(str(root))
         self.root = root.resolve()
+        self.served: dict[str, str] = {}  # file name -> include name, to place errors inside includes
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
         source, filename, uptodate = super().get_source(environment, template)
         if filename is None or not Path(filename).resolve().is_relative_to(self.root):
             raise jinja2.TemplateNotFound(template)
+        self.served[filename] = template
         return source, filename, uptodate
 
 
@@ -102,14 +104,20 @@ class _Cast:
         self._mentions = mentions
         self._cast = cast
 
+    def __str__(self) -> str:
+        raise TemplateProblem("mention a cast member as cast.NAME; `cast` itself cannot be printed")
+
+    def __iter__(self) -> Any:
+        raise TemplateProblem("the cast cannot be looped over; mention members as cast.NAME")
+
     def __getattr__(self, name: str) -> _CastMention:
         if name.startswith("_"):
             raise AttributeError(name)
         return self[name]
 
     def __getitem__(self, name: str) -> _CastMention:
-        if name not in self._cast:
-            hint = difflib.get_close_matches(name, list(self._cast), n=1)
+        if not isinstance(name, str) or name not in self._cast:
+            hint = difflib.get_close_matches(str(name), list(self._cast), n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             known = ", ".join(self._cast) or "none"
             raise TemplateProblem(f"unknown cast member {name!r}{suggestion}; cast: {known}")
@@ -117,12 +125,16 @@ class _Cast:
 
 
 def environment(root: Path) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
         loader=_ProjectLoader(root),
         autoescape=False,
         keep_trailing_newline=False,
     )
+    # A prompt must expand the same way every time, or its request hash (and the bill) changes.
+    del env.filters["random"]
+    del env.globals["lipsum"]
+    return env
 
 
 def template_context(storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: _Mentions) -> dict[str, Any]:
@@ -163,20 +175,22 @@ def expand(storyboard: Storyboard) -> list[Problem]:
             shot.prompt = template.render(context).strip()
             shot.cast = mentions.order
         except Exception as error:  # noqa: BLE001 - any failure inside a user's template is reported, not raised
-            problems.append(_problem(storyboard, shot, error, context))
+            problems.append(_problem(storyboard, shot, error, context, env.loader.served))  # type: ignore[union-attr]
             continue
         if not shot.prompt:
             problems.append(storyboard.document.problem(shot.origins["prompt"], f"shot {shot.id!r}: the prompt is empty once expanded"))
     return problems
 
 
-def _problem(storyboard: Storyboard, shot: Shot, error: Exception, context: dict[str, Any]) -> Problem:
+def _problem(
+    storyboard: Storyboard, shot: Shot, error: Exception, context: dict[str, Any], included_files: dict[str, str]
+) -> Problem:
     document = storyboard.document
     where = shot.origins["prompt"]
-    line = _template_line(error)
+    included, line = _template_line(error, included_files)
     mark = document.mark(where)
     row, column = mark.line, mark.column
-    if where in document.literal_blocks and mark.line + (line or 1) <= len(document.lines):
+    if not included and where in document.literal_blocks and mark.line + (line or 1) <= len(document.lines):
         row = mark.line + (line or 1)
         text = document.lines[row - 1]
         column = len(text) - len(text.lstrip()) + 1
@@ -193,14 +207,23 @@ def _problem(storyboard: Storyboard, shot: Shot, error: Exception, context: dict
     else:
         message = f"template error: {type(error).__name__}: {error}"
     where_in_template = f" (template line {line})" if line and line > 1 and where not in document.literal_blocks else ""
+    if included:
+        where_in_template = f" (in {included}, line {line})"
     return Problem(document.display_path, row, column, f"shot {shot.id!r}: {message}{where_in_template}")
 
 
-def _template_line(error: Exception) -> int | None:
+def _template_line(error: Exception, included_files: dict[str, str]) -> tuple[str | None, int | None]:
+    """(included file or None, line) where a template failed; the file is None for the prompt itself."""
     if isinstance(error, jinja2.TemplateSyntaxError):
-        return error.lineno
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == _TEMPLATE_FILE]
-    return lines[-1] if lines else None
+        return error.name, error.lineno
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename == _TEMPLATE_FILE or frame.filename in included_files
+    ]
+    if not frames:
+        return None, None
+    return included_files.get(frames[-1].filename), frames[-1].lineno
 
 
 def _suggest_name(message: str, context: dict[str, Any]) -> str:

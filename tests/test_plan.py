@@ -86,3 +86,15 @@ def test_text_plan_shows_bodies_costs_and_cache_state(project, run_cli):
     assert '"prompt": "Image 1 (a red square) rolls"' in out
     assert "after one" in out
     assert "3 of 3 shots to generate; estimated cost on the real service: $1.95" in out
+
+
+def test_whole_number_floats_mean_the_same_request(project):
+    assert hashes(project, BOARD.replace("seed: 1", "seed: 1.0").replace("at: end", "at: 1")) == hashes(
+        project, BOARD.replace("at: end", "at: 1.0")
+    )
+
+
+def test_identical_requests_are_priced_once(project):
+    the_plan = storyboard.plan(storyboard.load(project.write(BOARD.replace("seed: 3", "seed: 1").replace("credits", '"{{ cast.hero }} rolls"'))))
+    assert the_plan.shots[0].hash == the_plan.shots[2].hash
+    assert the_plan.missing_usd == 1.3

@@ -8,6 +8,7 @@ import pytest
 from avprobe import beep_times, decode_errors, flash_times, frame_brightness, probe
 
 import storyboard
+from storyboard import Event
 from storyboard.backends import Job, Submission
 from storyboard.backends.preview import marker_times
 from storyboard.errors import RenderError
@@ -185,3 +186,12 @@ def test_vertical_shots_render_at_their_own_size(project):
     result = storyboard.render("board.yaml", only=["one"])
     clip = project.root / ".storyboard" / "clips" / "preview" / f"{result.plan.shot('one').hash}.mp4"
     assert "720x1280" in probe(clip).video
+
+
+def test_identical_requests_are_generated_once(project):
+    project.write(BOARD.replace("credits", '"{{ cast.hero }} rolls left"').replace("seed: 3", "seed: 1").replace("    duration: 3\n", ""))
+    events = []
+    result = storyboard.render("board.yaml", on_event=events.append)
+    assert sorted(result.generated) == ["one", "two"] and result.reused == ["three"]
+    assert Event(shot="three", state="cached", message="same request as shot 'one'") in events
+    assert probe(project.root / "out" / "film.mp4").duration == pytest.approx(6.0, abs=0.1)

@@ -136,3 +136,24 @@ def test_prompt_that_expands_to_nothing_is_an_error(project):
     assert problems(project, '  - id: one\n    prompt: "{{ \'\' }}"\n') == [
         "board.yaml:10:13: shot 'one': the prompt is empty once expanded"
     ]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ [1, 2] | random }}", "template syntax error: No filter named 'random'."),
+        ("{{ lipsum() }}", "'lipsum' is undefined"),
+        ("{{ cast }}", "mention a cast member as cast.NAME; `cast` itself cannot be printed"),
+        ("{% for c in cast %}{{ c }}{% endfor %}", "the cast cannot be looped over; mention members as cast.NAME"),
+    ],
+)
+def test_prompts_expand_the_same_way_every_time(project, template, message):
+    assert problems(project, f'  - id: one\n    prompt: "{template}"\n') == [f"board.yaml:10:13: shot 'one': {message}"]
+
+
+def test_errors_inside_included_files_name_the_file_and_its_line(project):
+    (project.root / "snippets").mkdir()
+    (project.root / "snippets" / "style.txt").write_text("neon\nrain\n{{ nope }}\n")
+    assert problems(project, "  - id: one\n    prompt: |\n      Night.\n      {% include 'snippets/style.txt' %}\n") == [
+        "board.yaml:10:13: shot 'one': 'nope' is undefined (in snippets/style.txt, line 3)"
+    ]

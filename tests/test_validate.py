@@ -192,3 +192,84 @@ def test_first_frame_time_must_fall_inside_the_other_shot(project, run_cli):
         """
     )
     assert errors(run_cli) == ["board.yaml:8:32: first_frame at 5 s is past the end of shot 'a' (5 s long)"]
+
+
+def test_params_cannot_smuggle_core_fields_and_every_unknown_one_is_named(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        defaults:
+          params: {foo: 1}
+        shots:
+          - id: a
+            prompt: "{{ oops }}"
+            params: {model: other/model, first_frame_image: /etc/passwd, bar: 2}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:3:12: model alibaba/wan-2-7-r2v does not accept the field 'foo' (it takes: prompt, "
+        "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, enhance_prompt, "
+        "negative_prompt, seed, watermark)",
+        "board.yaml:6:13: shot 'a': 'oops' is undefined",
+        "board.yaml:7:14: params.model: set 'model' as a field of its own, not under params",
+        "board.yaml:7:34: params.first_frame_image: set 'first_frame_image' as a field of its own, not under params",
+        "board.yaml:7:66: model alibaba/wan-2-7-r2v does not accept the field 'bar' (it takes: prompt, "
+        "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, enhance_prompt, "
+        "negative_prompt, seed, watermark)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("assets/walk.mp4", "output.path 'walk.mp4' is one of the storyboard's inputs; the film would overwrite it"),
+        (".storyboard/film.mp4", "output.path may not be inside .storyboard/, storyboard's own state"),
+        ("assets/red.png/film.mp4", "output.path: 'red.png' is a file, not a folder"),
+        ("film.mov", "output.path: 'film.mov' is not valid. Where the film is written (an .mp4 file), relative to "
+                     "the storyboard file. Default: renders/<file name>.mp4."),
+    ],
+)
+def test_output_path_never_overwrites_inputs(project, run_cli, path, message):
+    project.write(
+        f"""
+        storyboard: 1
+        cast: {{walker: {{video: assets/walk.mp4}}}}
+        shots: [{{id: a, prompt: "{{{{ cast.walker }}}}"}}]
+        output: {{path: "{path}"}}
+        """
+    )
+    (line,) = errors(run_cli)
+    assert line.startswith("board.yaml:4:") and line.endswith(message)
+
+
+def test_nonsense_numbers_and_characters_are_input_errors(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        defaults: &d {duration: 3, <<: *d}
+        shots: [{id: a, prompt: x}]
+        """
+    )
+    assert errors(run_cli) == ["board.yaml:2:11: recursive merge: a mapping cannot merge itself"]
+    (project.root / "board.yaml").write_bytes(b'storyboard: 1\nshots: [{id: a, prompt: "hi\x01"}]\n')
+    assert errors(run_cli) == ["board.yaml:2:28: invalid YAML: control character #x0001 is not allowed"]
+    project.write("storyboard: 1\nshots: [{id: a, prompt: x, first_frame: {shot: b, at: .nan}}, {id: b, prompt: y}]\n")
+    assert errors(run_cli) == ["board.yaml:2:55: shots[0].first_frame.at: nan is not a finite number"]
+
+
+def test_broken_project_model_profiles_are_all_reported_where_they_are_wrong(project, run_cli):
+    (project.root / "models").mkdir()
+    (project.root / "models" / "a.yaml").write_text(
+        "model: a/b\nfields:\n  prompt: {type: strin}\n  aspect_ratio: {default: wide}\n"
+        "references: {labels: {}, mention: x}\nbogus: 1\n"
+    )
+    (project.root / "models" / "c.yaml").write_text("model: c/d\nfields: {prompt: {}}\nreferences: {labels: {}, mention: x}\n"
+                                                     "pricing: {usd_per_second: {720p: .nan}}\n")
+    (project.root / "models" / "folder.yaml").mkdir()
+    project.write("storyboard: 1\nshots: [{id: a, prompt: x}]\n")
+    assert errors(run_cli) == [
+        "models/a.yaml:3:18: model profile: field 'prompt': 'strin' is not valid under any of the given schemas",
+        "models/a.yaml:4:27: model profile: default of 'aspect_ratio': 'wide' does not match '^[0-9]+:[0-9]+$'",
+        "models/a.yaml:6:1: model profile: unknown field 'bogus'",
+        "models/c.yaml:4:34: pricing.usd_per_second.720p: nan is not a finite number",
+    ]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import colorsys
 import hashlib
-import os
-import shutil
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -57,7 +55,8 @@ class Animatic:
 
 def animatic_for(job: Job) -> Animatic:
     plan: ShotPlan = job.shot
-    width, height = frame_size(plan.setting("resolution"), plan.setting("aspect_ratio"))
+    # A model profile without these defaults still gets a sensible animatic.
+    width, height = frame_size(plan.setting("resolution") or "720p", plan.setting("aspect_ratio") or "16:9")
     seed = plan.setting("seed")
     if seed is None:  # the service would pick one at random; the preview stays deterministic
         seed = int(plan.hash[:8], 16)
@@ -70,7 +69,7 @@ def animatic_for(job: Job) -> Animatic:
     return Animatic(
         width=width,
         height=height,
-        duration=plan.duration,
+        duration=plan.duration or 5.0,
         seed=int(seed),
         shot_id=plan.id,
         prompt=plan.body["prompt"],
@@ -82,21 +81,20 @@ def animatic_for(job: Job) -> Animatic:
 class PreviewBackend:
     name = "preview"
 
+    def __init__(self) -> None:
+        self._accepted: dict[str, Job] = {}
+
     async def submit(self, job: Job) -> Submission:
-        return Submission(generation_id=f"preview-{job.shot.hash[:16]}", usd_spent=0.0)
+        generation_id = f"preview-{job.shot.hash[:16]}"
+        self._accepted[generation_id] = job
+        return Submission(generation_id=generation_id, usd_spent=0.0)
 
     async def wait(self, job: Job, submission: Submission) -> str:
-        handle, name = tempfile.mkstemp(prefix=f"{job.shot.id}.", suffix=".mp4")
-        os.close(handle)
-        try:
-            await asyncio.to_thread(render_animatic, animatic_for(job), Path(name))
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
-        return name
+        return submission.generation_id
 
     async def fetch(self, location: str, destination: Path) -> None:
-        await asyncio.to_thread(shutil.move, location, destination)
+        # Rendered straight into the caller's temporary file: nothing to clean up elsewhere.
+        await asyncio.to_thread(render_animatic, animatic_for(self._accepted.pop(location)), destination)
 
 
 def render_animatic(spec: Animatic, destination: Path) -> None:
