@@ -16,7 +16,8 @@ from .store import STATE_DIR
 from .yaml_source import Document, Path_
 
 
-def check_meaning(storyboard: Storyboard) -> list[Problem]:
+def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None) -> list[Problem]:
+    """Problems the schema cannot see. `unchecked_ids`: shots left out for their schema errors."""
     document = storyboard.document
     problems: list[Problem] = []
     problems += _check_ids(storyboard)
@@ -35,7 +36,7 @@ def check_meaning(storyboard: Storyboard) -> list[Problem]:
         if ref.where not in seen:
             seen.add(ref.where)
             problems += _check_reference(document, ref)
-    problems += _check_graph(storyboard)
+    problems += _check_graph(storyboard, unchecked_ids or set())
     for shot in storyboard.shots:
         raw = storyboard.document.data["shots"][shot.index]
         if "first_frame" in raw and "first_frame_image" in raw:
@@ -240,7 +241,7 @@ def _with_article(noun: str) -> str:
     return f"an {noun}" if noun[0].lower() in "aeiou" else f"a {noun}"
 
 
-def _check_graph(storyboard: Storyboard) -> list[Problem]:
+def _check_graph(storyboard: Storyboard, unchecked_ids: set[Any]) -> list[Problem]:
     document = storyboard.document
     problems = []
     ids = {shot.id: shot for shot in storyboard.shots}
@@ -252,6 +253,8 @@ def _check_graph(storyboard: Storyboard) -> list[Problem]:
         where = (*frame.where, "shot")
         if frame.shot == shot.id:
             problems.append(document.problem(where, f"shot {shot.id!r} cannot start from a frame of itself"))
+        elif frame.shot in unchecked_ids:
+            continue
         elif frame.shot not in ids:
             hint = difflib.get_close_matches(frame.shot, list(ids), n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""

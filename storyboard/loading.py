@@ -52,13 +52,16 @@ def load(path: str | os.PathLike[str]) -> Storyboard:
         else:
             message = f"unsupported format version {version!r}; this storyboard reads version 1"
         raise InvalidStoryboard([document.problem(("storyboard",), message)])
-    problems = schema.check(document)
-    if problems:
+    problems, broken_shots = schema.check(document)
+    if problems and not broken_shots:
         raise InvalidStoryboard(problems)
-
+    # Schema errors confined to some shots: check the others too, so every problem shows at once.
     profiles = load_profiles(file.parent, os.path.dirname(display))
-    storyboard = _normalise(document, file, profiles)
-    problems = checks.check_meaning(storyboard)
+    storyboard = _normalise(document, file, profiles, skip=broken_shots)
+    unchecked_ids = {
+        raw.get("id") for index, raw in enumerate(document.data["shots"]) if index in broken_shots and isinstance(raw, dict)
+    }
+    problems += checks.check_meaning(storyboard, unchecked_ids)
     problems += templating.expand(storyboard)
     problems += checks.check_requests(storyboard)
     if problems:
@@ -71,7 +74,7 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _normalise(document: Document, file: Path, profiles: dict[str, Any]) -> Storyboard:
+def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: set[int]) -> Storyboard:
     data: dict[str, Any] = document.data
     root = file.parent
     defaults: dict[str, Any] = data.get("defaults", {})
@@ -101,6 +104,8 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any]) -> Stor
 
     shots = []
     for index, raw in enumerate(data["shots"]):
+        if index in skip:
+            continue
         here: Path_ = ("shots", index)
 
         def pick(name: str) -> tuple[Any, Path_ | None]:

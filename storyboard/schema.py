@@ -36,13 +36,21 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(storyboard_schema())
 
 
-def check(document: Document) -> list[Problem]:
-    """Every schema violation in the document, each pointing at its key or value."""
+def check(document: Document) -> tuple[list[Problem], set[int]]:
+    """Every schema violation in the document, each pointing at its key or value, and the
+    indexes of the shots they are confined to (an empty set if anything else is wrong too)."""
     problems = non_finite_numbers(document)
     reported = {(problem.line, problem.column) for problem in problems}
+    shots: set[int] = set()
+    elsewhere = bool(problems)
     for error in _validator().iter_errors(document.data):
         problems.extend(problem for problem in explain(document, error) if (problem.line, problem.column) not in reported)
-    return problems
+        path = tuple(error.absolute_path)
+        if len(path) >= 2 and path[0] == "shots" and isinstance(path[1], int):
+            shots.add(path[1])
+        else:
+            elsewhere = True
+    return problems, (set() if elsewhere else shots)
 
 
 def non_finite_numbers(document: Document) -> list[Problem]:

@@ -273,3 +273,24 @@ def test_broken_project_model_profiles_are_all_reported_where_they_are_wrong(pro
         "models/a.yaml:6:1: model profile: unknown field 'bogus'",
         "models/c.yaml:4:34: pricing.usd_per_second.720p: nan is not a finite number",
     ]
+
+
+def test_schema_errors_in_one_shot_do_not_hide_problems_elsewhere(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        cast: {fairy: {image: assets/nope.png}}
+        shots:
+          - {id: a, prompt: x, seed: -1}
+          - {id: b, prompt: "{{ cast.fairy }}", first_frame: {shot: a}}
+          - {id: b, prompt: "x", duration: 99}
+          - just a string
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:2:23: reference image 'assets/nope.png' does not exist",
+        "board.yaml:4:30: shots[0].seed: -1 is less than the minimum of 0",
+        "board.yaml:6:10: duplicate shot id 'b' (first used on line 5)",
+        "board.yaml:6:36: shot 'b': duration: 99 is out of range for alibaba/wan-2-7-r2v (2 to 15)",
+        "board.yaml:7:5: shots[3] must be a mapping, not the string 'just a string'",
+    ]

@@ -1,6 +1,7 @@
 """`storyboard` on the command line: a thin layer over the Python API, one file per command."""
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
@@ -28,9 +29,11 @@ for module in (validate, plan, render, schema):
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes one clear message and an exit code, never a traceback."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
     try:
         cli.main(args=argv, prog_name="storyboard", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.unraisablehook = lambda _: None  # half-closed ffmpeg readers complain while exiting
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as error:
@@ -38,9 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except click.exceptions.Exit as done:
         return done.exit_code
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
     except InvalidStoryboard as error:
         for problem in error.problems:
             click.echo(str(problem), err=True)
@@ -54,4 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             click.echo(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", err=True)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
