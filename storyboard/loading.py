@@ -21,7 +21,9 @@ from .model import (
     FrameOf,
     Music,
     Output,
+    PublishSettings,
     Reference,
+    S3Settings,
     Shot,
     Storyboard,
     Transition,
@@ -182,6 +184,12 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
         fps=float(output_spec.get("fps", DEFAULT_FPS)),
         music=music,
     )
+    publish_spec: dict[str, Any] = data.get("publish", {})
+    s3_spec = publish_spec.get("s3")
+    publish = PublishSettings(
+        data_uri=publish_spec.get("data_uri", True),
+        s3=S3Settings(**s3_spec) if s3_spec else None,
+    )
     return Storyboard(
         file=file,
         document=document,
@@ -191,4 +199,5 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
         shots=shots,
         output=output,
         profiles=profiles,
+        publish=publish,
     )

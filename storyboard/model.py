@@ -103,6 +103,23 @@ class Output:
     music: Music | None
 
 
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    endpoint: str | None = None
+    region: str | None = None
+    prefix: str = ""
+    expires: int = 3600
+
+
+@dataclass(frozen=True)
+class PublishSettings:
+    """How local files become URLs the real service can fetch."""
+
+    data_uri: bool = True
+    s3: S3Settings | None = None
+
+
 @dataclass
 class Storyboard:
     file: Path  # absolute path of the storyboard file
@@ -113,6 +130,7 @@ class Storyboard:
     shots: list[Shot]
     output: Output
     profiles: dict[str, ModelProfile]  # by model id
+    publish: PublishSettings = field(default_factory=PublishSettings)
 
     @property
     def root(self) -> Path:

@@ -46,6 +46,15 @@ _PROFILE_SCHEMA: dict[str, Any] = {
                 "mention": {"type": "string"},
             },
         },
+        "data_uri": {
+            "type": "object",
+            "required": ["fields", "max_bytes"],
+            "additionalProperties": False,
+            "properties": {
+                "fields": {"type": "array", "items": {"type": "string"}},
+                "max_bytes": {"type": "integer", "minimum": 1},
+            },
+        },
         "pricing": {
             "type": "object",
             "additionalProperties": False,
@@ -64,6 +73,8 @@ class ModelProfile:
     mention: str
     usd_per_second: dict[str, float]
     source: str
+    data_uri_fields: tuple[str, ...] = ()
+    data_uri_max_bytes: int = 0
 
     def allows(self, field: str) -> bool:
         return field in self.fields
@@ -141,6 +152,8 @@ def _complete(data: dict[str, Any], document: Document) -> ModelProfile:
         mention=data["references"]["mention"],
         usd_per_second=data.get("pricing", {}).get("usd_per_second", {}),
         source=document.display_path,
+        data_uri_fields=tuple(data.get("data_uri", {}).get("fields", ())),
+        data_uri_max_bytes=data.get("data_uri", {}).get("max_bytes", 0),
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .assemble import assemble
 from .backends import Backend, Job, get_backend
-from .errors import RenderError, ShotFailed, UsageError
+from .errors import InvalidStoryboard, RenderError, ShotFailed, UsageError
 from .loading import load
 from .model import FrameOf, Reference, Storyboard
 from .planning import Plan, ShotPlan, frame_size, plan
@@ -24,7 +24,7 @@ class Event:
     """Something the user may want to see while rendering."""
 
     shot: str | None  # None for film-wide events
-    state: str  # cached | generating | done | failed | assembling | film | current | note
+    state: str  # cached | generating | submitted | done | failed | assembling | film | current | note
     message: str = ""
 
 
@@ -51,11 +51,14 @@ def render(
     the film is assembled when every clip exists.
     """
     board = storyboard if isinstance(storyboard, Storyboard) else load(storyboard)
-    engine = get_backend(backend) if isinstance(backend, str) else backend
+    engine = get_backend(backend, board) if isinstance(backend, str) else backend
     the_plan = plan(board, engine.name)
     emit = on_event or (lambda event: None)
     selected = _with_dependencies(the_plan, only)
     store = ClipStore(board.root)
+    problems = engine.check([item for item in selected if not item.cached], board)
+    if problems:
+        raise InvalidStoryboard(problems)
     result = RenderResult(plan=the_plan, film=None)
     workers = jobs or (os.cpu_count() or 2)
     asyncio.run(_generate(the_plan, selected, engine, store, workers, emit, result))
@@ -158,6 +161,8 @@ async def _generate(
                 submission = await engine.submit(job)
                 if submission.usd_spent:
                     result.usd_spent += submission.usd_spent
+                spent = f", {submission.usd_spent:.2f} USD; total {result.usd_spent:.2f} USD" if submission.usd_spent else ""
+                emit(Event(item.id, "submitted", f"generation {submission.generation_id}{spent}"))
                 location = await engine.wait(job, submission)
                 with store.writing(destination) as temporary:
                     await engine.fetch(location, temporary)
@@ -183,7 +188,10 @@ async def _generate(
         else:
             leaders[item.hash] = item
             tasks[item.id] = asyncio.create_task(produce(item))
-    outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
+    try:
+        outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
+    finally:
+        await engine.close()
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     for failure in failures:
         if isinstance(failure, ShotFailed):

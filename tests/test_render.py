@@ -132,6 +132,12 @@ class _FailingBackend:
 
     name = "failing"
 
+    def check(self, items, storyboard):
+        return []
+
+    async def close(self) -> None:
+        pass
+
     async def submit(self, job: Job) -> Submission:
         if "credits" in job.shot.body["prompt"]:
             raise RuntimeError("the service said: content policy")

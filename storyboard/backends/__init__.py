@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import UsageError
 
 if TYPE_CHECKING:
+    from ..errors import Problem
+    from ..model import Storyboard
     from ..planning import ShotPlan
 
 
@@ -33,6 +35,9 @@ class Submission:
 class Backend(Protocol):
     name: str
 
+    def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
+        """Problems that would make these shots fail, found before anything is paid."""
+
     async def submit(self, job: Job) -> Submission:
         """Start generating `job`; return as soon as the service has accepted it."""
 
@@ -42,13 +47,20 @@ class Backend(Protocol):
     async def fetch(self, location: str, destination: Path) -> None:
         """Write the finished clip to `destination` (a temporary path the caller renames)."""
 
+    async def close(self) -> None:
+        """Release connections; called once the render's generations are over."""
 
-BACKENDS = ("preview",)
+
+BACKENDS = ("preview", "aimlapi")
 
 
-def get_backend(name: str) -> Backend:
+def get_backend(name: str, storyboard: Storyboard) -> Backend:
     if name == "preview":
         from .preview import PreviewBackend
 
         return PreviewBackend()
+    if name == "aimlapi":
+        from .aimlapi import AimlApiBackend
+
+        return AimlApiBackend.from_environment(storyboard)
     raise UsageError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")

@@ -84,6 +84,12 @@ class PreviewBackend:
     def __init__(self) -> None:
         self._accepted: dict[str, Job] = {}
 
+    def check(self, items: list[ShotPlan], storyboard: object) -> list[object]:
+        return []  # everything local renders offline
+
+    async def close(self) -> None:
+        pass
+
     async def submit(self, job: Job) -> Submission:
         generation_id = f"preview-{job.shot.hash[:16]}"
         self._accepted[generation_id] = job

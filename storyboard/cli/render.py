@@ -11,6 +11,7 @@ def _print(event: Event) -> None:
     text = {
         "cached": "reused cached clip",
         "generating": f"generating ({event.message})",
+        "submitted": f"submitted: {event.message}",
         "done": f"done in {event.message}",
         "failed": f"FAILED: {event.message}",
         "assembling": f"assembling {event.message}",
@@ -24,7 +25,7 @@ def _print(event: Event) -> None:
 @click.command("render")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
-              help="preview renders animatics offline for free.")
+              help="preview renders animatics offline for free; aimlapi calls the paid service.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Shots generated at once.")
 @click.option("--only", multiple=True, metavar="ID", help="Generate only this shot (repeatable).")
 def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...]) -> None:
