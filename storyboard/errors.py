@@ -1,7 +1,19 @@
 """Exceptions raised by storyboard, and the `Problem` every input error is made of."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+SECRET_VARIABLES = ("AIMLAPI_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def redact(text: str) -> str:
+    """`text` with every secret from the environment replaced by ***."""
+    for name in SECRET_VARIABLES:
+        secret = os.environ.get(name, "")
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
 
 
 @dataclass(frozen=True, order=True)

@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ..errors import InvalidStoryboard, StoryboardError
+from ..errors import InvalidStoryboard, StoryboardError, redact
 from . import plan, render, schema, validate
 
 EXIT_INTERRUPTED = 130
@@ -43,16 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         return done.exit_code
     except InvalidStoryboard as error:
         for problem in error.problems:
-            click.echo(str(problem), err=True)
+            click.echo(redact(str(problem)), err=True)
         return error.exit_code
     except StoryboardError as error:
-        click.echo(f"error: {error}", err=True)
+        click.echo(redact(f"error: {error}"), err=True)
         return error.exit_code
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         if debug:
-            traceback.print_exc()
+            click.echo(redact(traceback.format_exc()), err=True)
         else:
-            click.echo(f"internal error: {type(error).__name__}: {error} (run with --debug for details)", err=True)
+            click.echo(redact(f"internal error: {type(error).__name__}: {error} (run with --debug for details)"), err=True)
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)

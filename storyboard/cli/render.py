@@ -3,6 +3,7 @@ from __future__ import annotations
 import click
 
 from ..backends import BACKENDS
+from ..errors import redact
 from ..render import Event, display_path, render
 
 
@@ -19,7 +20,7 @@ def _print(event: Event) -> None:
         "current": f"{event.message} is up to date",
         "note": f"note: {event.message}",
     }.get(event.state, event.message)
-    click.echo(f"{label}: {text}", err=event.state in ("failed", "note"))
+    click.echo(redact(f"{label}: {text}"), err=event.state in ("failed", "note"))
 
 
 @click.command("render")
