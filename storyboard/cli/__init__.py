@@ -8,7 +8,7 @@ import traceback
 import click
 
 from ..errors import InvalidStoryboard, StoryboardError, redact
-from . import plan, render, schema, validate
+from . import emulator, plan, render, schema, validate
 
 EXIT_INTERRUPTED = 130
 
@@ -22,7 +22,7 @@ def cli(context: click.Context, debug: bool) -> None:
     context.obj = {"debug": debug}
 
 
-for module in (validate, plan, render, schema):
+for module in (validate, plan, render, schema, emulator):
     cli.add_command(module.command)
 
 
