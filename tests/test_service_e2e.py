@@ -1,0 +1,170 @@
+"""The aimlapi backend end to end, over real HTTP: our emulator of the service, and a local
+S3-compatible server (moto) for publishing reference files."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from avprobe import decode_errors, probe
+
+from storyboard.emulator import Emulator
+
+KEY = "sk-live-e2e-5f2c9a7d1b3e"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+BOARD = """
+storyboard: 1
+defaults: {resolution: 720p, duration: 2}
+cast:
+  hero: {image: assets/red.png, description: a red square}
+shots:
+  - id: one
+    prompt: "{{ cast.hero }} rolls"
+    seed: 1
+  - id: two
+    prompt: it stops
+    first_frame: {shot: one}
+    seed: 2
+  - id: three
+    prompt: credits
+    seed: 3
+  - id: four
+    prompt: the end
+    seed: 4
+output: {path: out/film.mp4}
+"""
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "e2e-access")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-secret-do-not-print")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="refs")
+    yield f"publish:\n  s3: {{bucket: refs, endpoint: '{endpoint}', prefix: e2e/}}\n"
+    server.stop()
+
+
+@pytest.fixture
+def service(monkeypatch):
+    """Start an emulator and point the aimlapi backend at it (AIMLAPI_KEY, AIMLAPI_BASE_URL)."""
+    running: list[Emulator] = []
+
+    def start(**options) -> Emulator:
+        emulator = Emulator(api_key=KEY, latency=options.pop("latency", 0.5), **options).start()
+        running.append(emulator)
+        monkeypatch.setenv("AIMLAPI_KEY", KEY)
+        monkeypatch.setenv("AIMLAPI_BASE_URL", emulator.url)
+        return emulator
+
+    yield start
+    for emulator in running:
+        emulator.stop()
+
+
+def test_documented_flow_then_a_rerender_sends_nothing(project, run_cli, service, s3):
+    emulator = service()
+    project.write(BOARD + s3)
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    assert code == 0, out + err
+    stats = emulator.stats()
+    assert (stats["creates"], stats["downloads"], stats["failed"]) == (4, 4, 0)
+    assert stats["polls"] <= 4 * 4  # short generations: a handful of polls each
+    assert stats["downloads_with_authorization"] == 0
+    assert "one: submitted: generation" in out and "0.26 USD; total" in out
+    film = project.root / "out" / "film.mp4"
+    assert probe(film).duration == pytest.approx(8.0, abs=0.1) and decode_errors(film) == ""
+
+    code, out, _ = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    assert code == 0 and "0 generated, 4 reused" in out
+    assert emulator.stats()["requests"] == stats["requests"]
+
+
+def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, monkeypatch, run_cli, service, s3):
+    service()
+    project = tmp_path / "raccoon"
+    shutil.copytree(EXAMPLES / "raccoon-and-fairy", project, ignore=shutil.ignore_patterns(".storyboard", "renders"))
+    (project / "storyboard.yaml").write_text((project / "storyboard.yaml").read_text() + s3)
+    monkeypatch.chdir(project)
+    assert run_cli("render", "storyboard.yaml", "--backend", "aimlapi")[0] == 0
+    shutil.move("renders/raccoon.mp4", "service.mp4")
+    assert run_cli("render", "storyboard.yaml")[0] == 0
+    service_film, preview_film = probe(Path("service.mp4")), probe(Path("renders/raccoon.mp4"))
+    assert service_film.duration == pytest.approx(preview_film.duration, abs=1 / 24)
+    assert service_film.video.split(",")[:3] == preview_film.video.split(",")[:3]
+    assert service_film.audio == preview_film.audio
+
+
+def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run_cli, service, s3):
+    emulator = service(faults="429=0.3,500=0.2,drop=0.15,truncate=0.3,slow=0.1", seed=7)
+    project.write(BOARD + s3)
+    outcomes = []
+    for _ in range(8):  # ambiguous creates fail their shot; each rerun is the user's consent to submit again
+        code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+        outcomes.append(code)
+        for line in err.splitlines():
+            if "FAILED" in line:
+                allowed = ("may have been created and billed", "kept answering 429", "which failed")
+                assert any(reason in line for reason in allowed), line
+        if code == 0:
+            break
+    assert outcomes[-1] == 0, outcomes
+    stats = emulator.stats()
+    assert stats["creates"] == 4  # this emulator creates nothing when it answers 500/429/drop
+    assert {"429", "500", "truncate"} <= set(stats["faults"])
+    assert decode_errors(project.root / "out" / "film.mp4") == ""
+
+
+@pytest.mark.parametrize(
+    ("faults", "message", "creates"),
+    [
+        ("fail=1", "ended failed: ", 1),
+        ("500=1", "the service answered 500", 0),
+        ("drop=1", "the connection failed after sending", 0),
+        ("expired=1", "has expired or is not accessible", 1),
+        ("html=1", "returned an HTML page, not a video", 1),
+    ],
+)
+def test_faults_that_cannot_be_retried_fail_the_shot_clearly(project, run_cli, service, faults, message, creates):
+    emulator = service(faults=faults)
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    assert code == 1
+    assert "solo: FAILED: " in err and message in err
+    stats = emulator.stats()
+    assert stats["creates"] == creates
+    assert list((project.root / ".storyboard").rglob("*.mp4")) == []
+
+
+def test_the_key_never_appears_in_output_or_files(project, run_cli, service, s3):
+    service(faults="fail=1")
+    project.write(BOARD + s3)
+    outputs = []
+    for args in (("render", "board.yaml", "--backend", "aimlapi"), ("--debug", "render", "board.yaml", "--backend", "aimlapi")):
+        code, out, err = run_cli(*args)
+        assert code == 1
+        outputs.append(out + err)
+    service()  # a healthy service: a complete render writes clips, frames and the film
+    assert run_cli("render", "board.yaml", "--backend", "aimlapi")[0] == 0
+    for text in outputs:
+        assert KEY not in text and "e2e-secret-do-not-print" not in text
+    for path in project.root.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_missing_key_is_a_usage_error_before_any_request(project, run_cli, service, monkeypatch):
+    emulator = service()
+    monkeypatch.delenv("AIMLAPI_KEY")
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: x, resolution: 720p, duration: 2}]\n")
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    assert code == 2
+    assert err == "error: AIMLAPI_KEY is not set; export AIMLAPI_KEY=<your key> to use --backend aimlapi\n"
+    assert emulator.stats()["requests"] == 0
