@@ -3,6 +3,7 @@ S3-compatible server (moto) for publishing reference files."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,22 @@ output: {path: out/film.mp4}
 """
 
 
+@dataclass
+class Bucket:
+    endpoint: str
+
+    @property
+    def publish(self) -> str:
+        """The storyboard section that publishes local files to this bucket."""
+        return f"publish:\n  s3: {{bucket: refs, endpoint: '{self.endpoint}', prefix: e2e/}}\n"
+
+    def keys(self) -> list[str]:
+        import boto3
+
+        listing = boto3.client("s3", endpoint_url=self.endpoint).list_objects_v2(Bucket="refs")
+        return [item["Key"] for item in listing.get("Contents", [])]
+
+
 @pytest.fixture
 def s3(monkeypatch):
     import boto3
@@ -46,9 +63,9 @@ def s3(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "e2e-access")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-secret-do-not-print")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="refs")
-    yield f"publish:\n  s3: {{bucket: refs, endpoint: '{endpoint}', prefix: e2e/}}\n"
+    bucket = Bucket(f"http://{host}:{port}")
+    boto3.client("s3", endpoint_url=bucket.endpoint).create_bucket(Bucket="refs")
+    yield bucket
     server.stop()
 
 
@@ -71,7 +88,7 @@ def service(monkeypatch):
 
 def test_documented_flow_then_a_rerender_sends_nothing(project, run_cli, service, s3):
     emulator = service()
-    project.write(BOARD + s3)
+    project.write(BOARD + s3.publish)
     code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
     assert code == 0, out + err
     stats = emulator.stats()
@@ -81,6 +98,9 @@ def test_documented_flow_then_a_rerender_sends_nothing(project, run_cli, service
     assert "one: submitted: generation" in out and "0.26 USD; total" in out
     film = project.root / "out" / "film.mp4"
     assert probe(film).duration == pytest.approx(8.0, abs=0.1) and decode_errors(film) == ""
+    # The one local reference was uploaded once, under its content hash; the first frame went inline.
+    (key,) = s3.keys()
+    assert key.startswith("e2e/") and key.endswith(".png") and len(key) == len("e2e/") + 64 + 4
 
     code, out, _ = run_cli("render", "board.yaml", "--backend", "aimlapi")
     assert code == 0 and "0 generated, 4 reused" in out
@@ -91,7 +111,7 @@ def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, mon
     service()
     project = tmp_path / "raccoon"
     shutil.copytree(EXAMPLES / "raccoon-and-fairy", project, ignore=shutil.ignore_patterns(".storyboard", "renders"))
-    (project / "storyboard.yaml").write_text((project / "storyboard.yaml").read_text() + s3)
+    (project / "storyboard.yaml").write_text((project / "storyboard.yaml").read_text() + s3.publish)
     monkeypatch.chdir(project)
     assert run_cli("render", "storyboard.yaml", "--backend", "aimlapi")[0] == 0
     shutil.move("renders/raccoon.mp4", "service.mp4")
@@ -104,7 +124,7 @@ def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, mon
 
 def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run_cli, service, s3):
     emulator = service(faults="429=0.3,500=0.2,drop=0.15,truncate=0.3,slow=0.1", seed=7)
-    project.write(BOARD + s3)
+    project.write(BOARD + s3.publish)
     outcomes = []
     for _ in range(8):  # ambiguous creates fail their shot; each rerun is the user's consent to submit again
         code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
@@ -145,7 +165,7 @@ def test_faults_that_cannot_be_retried_fail_the_shot_clearly(project, run_cli, s
 
 def test_the_key_never_appears_in_output_or_files(project, run_cli, service, s3):
     service(faults="fail=1")
-    project.write(BOARD + s3)
+    project.write(BOARD + s3.publish)
     outputs = []
     for args in (("render", "board.yaml", "--backend", "aimlapi"), ("--debug", "render", "board.yaml", "--backend", "aimlapi")):
         code, out, err = run_cli(*args)
