@@ -64,7 +64,8 @@ class Publisher:
                         "add `publish: {s3: {bucket: ...}}` to the storyboard, or use an https URL",
                     )
                 )
-        if isinstance(item.shot.first_frame, FrameOf) and "first_frame_image" not in item.profile.data_uri_fields:
+        can_inline_frames = self.settings.data_uri and "first_frame_image" in item.profile.data_uri_fields
+        if isinstance(item.shot.first_frame, FrameOf) and not can_inline_frames:
             found.append(
                 document.problem(
                     item.shot.first_frame.where,

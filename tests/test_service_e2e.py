@@ -188,3 +188,26 @@ def test_missing_key_is_a_usage_error_before_any_request(project, run_cli, servi
     assert code == 2
     assert err == "error: AIMLAPI_KEY is not set; export AIMLAPI_KEY=<your key> to use --backend aimlapi\n"
     assert emulator.stats()["requests"] == 0
+
+
+def test_a_first_frame_with_inline_data_turned_off_needs_a_bucket_before_anything_is_paid(project, run_cli, service):
+    emulator = service()
+    board = BOARD.replace("cast:\n  hero: {image: assets/red.png, description: a red square}\n", "")
+    board = board.replace('"{{ cast.hero }} rolls"', "a ball rolls")
+    project.write(board + "publish: {data_uri: false}\n")
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    assert code == 2
+    assert "board.yaml:9:18: a first frame taken from another shot must be uploaded" in err
+    assert emulator.stats()["requests"] == 0
+
+
+def test_an_unreachable_bucket_fails_the_shot_with_one_clear_line(project, run_cli, service, monkeypatch):
+    emulator = service()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "e2e-access")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-secret-do-not-print")
+    project.write(BOARD + "publish:\n  s3: {bucket: refs, endpoint: 'http://127.0.0.1:9'}\n")
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    assert code == 1
+    assert "one: FAILED: uploading red.png to s3://refs/" in err
+    assert "Traceback" not in out + err and "e2e-secret-do-not-print" not in out + err
+    assert emulator.stats()["creates"] <= 2  # only shots without local files could be sent
