@@ -58,7 +58,8 @@ class RenderError(StoryboardError):
 
 
 class ShotFailed(RenderError):
-    def __init__(self, shot_id: str, reason: str):
+    def __init__(self, shot_id: str, reason: str, *, skipped: bool = False):
         self.shot_id = shot_id
         self.reason = reason
-        super().__init__(f"shot {shot_id!r} failed: {reason}")
+        self.skipped = skipped  # never started, because of another failure or the budget
+        super().__init__(f"shot {shot_id!r} {'was not rendered' if skipped else 'failed'}: {reason}")

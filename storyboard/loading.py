@@ -22,6 +22,7 @@ from .model import (
     Music,
     Output,
     PublishSettings,
+    RenderSettings,
     Reference,
     S3Settings,
     Shot,
@@ -200,4 +201,5 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
         output=output,
         profiles=profiles,
         publish=publish,
+        render=RenderSettings(**data.get("render", {})),
     )

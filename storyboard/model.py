@@ -120,6 +120,12 @@ class PublishSettings:
     s3: S3Settings | None = None
 
 
+@dataclass(frozen=True)
+class RenderSettings:
+    max_cost: float | None = None
+    jobs: int | None = None
+
+
 @dataclass
 class Storyboard:
     file: Path  # absolute path of the storyboard file
@@ -131,6 +137,7 @@ class Storyboard:
     output: Output
     profiles: dict[str, ModelProfile]  # by model id
     publish: PublishSettings = field(default_factory=PublishSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
 
     @property
     def root(self) -> Path:

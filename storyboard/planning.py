@@ -75,8 +75,17 @@ class ShotPlan:
     depends_on: list[str]
     hash: str
     estimated_usd: float | None
-    cached: bool = False
+    status: str = "missing"  # see STATUSES
     references: list[Reference] = field(default_factory=list)  # in the order they are sent
+
+    @property
+    def cached(self) -> bool:
+        return self.status == "cached"
+
+    @property
+    def to_pay(self) -> bool:
+        """Rendering this shot needs a new (paid, on a paid backend) generation."""
+        return self.status in ("missing", "unknown")
 
     @property
     def id(self) -> str:
@@ -97,6 +106,7 @@ class ShotPlan:
             "hash": self.hash,
             "depends_on": self.depends_on,
             "cached": self.cached,
+            "status": self.status,
             "estimated_usd": self.estimated_usd,
             "body": self.body,
             "references": [
@@ -122,7 +132,7 @@ class Plan:
     @property
     def missing_usd(self) -> float:
         """Estimated cost of what is left to generate; identical requests are generated once."""
-        missing = {item.hash: item.estimated_usd or 0 for item in self.shots if not item.cached}
+        missing = {item.hash: item.estimated_usd or 0 for item in self.shots if item.to_pay}
         return round(sum(missing.values()), 4)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,15 +144,47 @@ class Plan:
             "shots": [item.to_dict() for item in self.shots],
             "estimated_usd": self.estimated_usd,
             "missing_usd": self.missing_usd,
-            "missing": [item.id for item in self.shots if not item.cached],
+            "missing": [item.id for item in self.shots if item.to_pay],
         }
 
 
+STATUSES = {
+    "cached": "the clip is in the local store",
+    "resume": "submitted by an earlier render; it is followed, not paid again",
+    "download": "generated before; the clip is downloaded again (render state or storyboard.lock)",
+    "unknown": "an earlier create may have reached the service; resubmitting needs --resubmit",
+    "missing": "to generate",
+}
+
+
 def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
-    """Resolve every shot into its request. Sends nothing; looks only at the local clip store."""
+    """Resolve every shot into its request. Sends nothing; looks only at what exists locally:
+    the clip store, the render state and storyboard.lock."""
+    from .backends import PAID_BACKENDS
+    from .lockfile import LockFile
+    from .state import State, clip_is_intact
     from .store import ClipStore
 
     store = ClipStore(storyboard.root)
+    state = State(store.state_path) if store.state_path.exists() else None
+    locked = LockFile(storyboard.root, storyboard.file.name).entries()
+    free = backend not in PAID_BACKENDS
+
+    def status(shot_id: str, digest: str) -> str:
+        record = state.get(backend, digest) if state else None
+        if clip_is_intact(store.clip_path(backend, digest), record) is not False:
+            return "cached"
+        if free:
+            return "missing"
+        if record and record.status == "submitted":
+            return "resume"
+        entry = locked.get(shot_id)
+        if (record and record.video_url) or (
+            entry and entry.request == digest and entry.backend == backend and (entry.video_url or entry.generation)
+        ):
+            return "download"
+        return "unknown" if record and record.outcome_unknown else "missing"
+
     hashes: dict[str, str] = {}
 
     def shot_hash(shot: Shot) -> str:
@@ -166,10 +208,12 @@ def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
                 depends_on=[shot.first_frame.shot] if isinstance(shot.first_frame, FrameOf) else [],
                 hash=digest,
                 estimated_usd=profile.estimate_usd(body.get("resolution"), body.get("duration")),
-                cached=store.has_clip(backend, digest),
+                status=status(shot.id, digest),
                 references=references,
             )
         )
+    if state:
+        state.close()
     return Plan(storyboard, backend, items)
 
 

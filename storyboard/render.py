@@ -1,31 +1,24 @@
-"""Stage 5 and the whole pipeline: generate what is missing, concurrently, then assemble the film."""
+"""The whole pipeline: load → plan → (budget) → generate what is missing → assemble the film."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
 import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import assemble
-from .backends import Backend, Job, get_backend
-from .errors import InvalidStoryboard, RenderError, ShotFailed, UsageError
+from .backends import PAID_BACKENDS, Backend, get_backend
+from .errors import InvalidStoryboard, RenderError, UsageError
+from .generate import Event, Generator, Outcome
 from .loading import load
-from .model import FrameOf, Reference, Storyboard
+from .lockfile import Entry, LockFile
+from .model import Storyboard
 from .planning import Plan, ShotPlan, frame_size, plan
+from .state import State, project_lock
 from .store import ClipStore
-
-
-@dataclass(frozen=True)
-class Event:
-    """Something the user may want to see while rendering."""
-
-    shot: str | None  # None for film-wide events
-    state: str  # cached | generating | submitted | done | failed | assembling | film | current | note
-    message: str = ""
 
 
 @dataclass
@@ -37,38 +30,106 @@ class RenderResult:
     usd_spent: float = 0.0
 
 
+class OverBudget(UsageError):
+    """The render would cost more than the user allowed; nothing was submitted."""
+
+
 def render(
     storyboard: Storyboard | str | os.PathLike[str],
     *,
     backend: str | Backend = "preview",
     jobs: int | None = None,
     only: Iterable[str] | None = None,
+    keep_going: bool = False,
+    resubmit: bool = False,
+    max_cost: float | None = None,
+    confirm: Callable[[float], bool] | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> RenderResult:
     """Generate every missing clip of the storyboard and assemble the film.
 
     `only` limits generation to those shots (and the shots they take a first frame from);
-    the film is assembled when every clip exists.
+    the film is assembled when every clip exists. On a paid backend, `max_cost` (default:
+    the file's `render.max_cost`) caps the estimated and the actual spend of this render,
+    `confirm(estimated_usd)` is asked before anything is submitted, and `resubmit` allows
+    paying again where an earlier generation's outcome is unknown or its clip was lost.
+    Raises RenderError naming each failed shot, KeyboardInterrupt when interrupted.
     """
     board = storyboard if isinstance(storyboard, Storyboard) else load(storyboard)
     engine = get_backend(backend, board) if isinstance(backend, str) else backend
-    the_plan = plan(board, engine.name)
     emit = on_event or (lambda event: None)
-    selected = _with_dependencies(the_plan, only)
     store = ClipStore(board.root)
-    problems = engine.check([item for item in selected if not item.cached], board)
-    if problems:
-        raise InvalidStoryboard(problems)
-    result = RenderResult(plan=the_plan, film=None)
-    workers = jobs or (os.cpu_count() or 2)
-    asyncio.run(_generate(the_plan, selected, engine, store, workers, emit, result))
+    with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
+        the_plan = plan(board, engine.name)
+        selected = _with_dependencies(the_plan, only)
+        problems = engine.check([item for item in selected if not item.cached], board)
+        if problems:
+            raise InvalidStoryboard(problems)
+        budget = max_cost if max_cost is not None else board.render.max_cost
+        if engine.paid:
+            _approve_spend(selected, budget, resubmit, confirm)
+        result = RenderResult(plan=the_plan, film=None)
+        outcome = _generate(the_plan, selected, engine, store, emit, jobs=jobs or board.render.jobs or engine.default_jobs,
+                            keep_going=keep_going, resubmit=resubmit, max_cost=budget if engine.paid else None)
+        result.generated, result.reused, result.usd_spent = outcome.generated, outcome.reused, outcome.usd_spent
+        if outcome.interrupted:
+            raise KeyboardInterrupt
+        if outcome.failed or outcome.skipped:
+            lines = [f"shot {shot_id!r} failed: {reason}" for shot_id, reason in outcome.failed.items()]
+            lines += [f"shot {shot_id!r} was not rendered: {reason}" for shot_id, reason in outcome.skipped.items()]
+            raise RenderError("\n".join(lines))
+        _assemble(the_plan, store, engine.name, emit, result)
+    return result
 
-    for item in the_plan.shots:
-        item.cached = store.has_clip(engine.name, item.hash)
-    missing = [item.id for item in the_plan.shots if not item.cached]
+
+def _approve_spend(selected: list[ShotPlan], budget: float | None, resubmit: bool,
+                   confirm: Callable[[float], bool] | None) -> None:
+    """Refuse or confirm what this render is estimated to cost, before anything is paid."""
+    statuses = ("missing", "unknown") if resubmit else ("missing",)
+    to_pay = {item.hash: item.estimated_usd or 0.0 for item in selected if item.status in statuses}
+    estimate = round(sum(to_pay.values()), 2)
+    if budget is not None and estimate > budget + 1e-9:
+        raise OverBudget(
+            f"this render is estimated at {estimate:.2f} USD for {len(to_pay)} new generation(s), over the budget of "
+            f"{budget:.2f} USD (--max-cost or render.max_cost); nothing was submitted"
+        )
+    if confirm is not None and estimate > 0 and not confirm(estimate):
+        raise UsageError("not confirmed; nothing was submitted")
+
+
+def _generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: ClipStore,
+              emit: Callable[[Event], None], **options: object) -> Outcome:
+    state = State(store.state_path)
+    lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.file.name)
+    generator = Generator(the_plan, engine, store, state, lock.entries(), emit, **options)  # type: ignore[arg-type]
+    try:
+        return asyncio.run(generator.run(selected))
+    finally:
+        lock.write(_lock_entries(the_plan, lock.entries(), generator.outcome.locked))
+        state.close()
+
+
+def _lock_entries(the_plan: Plan, existing: dict[str, Entry], rendered: dict[str, Entry]) -> dict[str, Entry]:
+    """storyboard.lock after this render: current entries kept, this render's added.
+
+    An entry whose shot is gone or whose request changed is dropped. A clip from a free
+    backend never replaces the record of a paid generation of the same request."""
+    current = {item.id: item.hash for item in the_plan.shots}
+    entries = {shot_id: entry for shot_id, entry in existing.items() if current.get(shot_id) == entry.request}
+    for shot_id, entry in rendered.items():
+        kept = entries.get(shot_id)
+        if kept and kept.backend in PAID_BACKENDS and entry.backend not in PAID_BACKENDS:
+            continue
+        entries[shot_id] = entry
+    return entries
+
+
+def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Event], None], result: RenderResult) -> None:
+    board = the_plan.storyboard
+    missing = [item.id for item in the_plan.shots if not store.has_clip(backend, item.hash)]
     if missing:
         emit(Event(None, "note", f"film not assembled: no clip yet for {', '.join(missing)}"))
-        return result
+        return
     for item in the_plan.shots:
         if item.shot.transition.type != "cut":
             emit(Event(item.id, "note", f"{item.shot.transition.type} transition is played as a cut for now"))
@@ -76,7 +137,7 @@ def render(
         emit(Event(None, "note", "output.audio.music is not mixed in yet; the film carries the clips' own audio"))
     first = the_plan.shots[0]
     size = frame_size(first.setting("resolution"), first.setting("aspect_ratio"))
-    clips = [store.clip_path(engine.name, item.hash) for item in the_plan.shots]
+    clips = [store.clip_path(backend, item.hash) for item in the_plan.shots]
     fingerprint = _film_fingerprint(the_plan, size)
     if store.film_is_current(board.output.path, fingerprint):
         emit(Event(None, "current", display_path(board.output.path)))
@@ -89,7 +150,6 @@ def render(
         store.remember_film(board.output.path, fingerprint)
         emit(Event(None, "film", display_path(board.output.path)))
     result.film = board.output.path
-    return result
 
 
 def _film_fingerprint(the_plan: Plan, size: tuple[int, int]) -> str:
@@ -127,102 +187,3 @@ def _with_dependencies(the_plan: Plan, only: Iterable[str] | None) -> list[ShotP
                 break
             shot_id = by_id[shot_id].depends_on[0]
     return [item for item in the_plan.shots if item.id in wanted]
-
-
-async def _generate(
-    the_plan: Plan,
-    selected: list[ShotPlan],
-    engine: Backend,
-    store: ClipStore,
-    workers: int,
-    emit: Callable[[Event], None],
-    result: RenderResult,
-) -> None:
-    slots = asyncio.Semaphore(workers)
-    tasks: dict[str, asyncio.Task[None]] = {}
-
-    async def produce(item: ShotPlan) -> None:
-        for upstream in item.depends_on:
-            try:
-                await tasks[upstream]
-            except Exception as error:
-                raise ShotFailed(item.id, f"its first frame comes from shot {upstream!r}, which failed") from error
-        destination = store.clip_path(engine.name, item.hash)
-        if store.has_clip(engine.name, item.hash):
-            result.reused.append(item.id)
-            emit(Event(item.id, "cached", str(destination)))
-            return
-        first_frame = await _first_frame(the_plan, item, store, engine.name)
-        job = Job(item, first_frame)
-        async with slots:
-            started = time.monotonic()
-            emit(Event(item.id, "generating", engine.name))
-            try:
-                submission = await engine.submit(job)
-                if submission.usd_spent:
-                    result.usd_spent += submission.usd_spent
-                spent = f", {submission.usd_spent:.2f} USD; total {result.usd_spent:.2f} USD" if submission.usd_spent else ""
-                emit(Event(item.id, "submitted", f"generation {submission.generation_id}{spent}"))
-                location = await engine.wait(job, submission)
-                with store.writing(destination) as temporary:
-                    await engine.fetch(location, temporary)
-            except ShotFailed:
-                raise
-            except Exception as error:
-                raise ShotFailed(item.id, str(error) or type(error).__name__) from error
-        result.generated.append(item.id)
-        emit(Event(item.id, "done", f"{time.monotonic() - started:.1f} s"))
-
-    async def share(item: ShotPlan, leader: ShotPlan) -> None:
-        try:
-            await tasks[leader.id]
-        except Exception as error:
-            raise ShotFailed(item.id, f"it is the same request as shot {leader.id!r}, which failed") from error
-        result.reused.append(item.id)
-        emit(Event(item.id, "cached", f"same request as shot {leader.id!r}"))
-
-    leaders: dict[str, ShotPlan] = {}
-    for item in selected:
-        if item.hash in leaders:  # identical requests are generated (and paid for) once
-            tasks[item.id] = asyncio.create_task(share(item, leaders[item.hash]))
-        else:
-            leaders[item.hash] = item
-            tasks[item.id] = asyncio.create_task(produce(item))
-    try:
-        outcomes = await asyncio.gather(*tasks.values(), return_exceptions=True)
-    finally:
-        await engine.close()
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    for failure in failures:
-        if isinstance(failure, ShotFailed):
-            emit(Event(failure.shot_id, "failed", failure.reason))
-    if failures:
-        if not all(isinstance(failure, ShotFailed) for failure in failures):
-            raise next(failure for failure in failures if not isinstance(failure, ShotFailed))
-        raise RenderError("\n".join(str(failure) for failure in failures))
-
-
-async def _first_frame(the_plan: Plan, item: ShotPlan, store: ClipStore, backend: str) -> Path | None:
-    frame = item.shot.first_frame
-    if isinstance(frame, Reference):
-        return frame.path  # a URL first frame stays in the body as it is
-    if not isinstance(frame, FrameOf):
-        return None
-    upstream = the_plan.shot(frame.shot)
-    destination = store.frame_path(upstream.hash, frame.at)
-    if not destination.is_file():
-        clip = store.clip_path(backend, upstream.hash)
-        await asyncio.to_thread(_extract_frame, clip, frame.at, destination, store)
-    return destination
-
-
-def _extract_frame(clip: Path, at: str | float, destination: Path, store: ClipStore) -> None:
-    from moviepy import VideoFileClip
-    from PIL import Image
-
-    with VideoFileClip(str(clip), audio=False) as video:
-        last = max(0.0, video.duration - 1.0 / video.fps)
-        when = 0.0 if at == "start" else last if at == "end" else min(float(at), last)
-        pixels = video.get_frame(when)
-    with store.writing(destination) as temporary:
-        Image.fromarray(pixels).save(temporary, format="PNG")

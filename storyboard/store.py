@@ -20,6 +20,10 @@ class ClipStore:
     def __init__(self, project_root: Path):
         self.root = project_root / STATE_DIR
 
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.sqlite"
+
     def clip_path(self, backend: str, request_hash: str) -> Path:
         return self.root / "clips" / backend / f"{request_hash}.mp4"
 

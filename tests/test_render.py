@@ -131,9 +131,14 @@ class _FailingBackend:
     """Fails the shot whose prompt contains 'credits'; delegates nothing (no clip is written)."""
 
     name = "failing"
+    paid = False
+    default_jobs = 4
 
     def check(self, items, storyboard):
         return []
+
+    async def prepare(self, job: Job) -> Job:
+        return job
 
     async def close(self) -> None:
         pass
@@ -153,11 +158,11 @@ class _FailingBackend:
 def test_failed_shots_are_named_and_nothing_is_left_half_written(project):
     project.write(BOARD)
     with pytest.raises(RenderError) as caught:
-        storyboard.render("board.yaml", backend=_FailingBackend())
+        storyboard.render("board.yaml", backend=_FailingBackend(), keep_going=True)
     message = str(caught.value)
     assert "shot 'three' failed: the service said: content policy" in message
     assert "shot 'one' failed: generation failed: out of capacity" in message
-    assert "shot 'two' failed: its first frame comes from shot 'one', which failed" in message
+    assert "shot 'two' was not rendered: its first frame comes from shot 'one', which failed" in message
     assert not (project.root / "out").exists()
     assert list((project.root / ".storyboard").rglob("*.mp4")) == []
 

@@ -89,7 +89,7 @@ def service(monkeypatch):
 def test_documented_flow_then_a_rerender_sends_nothing(project, run_cli, service, s3):
     emulator = service()
     project.write(BOARD + s3.publish)
-    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 0, out + err
     stats = emulator.stats()
     assert (stats["creates"], stats["downloads"], stats["failed"]) == (4, 4, 0)
@@ -102,7 +102,7 @@ def test_documented_flow_then_a_rerender_sends_nothing(project, run_cli, service
     (key,) = s3.keys()
     assert key.startswith("e2e/") and key.endswith(".png") and len(key) == len("e2e/") + 64 + 4
 
-    code, out, _ = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    code, out, _ = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 0 and "0 generated, 4 reused" in out
     assert emulator.stats()["requests"] == stats["requests"]
 
@@ -113,7 +113,7 @@ def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, mon
     shutil.copytree(EXAMPLES / "raccoon-and-fairy", project, ignore=shutil.ignore_patterns(".storyboard", "renders"))
     (project / "storyboard.yaml").write_text((project / "storyboard.yaml").read_text() + s3.publish)
     monkeypatch.chdir(project)
-    assert run_cli("render", "storyboard.yaml", "--backend", "aimlapi")[0] == 0
+    assert run_cli("render", "storyboard.yaml", "--backend", "aimlapi", "--yes")[0] == 0
     shutil.move("renders/raccoon.mp4", "service.mp4")
     assert run_cli("render", "storyboard.yaml")[0] == 0
     service_film, preview_film = probe(Path("service.mp4")), probe(Path("renders/raccoon.mp4"))
@@ -125,9 +125,10 @@ def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, mon
 def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run_cli, service, s3):
     emulator = service(faults="429=0.3,500=0.2,drop=0.15,truncate=0.3,slow=0.1", seed=7)
     project.write(BOARD + s3.publish)
-    outcomes = []
-    for _ in range(8):  # ambiguous creates fail their shot; each rerun is the user's consent to submit again
-        code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    outcomes, consent = [], []
+    for _ in range(8):  # an ambiguous create fails its shot; only --resubmit (the user's consent) sends it again
+        code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes", *consent)
+        consent = ["--resubmit"] if "--resubmit" in err else []
         outcomes.append(code)
         for line in err.splitlines():
             if "FAILED" in line:
@@ -155,7 +156,7 @@ def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run
 def test_faults_that_cannot_be_retried_fail_the_shot_clearly(project, run_cli, service, faults, message, creates):
     emulator = service(faults=faults)
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
-    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 1
     assert "solo: FAILED: " in err and message in err
     stats = emulator.stats()
@@ -167,12 +168,12 @@ def test_the_key_never_appears_in_output_or_files(project, run_cli, service, s3)
     service(faults="fail=1")
     project.write(BOARD + s3.publish)
     outputs = []
-    for args in (("render", "board.yaml", "--backend", "aimlapi"), ("--debug", "render", "board.yaml", "--backend", "aimlapi")):
+    for args in (("render", "board.yaml", "--backend", "aimlapi", "--yes"), ("--debug", "render", "board.yaml", "--backend", "aimlapi", "--yes")):
         code, out, err = run_cli(*args)
         assert code == 1
         outputs.append(out + err)
     service()  # a healthy service: a complete render writes clips, frames and the film
-    assert run_cli("render", "board.yaml", "--backend", "aimlapi")[0] == 0
+    assert run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")[0] == 0
     for text in outputs:
         assert KEY not in text and "e2e-secret-do-not-print" not in text
     for path in project.root.rglob("*"):
@@ -184,7 +185,7 @@ def test_missing_key_is_a_usage_error_before_any_request(project, run_cli, servi
     emulator = service()
     monkeypatch.delenv("AIMLAPI_KEY")
     project.write("storyboard: 1\nshots: [{id: solo, prompt: x, resolution: 720p, duration: 2}]\n")
-    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 2
     assert err == "error: AIMLAPI_KEY is not set; export AIMLAPI_KEY=<your key> to use --backend aimlapi\n"
     assert emulator.stats()["requests"] == 0
@@ -195,7 +196,7 @@ def test_a_first_frame_with_inline_data_turned_off_needs_a_bucket_before_anythin
     board = BOARD.replace("cast:\n  hero: {image: assets/red.png, description: a red square}\n", "")
     board = board.replace('"{{ cast.hero }} rolls"', "a ball rolls")
     project.write(board + "publish: {data_uri: false}\n")
-    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 2
     assert "board.yaml:9:18: a first frame taken from another shot must be uploaded" in err
     assert emulator.stats()["requests"] == 0
@@ -206,7 +207,7 @@ def test_an_unreachable_bucket_fails_the_shot_with_one_clear_line(project, run_c
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "e2e-access")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-secret-do-not-print")
     project.write(BOARD + "publish:\n  s3: {bucket: refs, endpoint: 'http://127.0.0.1:9'}\n")
-    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 1
     assert "one: FAILED: uploading red.png to s3://refs/" in err
     assert "Traceback" not in out + err and "e2e-secret-do-not-print" not in out + err

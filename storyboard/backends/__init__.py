@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import UsageError
+from ..errors import RenderError, UsageError
 
 if TYPE_CHECKING:
     from ..errors import Problem
@@ -24,6 +24,7 @@ class Job:
 
     shot: ShotPlan
     first_frame: Path | None = None
+    body: dict[str, Any] | None = None  # the request as sent, once `prepare` has published its files
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,36 @@ class Submission:
     usd_spent: float | None = None
 
 
+class SubmissionUnknown(RenderError):
+    """`submit` failed in a way that may still have created (and billed) a generation."""
+
+
+class GenerationFailed(RenderError):
+    """`wait`: the service ended the generation failed; submitting again is a new request."""
+
+
+class LinkExpired(RenderError):
+    """`fetch`: the location no longer serves the clip; `wait` on the generation may give a fresh one."""
+
+
 class Backend(Protocol):
     name: str
+    paid: bool  # submitting costs money: unknown outcomes and lost clips need the user's consent
+    default_jobs: int  # generations at once unless --jobs says otherwise
 
     def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
         """Problems that would make these shots fail, found before anything is paid."""
+
+    async def prepare(self, job: Job) -> Job:
+        """Make the request ready to send (publish local files); costs nothing."""
 
     async def submit(self, job: Job) -> Submission:
         """Start generating `job`; return as soon as the service has accepted it."""
 
     async def wait(self, job: Job, submission: Submission) -> str:
-        """Follow the generation to completion; return where the clip can be fetched."""
+        """Follow the generation to completion; return where the clip can be fetched.
+
+        Also works for a generation submitted by an earlier process (resume after a crash)."""
 
     async def fetch(self, location: str, destination: Path) -> None:
         """Write the finished clip to `destination` (a temporary path the caller renames)."""
@@ -52,6 +72,7 @@ class Backend(Protocol):
 
 
 BACKENDS = ("preview", "aimlapi")
+PAID_BACKENDS = ("aimlapi",)
 
 
 def get_backend(name: str, storyboard: Storyboard) -> Backend:

@@ -6,9 +6,11 @@ Money is spent at create, so create is retried only when no generation can exist
 Anything else after the request may have reached the service (a timeout while waiting for
 the answer, a dropped connection, a 5xx) is *ambiguous*: the generation may or may not
 exist and be billed. Such a shot fails with an `AmbiguousSubmission` that says so, and is
-never retried silently; running the render again is the user's decision to submit again.
+never retried silently: the render state marks it unknown, and only `--resubmit` (the
+user's decision, after checking their usage) submits it again.
 
-Polling is safe to repeat: it backs off on errors with jitter and honours `Retry-After`.
+Polling is free and safe to repeat: on errors it backs off with jitter, honours
+`Retry-After`, and keeps going until the overall timeout.
 The interval grows with the time already waited (a tenth of it, at least `first`, at most
 `cap`), so completion is noticed within about 10 % of the generation time, with a number
 of polls that grows only logarithmically with that time.
@@ -27,7 +29,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from ..media import sniff
 from ..model import FrameOf, PublishSettings, Reference, Storyboard
 from ..planning import ShotPlan
 from ..publish import Publisher
-from . import Job, Submission
+from . import GenerationFailed, Job, LinkExpired, Submission, SubmissionUnknown
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v2"
 KEY_VARIABLE = "AIMLAPI_KEY"
@@ -51,7 +53,7 @@ class ServiceError(RenderError):
     """The service refused a request or a generation failed; the message is the service's."""
 
 
-class AmbiguousSubmission(ServiceError):
+class AmbiguousSubmission(ServiceError, SubmissionUnknown):
     """A create request may have reached the service: the generation may exist and be billed."""
 
 
@@ -81,8 +83,18 @@ class RetryPolicy:
         return max(retry_after or 0.0, backoff)
 
 
+class ExpiredVideoURL(ServiceError, LinkExpired):
+    """The result URL no longer serves the video."""
+
+
+class FailedGeneration(ServiceError, GenerationFailed):
+    """The service ended the generation in a failure status."""
+
+
 class AimlApiBackend:
     name = "aimlapi"
+    paid = True
+    default_jobs = 8  # generations run on the service; this machine only waits
 
     def __init__(
         self,
@@ -125,8 +137,11 @@ class AimlApiBackend:
     def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
         return [problem for item in items for problem in self.publisher.problems(item, storyboard.document)]
 
+    async def prepare(self, job: Job) -> Job:
+        return job if job.body is not None else replace(job, body=await self._resolved_body(job))
+
     async def submit(self, job: Job) -> Submission:
-        body = await self._resolved_body(job)
+        body = (await self.prepare(job)).body
         for attempt in range(self.retry.attempts):
             try:
                 response = await self._client().post(f"{self.base_url}/video/generations", json=body)
@@ -172,17 +187,14 @@ class AimlApiBackend:
                 response = await self._client().get(
                     f"{self.base_url}/video/generations", params={"generation_id": submission.generation_id}
                 )
-            except httpx.TransportError as error:
+            except httpx.TransportError:
+                # Polling is free and repeatable: keep trying, backing off, until the timeout.
                 errors += 1
-                if errors >= self.retry.attempts:
-                    raise ServiceError(f"polling generation {submission.generation_id} failed: {self._scrub(error)}") from None
-                delay = self.retry.delay(errors, None)
+                delay = self.retry.delay(min(errors, 6), None)
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 errors += 1
-                if errors >= self.retry.attempts:
-                    raise ServiceError(f"polling generation {submission.generation_id}: the service answered {response.status_code}")
-                delay = self.retry.delay(errors, _retry_after(response))
+                delay = self.retry.delay(min(errors, 6), _retry_after(response))
                 continue
             if response.status_code >= 400:
                 raise ServiceError(
@@ -198,7 +210,7 @@ class AimlApiBackend:
                 self._durations.append(time.monotonic() - started)
                 return str(url)
             if status not in PENDING:
-                raise ServiceError(
+                raise FailedGeneration(
                     f"generation {submission.generation_id} ended {status or 'without a status'}: {self._message(response)}"
                 )
 
@@ -242,9 +254,9 @@ class AimlApiBackend:
         """True if the whole body arrived; raises for answers that retrying cannot fix."""
         async with self._download_client().stream("GET", url) as response:
             if response.status_code in EXPIRED:
-                raise ServiceError(
+                raise ExpiredVideoURL(
                     f"the video URL answered {response.status_code}: it has expired or is not accessible "
-                    "(result URLs are short-lived; run again to fetch a fresh one)"
+                    "(result URLs are short-lived)"
                 )
             if response.status_code >= 500 or response.status_code == 429:
                 return False
@@ -287,7 +299,7 @@ class AimlApiBackend:
     def _ambiguous(self, what: str) -> str:
         return (
             f"{what}. The generation may have been created and billed, so it is not retried automatically; "
-            "check your usage on the service, then run the render again to submit it again"
+            "check your usage on the service, then render again with --resubmit to submit it again"
         )
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:

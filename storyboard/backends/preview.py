@@ -9,6 +9,7 @@ The same request always gives the same clip.
 from __future__ import annotations
 
 import asyncio
+import os
 import colorsys
 import hashlib
 import tempfile
@@ -80,6 +81,8 @@ def animatic_for(job: Job) -> Animatic:
 
 class PreviewBackend:
     name = "preview"
+    paid = False
+    default_jobs = max(1, os.cpu_count() or 1)  # rendering animatics is CPU-bound
 
     def __init__(self) -> None:
         self._accepted: dict[str, Job] = {}
@@ -89,6 +92,9 @@ class PreviewBackend:
 
     async def close(self) -> None:
         pass
+
+    async def prepare(self, job: Job) -> Job:
+        return job
 
     async def submit(self, job: Job) -> Submission:
         generation_id = f"preview-{job.shot.hash[:16]}"

@@ -1,38 +1,62 @@
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..backends import BACKENDS
-from ..errors import redact
-from ..render import Event, display_path, render
+from ..errors import UsageError
+from ..loading import load
+from ..render import display_path, render
+from .progress import JsonLines, LiveTable, Lines
 
-
-def _print(event: Event) -> None:
-    label = event.shot or "film"
-    text = {
-        "cached": "reused cached clip",
-        "generating": f"generating ({event.message})",
-        "submitted": f"submitted: {event.message}",
-        "done": f"done in {event.message}",
-        "failed": f"FAILED: {event.message}",
-        "assembling": f"assembling {event.message}",
-        "film": f"written to {event.message}",
-        "current": f"{event.message} is up to date",
-        "note": f"note: {event.message}",
-    }.get(event.state, event.message)
-    click.echo(redact(f"{label}: {text}"), err=event.state in ("failed", "note"))
+CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before paying
 
 
 @click.command("render")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
               help="preview renders animatics offline for free; aimlapi calls the paid service.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Shots generated at once.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Generations at once (default: render.jobs, else 8 on the service, CPU cores for the preview).")
 @click.option("--only", multiple=True, metavar="ID", help="Generate only this shot (repeatable).")
-def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...]) -> None:
+@click.option("--keep-going", is_flag=True, help="After a shot fails, still submit the others.")
+@click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
+              help="Do not start above this estimate; submit nothing more once the spend would pass it.")
+@click.option("--yes", "-y", is_flag=True, help=f"Confirm spending without asking (asked above {CONFIRM_ABOVE_USD:.2f} USD).")
+@click.option("--resubmit", is_flag=True,
+              help="Pay again where an earlier create's outcome is unknown or a paid clip can no longer be fetched.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line instead of progress.")
+def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], keep_going: bool,
+            max_cost: float | None, yes: bool, resubmit: bool, as_json: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
-    result = render(file, backend=backend, jobs=jobs, only=list(only) or None, on_event=_print)
+    board = load(file)
+
+    def confirm(estimate: float) -> bool:
+        if yes or max_cost is not None or estimate <= CONFIRM_ABOVE_USD:
+            return True  # an explicit --max-cost is the user's budget: the render stays within it
+        question = f"New generations are estimated at {estimate:.2f} USD on the paid service. Submit them?"
+        if sys.stdin.isatty() and sys.stderr.isatty():
+            return click.confirm(question, err=True)
+        raise UsageError(f"this render is estimated at {estimate:.2f} USD: add --yes to confirm, or --max-cost USD to cap it")
+
+    if as_json:
+        progress: JsonLines | LiveTable | Lines = JsonLines()
+    elif sys.stderr.isatty():
+        progress = LiveTable([shot.id for shot in board.shots])
+    else:
+        progress = Lines()
+    try:
+        result = render(board, backend=backend, jobs=jobs, only=list(only) or None, keep_going=keep_going,
+                        resubmit=resubmit, max_cost=max_cost, confirm=confirm, on_event=progress)
+    finally:
+        progress.close()
+    if isinstance(progress, JsonLines):
+        progress.emit({"state": "summary", "generated": result.generated, "reused": result.reused,
+                       "usd_spent": round(result.usd_spent, 4), "film": str(result.film) if result.film else None})
+        return
     click.echo(
         f"{len(result.generated)} generated, {len(result.reused)} reused"
+        + (f", {result.usd_spent:.2f} USD spent" if result.usd_spent else "")
         + (f"; film: {display_path(result.film)}" if result.film else "")
     )

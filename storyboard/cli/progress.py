@@ -1,0 +1,141 @@
+"""How `storyboard render` shows progress: a live table on a terminal, log lines otherwise,
+or one JSON object per line (`--json`) for other programs."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, TextIO
+
+import click
+
+from ..errors import redact
+from ..generate import Event
+
+ACTIVE = {"generating", "submitted", "resuming", "downloading"}
+FINISHED = {"cached", "done", "failed", "skipped"}
+
+
+class Lines:
+    """One plain line per event: for logs, CI and pipes."""
+
+    def __call__(self, event: Event) -> None:
+        label = event.shot or "film"
+        text = {
+            "cached": "reused cached clip",
+            "resuming": f"resuming {event.message} (submitted by an earlier render)",
+            "downloading": f"downloading the clip of {event.message}",
+            "generating": f"generating ({event.message}" + (f", attempt {event.attempt})" if (event.attempt or 1) > 1 else ")"),
+            "submitted": f"submitted: {event.message}",
+            "done": f"done in {event.message}" if event.message.endswith(" s") else f"done ({event.message})",
+            "failed": f"FAILED: {event.message}",
+            "skipped": f"not rendered: {event.message}",
+            "assembling": f"assembling {event.message}",
+            "film": f"written to {event.message}",
+            "current": f"{event.message} is up to date",
+            "note": f"note: {event.message}",
+        }.get(event.state, event.message)
+        click.echo(redact(f"{label}: {text}"), err=event.state in ("failed", "skipped", "note"))
+
+    def close(self) -> None:
+        pass
+
+
+class JsonLines:
+    """One JSON object per event on stdout, each with a Unix timestamp."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream
+
+    def __call__(self, event: Event) -> None:
+        self.emit({"time": round(time.time(), 3), **asdict(event)})
+
+    def emit(self, record: dict[str, Any]) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(redact(json.dumps(record, ensure_ascii=False)) + "\n")
+        stream.flush()
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class _Row:
+    state: str = "waiting"
+    detail: str = ""
+    started: float | None = None
+    finished: float | None = None
+    attempt: int | None = None
+    usd: float | None = None
+
+
+class LiveTable:
+    """A table that redraws in place: one row per shot with its state, time, attempt and cost."""
+
+    def __init__(self, shot_ids: list[str], console: Any = None):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = console or Console(stderr=True)
+        self.rows = {shot_id: _Row() for shot_id in shot_ids}
+        self.total_usd = 0.0
+        self.film = ""
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._table)
+        self.live.start()
+
+    def __call__(self, event: Event) -> None:
+        if event.total_usd is not None:
+            self.total_usd = event.total_usd
+        if event.shot is None or event.shot not in self.rows:
+            if event.state == "note":
+                self.live.console.print(redact(f"note: {event.message}"), style="yellow", markup=False, highlight=False)
+            else:
+                self.film = {"assembling": f"assembling {event.message}", "film": f"film written to {event.message}",
+                             "current": f"{event.message} is up to date"}.get(event.state, event.message)
+            self.live.refresh()
+            return
+        if event.state == "note":
+            self.live.console.print(redact(f"{event.shot}: note: {event.message}"), style="yellow", markup=False, highlight=False)
+            return
+        row = self.rows[event.shot]
+        now = time.monotonic()
+        if event.state in ACTIVE and row.started is None:
+            row.started = now
+        if event.state in FINISHED:
+            row.finished = now
+        row.state = event.state
+        row.detail = redact(event.message)
+        row.attempt = event.attempt or row.attempt
+        if event.usd is not None:
+            row.usd = event.usd
+        self.live.refresh()
+
+    def _table(self) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        colours = {"done": "green", "cached": "green", "failed": "red", "skipped": "yellow", "submitted": "cyan",
+                   "generating": "cyan", "resuming": "cyan", "downloading": "cyan"}
+        table = Table(box=None, pad_edge=False, show_footer=True)
+        table.add_column("shot", footer="total")
+        table.add_column("state")
+        table.add_column("time", justify="right")
+        table.add_column("attempt", justify="right")
+        table.add_column("cost", justify="right", footer=f"{self.total_usd:.2f} USD")
+        table.add_column("", footer=Text(self.film), overflow="ellipsis", no_wrap=True, max_width=70)
+        now = time.monotonic()
+        for shot_id, row in self.rows.items():
+            elapsed = "" if row.started is None else f"{(row.finished or now) - row.started:.0f} s"
+            table.add_row(
+                Text(shot_id),
+                Text(row.state, style=colours.get(row.state, "")),
+                elapsed,
+                str(row.attempt or ""),
+                "" if row.usd is None else f"{row.usd:.2f}",
+                Text(row.detail),
+            )
+        return table
+
+    def close(self) -> None:
+        self.live.stop()

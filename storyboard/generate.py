@@ -1,0 +1,363 @@
+"""Stage 5: bring every selected shot's clip into the store — concurrently, durably, within budget.
+
+For each shot, the cheapest way that is still correct, in this order:
+1. the clip is in the store and matches its checksum: nothing to do;
+2. an earlier render submitted it (render state): follow that generation, do not pay again;
+3. it was generated before (render state or storyboard.lock): download it again, asking the
+   service for a fresh URL if the recorded one expired;
+4. otherwise submit a new generation. On a paid backend this needs the user's consent
+   (`resubmit`) when an earlier create may have reached the service, or when a clip that
+   was paid for can no longer be fetched.
+
+Independent shots run concurrently, at most `jobs` generations at once; a shot whose first
+frame comes from another waits for it. After a failure no new generation is submitted
+unless `keep_going`, but what is in flight is finished. On Ctrl-C (SIGINT/SIGTERM) nothing
+new is submitted, creates already on the wire are allowed to answer so their generation id
+is recorded, and everything else stops; the next render resumes from the render state.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ShotFailed
+from .backends import Backend, GenerationFailed, Job, LinkExpired, Submission, SubmissionUnknown
+from .lockfile import Entry
+from .model import FrameOf, Reference
+from .planning import Plan, ShotPlan
+from .state import ClipFacts, Record, State
+from .store import ClipStore
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something the user may want to see while rendering."""
+
+    shot: str | None  # None for film-wide events
+    # cached | resuming | downloading | generating | submitted | done | failed | skipped
+    # | assembling | film | current | note
+    state: str
+    message: str = ""
+    usd: float | None = None  # what this shot's generation cost
+    total_usd: float | None = None  # spent by this render so far
+    attempt: int | None = None  # creates sent for this request, this one included
+    generation: str | None = None
+
+
+@dataclass
+class Outcome:
+    generated: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    usd_spent: float = 0.0
+    interrupted: bool = False
+    locked: dict[str, Entry] = field(default_factory=dict)  # shot id -> what storyboard.lock says of it
+
+
+class Generator:
+    def __init__(
+        self,
+        the_plan: Plan,
+        engine: Backend,
+        store: ClipStore,
+        state: State,
+        locked: dict[str, Entry],
+        emit: Callable[[Event], None],
+        *,
+        jobs: int,
+        keep_going: bool = False,
+        resubmit: bool = False,
+        max_cost: float | None = None,
+    ):
+        self.plan = the_plan
+        self.engine = engine
+        self.store = store
+        self.state = state
+        self.locked = locked
+        self.emit = emit
+        self.keep_going = keep_going
+        self.resubmit = resubmit
+        self.max_cost = max_cost
+        self.slots = asyncio.Semaphore(jobs)
+        self.outcome = Outcome()
+        self.stopping = False  # no new creates: a shot failed (without keep_going), or Ctrl-C
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.creating: set[str] = set()  # shots whose create request is on the wire
+        self.first_failures: list[str] = []
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def run(self, selected: list[ShotPlan]) -> Outcome:
+        leaders: dict[str, ShotPlan] = {}
+        for item in selected:
+            if item.hash in leaders:  # identical requests are generated (and paid for) once
+                self.tasks[item.id] = asyncio.create_task(self._share(item, leaders[item.hash]))
+            else:
+                leaders[item.hash] = item
+                self.tasks[item.id] = asyncio.create_task(self._produce(item))
+        with self._interruptible():
+            try:
+                outcomes = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            finally:
+                await self.engine.close()
+        for outcome in outcomes:
+            if isinstance(outcome, ShotFailed):
+                (self.outcome.skipped if outcome.skipped else self.outcome.failed)[outcome.shot_id] = outcome.reason
+                self.emit(Event(outcome.shot_id, "skipped" if outcome.skipped else "failed", outcome.reason))
+            elif isinstance(outcome, asyncio.CancelledError):
+                self.outcome.interrupted = True
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        return self.outcome
+
+    @contextlib.contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C (or SIGTERM) once: stop gracefully. Twice: stop now."""
+        loop = asyncio.get_running_loop()
+        installed = []
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[signum] = signal.getsignal(signum)
+                loop.add_signal_handler(signum, self._interrupt)
+                installed.append(signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
+                break
+        try:
+            yield
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+                signal.signal(signum, previous[signum])
+
+    def _interrupt(self) -> None:
+        forced = self.outcome.interrupted
+        self.outcome.interrupted = True
+        self.stopping = True
+        if not forced:
+            self.emit(Event(None, "note", "interrupted: submitting nothing new; generations already sent are kept "
+                                          "in the render state and resumed by the next render (Ctrl-C again to stop now)"))
+        for shot_id, task in self.tasks.items():
+            if forced or shot_id not in self.creating:
+                task.cancel()
+
+    # -- one shot --------------------------------------------------------------------------------
+
+    async def _produce(self, item: ShotPlan) -> None:
+        for upstream in item.depends_on:
+            try:
+                await self.tasks[upstream]
+            except ShotFailed as error:
+                raise ShotFailed(item.id, f"its first frame comes from shot {upstream!r}, which "
+                                          f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
+        backend = self.engine.name
+        clip = self.store.clip_path(backend, item.hash)
+        record = self.state.get(backend, item.hash)
+        if item.status == "cached":
+            if record is None or record.clip_sha256 is None:
+                self.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
+                                 clip=ClipFacts.of(clip))
+            self._reused(item, "cached", str(clip))
+            return
+        if clip.exists():
+            self.emit(Event(item.id, "note", "the stored clip is damaged (checksum mismatch); recovering it"))
+            clip.unlink()
+        lost = ""
+        if item.status == "resume" and record is not None and record.generation_id:
+            self.emit(Event(item.id, "resuming", f"generation {record.generation_id}", generation=record.generation_id))
+            async with self.slots:
+                await self._follow(item, Job(item), Submission(record.generation_id), record.attempts)
+            return
+        if item.status == "download":
+            try:
+                await self._recover(item, record)
+                return
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as error:  # noqa: BLE001 - whatever the reason, only consent pays again
+                lost = str(error) or type(error).__name__
+        if self.engine.paid and not self.resubmit:
+            if lost:
+                raise ShotFailed(item.id, f"its clip was paid for but cannot be fetched again ({lost}); "
+                                          "render with --resubmit to pay for a new generation")
+            if item.status == "unknown" and record is not None:
+                raise ShotFailed(item.id, f"an earlier create may have reached the service ({record.error or 'the render stopped before the answer'}); "
+                                          "check your usage on the service, then render with --resubmit to submit it again")
+        await self._create(item)
+
+    async def _create(self, item: ShotPlan) -> None:
+        self._may_submit(item)
+        backend = self.engine.name
+        async with self.slots:
+            try:  # publishing references costs nothing, so it happens before the claim
+                job = await self.engine.prepare(Job(item, await self._first_frame(item)))
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as error:
+                self._fail_fast(item)
+                raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+            self._may_submit(item)
+            self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
+            attempt = self.state.get(backend, item.hash).attempts  # type: ignore[union-attr]
+            self.emit(Event(item.id, "generating", backend, attempt=attempt))
+            self.creating.add(item.id)
+            try:
+                submission = await self.engine.submit(job)
+            except SubmissionUnknown as error:
+                self.state.unknown(backend, item.hash, str(error))
+                self._fail_fast(item)
+                raise ShotFailed(item.id, str(error)) from None
+            except asyncio.CancelledError:
+                self.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
+                raise
+            except Exception as error:
+                self.state.failed(backend, item.hash, str(error))
+                self._fail_fast(item)
+                raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+            finally:
+                self.creating.discard(item.id)
+            self.state.submitted(backend, item.hash, submission.generation_id, submission.usd_spent)
+            cost = submission.usd_spent if submission.usd_spent is not None else (item.estimated_usd if self.engine.paid else 0.0)
+            self.outcome.usd_spent += cost or 0.0
+            spent = f", {submission.usd_spent:.2f} USD; total {self.outcome.usd_spent:.2f} USD" if submission.usd_spent else ""
+            self.emit(Event(item.id, "submitted", f"generation {submission.generation_id}{spent}", usd=submission.usd_spent,
+                            total_usd=self.outcome.usd_spent, attempt=attempt, generation=submission.generation_id))
+            if self.stopping and self.outcome.interrupted:
+                raise asyncio.CancelledError  # recorded: the next render follows it
+            await self._follow(item, job, submission, attempt)
+
+    async def _follow(self, item: ShotPlan, job: Job, submission: Submission, attempt: int) -> None:
+        backend = self.engine.name
+        started = time.monotonic()
+        try:
+            location = await self.engine.wait(job, submission)
+        except GenerationFailed as error:
+            self.state.failed(backend, item.hash, str(error))
+            self._fail_fast(item)
+            raise ShotFailed(item.id, str(error)) from None
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # the generation may still complete: it stays `submitted`, resumable
+            self._fail_fast(item)
+            raise ShotFailed(item.id, f"{error} (the next render resumes generation {submission.generation_id})") from None
+        self.state.completed(backend, item.hash, location)
+        try:
+            await self._fetch(item, location)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # stays `completed`: the next render downloads again
+            self._fail_fast(item)
+            raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+        self.outcome.generated.append(item.id)
+        self.emit(Event(item.id, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
+                        generation=submission.generation_id))
+
+    async def _recover(self, item: ShotPlan, record: Record | None) -> None:
+        """Download a clip generated before, from the render state or storyboard.lock."""
+        backend = self.engine.name
+        entry = self.locked.get(item.id)
+        expected_sha = None
+        if record is None or not record.video_url:
+            assert entry is not None
+            self.state.adopt(backend, item.hash, item.id, model=entry.model, seed=entry.seed,
+                             generation_id=entry.generation, video_url=entry.video_url, usd_spent=entry.usd or 0.0)
+            record = self.state.get(backend, item.hash)
+            assert record is not None
+            expected_sha = entry.clip_sha256
+        self.emit(Event(item.id, "downloading", f"generation {record.generation_id or '?'}", generation=record.generation_id))
+        async with self.slots:
+            try:
+                if not record.video_url:
+                    raise LinkExpired("no video URL was recorded")
+                await self._fetch(item, record.video_url)
+            except LinkExpired:
+                if not record.generation_id:
+                    raise
+                location = await self.engine.wait(Job(item), Submission(record.generation_id))  # a fresh URL
+                self.state.completed(backend, item.hash, location)
+                await self._fetch(item, location)
+        facts = self.state.get(backend, item.hash)
+        if expected_sha and facts is not None and facts.clip_sha256 != expected_sha:
+            self.emit(Event(item.id, "note", "the downloaded clip differs from the one storyboard.lock records"))
+        self._reused(item, "downloaded", f"generation {record.generation_id}")
+
+    async def _fetch(self, item: ShotPlan, location: str) -> None:
+        destination = self.store.clip_path(self.engine.name, item.hash)
+        with self.store.writing(destination) as temporary:
+            await self.engine.fetch(location, temporary)
+        self.state.stored(self.engine.name, item.hash, await asyncio.to_thread(ClipFacts.of, destination))
+        self._lock_entry(item)
+
+    async def _share(self, item: ShotPlan, leader: ShotPlan) -> None:
+        try:
+            await self.tasks[leader.id]
+        except ShotFailed as error:
+            raise ShotFailed(item.id, f"it is the same request as shot {leader.id!r}, which "
+                                      f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
+        self._reused(item, "cached", f"same request as shot {leader.id!r}")
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _reused(self, item: ShotPlan, how: str, message: str) -> None:
+        self._lock_entry(item)
+        self.outcome.reused.append(item.id)
+        self.emit(Event(item.id, "cached" if how == "cached" else "done", message))
+
+    def _lock_entry(self, item: ShotPlan) -> None:
+        record = self.state.get(self.engine.name, item.hash)
+        if record is None:
+            return
+        self.outcome.locked[item.id] = Entry(
+            request=item.hash, backend=self.engine.name, model=record.model, seed=record.seed,
+            generation=record.generation_id if self.engine.paid else None,
+            video_url=record.video_url if self.engine.paid else None,
+            clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4) if self.engine.paid else None,
+        )
+
+    def _fail_fast(self, item: ShotPlan) -> None:
+        self.first_failures.append(item.id)
+        if not self.keep_going:
+            self.stopping = True
+
+    def _may_submit(self, item: ShotPlan) -> None:
+        if self.outcome.interrupted:
+            raise asyncio.CancelledError
+        if self.stopping:
+            failed = ", ".join(repr(shot_id) for shot_id in self.first_failures) or "another shot"
+            raise ShotFailed(item.id, f"not submitted: {failed} failed first (--keep-going renders the rest)", skipped=True)
+        if self.max_cost is not None and self.engine.paid:
+            estimate = item.estimated_usd or 0.0
+            if self.outcome.usd_spent + estimate > self.max_cost + 1e-9:
+                raise ShotFailed(item.id, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
+                                          f"{self.max_cost:.2f} USD ({self.outcome.usd_spent:.2f} USD spent)", skipped=True)
+
+    async def _first_frame(self, item: ShotPlan) -> Path | None:
+        frame = item.shot.first_frame
+        if isinstance(frame, Reference):
+            return frame.path  # a URL first frame stays in the body as it is
+        if not isinstance(frame, FrameOf):
+            return None
+        upstream = self.plan.shot(frame.shot)
+        destination = self.store.frame_path(upstream.hash, frame.at)
+        if not destination.is_file():
+            clip = self.store.clip_path(self.engine.name, upstream.hash)
+            await asyncio.to_thread(_extract_frame, clip, frame.at, destination, self.store)
+        return destination
+
+
+def _extract_frame(clip: Path, at: str | float, destination: Path, store: ClipStore) -> None:
+    from moviepy import VideoFileClip
+    from PIL import Image
+
+    with VideoFileClip(str(clip), audio=False) as video:
+        last = max(0.0, video.duration - 1.0 / video.fps)
+        when = 0.0 if at == "start" else last if at == "end" else min(float(at), last)
+        pixels = video.get_frame(when)
+    with store.writing(destination) as temporary:
+        Image.fromarray(pixels).save(temporary, format="PNG")

@@ -1,0 +1,85 @@
+"""`storyboard.lock`: what each shot was generated from and where its clip can be fetched.
+
+It sits next to the storyboard and is meant to be committed: a teammate who clones the
+project without the (git-ignored) clip store re-downloads clips instead of paying for them
+again. One section per storyboard file in the folder, one entry per shot, keys sorted, so a
+change shows up in `git diff` as the lines of the shots that changed.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InvalidStoryboard, Problem
+from .files import atomic_write_bytes
+
+LOCK_NAME = "storyboard.lock"
+HEADER = (
+    "# storyboard.lock: written by `storyboard render`; commit it.\n"
+    "# Per shot: the request it was generated from and where its clip came from, so a clone\n"
+    "# without the clip cache downloads clips instead of paying for them again.\n"
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    request: str  # the request hash (see `storyboard plan`)
+    backend: str
+    model: str | None = None
+    seed: int | None = None
+    generation: str | None = None
+    video_url: str | None = None
+    clip_sha256: str | None = None
+    usd: float | None = None
+
+
+class LockFile:
+    def __init__(self, folder: Path, storyboard_name: str):
+        self.path = folder / LOCK_NAME
+        self.section = storyboard_name
+        self._document = self._read()
+
+    def entries(self) -> dict[str, Entry]:
+        shots = (self._document.get(self.section) or {}).get("shots") or {}
+        found = {}
+        for shot_id, values in shots.items():
+            if isinstance(values, dict) and isinstance(values.get("request"), str):
+                known = {name: values.get(name) for name in Entry.__dataclass_fields__}
+                found[str(shot_id)] = Entry(**known)
+        return found
+
+    def write(self, entries: dict[str, Entry]) -> None:
+        """Replace this storyboard's section; other storyboards' sections are kept as they are."""
+        shots = {shot_id: {k: v for k, v in asdict(entry).items() if v is not None} for shot_id, entry in sorted(entries.items())}
+        document = dict(self._document)
+        if shots:
+            document[self.section] = {"shots": shots}
+        else:
+            document.pop(self.section, None)
+        if document == self._document and self.path.exists():
+            return
+        if not document and not self.path.exists():
+            return
+        text = HEADER + yaml.safe_dump(dict(sorted(document.items())), sort_keys=True, allow_unicode=True, width=1000)
+        atomic_write_bytes(self.path, text.encode("utf-8"))
+        self._document = document
+
+    def _read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        try:
+            document = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            raise InvalidStoryboard([Problem(str(self.path), line, column,
+                                             f"{LOCK_NAME} cannot be read ({error.problem}); a merge conflict? "
+                                             "fix it, or delete it to rely on the local clip store only")]) from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise InvalidStoryboard([Problem(str(self.path), 1, 1, f"{LOCK_NAME} cannot be read ({error})")]) from None
+        if not isinstance(document, dict):
+            raise InvalidStoryboard([Problem(str(self.path), 1, 1, f"{LOCK_NAME} should be a mapping of storyboard files")])
+        return document

@@ -1,0 +1,244 @@
+"""What has been asked of each backend, kept durably: one sqlite row per request hash.
+
+A row moves through these states; each change is committed before the next step starts:
+
+    claimed    written *before* the create request is sent
+    submitted  the service accepted it: the generation id is known, so a later run polls it
+    completed  the service finished it: the video URL is known, so a later run downloads it
+    stored     the clip is in the clip store, with its checksum
+    failed     the service said no, or ended the generation failed: a new run submits again
+    unknown    a create may or may not have reached the service (an ambiguous answer, or a
+               crash between `claimed` and the answer): submitting again needs consent
+
+A run killed at any instant therefore finds either nothing (nothing was sent), `claimed`
+(the outcome is unknown), or a generation id to follow: it never pays twice silently.
+
+Only one render works on a project at a time (`project_lock`), so a `claimed` row seen at
+the start of a run was left by a run that died.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RenderError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    backend       TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    shot_id       TEXT NOT NULL,
+    model         TEXT,
+    seed          INTEGER,
+    status        TEXT NOT NULL,
+    generation_id TEXT,
+    video_url     TEXT,
+    usd_spent     REAL NOT NULL DEFAULT 0,  -- all creates of this request, summed
+    clip_sha256   TEXT,
+    clip_size     INTEGER,
+    clip_mtime_ns INTEGER,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error         TEXT,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    PRIMARY KEY (backend, request_hash)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    backend: str
+    request_hash: str
+    shot_id: str
+    model: str | None
+    seed: int | None
+    status: str
+    generation_id: str | None
+    video_url: str | None
+    usd_spent: float
+    clip_sha256: str | None
+    clip_size: int | None
+    clip_mtime_ns: int | None
+    attempts: int
+    error: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.status in ("claimed", "unknown")
+
+
+class State:
+    """The sqlite database in the project's state folder."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a committed claim survives power loss
+            self._db.execute(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise RenderError(f"the render state {path} cannot be opened ({error}); move it aside to start afresh") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, backend: str, request_hash: str) -> Record | None:
+        row = self._db.execute(
+            "SELECT * FROM generations WHERE backend = ? AND request_hash = ?", (backend, request_hash)
+        ).fetchone()
+        return Record(**dict(row)) if row else None
+
+    def all(self, backend: str | None = None) -> list[Record]:
+        if backend is None:
+            rows = self._db.execute("SELECT * FROM generations ORDER BY created_at").fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM generations WHERE backend = ? ORDER BY created_at", (backend,)).fetchall()
+        return [Record(**dict(row)) for row in rows]
+
+    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> None:
+        """Record that a create is about to be sent. Committed before this returns."""
+        now = time.time()
+        self._db.execute(
+            """INSERT INTO generations (backend, request_hash, shot_id, model, seed, status, attempts, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?)
+               ON CONFLICT (backend, request_hash) DO UPDATE SET
+                 shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = 'claimed',
+                 generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
+                 clip_mtime_ns = NULL, error = NULL, attempts = attempts + 1, updated_at = excluded.updated_at""",
+            (backend, request_hash, shot_id, model, seed, now, now),
+        )
+
+    def submitted(self, backend: str, request_hash: str, generation_id: str, usd_spent: float | None) -> None:
+        self._update(backend, request_hash, "status = 'submitted', generation_id = ?, usd_spent = usd_spent + ?",
+                     generation_id, usd_spent or 0.0)
+
+    def completed(self, backend: str, request_hash: str, video_url: str) -> None:
+        self._update(backend, request_hash, "status = 'completed', video_url = ?", video_url)
+
+    def stored(self, backend: str, request_hash: str, clip: ClipFacts) -> None:
+        self._update(backend, request_hash, "status = 'stored', clip_sha256 = ?, clip_size = ?, clip_mtime_ns = ?, error = NULL",
+                     clip.sha256, clip.size, clip.mtime_ns)
+
+    def failed(self, backend: str, request_hash: str, error: str) -> None:
+        self._update(backend, request_hash, "status = 'failed', error = ?", error)
+
+    def unknown(self, backend: str, request_hash: str, error: str) -> None:
+        self._update(backend, request_hash, "status = 'unknown', error = ?", error)
+
+    def adopt(self, backend: str, request_hash: str, shot_id: str, *, model: str | None = None, seed: int | None = None,
+              generation_id: str | None = None, video_url: str | None = None, usd_spent: float = 0.0,
+              clip: ClipFacts | None = None) -> None:
+        """Record a clip this state did not produce (found in the store, or from the lock file)."""
+        now = time.time()
+        status = "stored" if clip else "completed" if video_url else "submitted"
+        self._db.execute(
+            """INSERT OR REPLACE INTO generations
+               (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
+                clip_sha256, clip_size, clip_mtime_ns, attempts, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)""",
+            (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
+             clip.sha256 if clip else None, clip.size if clip else None, clip.mtime_ns if clip else None, now, now),
+        )
+
+    def _update(self, backend: str, request_hash: str, assignments: str, *values: object) -> None:
+        self._db.execute(
+            f"UPDATE generations SET {assignments}, updated_at = ? WHERE backend = ? AND request_hash = ?",
+            (*values, time.time(), backend, request_hash),
+        )
+
+
+@dataclass(frozen=True)
+class ClipFacts:
+    sha256: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> ClipFacts:
+        from .media import file_sha256
+
+        stat = path.stat()
+        return cls(file_sha256(path), stat.st_size, stat.st_mtime_ns)
+
+
+def clip_is_intact(path: Path, record: Record | None) -> bool | None:
+    """True if `path` is the clip `record` stored; False if it is missing or damaged;
+    None if there is a file but nothing to check it against."""
+    if not path.is_file():
+        return False
+    if record is None or record.clip_sha256 is None:
+        return None if path.stat().st_size > 0 else False
+    stat = path.stat()
+    if (stat.st_size, stat.st_mtime_ns) == (record.clip_size, record.clip_mtime_ns):
+        return True  # unchanged since its checksum was taken; rehashing every clip would make re-renders slow
+    return ClipFacts.of(path).sha256 == record.clip_sha256
+
+
+@contextlib.contextmanager
+def project_lock(state_dir: Path, on_wait: Callable[[str], None]) -> Iterator[None]:
+    """Hold the project's render lock: one render at a time generates and assembles.
+
+    The operating system releases the lock when its process dies, even by `kill -9`.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "render.lock"
+    with open(path, "a+") as handle:
+        if not _try_lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            on_wait(f"waiting for another render of this project to finish ({holder})")
+            _lock(handle)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            _unlock(handle)
+
+
+try:
+    import fcntl
+
+    def _try_lock(handle) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _lock(handle) -> None:  # type: ignore[no-untyped-def]
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def _unlock(handle) -> None:  # type: ignore[no-untyped-def]
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+except ImportError:  # Windows
+    import msvcrt
+
+    def _try_lock(handle) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _lock(handle) -> None:  # type: ignore[no-untyped-def]
+        while not _try_lock(handle):
+            time.sleep(0.5)
+
+    def _unlock(handle) -> None:  # type: ignore[no-untyped-def]
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
