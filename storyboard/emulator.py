@@ -53,6 +53,7 @@ import shutil
 import socket
 import socketserver
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -388,6 +389,11 @@ class Emulator:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     emulator: Emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away mid-answer (a killed render, a cut download): not the server's fault
+        super().handle_error(request, client_address)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host name up (getfqdn), which can hang without DNS.

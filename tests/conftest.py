@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from storyboard.cli import main
+from storyboard.emulator import Emulator
 
+KEY = "sk-live-e2e-5f2c9a7d1b3e"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -43,3 +45,20 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def service(monkeypatch: pytest.MonkeyPatch):
+    """Start an emulator of the service and point the aimlapi backend at it (AIMLAPI_KEY, AIMLAPI_BASE_URL)."""
+    running: list[Emulator] = []
+
+    def start(**options) -> Emulator:
+        emulator = Emulator(api_key=KEY, latency=options.pop("latency", 0.5), **options).start()
+        running.append(emulator)
+        monkeypatch.setenv("AIMLAPI_KEY", KEY)
+        monkeypatch.setenv("AIMLAPI_BASE_URL", emulator.url)
+        return emulator
+
+    yield start
+    for emulator in running:
+        emulator.stop()

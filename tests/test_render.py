@@ -167,6 +167,16 @@ def test_failed_shots_are_named_and_nothing_is_left_half_written(project):
     assert list((project.root / ".storyboard").rglob("*.mp4")) == []
 
 
+def test_after_a_failure_nothing_new_is_submitted_unless_keep_going(project):
+    project.write(BOARD)
+    with pytest.raises(RenderError) as caught:
+        storyboard.render("board.yaml", backend=_FailingBackend(), jobs=1)
+    message = str(caught.value)
+    assert "shot 'one' failed: generation failed: out of capacity" in message
+    assert "shot 'three' was not rendered: not submitted: 'one' failed first (--keep-going renders the rest)" in message
+    assert "shot 'two' was not rendered: its first frame comes from shot 'one', which failed" in message
+
+
 def test_atomic_write_leaves_the_previous_file_on_failure(tmp_path):
     film = tmp_path / "film.mp4"
     film.write_bytes(b"old film")

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from avprobe import decode_errors, probe
 
-from storyboard.emulator import Emulator
+from conftest import KEY
 
-KEY = "sk-live-e2e-5f2c9a7d1b3e"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BOARD = """
 storyboard: 1
@@ -67,23 +66,6 @@ def s3(monkeypatch):
     boto3.client("s3", endpoint_url=bucket.endpoint).create_bucket(Bucket="refs")
     yield bucket
     server.stop()
-
-
-@pytest.fixture
-def service(monkeypatch):
-    """Start an emulator and point the aimlapi backend at it (AIMLAPI_KEY, AIMLAPI_BASE_URL)."""
-    running: list[Emulator] = []
-
-    def start(**options) -> Emulator:
-        emulator = Emulator(api_key=KEY, latency=options.pop("latency", 0.5), **options).start()
-        running.append(emulator)
-        monkeypatch.setenv("AIMLAPI_KEY", KEY)
-        monkeypatch.setenv("AIMLAPI_BASE_URL", emulator.url)
-        return emulator
-
-    yield start
-    for emulator in running:
-        emulator.stop()
 
 
 def test_documented_flow_then_a_rerender_sends_nothing(project, run_cli, service, s3):

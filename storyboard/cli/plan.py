@@ -6,7 +6,7 @@ import click
 
 from ..backends import BACKENDS
 from ..loading import load
-from ..planning import plan
+from ..planning import STATUSES, plan
 
 
 @click.command("plan")
@@ -23,14 +23,16 @@ def command(file: str, as_json: bool, backend: str) -> None:
     board = the_plan.storyboard
     click.echo(f"{board.title} — {file} ({len(the_plan.shots)} shots, clips from the {backend} backend)")
     for item in the_plan.shots:
-        state = "cached" if item.cached else "missing"
+        state = item.status
         cost = "?" if item.estimated_usd is None else f"${item.estimated_usd:.2f}"
         after = f"  after {', '.join(item.depends_on)}" if item.depends_on else ""
         click.echo(f"\n{item.id}  [{state}]  {item.shot.model}  {item.duration:g} s  est. {cost}  {item.hash[:12]}{after}")
         for line in json.dumps(item.body, indent=2, ensure_ascii=False).splitlines():
             click.echo(f"    {line}")
-    missing = [item for item in the_plan.shots if not item.cached]
+    missing = [item for item in the_plan.shots if item.to_pay]
     click.echo(
         f"\n{len(missing)} of {len(the_plan.shots)} shots to generate; estimated cost on the real service: "
         f"${the_plan.missing_usd:.2f} (all shots ${the_plan.estimated_usd:.2f})"
     )
+    shown = sorted({item.status for item in the_plan.shots})
+    click.echo("  " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown))

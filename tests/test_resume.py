@@ -1,0 +1,275 @@
+"""The durable side of rendering, against the emulator over real HTTP: crash-safe resume,
+the lock file, consent before paying twice, budgets, several renders at once."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from avprobe import decode_errors
+
+from conftest import KEY
+
+FOUR_SHOTS = """
+storyboard: 1
+defaults: {resolution: 720p, duration: 2}
+shots:
+  - {id: one, prompt: a lighthouse at dusk, seed: 1}
+  - {id: two, prompt: waves on rocks, seed: 2}
+  - {id: three, prompt: a gull takes off, seed: 3}
+  - {id: four, prompt: the lamp turns on, seed: 4}
+output: {path: out/film.mp4}
+"""
+PAID = ("render", "board.yaml", "--backend", "aimlapi", "--yes")
+
+
+class Render:
+    """`storyboard render` in its own process, its output lines readable as they come."""
+
+    def __init__(self, root: Path, *args: str):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "storyboard", *args], cwd=root, env=dict(os.environ),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in self.seen) < count:
+            try:
+                self.seen.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"no {count} x {text!r} within {timeout} s; output: {''.join(self.seen)}") from None
+
+    def finish(self, timeout: float = 120.0) -> tuple[int, str]:
+        code = self.process.wait(timeout)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        time.sleep(0.1)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code, "".join(self.seen)
+
+
+def test_a_render_killed_mid_generation_resumes_by_polling_not_paying(project, run_cli, service):
+    emulator = service(latency=4)
+    project.write(FOUR_SHOTS)
+    render = Render(project.root, *PAID)
+    render.wait_for(": submitted: generation", count=4)
+    render.process.kill()
+    render.finish()
+    assert emulator.stats()["creates"] == 4
+
+    code, out, _ = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert out.count("[resume]") == 4 and "0 of 4 shots to generate" in out
+
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    assert out.count("resuming generation") == 4
+    assert emulator.stats()["creates"] == 4
+    assert decode_errors(project.root / "out" / "film.mp4") == ""
+
+
+def test_a_create_whose_answer_never_came_needs_consent_to_be_sent_again(project, run_cli, service):
+    emulator = service(latency=1, faults="slow=1")  # every answer is late: the kill lands while the create is on the wire
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
+    render = Render(project.root, *PAID)
+    render.wait_for("solo: generating")
+    time.sleep(0.5)
+    render.process.kill()
+    render.finish()
+    deadline = time.monotonic() + 10
+    while emulator.stats()["creates"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the service goes on creating the generation the killed render asked for
+    emulator.set_faults("")
+    assert emulator.stats()["creates"] == 1
+
+    code, out, _ = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert "[unknown]" in out
+    code, out, err = run_cli(*PAID)
+    assert code == 1
+    assert "solo: FAILED: an earlier create may have reached the service" in err and "--resubmit" in err
+    assert emulator.stats()["creates"] == 1  # nothing sent without consent
+
+    code, out, err = run_cli(*PAID, "--resubmit")
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == 2  # the user chose to pay again
+
+
+def test_ctrl_c_stops_submitting_and_the_next_render_resumes(project, run_cli, service):
+    emulator = service(latency=5)
+    project.write(FOUR_SHOTS)
+    render = Render(project.root, *PAID)
+    render.wait_for(": submitted: generation", count=4)
+    render.process.send_signal(signal.SIGINT)
+    code, output = render.finish()
+    assert code == 130, output
+    assert "interrupted" in output and "Traceback" not in output
+    assert not (project.root / "out").exists()
+
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    assert out.count("resuming generation") == 4
+    assert emulator.stats()["creates"] == 4
+
+
+def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, run_cli, service):
+    emulator = service()
+    project.write(FOUR_SHOTS)
+    assert run_cli(*PAID)[0] == 0
+    lock_text = (project.root / "storyboard.lock").read_text()
+    assert KEY not in lock_text
+    entries = yaml.safe_load(lock_text)["board.yaml"]["shots"]
+    assert list(entries) == ["four", "one", "three", "two"]
+    plan = json.loads(run_cli("plan", "board.yaml", "--json", "--backend", "aimlapi")[1])
+    one = entries["one"]
+    assert one["request"] == plan["shots"][0]["hash"]
+    assert (one["backend"], one["model"], one["seed"], one["usd"]) == ("aimlapi", "alibaba/wan-2-7-r2v", 1, 0.26)
+    assert one["video_url"].startswith(emulator.origin) and one["generation"]
+
+    # A teammate clones the project: the lock file, no clip store, no film.
+    shutil.rmtree(project.root / ".storyboard")
+    shutil.rmtree(project.root / "out")
+    before = emulator.stats()
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    after = emulator.stats()
+    assert after["creates"] == before["creates"] and after["downloads"] == before["downloads"] + 4
+    assert out.count("done (generation") == 4 and "0 generated, 4 reused" in out
+    clip = project.root / ".storyboard" / "clips" / "aimlapi" / f"{one['request']}.mp4"
+    from storyboard.media import file_sha256
+
+    assert file_sha256(clip) == one["clip_sha256"]
+    assert (project.root / "storyboard.lock").read_text() == lock_text
+
+    # When the recorded clips can no longer be fetched, paying again needs consent.
+    shutil.rmtree(project.root / ".storyboard")
+    emulator.set_faults("expired=1")
+    code, out, err = run_cli(*PAID, "--keep-going")
+    assert code == 1
+    assert err.count("FAILED: its clip was paid for but cannot be fetched again") == 4 and "--resubmit" in err
+    assert emulator.stats()["creates"] == before["creates"]
+
+
+def test_a_damaged_clip_is_detected_and_downloaded_again(project, run_cli, service):
+    emulator = service()
+    project.write(FOUR_SHOTS)
+    assert run_cli(*PAID)[0] == 0
+    plan = json.loads(run_cli("plan", "board.yaml", "--json", "--backend", "aimlapi")[1])
+    clip = project.root / ".storyboard" / "clips" / "aimlapi" / f"{plan['shots'][1]['hash']}.mp4"
+    data = clip.read_bytes()
+    clip.write_bytes(data[: len(data) // 2])
+    before = emulator.stats()
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    assert "two: note: the stored clip is damaged" in err
+    assert emulator.stats()["creates"] == before["creates"]
+    assert emulator.stats()["downloads"] == before["downloads"] + 1
+    assert clip.read_bytes() == data
+
+
+def test_two_renders_of_one_project_at_once_generate_each_request_once(project, service):
+    emulator = service(latency=2)
+    project.write(FOUR_SHOTS)
+    first = Render(project.root, *PAID)
+    second = Render(project.root, *PAID)
+    (code_a, out_a), (code_b, out_b) = first.finish(), second.finish()
+    assert (code_a, code_b) == (0, 0), out_a + out_b
+    assert emulator.stats()["creates"] == 4
+    assert "waiting for another render of this project" in out_a + out_b
+    assert "0 generated, 4 reused" in out_a + out_b
+
+
+def test_budget_refuses_to_start_above_max_cost_before_any_request(project, run_cli, service):
+    emulator = service()
+    project.write(FOUR_SHOTS)
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--max-cost", "0.5")
+    assert code == 2
+    assert "estimated at 1.04 USD for 4 new generation(s), over the budget of 0.50 USD" in err
+    project.write(FOUR_SHOTS + "render: {max_cost: 0.5}\n")
+    code, _, err = run_cli(*PAID)
+    assert code == 2 and "over the budget of 0.50 USD" in err
+    project.write(FOUR_SHOTS)
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi")  # no terminal, no --yes
+    assert code == 2 and "add --yes to confirm" in err
+    assert emulator.stats()["requests"] == 0
+
+
+def test_a_small_render_needs_no_confirmation(project, run_cli, service):
+    service()
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi")
+    assert code == 0, out + err
+    assert "0.26 USD spent" in out
+
+
+def test_submitting_stops_when_the_actual_spend_reaches_the_budget(project, run_cli, service):
+    emulator = service()
+    # Local prices lower than what the service charges (0.13 USD/s at 720p): the estimate passes, the spend does not.
+    (project.root / "models").mkdir()
+    (project.root / "models" / "cheap.yaml").write_text(
+        "model: alibaba/wan-2-7-r2v\npricing:\n  usd_per_second: {720p: 0.05, 1080p: 0.1}\n")
+    project.write(FOUR_SHOTS)
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--max-cost", "0.6", "--jobs", "1")
+    assert code == 1
+    assert emulator.stats()["creates"] == 2
+    assert "three: not rendered: not submitted: about 0.10 USD more would pass the budget of 0.60 USD (0.52 USD spent)" in err
+
+
+def test_assembly_only_edits_regenerate_nothing(project, run_cli):
+    project.write(FOUR_SHOTS)
+    assert run_cli("render", "board.yaml")[0] == 0
+    edited = FOUR_SHOTS.replace("seed: 2}", "seed: 2, transition: {type: crossfade, duration: 0.5}}")
+    project.write(edited.replace("output: {path: out/film.mp4}", "output: {path: out/film.mp4, fps: 30}"))
+    code, out, _ = run_cli("render", "board.yaml")
+    assert code == 0 and "0 generated, 4 reused" in out
+    project.write(edited.replace("seed: 3", "seed: 33"))
+    code, out, _ = run_cli("render", "board.yaml")
+    assert code == 0 and "1 generated, 3 reused" in out
+
+
+def test_json_progress_is_one_event_per_line(project, run_cli):
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
+    code, out, _ = run_cli("render", "board.yaml", "--json")
+    assert code == 0
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [event["state"] for event in events] == ["generating", "submitted", "done", "assembling", "film", "summary"]
+    assert events[0]["shot"] == "solo" and isinstance(events[0]["time"], float)
+    assert events[-1]["generated"] == ["solo"] and events[-1]["film"].endswith("board.mp4")
+
+
+def test_live_table_shows_each_shot_with_state_time_attempt_and_cost():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from storyboard.cli.progress import LiveTable
+    from storyboard.generate import Event
+
+    screen = StringIO()
+    table = LiveTable(["opening", "finale"], console=Console(file=screen, force_terminal=True, width=120))
+    table(Event("opening", "generating", "aimlapi", attempt=1))
+    table(Event("opening", "submitted", "generation g-1", usd=0.65, total_usd=0.65, attempt=1))
+    table(Event("finale", "failed", "the service said: content policy"))
+    table(Event("opening", "done", "61.0 s", attempt=1))
+    table.close()
+    last = screen.getvalue().split("shot")[-1]
+    assert "opening" in last and "done" in last and "0.65" in last
+    assert "finale" in last and "failed" in last and "content policy" in last
+    assert "total" in last and "0.65 USD" in last
