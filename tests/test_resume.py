@@ -273,3 +273,55 @@ def test_live_table_shows_each_shot_with_state_time_attempt_and_cost():
     assert "opening" in last and "done" in last and "0.65" in last
     assert "finale" in last and "failed" in last and "content policy" in last
     assert "total" in last and "0.65 USD" in last
+
+
+class _ExpiringService:
+    """A paid backend whose recorded URL has expired; polling the generation gives a fresh one."""
+
+    name = "aimlapi"
+    paid = True
+    default_jobs = 2
+
+    def __init__(self, clip: Path):
+        self.clip = clip
+        self.calls: list[str] = []
+
+    def check(self, items, storyboard):
+        return []
+
+    async def prepare(self, job):
+        return job
+
+    async def submit(self, job):  # pragma: no cover - must never be called
+        raise AssertionError("paid twice")
+
+    async def wait(self, job, submission):
+        self.calls.append(f"wait {submission.generation_id}")
+        return "https://cdn.example/fresh.mp4"
+
+    async def fetch(self, location, destination):
+        from storyboard.backends import LinkExpired
+
+        self.calls.append(f"fetch {location}")
+        if location.endswith("old.mp4"):
+            raise LinkExpired("the video URL answered 403: it has expired")
+        shutil.copy(self.clip, destination)
+
+    async def close(self):
+        pass
+
+
+def test_an_expired_url_is_replaced_by_asking_the_service_again(project):
+    import storyboard
+    from storyboard.state import State
+
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
+    item = storyboard.plan(storyboard.load("board.yaml"), "aimlapi").shots[0]
+    state = State(project.root / ".storyboard" / "state.sqlite")
+    state.adopt("aimlapi", item.hash, "solo", generation_id="gen-7", video_url="https://cdn.example/old.mp4")
+    state.close()
+    engine = _ExpiringService(project.root / "assets" / "walk.mp4")
+    result = storyboard.render("board.yaml", backend=engine)
+    assert engine.calls == ["fetch https://cdn.example/old.mp4", "wait gen-7", "fetch https://cdn.example/fresh.mp4"]
+    assert result.reused == ["solo"] and result.film is not None
+    assert "https://cdn.example/fresh.mp4" in (project.root / "storyboard.lock").read_text()
