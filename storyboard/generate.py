@@ -21,11 +21,11 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ShotFailed
+from .errors import RenderError, ShotFailed
 from .backends import Backend, GenerationFailed, Job, LinkExpired, Submission, SubmissionUnknown
 from .lockfile import Entry
 from .model import FrameOf, Reference
@@ -90,6 +90,7 @@ class Generator:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.creating: set[str] = set()  # shots whose create request is on the wire
         self.first_failures: list[str] = []
+        self.reserved_usd = 0.0  # estimates of creates sent but not yet answered
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -97,10 +98,10 @@ class Generator:
         leaders: dict[str, ShotPlan] = {}
         for item in selected:
             if item.hash in leaders:  # identical requests are generated (and paid for) once
-                self.tasks[item.id] = asyncio.create_task(self._share(item, leaders[item.hash]))
+                self.tasks[item.id] = asyncio.create_task(self._reported(item, self._share(item, leaders[item.hash])))
             else:
                 leaders[item.hash] = item
-                self.tasks[item.id] = asyncio.create_task(self._produce(item))
+                self.tasks[item.id] = asyncio.create_task(self._reported(item, self._produce(item)))
         with self._interruptible():
             try:
                 outcomes = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
@@ -109,7 +110,6 @@ class Generator:
         for outcome in outcomes:
             if isinstance(outcome, ShotFailed):
                 (self.outcome.skipped if outcome.skipped else self.outcome.failed)[outcome.shot_id] = outcome.reason
-                self.emit(Event(outcome.shot_id, "skipped" if outcome.skipped else "failed", outcome.reason))
             elif isinstance(outcome, asyncio.CancelledError):
                 self.outcome.interrupted = True
             elif isinstance(outcome, BaseException):
@@ -149,6 +149,13 @@ class Generator:
 
     # -- one shot --------------------------------------------------------------------------------
 
+    async def _reported(self, item: ShotPlan, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except ShotFailed as failure:  # shown at once: other shots may run for minutes yet
+            self.emit(Event(item.id, "skipped" if failure.skipped else "failed", failure.reason))
+            raise
+
     async def _produce(self, item: ShotPlan) -> None:
         for upstream in item.depends_on:
             try:
@@ -160,9 +167,11 @@ class Generator:
         clip = self.store.clip_path(backend, item.hash)
         record = self.state.get(backend, item.hash)
         if item.status == "cached":
-            if record is None or record.clip_sha256 is None:
+            if record is None:
                 self.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
                                  clip=ClipFacts.of(clip))
+            elif record.clip_sha256 is None:  # moved into place just before a crash: keep what was paid for
+                self.state.stored(backend, item.hash, ClipFacts.of(clip))
             self._reused(item, "cached", str(clip))
             return
         if clip.exists():
@@ -203,6 +212,8 @@ class Generator:
                 self._fail_fast(item)
                 raise ShotFailed(item.id, str(error) or type(error).__name__) from None
             self._may_submit(item)
+            reserved = (item.estimated_usd or 0.0) if self.engine.paid else 0.0
+            self.reserved_usd += reserved
             self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
             attempt = self.state.get(backend, item.hash).attempts  # type: ignore[union-attr]
             self.emit(Event(item.id, "generating", backend, attempt=attempt))
@@ -217,11 +228,19 @@ class Generator:
                 self.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
                 raise
             except Exception as error:
-                self.state.failed(backend, item.hash, str(error))
+                if isinstance(error, RenderError) or not self.engine.paid:  # a definite answer, or nothing to pay
+                    self.state.failed(backend, item.hash, str(error))
+                    self._fail_fast(item)
+                    raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+                # unexpected, on a paid backend: the request may have been created
+                reason = f"{type(error).__name__}: {error}; the generation may have been created, so it is not retried " \
+                         "without --resubmit"
+                self.state.unknown(backend, item.hash, reason)
                 self._fail_fast(item)
-                raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+                raise ShotFailed(item.id, reason) from None
             finally:
                 self.creating.discard(item.id)
+                self.reserved_usd -= reserved
             self.state.submitted(backend, item.hash, submission.generation_id, submission.usd_spent)
             cost = submission.usd_spent if submission.usd_spent is not None else (item.estimated_usd if self.engine.paid else 0.0)
             self.outcome.usd_spent += cost or 0.0
@@ -241,11 +260,17 @@ class Generator:
             self.state.failed(backend, item.hash, str(error))
             self._fail_fast(item)
             raise ShotFailed(item.id, str(error)) from None
+        except SubmissionUnknown as error:
+            self.state.unknown(backend, item.hash, str(error))
+            self._fail_fast(item)
+            raise ShotFailed(item.id, f"{error}; check the generation on the service, then render with --resubmit "
+                                      "to submit it again") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # the generation may still complete: it stays `submitted`, resumable
             self._fail_fast(item)
-            raise ShotFailed(item.id, f"{error} (the next render resumes generation {submission.generation_id})") from None
+            resumes = f" (the next render resumes generation {submission.generation_id})" if self.engine.paid else ""
+            raise ShotFailed(item.id, f"{error or type(error).__name__}{resumes}") from None
         self.state.completed(backend, item.hash, location)
         try:
             await self._fetch(item, location)
@@ -310,14 +335,14 @@ class Generator:
         self.emit(Event(item.id, "cached" if how == "cached" else "done", message))
 
     def _lock_entry(self, item: ShotPlan) -> None:
+        """What storyboard.lock says of a shot: only paid clips, the ones worth sharing."""
         record = self.state.get(self.engine.name, item.hash)
-        if record is None:
+        if record is None or not self.engine.paid:
             return
         self.outcome.locked[item.id] = Entry(
             request=item.hash, backend=self.engine.name, model=record.model, seed=record.seed,
-            generation=record.generation_id if self.engine.paid else None,
-            video_url=record.video_url if self.engine.paid else None,
-            clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4) if self.engine.paid else None,
+            generation=record.generation_id, video_url=record.video_url,
+            clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4),
         )
 
     def _fail_fast(self, item: ShotPlan) -> None:
@@ -332,10 +357,13 @@ class Generator:
             failed = ", ".join(repr(shot_id) for shot_id in self.first_failures) or "another shot"
             raise ShotFailed(item.id, f"not submitted: {failed} failed first (--keep-going renders the rest)", skipped=True)
         if self.max_cost is not None and self.engine.paid:
-            estimate = item.estimated_usd or 0.0
-            if self.outcome.usd_spent + estimate > self.max_cost + 1e-9:
+            estimate = item.estimated_usd
+            if estimate is None:
+                raise ShotFailed(item.id, "not submitted: a budget is set and the model profile gives no price", skipped=True)
+            committed = self.outcome.usd_spent + self.reserved_usd  # creates on the wire count too
+            if committed + estimate > self.max_cost + 1e-9:
                 raise ShotFailed(item.id, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
-                                          f"{self.max_cost:.2f} USD ({self.outcome.usd_spent:.2f} USD spent)", skipped=True)
+                                          f"{self.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
 
     async def _first_frame(self, item: ShotPlan) -> Path | None:
         frame = item.shot.first_frame
@@ -344,9 +372,11 @@ class Generator:
         if not isinstance(frame, FrameOf):
             return None
         upstream = self.plan.shot(frame.shot)
-        destination = self.store.frame_path(upstream.hash, frame.at)
+        clip = self.store.clip_path(self.engine.name, upstream.hash)
+        record = self.state.get(self.engine.name, upstream.hash)
+        clip_sha = record.clip_sha256 if record and record.clip_sha256 else (await asyncio.to_thread(ClipFacts.of, clip)).sha256
+        destination = self.store.frame_path(clip_sha, frame.at)  # named by the clip it comes from, whatever made it
         if not destination.is_file():
-            clip = self.store.clip_path(self.engine.name, upstream.hash)
             await asyncio.to_thread(_extract_frame, clip, frame.at, destination, self.store)
         return destination
 

@@ -43,12 +43,17 @@ class LockFile:
         self._document = self._read()
 
     def entries(self) -> dict[str, Entry]:
-        shots = (self._document.get(self.section) or {}).get("shots") or {}
+        """The usable entries of this storyboard's section; anything malformed is left out."""
+        section = self._document.get(self.section)
+        shots = section.get("shots") if isinstance(section, dict) else None
         found = {}
-        for shot_id, values in shots.items():
+        for shot_id, values in (shots.items() if isinstance(shots, dict) else ()):
             if isinstance(values, dict) and isinstance(values.get("request"), str):
                 known = {name: values.get(name) for name in Entry.__dataclass_fields__}
-                found[str(shot_id)] = Entry(**known)
+                if not isinstance(known["usd"], (int, float)):
+                    known["usd"] = None
+                found[str(shot_id)] = Entry(**{k: v if k in ("usd", "seed") else (str(v) if v is not None else None)
+                                               for k, v in known.items()})
         return found
 
     def write(self, entries: dict[str, Entry]) -> None:

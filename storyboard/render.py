@@ -4,13 +4,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .assemble import assemble
-from .backends import PAID_BACKENDS, Backend, get_backend
+from .backends import Backend, get_backend
 from .errors import InvalidStoryboard, RenderError, UsageError
 from .generate import Event, Generator, Outcome
 from .loading import load
@@ -59,6 +60,7 @@ def render(
     engine = get_backend(backend, board) if isinstance(backend, str) else backend
     emit = on_event or (lambda event: None)
     store = ClipStore(board.root)
+    store.ensure()
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
         the_plan = plan(board, engine.name)
         selected = _with_dependencies(the_plan, only)
@@ -86,14 +88,20 @@ def _approve_spend(selected: list[ShotPlan], budget: float | None, resubmit: boo
                    confirm: Callable[[float], bool] | None) -> None:
     """Refuse or confirm what this render is estimated to cost, before anything is paid."""
     statuses = ("missing", "unknown") if resubmit else ("missing",)
-    to_pay = {item.hash: item.estimated_usd or 0.0 for item in selected if item.status in statuses}
-    estimate = round(sum(to_pay.values()), 2)
+    to_pay = {item.hash: item for item in selected if item.status in statuses}
+    unpriced = sorted({item.shot.model for item in to_pay.values() if item.estimated_usd is None})
+    estimate = round(sum(item.estimated_usd or 0.0 for item in to_pay.values()), 2)
+    if unpriced:
+        if budget is not None:
+            raise OverBudget(f"a budget is set but the profile of {', '.join(unpriced)} gives no price; "
+                             "add `pricing:` to it (see models/ in the README); nothing was submitted")
+        estimate = math.inf
     if budget is not None and estimate > budget + 1e-9:
         raise OverBudget(
             f"this render is estimated at {estimate:.2f} USD for {len(to_pay)} new generation(s), over the budget of "
             f"{budget:.2f} USD (--max-cost or render.max_cost); nothing was submitted"
         )
-    if confirm is not None and estimate > 0 and not confirm(estimate):
+    if confirm is not None and estimate > 0 and not confirm(estimate):  # inf: the price is unknown
         raise UsageError("not confirmed; nothing was submitted")
 
 
@@ -110,18 +118,11 @@ def _generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: 
 
 
 def _lock_entries(the_plan: Plan, existing: dict[str, Entry], rendered: dict[str, Entry]) -> dict[str, Entry]:
-    """storyboard.lock after this render: current entries kept, this render's added.
-
-    An entry whose shot is gone or whose request changed is dropped. A clip from a free
-    backend never replaces the record of a paid generation of the same request."""
+    """storyboard.lock after this render: current entries kept, this render's paid clips added;
+    an entry whose shot is gone or whose request changed is dropped."""
     current = {item.id: item.hash for item in the_plan.shots}
     entries = {shot_id: entry for shot_id, entry in existing.items() if current.get(shot_id) == entry.request}
-    for shot_id, entry in rendered.items():
-        kept = entries.get(shot_id)
-        if kept and kept.backend in PAID_BACKENDS and entry.backend not in PAID_BACKENDS:
-            continue
-        entries[shot_id] = entry
-    return entries
+    return entries | rendered
 
 
 def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Event], None], result: RenderResult) -> None:

@@ -31,8 +31,8 @@ class ClipStore:
         path = self.clip_path(backend, request_hash)
         return path.is_file() and path.stat().st_size > 0
 
-    def frame_path(self, request_hash: str, at: str | float) -> Path:
-        return self.root / "frames" / f"{request_hash}-{at}.png"
+    def frame_path(self, clip_sha256: str, at: str | float) -> Path:
+        return self.root / "frames" / f"{clip_sha256}-{at}.png"
 
     def film_is_current(self, film: Path, fingerprint: str) -> bool:
         """True if `film` is still exactly the file assembled from `fingerprint`."""
@@ -49,7 +49,7 @@ class ClipStore:
     def remember_film(self, film: Path, fingerprint: str) -> None:
         stat = film.stat()
         record = {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        self._ensure()
+        self.ensure()
         atomic_write_bytes(self._film_record(film), json.dumps(record).encode())
 
     def _film_record(self, film: Path) -> Path:
@@ -59,11 +59,11 @@ class ClipStore:
     @contextlib.contextmanager
     def writing(self, destination: Path) -> Iterator[Path]:
         """A temporary path that becomes `destination` only if the block succeeds."""
-        self._ensure()
+        self.ensure()
         with atomic_path(destination) as temporary:
             yield temporary
 
-    def _ensure(self) -> None:
+    def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         ignore = self.root / ".gitignore"
         if not ignore.exists():

@@ -106,8 +106,10 @@ def test_create_retries_rate_limits_and_refused_connections_only(project):
         "timeout",
         "dropped",
         httpx.Response(200, json={"status": "queued"}),
+        httpx.Response(200, text="<html>gateway</html>"),
+        httpx.Response(200, json=[1]),
     ],
-    ids=["500", "502", "read-timeout", "dropped", "no-id"],
+    ids=["500", "502", "read-timeout", "dropped", "no-id", "accepted-not-json", "accepted-not-an-object"],
 )
 def test_ambiguous_create_is_never_retried(project, answer):
     def fail(request):
@@ -120,6 +122,24 @@ def test_ambiguous_create_is_never_retried(project, answer):
     with pytest.raises(AmbiguousSubmission, match="may have been created and billed, so it is not retried"):
         run(engine.submit(job(project)))
     assert len(script.requests) == 1
+
+
+def test_an_odd_usage_field_does_not_lose_the_generation_id(project):
+    script = Script(httpx.Response(200, json={"id": "gen-9", "status": "queued", "meta": "n/a"}))
+    engine, _ = backend(script)
+    submission = run(engine.submit(job(project)))
+    assert (submission.generation_id, submission.usd_spent) == ("gen-9", None)
+
+
+def test_a_refused_poll_leaves_the_generation_unknown_not_failed(project):
+    from storyboard.backends import GenerationFailed, SubmissionUnknown
+
+    script = Script(created(), httpx.Response(404, json={"error": "generation not found"}))
+    engine, _ = backend(script)
+    the_job = job(project)
+    with pytest.raises(SubmissionUnknown, match="was refused \\(404\\): generation not found") as caught:
+        run(engine.wait(the_job, run(engine.submit(the_job))))
+    assert not isinstance(caught.value, GenerationFailed)
 
 
 def test_refusals_carry_the_service_message_without_the_key(project):

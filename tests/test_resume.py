@@ -263,7 +263,7 @@ def test_live_table_shows_each_shot_with_state_time_attempt_and_cost():
     from storyboard.generate import Event
 
     screen = StringIO()
-    table = LiveTable(["opening", "finale"], console=Console(file=screen, force_terminal=True, width=120))
+    table = LiveTable(console=Console(file=screen, force_terminal=True, width=120))
     table(Event("opening", "generating", "aimlapi", attempt=1))
     table(Event("opening", "submitted", "generation g-1", usd=0.65, total_usd=0.65, attempt=1))
     table(Event("finale", "failed", "the service said: content policy"))
@@ -325,3 +325,23 @@ def test_an_expired_url_is_replaced_by_asking_the_service_again(project):
     assert engine.calls == ["fetch https://cdn.example/old.mp4", "wait gen-7", "fetch https://cdn.example/fresh.mp4"]
     assert result.reused == ["solo"] and result.film is not None
     assert "https://cdn.example/fresh.mp4" in (project.root / "storyboard.lock").read_text()
+
+
+def test_a_clip_moved_into_place_just_before_a_crash_keeps_its_paid_record(project, run_cli, service):
+    from storyboard.state import State
+
+    emulator = service()
+    project.write(FOUR_SHOTS)
+    assert run_cli(*PAID)[0] == 0
+    state_file = project.root / ".storyboard" / "state.sqlite"
+    # As if killed between renaming the clip into the store and recording its checksum:
+    import sqlite3
+
+    with sqlite3.connect(state_file) as db:
+        db.execute("UPDATE generations SET status = 'completed', clip_sha256 = NULL, clip_size = NULL, clip_mtime_ns = NULL")
+    code, out, err = run_cli(*PAID)
+    assert code == 0 and "0 generated, 4 reused" in out, out + err
+    records = State(state_file).all("aimlapi")
+    assert all(r.generation_id and r.video_url and r.usd_spent == 0.26 and r.clip_sha256 for r in records)
+    assert "generation:" in (project.root / "storyboard.lock").read_text()
+    assert emulator.stats()["creates"] == 4

@@ -83,6 +83,10 @@ class RetryPolicy:
         return max(retry_after or 0.0, backoff)
 
 
+class UnknownGeneration(ServiceError, SubmissionUnknown):
+    """The service will not say what became of a generation it accepted."""
+
+
 class ExpiredVideoURL(ServiceError, LinkExpired):
     """The result URL no longer serves the video."""
 
@@ -160,11 +164,15 @@ class AimlApiBackend:
                 raise AmbiguousSubmission(self._ambiguous(f"the service answered {response.status_code}: {self._message(response)}"))
             if response.status_code >= 400:
                 raise ServiceError(f"the service refused the request ({response.status_code}): {self._message(response)}")
-            data = self._json(response)
+            try:
+                data = self._json(response)
+            except ServiceError as error:  # accepted, but unreadable: the generation may well exist
+                raise AmbiguousSubmission(self._ambiguous(str(error))) from None
             if not isinstance(data.get("id"), str) or not data["id"]:
                 raise AmbiguousSubmission(self._ambiguous("the service accepted the request but sent no generation id"))
-            usage = (data.get("meta") or {}).get("usage") or {}
-            spent = usage.get("usd_spent")
+            meta = data.get("meta")
+            usage = meta.get("usage") if isinstance(meta, dict) else None
+            spent = usage.get("usd_spent") if isinstance(usage, dict) else None
             self._started[data["id"]] = time.monotonic()
             return Submission(data["id"], float(spent) if isinstance(spent, (int, float)) else None)
         raise ServiceError("the service kept answering 429 (rate limited); try again later or lower --jobs")
@@ -197,14 +205,15 @@ class AimlApiBackend:
                 delay = self.retry.delay(min(errors, 6), _retry_after(response))
                 continue
             if response.status_code >= 400:
-                raise ServiceError(
+                raise UnknownGeneration(
                     f"polling generation {submission.generation_id} was refused ({response.status_code}): {self._message(response)}"
                 )
             errors = 0
             data = self._json(response)
             status = str(data.get("status", "")).lower()
             if status == "completed":
-                url = (data.get("video") or {}).get("url")
+                video = data.get("video")
+                url = video.get("url") if isinstance(video, dict) else None
                 if not url:
                     raise ServiceError(f"generation {submission.generation_id} completed without a video URL")
                 self._durations.append(time.monotonic() - started)

@@ -71,34 +71,39 @@ class _Row:
 
 
 class LiveTable:
-    """A table that redraws in place: one row per shot with its state, time, attempt and cost."""
+    """A table that redraws in place: one row per shot with its state, time, attempt and cost.
 
-    def __init__(self, shot_ids: list[str], console: Any = None):
+    It appears with the first shot's event, so a confirmation question asked before any
+    generation starts is not drawn over."""
+
+    def __init__(self, console: Any = None):
         from rich.console import Console
         from rich.live import Live
 
         self.console = console or Console(stderr=True)
-        self.rows = {shot_id: _Row() for shot_id in shot_ids}
+        self.rows: dict[str, _Row] = {}
         self.total_usd = 0.0
         self.film = ""
         self.live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._table)
-        self.live.start()
 
     def __call__(self, event: Event) -> None:
         if event.total_usd is not None:
             self.total_usd = event.total_usd
-        if event.shot is None or event.shot not in self.rows:
+        if event.shot is not None and not self.live.is_started:
+            self.live.start()
+        if event.shot is None:
             if event.state == "note":
-                self.live.console.print(redact(f"note: {event.message}"), style="yellow", markup=False, highlight=False)
+                self.console.print(redact(f"note: {event.message}"), style="yellow", markup=False, highlight=False)
             else:
                 self.film = {"assembling": f"assembling {event.message}", "film": f"film written to {event.message}",
                              "current": f"{event.message} is up to date"}.get(event.state, event.message)
-            self.live.refresh()
+            if self.live.is_started:
+                self.live.refresh()
             return
         if event.state == "note":
-            self.live.console.print(redact(f"{event.shot}: note: {event.message}"), style="yellow", markup=False, highlight=False)
+            self.console.print(redact(f"{event.shot}: note: {event.message}"), style="yellow", markup=False, highlight=False)
             return
-        row = self.rows[event.shot]
+        row = self.rows.setdefault(event.shot, _Row())
         now = time.monotonic()
         if event.state in ACTIVE and row.started is None:
             row.started = now
@@ -138,4 +143,5 @@ class LiveTable:
         return table
 
     def close(self) -> None:
-        self.live.stop()
+        if self.live.is_started:
+            self.live.stop()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -35,15 +36,15 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
     def confirm(estimate: float) -> bool:
         if yes or max_cost is not None or estimate <= CONFIRM_ABOVE_USD:
             return True  # an explicit --max-cost is the user's budget: the render stays within it
-        question = f"New generations are estimated at {estimate:.2f} USD on the paid service. Submit them?"
+        cost = "of unknown price (a model profile gives none)" if math.isinf(estimate) else f"estimated at {estimate:.2f} USD"
         if sys.stdin.isatty() and sys.stderr.isatty():
-            return click.confirm(question, err=True)
-        raise UsageError(f"this render is estimated at {estimate:.2f} USD: add --yes to confirm, or --max-cost USD to cap it")
+            return click.confirm(f"New generations on the paid service are {cost}. Submit them?", err=True)
+        raise UsageError(f"this render is {cost}: add --yes to confirm, or --max-cost USD to cap it")
 
     if as_json:
         progress: JsonLines | LiveTable | Lines = JsonLines()
     elif sys.stderr.isatty():
-        progress = LiveTable([shot.id for shot in board.shots])
+        progress = LiveTable()
     else:
         progress = Lines()
     try:
