@@ -388,6 +388,7 @@ class Emulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # a render at --jobs 100 connects all at once; the default 5 resets some
     emulator: Emulator
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -33,6 +33,15 @@ def atomic_path(destination: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def remove_leftovers(destination: Path) -> None:
+    """Remove temporary files a killed writer of `destination` left behind (see atomic_path).
+
+    Only call it while no one else can be writing `destination` (the project lock)."""
+    if destination.parent.is_dir():
+        for leftover in destination.parent.glob(f".{destination.stem}.*.partial{destination.suffix}"):
+            leftover.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -197,7 +197,8 @@ class Generator:
                                           "render with --resubmit to pay for a new generation")
             if item.status == "unknown" and record is not None:
                 raise ShotFailed(item.id, f"an earlier create may have reached the service ({record.error or 'the render stopped before the answer'}); "
-                                          "check your usage on the service, then render with --resubmit to submit it again")
+                                          "if it did, it is billed and its id was never received; check your usage on the service, "
+                                          "then render with --resubmit to submit it again")
         await self._create(item)
 
     async def _create(self, item: ShotPlan) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from .assemble import assemble
 from .backends import Backend, get_backend
 from .errors import InvalidStoryboard, RenderError, UsageError
+from .files import remove_leftovers
 from .generate import Event, Generator, Outcome
 from .loading import load
 from .lockfile import Entry, LockFile
@@ -62,6 +63,8 @@ def render(
     store = ClipStore(board.root)
     store.ensure()
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
+        store.remove_leftovers()
+        remove_leftovers(board.output.path)
         the_plan = plan(board, engine.name)
         selected = _with_dependencies(the_plan, only)
         problems = engine.check([item for item in selected if not item.cached], board)

@@ -56,6 +56,11 @@ class ClipStore:
         name = hashlib.sha256(str(film.absolute()).encode()).hexdigest()[:24]
         return self.root / "films" / f"{name}.json"
 
+    def remove_leftovers(self) -> None:
+        """Temporary files of writes a killed render never finished."""
+        for leftover in self.root.rglob(".*.partial.*"):
+            leftover.unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def writing(self, destination: Path) -> Iterator[Path]:
         """A temporary path that becomes `destination` only if the block succeeds."""

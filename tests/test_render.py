@@ -216,3 +216,17 @@ def test_identical_requests_are_generated_once(project):
     assert sorted(result.generated) == ["one", "two"] and result.reused == ["three"]
     assert Event(shot="three", state="cached", message="same request as shot 'one'") in events
     assert probe(project.root / "out" / "film.mp4").duration == pytest.approx(6.0, abs=0.1)
+
+
+def test_leftovers_of_a_killed_render_are_cleaned_up_by_the_next(project):
+    project.write(BOARD)
+    storyboard.render("board.yaml", only=["three"])
+    clips = project.root / ".storyboard" / "clips" / "preview"
+    (project.root / "out").mkdir()
+    leftovers = [clips / ".abc.x1y2.partial.mp4", project.root / "out" / ".film.q9w8.partial.mp4"]
+    for path in leftovers:
+        path.write_bytes(b"half a clip")
+    keep = project.root / "out" / ".other.q9w8.partial.mp4"
+    keep.write_bytes(b"not ours")
+    storyboard.render("board.yaml", only=["three"])
+    assert not any(path.exists() for path in leftovers) and keep.exists()

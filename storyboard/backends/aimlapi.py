@@ -179,12 +179,12 @@ class AimlApiBackend:
 
     async def wait(self, job: Job, submission: Submission) -> str:
         started = self._started.get(submission.generation_id, time.monotonic())
-        expected = statistics.median(self._durations) if self._durations else None
         errors = 0
         delay = self.poll.first
         while True:
             await self._sleep(delay)
             elapsed = time.monotonic() - started
+            expected = statistics.median(self._durations) if self._durations else None  # learnt as shots finish
             if elapsed > self.poll.timeout:
                 raise ServiceError(
                     f"gave up after {elapsed:.0f} s waiting for generation {submission.generation_id}; "
@@ -230,7 +230,7 @@ class AimlApiBackend:
             except httpx.TransportError:
                 complete = False
             if complete:
-                _check_video(destination)
+                await asyncio.to_thread(_check_video, destination)  # ffmpeg must not stall the other shots' polls
                 return
             await self._sleep(self.retry.delay(attempt, None))
         raise ServiceError(f"the video download kept breaking off after {self.retry.attempts} attempts")
