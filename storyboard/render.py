@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assemble import assemble
+from .assemble import FilmSettings, Piece, Soundtrack, assemble
 from .backends import Backend, get_backend
 from .errors import InvalidStoryboard, RenderError, UsageError
 from .files import remove_leftovers
@@ -134,21 +134,21 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
     if missing:
         emit(Event(None, "note", f"film not assembled: no clip yet for {', '.join(missing)}"))
         return
-    for item in the_plan.shots:
-        if item.shot.transition.type != "cut":
-            emit(Event(item.id, "note", f"{item.shot.transition.type} transition is played as a cut for now"))
-    if board.output.music is not None:
-        emit(Event(None, "note", "output.audio.music is not mixed in yet; the film carries the clips' own audio"))
     first = the_plan.shots[0]
     size = frame_size(first.setting("resolution"), first.setting("aspect_ratio"))
-    clips = [store.clip_path(backend, item.hash) for item in the_plan.shots]
-    fingerprint = _film_fingerprint(the_plan, size)
+    pieces = [
+        Piece(store.clip_path(backend, item.hash), transition=item.shot.transition.type,
+              transition_duration=item.shot.transition.duration)
+        for item in the_plan.shots
+    ]
+    settings = FilmSettings(size=size, fps=board.output.fps, music=_soundtrack(board))
+    fingerprint = _film_fingerprint(the_plan, pieces, settings)
     if store.film_is_current(board.output.path, fingerprint):
         emit(Event(None, "current", display_path(board.output.path)))
     else:
         emit(Event(None, "assembling", display_path(board.output.path)))
         try:
-            assemble(clips, board.output.path, fps=board.output.fps, size=size)
+            assemble(pieces, board.output.path, settings)
         except (OSError, ValueError, RuntimeError) as error:
             raise RenderError(f"assembling the film failed: {error}") from error
         store.remember_film(board.output.path, fingerprint)
@@ -156,17 +156,30 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
     result.film = board.output.path
 
 
-def _film_fingerprint(the_plan: Plan, size: tuple[int, int]) -> str:
-    """Everything the assembled film depends on: the clips in order and the output settings."""
-    output = the_plan.storyboard.output
+def _film_fingerprint(the_plan: Plan, pieces: list[Piece], settings: FilmSettings) -> str:
+    """Everything the assembled film depends on: the clips in order, how they join, the output settings."""
     facts = {
         "clips": [item.hash for item in the_plan.shots],
         "backend": the_plan.backend,
-        "fps": output.fps,
-        "size": size,
-        "assembler": 1,
+        "pieces": [[str(piece.path), piece.trim_start, piece.trim_end, piece.transition, piece.transition_duration, piece.fit]
+                   for piece in pieces],
+        "settings": repr(settings),
+        "music": _file_fact(settings.music.path) if settings.music else None,
+        "assembler": 2,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def _file_fact(path: Path) -> list[object]:
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
+def _soundtrack(board: Storyboard) -> Soundtrack | None:
+    music = board.output.music
+    if music is None:
+        return None
+    return Soundtrack(music.path, volume=music.volume)
 
 
 def display_path(path: Path) -> str:

@@ -1,0 +1,150 @@
+"""Assembly of mixed clips: sizes, frame rates, missing and short sound, cuts, crossfades and
+fades, the soundtrack, and the stream-copy fast path against the moviepy path."""
+from __future__ import annotations
+
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from avprobe import FFMPEG, audio_samples, beep_times, decode_errors, flash_times, probe
+
+from storyboard.assemble import AssemblyError, FilmSettings, Piece, Soundtrack, assemble
+from storyboard.backends.preview import Animatic, marker_times, render_animatic
+
+FPS = 24
+FRAME = 1 / FPS
+
+
+def make_clip(folder: Path, name: str, width: int, height: int, fps: int, duration: float, seed: int,
+              audio: str = "full") -> Path:
+    """A preview animatic (flash + beep at each marker); `audio`: full | none | short (first 1.2 s)."""
+    path = folder / f"{name}.mp4"
+    render_animatic(Animatic(width, height, duration, seed, name, f"clip {name}", fps=fps), path)
+    if audio != "full":
+        edited = folder / f"{name}-edited.mp4"
+        keep = ["-an"] if audio == "none" else ["-af", "atrim=0:1.2"]
+        subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(path), "-c:v", "copy", *keep, str(edited)], check=True)
+        edited.replace(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("clips")
+    return {
+        "wide24": make_clip(folder, "wide24", 1280, 720, 24, 2.0, 1),
+        "tall30": make_clip(folder, "tall30", 720, 1280, 30, 2.0, 2),
+        "full25_silent": make_clip(folder, "full25_silent", 1920, 1080, 25, 2.0, 3, audio="none"),
+        "wide24_short_audio": make_clip(folder, "wide24_short_audio", 1280, 720, 24, 3.0, 4, audio="short"),
+        "wide24_b": make_clip(folder, "wide24_b", 1280, 720, 24, 2.0, 5),
+    }
+
+
+def center_flash_times(path: Path) -> list[float]:
+    """Flashes seen in the middle of the frame (letterboxed clips do not fill it)."""
+    raw = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(path), "-vf", "crop=iw/8:ih/8,scale=8:8", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        capture_output=True, check=True,
+    ).stdout
+    bright = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 64).mean(axis=1)
+    return [index / FPS for index in np.flatnonzero(bright > 240)]
+
+
+def near(found: list[float], expected: list[float], tolerance: float = FRAME + 1e-3) -> bool:
+    return len(found) == len(expected) and all(abs(a - b) <= tolerance for a, b in zip(found, expected))
+
+
+def test_mixed_clips_with_cuts_crossfade_and_fade_stay_in_sync(clips, tmp_path):
+    pieces = [
+        Piece(clips["wide24"]),
+        Piece(clips["tall30"], transition="crossfade", transition_duration=0.3),
+        Piece(clips["full25_silent"]),
+        Piece(clips["wide24_short_audio"], transition="fade", transition_duration=0.4),
+    ]
+    film = tmp_path / "film.mp4"
+    way = assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS))
+    assert way == "moviepy"
+    info = probe(film)
+    assert "1280x720" in info.video and "24 fps" in info.video and "yuv420p" in info.video
+    assert "aac" in info.audio and "48000 Hz" in info.audio and "stereo" in info.audio
+    assert abs(info.duration - (2 + 2 - 0.3 + 2 + 3)) <= FRAME  # the sum minus the overlap, to the frame
+    assert decode_errors(film) == ""
+
+    placed = [(0.0, 2.0, 24), (1.7, 2.0, 30), (3.7, 2.0, 25), (5.7, 3.0, 24)]  # start in the film, length, clip fps
+    expected_flashes = [start + t for start, length, fps in placed for t in marker_times(length, fps)]
+    assert near(center_flash_times(film), expected_flashes), center_flash_times(film)
+    # Sound: beeps where the picture flashes; none from the silent clip; the short one only while it lasts.
+    expected_beeps = [0.5, 1.5, 2.2, 3.2, 6.2]
+    assert near(beep_times(film), expected_beeps), beep_times(film)
+
+
+def test_cuts_do_not_click(clips, tmp_path):
+    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"]), Piece(clips["full25_silent"]), Piece(clips["wide24"])]
+    film = tmp_path / "film.mp4"
+    assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS))
+    samples = audio_samples(film)
+    for boundary in (2.0, 4.0, 6.0):
+        at = int(boundary * 48_000)
+        jumps = np.abs(np.diff(samples[at - 480:at + 480]))
+        assert jumps.max() < 0.01, (boundary, jumps.max())  # the hum itself moves < 0.002 per sample
+
+
+def test_fast_path_copies_video_and_keeps_the_same_timing(clips, tmp_path):
+    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_short_audio"]), Piece(clips["wide24_b"])]
+    copied, drawn = tmp_path / "copied.mp4", tmp_path / "drawn.mp4"
+    assert assemble(pieces, copied, FilmSettings(size=(1280, 720), fps=FPS)) == "copy"
+    assert assemble(pieces, drawn, FilmSettings(size=(1280, 720), fps=FPS, fast_path=False)) == "moviepy"
+    assert abs(probe(copied).duration - 7.0) <= FRAME and abs(probe(drawn).duration - 7.0) <= FRAME
+    assert flash_times(copied, FPS) == flash_times(drawn, FPS)
+    assert near(beep_times(copied), beep_times(drawn), tolerance=0.002)
+    assert decode_errors(copied) == ""
+
+
+def test_soundtrack_loops_fades_in_and_ducks_under_clip_sound(clips, tmp_path):
+    music = tmp_path / "tone.wav"
+    rate = 48_000
+    t = np.arange(rate) / rate  # one second, looped
+    tone = (0.5 * np.sin(2 * np.pi * 3000 * t) * 32767).astype("<i2")
+    with wave.open(str(music), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(tone.tobytes())
+    pieces = [Piece(clips["full25_silent"]), Piece(clips["wide24"])]
+    film = tmp_path / "film.mp4"
+    soundtrack = Soundtrack(music, volume=0.5, fade_in=1.0, duck=0.25)
+    assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS, music=soundtrack))
+
+    samples = audio_samples(film)
+
+    def tone_level(start: float) -> float:
+        window = samples[int(start * rate):int(start * rate) + 4800]
+        spectrum = np.abs(np.fft.rfft(window * np.hanning(len(window))))
+        return float(spectrum[300])  # 3 kHz bin at 10 Hz resolution
+
+    assert tone_level(0.1) < 0.2 * tone_level(1.2)  # fading in
+    under_clip_sound = tone_level(3.0)
+    assert 0.15 < under_clip_sound / tone_level(1.2) < 0.4  # ducked to about a quarter
+    assert tone_level(3.9) > 0  # looped to the end of the film
+
+
+def test_a_failed_assembly_leaves_the_previous_film(clips, tmp_path):
+    film = tmp_path / "film.mp4"
+    film.write_bytes(b"the previous film")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    with pytest.raises(AssemblyError):
+        assemble([Piece(clips["wide24"]), Piece(broken)], film, FilmSettings(size=(1280, 720), fps=FPS))
+    assert film.read_bytes() == b"the previous film"
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_trim_takes_the_middle_of_a_clip(clips, tmp_path):
+    film = tmp_path / "film.mp4"
+    assemble([Piece(clips["wide24_short_audio"], trim_start=1.0, trim_end=2.75)], film,
+             FilmSettings(size=(1280, 720), fps=FPS))
+    assert abs(probe(film).duration - 1.75) <= FRAME
+    assert near(flash_times(film, FPS), [0.5, 1.5])  # the clip's markers at 1.5 s and 2.5 s
+    assert beep_times(film) == []  # its sound ends at 1.2 s, before the trim starts
