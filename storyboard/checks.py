@@ -51,11 +51,30 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None)
                 problems.append(
                     document.problem(shot.origins[key], f"params.{key}: set {key!r} as a field of its own, not under params", key=True)
                 )
+    for shot in storyboard.shots:
+        problems += _check_footage(storyboard, shot)
     music = storyboard.output.music
     if music is not None:
         source = storyboard.document.data["output"]["audio"]["music"]["path"]
         problems += _check_file(document, music.where, music.path, source, ("audio", "video"), "soundtrack")
     problems += _check_output_path(storyboard)
+    return problems
+
+
+def _check_footage(storyboard: Storyboard, shot: Shot) -> list[Problem]:
+    """A shot is generated from a prompt, or is existing footage (`clip`): one of the two."""
+    document = storyboard.document
+    raw = document.data["shots"][shot.index]
+    if shot.clip is None:
+        return []  # the schema asks for a prompt
+    problems = _check_file(document, (*shot.where, "clip"), shot.clip, raw["clip"], ("video",), "clip")
+    for name in ("prompt", "first_frame", "first_frame_image"):
+        if name in raw:
+            problems.append(document.problem((*shot.where, name), f"a shot with a `clip` is not generated: remove `{name}`",
+                                             key=True))
+    start, end = shot.trim
+    if end is not None and end <= start:
+        problems.append(document.problem((*shot.where, "trim", "end"), f"trim: end ({end:g} s) must be after start ({start:g} s)"))
     return problems
 
 
@@ -96,7 +115,7 @@ def check_requests(storyboard: Storyboard) -> list[Problem]:
     validators: dict[str, jsonschema.Draft202012Validator] = {}
     for shot in storyboard.shots:
         profile = storyboard.profiles.get(shot.model)
-        if profile is None:
+        if profile is None or shot.clip is not None:
             continue
         if profile.model not in validators:
             validators[profile.model] = jsonschema.Draft202012Validator(profile.request_schema())

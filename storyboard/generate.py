@@ -158,6 +158,8 @@ class Generator:
 
     async def _produce(self, item: ShotPlan) -> None:
         for upstream in item.depends_on:
+            if upstream not in self.tasks:
+                continue  # footage: nothing to wait for
             try:
                 await self.tasks[upstream]
             except ShotFailed as error:
@@ -373,12 +375,14 @@ class Generator:
         if not isinstance(frame, FrameOf):
             return None
         upstream = self.plan.shot(frame.shot)
-        clip = self.store.clip_path(self.engine.name, upstream.hash)
+        clip = upstream.footage or self.store.clip_path(self.engine.name, upstream.hash)
         record = self.state.get(self.engine.name, upstream.hash)
         clip_sha = record.clip_sha256 if record and record.clip_sha256 else (await asyncio.to_thread(ClipFacts.of, clip)).sha256
-        destination = self.store.frame_path(clip_sha, frame.at)  # named by the clip it comes from, whatever made it
+        start, end = upstream.shot.trim
+        at: str | float = start if frame.at == "start" else (end - 0.001 if end is not None else "end") if frame.at == "end" else frame.at
+        destination = self.store.frame_path(clip_sha, at)  # named by the clip it comes from, whatever made it
         if not destination.is_file():
-            await asyncio.to_thread(_extract_frame, clip, frame.at, destination, self.store)
+            await asyncio.to_thread(_extract_frame, clip, at, destination, self.store)
         return destination
 
 

@@ -165,13 +165,16 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
                 id=raw["id"],
                 index=index,
                 model=model,
-                prompt_template=raw["prompt"],
+                prompt_template=raw.get("prompt", ""),
                 fields=fields,
                 origins=origins,
                 references=explicit,
                 first_frame=first_frame,
                 transition=transition,
                 vars=raw.get("vars", {}),
+                clip=root / raw["clip"] if "clip" in raw else None,
+                trim=(float(raw.get("trim", {}).get("start", 0.0)), _optional_float(raw.get("trim", {}).get("end"))),
+                fit=raw.get("fit"),
             )
         )
 
@@ -179,11 +182,21 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
     music_spec = output_spec.get("audio", {}).get("music")
     music = None
     if music_spec:
-        music = Music(root / music_spec["path"], float(music_spec.get("volume", 1.0)), ("output", "audio", "music", "path"))
+        music = Music(
+            root / music_spec["path"], float(music_spec.get("volume", 1.0)), ("output", "audio", "music", "path"),
+            fade_in=float(music_spec.get("fade_in", 0)), fade_out=float(music_spec.get("fade_out", 0)),
+            loop=music_spec.get("loop", True), duck=music_spec.get("duck"),
+        )
     output = Output(
         path=root / output_spec.get("path", f"renders/{file.stem}.mp4"),
         fps=float(output_spec.get("fps", DEFAULT_FPS)),
         music=music,
+        resolution=output_spec.get("resolution"),
+        aspect_ratio=output_spec.get("aspect_ratio"),
+        fit=output_spec.get("fit", "contain"),
+        crf=output_spec.get("quality", {}).get("crf", 20),
+        preset=output_spec.get("quality", {}).get("preset", "veryfast"),
+        normalize=output_spec.get("audio", {}).get("normalize", False),
     )
     publish_spec: dict[str, Any] = data.get("publish", {})
     s3_spec = publish_spec.get("s3")
@@ -203,3 +216,7 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
         publish=publish,
         render=RenderSettings(**data.get("render", {})),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

@@ -75,6 +75,9 @@ class Shot:
     first_frame: FirstFrame
     transition: Transition
     vars: dict[str, Any]
+    clip: Path | None = None  # existing footage: nothing is generated for this shot
+    trim: tuple[float, float | None] = (0.0, None)  # (start, end) seconds into the clip
+    fit: str | None = None  # contain | cover; None: the film's
     # Filled in by templating:
     prompt: str = ""
     cast: list[CastMember] = field(default_factory=list)  # in order of first mention
@@ -94,6 +97,10 @@ class Music:
     path: Path
     volume: float
     where: Path_
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    loop: bool = True
+    duck: float | None = None
 
 
 @dataclass
@@ -101,6 +108,12 @@ class Output:
     path: Path
     fps: float
     music: Music | None
+    resolution: str | None = None  # None: the first shot's
+    aspect_ratio: str | None = None
+    fit: str = "contain"
+    crf: int = 20
+    preset: str = "veryfast"
+    normalize: bool = False
 
 
 @dataclass(frozen=True)

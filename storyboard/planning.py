@@ -83,6 +83,10 @@ class ShotPlan:
         return self.status == "cached"
 
     @property
+    def footage(self) -> Path | None:
+        return self.shot.clip
+
+    @property
     def to_pay(self) -> bool:
         """Rendering this shot needs a new (paid, on a paid backend) generation."""
         return self.status in ("missing", "unknown")
@@ -154,6 +158,7 @@ STATUSES = {
     "download": "generated before; the clip is downloaded again (render state or storyboard.lock)",
     "unknown": "an earlier create may have reached the service; resubmitting needs --resubmit",
     "missing": "to generate",
+    "footage": "existing footage (`clip`); nothing to generate",
 }
 
 
@@ -195,6 +200,10 @@ def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
     items = []
     for shot in storyboard.shots:
         profile = storyboard.profile(shot)
+        if shot.clip is not None:
+            items.append(ShotPlan(shot=shot, profile=profile, body={}, depends_on=[], hash=shot_hash(shot),
+                                  estimated_usd=None, status="footage"))
+            continue
         body = request_body(shot, storyboard.root)
         digest = shot_hash(shot)
         references = shot.all_references()
@@ -218,6 +227,8 @@ def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
 
 
 def _request_hash(shot: Shot, storyboard: Storyboard, shot_hash: Any) -> str:
+    if shot.clip is not None:  # footage: its content is what a dependant's first frame comes from
+        return hashlib.sha256(f"footage:{file_sha256(shot.clip)}".encode()).hexdigest()
     def content(ref: Reference) -> str:
         return f"sha256:{file_sha256(ref.path)}" if ref.path else ref.source
 

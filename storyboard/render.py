@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assemble import FilmSettings, Piece, Soundtrack, assemble
+from .assemble import FilmSettings, Piece, Soundtrack, Source, assemble
 from .backends import Backend, get_backend
 from .errors import InvalidStoryboard, RenderError, UsageError
 from .files import remove_leftovers
@@ -66,7 +66,7 @@ def render(
         store.remove_leftovers()
         remove_leftovers(board.output.path)
         the_plan = plan(board, engine.name)
-        selected = _with_dependencies(the_plan, only)
+        selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
         problems = engine.check([item for item in selected if not item.cached], board)
         if problems:
             raise InvalidStoryboard(problems)
@@ -130,18 +130,19 @@ def _lock_entries(the_plan: Plan, existing: dict[str, Entry], rendered: dict[str
 
 def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Event], None], result: RenderResult) -> None:
     board = the_plan.storyboard
-    missing = [item.id for item in the_plan.shots if not store.has_clip(backend, item.hash)]
+    missing = [item.id for item in the_plan.shots if item.footage is None and not store.has_clip(backend, item.hash)]
     if missing:
         emit(Event(None, "note", f"film not assembled: no clip yet for {', '.join(missing)}"))
         return
-    first = the_plan.shots[0]
-    size = frame_size(first.setting("resolution"), first.setting("aspect_ratio"))
+    output = board.output
     pieces = [
-        Piece(store.clip_path(backend, item.hash), transition=item.shot.transition.type,
-              transition_duration=item.shot.transition.duration)
+        Piece(item.footage or store.clip_path(backend, item.hash), trim_start=item.shot.trim[0], trim_end=item.shot.trim[1],
+              transition=item.shot.transition.type, transition_duration=item.shot.transition.duration,
+              fit=item.shot.fit or output.fit)
         for item in the_plan.shots
     ]
-    settings = FilmSettings(size=size, fps=board.output.fps, music=_soundtrack(board))
+    settings = FilmSettings(size=_film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
+                            music=_soundtrack(board), normalize=output.normalize)
     fingerprint = _film_fingerprint(the_plan, pieces, settings)
     if store.film_is_current(board.output.path, fingerprint):
         emit(Event(None, "current", display_path(board.output.path)))
@@ -179,7 +180,20 @@ def _soundtrack(board: Storyboard) -> Soundtrack | None:
     music = board.output.music
     if music is None:
         return None
-    return Soundtrack(music.path, volume=music.volume)
+    return Soundtrack(music.path, volume=music.volume, fade_in=music.fade_in, fade_out=music.fade_out,
+                      loop=music.loop, duck=music.duck)
+
+
+def _film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
+    """`output.resolution`/`aspect_ratio` where given, else the first generated shot's, else the first clip's."""
+    output = the_plan.storyboard.output
+    generated = next((item for item in the_plan.shots if item.footage is None), None)
+    if generated is None and not (output.resolution and output.aspect_ratio):
+        width, height = Source.probe(pieces[0].path).size
+        return width - width % 2, height - height % 2
+    resolution = output.resolution or generated.setting("resolution")  # type: ignore[union-attr]
+    aspect_ratio = output.aspect_ratio or generated.setting("aspect_ratio")  # type: ignore[union-attr]
+    return frame_size(resolution, aspect_ratio)
 
 
 def display_path(path: Path) -> str:

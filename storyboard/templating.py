@@ -166,8 +166,8 @@ def expand(storyboard: Storyboard) -> list[Problem]:
                 problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))
     for shot in storyboard.shots:
         profile = storyboard.profiles.get(shot.model)
-        if profile is None:
-            continue  # reported by the meaning checks
+        if profile is None or shot.clip is not None:
+            continue  # reported by the meaning checks; footage has no prompt
         mentions = _Mentions(shot, profile)
         context = template_context(storyboard, shot, profile, mentions)
         try:

@@ -148,3 +148,85 @@ def test_trim_takes_the_middle_of_a_clip(clips, tmp_path):
     assert abs(probe(film).duration - 1.75) <= FRAME
     assert near(flash_times(film, FPS), [0.5, 1.5])  # the clip's markers at 1.5 s and 2.5 s
     assert beep_times(film) == []  # its sound ends at 1.2 s, before the trim starts
+
+
+FOOTAGE_BOARD = """
+storyboard: 1
+defaults: {resolution: 720p, duration: 2, aspect_ratio: "16:9"}
+shots:
+  - id: opening
+    clip: assets/walk.mp4
+    trim: {start: 0.5, end: 1.5}
+    fit: cover
+  - id: hero
+    prompt: a lighthouse at dusk
+    seed: 1
+    first_frame: {shot: opening, at: end}
+    transition: {type: crossfade, duration: 0.25}
+  - id: finale
+    prompt: the lamp turns on
+    seed: 2
+    transition: {type: fade, duration: 0.5}
+output:
+  path: out/film.mp4
+  fps: 24
+  quality: {crf: 28, preset: ultrafast}
+  audio:
+    music: {path: assets/tone.wav, volume: 0.3, fade_out: 1, duck: 0.5}
+"""
+
+
+def write_tone(path: Path, seconds: float = 1.0) -> None:
+    rate = 48_000
+    t = np.arange(int(rate * seconds)) / rate
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((0.5 * np.sin(2 * np.pi * 3000 * t) * 32767).astype("<i2").tobytes())
+
+
+def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
+    write_tone(project.root / "assets" / "tone.wav")
+    project.write(FOOTAGE_BOARD)
+    code, out, _ = run_cli("plan", "board.yaml")
+    assert "opening  [footage]  assets/walk.mp4" in out and "2 of 3 shots to generate" in out
+    code, out, err = run_cli("render", "board.yaml")
+    assert code == 0, out + err
+    assert "2 generated, 0 reused" in out
+    film = project.root / "out" / "film.mp4"
+    info = probe(film)
+    assert "1280x720" in info.video and "aac" in info.audio
+    assert abs(info.duration - (1.0 + 2 + 2 - 0.25)) <= FRAME
+    assert decode_errors(film) == ""
+    # The generated shots' markers, after the 1 s of footage and the crossfade.
+    expected = [0.75 + t for t in marker_times(2.0)] + [2.75 + t for t in marker_times(2.0)]
+    assert near(flash_times(film, FPS), expected), flash_times(film, FPS)
+
+    # Assembly-only edits re-assemble without generating anything.
+    project.write(FOOTAGE_BOARD.replace("crf: 28", "crf: 30").replace("start: 0.5", "start: 0.25"))
+    code, out, _ = run_cli("render", "board.yaml")
+    assert code == 0 and "0 generated, 2 reused" in out and "assembling" in out
+
+
+def test_footage_mistakes_are_reported_at_their_lines(project, run_cli):
+    project.write("""
+        storyboard: 1
+        shots:
+          - id: a
+            clip: assets/red.png
+          - id: b
+            clip: assets/walk.mp4
+            prompt: not generated
+            trim: {start: 2, end: 1}
+          - id: c
+            clip: assets/missing.mp4
+        """)
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code == 2
+    assert err.splitlines() == [
+        "board.yaml:4:11: clip 'assets/red.png' is a PNG image, not a video file",
+        "board.yaml:7:5: a shot with a `clip` is not generated: remove `prompt`",
+        "board.yaml:8:27: trim: end (1 s) must be after start (2 s)",
+        "board.yaml:10:11: clip 'assets/missing.mp4' does not exist",
+    ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -23,6 +24,9 @@ def command(file: str, as_json: bool, backend: str) -> None:
     board = the_plan.storyboard
     click.echo(f"{board.title} — {file} ({len(the_plan.shots)} shots, clips from the {backend} backend)")
     for item in the_plan.shots:
+        if item.footage is not None:
+            click.echo(f"\n{item.id}  [footage]  {os.path.relpath(item.footage)}")
+            continue
         state = item.status
         cost = "?" if item.estimated_usd is None else f"${item.estimated_usd:.2f}"
         after = f"  after {', '.join(item.depends_on)}" if item.depends_on else ""
