@@ -230,3 +230,20 @@ def test_footage_mistakes_are_reported_at_their_lines(project, run_cli):
         "board.yaml:8:27: trim: end (1 s) must be after start (2 s)",
         "board.yaml:10:11: clip 'assets/missing.mp4' does not exist",
     ]
+
+
+def test_loudness_normalisation_brings_a_quiet_mix_to_minus_16_lufs(clips, tmp_path):
+    write_tone(tmp_path / "tone.wav")
+    quiet = Soundtrack(tmp_path / "tone.wav", volume=0.05)
+    pieces = [Piece(clips["full25_silent"]), Piece(clips["full25_silent"])]
+
+    def loudness(normalize: bool) -> float:
+        film = tmp_path / f"film-{normalize}.mp4"
+        assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS, music=quiet, normalize=normalize))
+        assert abs(probe(film).duration - 4.0) <= FRAME
+        report = subprocess.run([FFMPEG, "-hide_banner", "-i", str(film), "-af", "ebur128", "-f", "null", "-"],
+                                capture_output=True, text=True).stderr
+        return float(report.rsplit("I:", 1)[1].split("LUFS")[0])
+
+    assert loudness(False) < -25
+    assert abs(loudness(True) + 16) < 1.5
