@@ -247,3 +247,15 @@ def test_loudness_normalisation_brings_a_quiet_mix_to_minus_16_lufs(clips, tmp_p
 
     assert loudness(False) < -25
     assert abs(loudness(True) + 16) < 1.5
+
+
+def test_other_sample_rates_and_mono_sound_stay_in_sync_and_the_film_starts_fast(clips, tmp_path):
+    mono = tmp_path / "mono44.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(clips["wide24_b"]), "-c:v", "copy", "-ac", "1", "-ar", "44100",
+                    "-c:a", "aac", str(mono)], check=True)
+    film = tmp_path / "film.mp4"
+    assemble([Piece(clips["wide24"]), Piece(mono), Piece(clips["tall30"])], film, FilmSettings(size=(1280, 720), fps=FPS))
+    assert "48000 Hz" in probe(film).audio and "stereo" in probe(film).audio
+    assert near(beep_times(film), [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]), beep_times(film)
+    data = film.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")  # +faststart: players start before the whole file arrives
