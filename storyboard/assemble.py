@@ -188,6 +188,10 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings) -> 
 
 
 def _can_copy(timeline: Timeline, settings: FilmSettings) -> bool:
+    return _uniform_streams(timeline, settings) and len({_parameter_sets(source.path) for source in timeline.sources}) == 1
+
+
+def _uniform_streams(timeline: Timeline, settings: FilmSettings) -> bool:
     return all(
         piece.transition == "cut" or piece is timeline.pieces[0]
         for piece in timeline.pieces
@@ -197,6 +201,14 @@ def _can_copy(timeline: Timeline, settings: FilmSettings) -> bool:
         and source.size == tuple(settings.size) and abs(source.fps - settings.fps) < 1e-3
         for piece, source in zip(timeline.pieces, timeline.sources)
     )
+
+
+def _parameter_sets(path: Path) -> bytes:
+    """The H.264 SPS and PPS of a clip: copied streams can only be joined if these are identical."""
+    annex_b = _run_ffmpeg(["-i", str(path), "-map", "0:v:0", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb",
+                           "-frames:v", "1", "-f", "h264", "-"], capture=True)
+    units = re.split(rb"\x00\x00\x01", annex_b)
+    return b"".join(unit.rstrip(b"\x00") for unit in units if unit and unit[0] & 0x1F in (7, 8))
 
 
 def _copy_picture(timeline: Timeline, picture: Path, scratch: Path) -> None:

@@ -130,6 +130,38 @@ def check_requests(storyboard: Storyboard) -> list[Problem]:
                 continue
             problems += _request_problems(storyboard.document, shot, error)
         problems += _check_frame_time(storyboard, shot)
+    problems += _check_transitions(storyboard)
+    return problems
+
+
+def _shot_length(storyboard: Storyboard, shot: Shot) -> float | None:
+    """Seconds the shot lasts in the film, where known before rendering (not for footage without a trim end)."""
+    start, end = shot.trim
+    if end is not None:
+        return end - start
+    profile = storyboard.profiles.get(shot.model)
+    if shot.clip is not None or profile is None:
+        return None
+    length = shot.fields.get("duration", profile.default("duration"))
+    return float(length) - start if isinstance(length, (int, float)) else None
+
+
+def _check_transitions(storyboard: Storyboard) -> list[Problem]:
+    problems = []
+    for before, shot in zip(storyboard.shots, storyboard.shots[1:]):
+        kind, seconds = shot.transition.type, shot.transition.duration
+        if kind == "cut" or seconds <= 0:
+            continue
+        needed = seconds if kind == "crossfade" else seconds / 2  # a fade spends half in each shot
+        for side in (before, shot):
+            length = _shot_length(storyboard, side)
+            if length is not None and needed > length + 1e-9:
+                where = (*shot.where, "transition") if "transition" in storyboard.document.data["shots"][shot.index] \
+                    else ("defaults", "transition")
+                problems.append(storyboard.document.problem(
+                    where, f"shot {shot.id!r}: a {seconds:g} s {kind} needs {needed:g} s of shot {side.id!r}, "
+                           f"which lasts {length:g} s"))
+                break
     return problems
 
 

@@ -259,3 +259,31 @@ def test_other_sample_rates_and_mono_sound_stay_in_sync_and_the_film_starts_fast
     assert near(beep_times(film), [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]), beep_times(film)
     data = film.read_bytes()
     assert data.index(b"moov") < data.index(b"mdat")  # +faststart: players start before the whole file arrives
+
+
+def test_clips_encoded_differently_are_not_stream_copied(clips, tmp_path):
+    baseline = tmp_path / "baseline.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(clips["wide24_b"]), "-c:v", "libx264", "-profile:v", "baseline",
+                    "-pix_fmt", "yuv420p", "-c:a", "copy", str(baseline)], check=True)
+    film = tmp_path / "film.mp4"
+    assert assemble([Piece(clips["wide24"]), Piece(baseline)], film, FilmSettings(size=(1280, 720), fps=FPS)) == "moviepy"
+    assert near(flash_times(film, FPS), [0.5, 1.5, 2.5, 3.5]) and decode_errors(film) == ""
+
+
+def test_a_transition_longer_than_its_shots_is_a_validation_error(project, run_cli):
+    project.write("""
+        storyboard: 1
+        defaults: {duration: 2}
+        shots:
+          - {id: a, prompt: one}
+          - id: b
+            prompt: two
+            transition: {type: crossfade, duration: 2.5}
+          - {id: c, prompt: three, transition: {type: fade, duration: 5}}
+        """)
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code == 2
+    assert err.splitlines() == [
+        "board.yaml:7:17: shot 'b': a 2.5 s crossfade needs 2.5 s of shot 'a', which lasts 2 s",
+        "board.yaml:8:40: shot 'c': a 5 s fade needs 2.5 s of shot 'b', which lasts 2 s",
+    ]
