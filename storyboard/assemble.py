@@ -83,6 +83,7 @@ class Source:
     codec: str
     pix_fmt: str
     has_audio: bool
+    time_base: str = "?"
 
     @property
     def duration(self) -> float:
@@ -94,16 +95,24 @@ class Source:
 
         try:
             infos = ffmpeg_parse_infos(str(path))
-        except (OSError, IOError, KeyError, ValueError) as error:
-            raise AssemblyError(f"{path.name} cannot be read as a video ({error})") from None
+        except (OSError, KeyError, ValueError, IndexError) as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise AssemblyError(f"{path.name} cannot be read as a video ({reason})") from None
         if not infos.get("video_found"):
             raise AssemblyError(f"{path.name} has no video stream")
-        text = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+        # Count the picture's own frames: the container's duration is rounded and covers a longer sound track too.
+        text = subprocess.run([_ffmpeg(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+                              capture_output=True, text=True).stderr
         video = re.search(r"Stream #\S+.*Video: (\w+)[^,]*, (\w+)", text)
+        counted = re.findall(r"frame=\s*(\d+)", text)
+        time_base = re.search(r"(\d+(?:\.\d+)?k?) tbn", text)
         fps = float(infos["video_fps"])
-        frames = int(infos.get("video_n_frames") or round(float(infos["video_duration"]) * fps))
+        frames = int(counted[-1]) if counted else int(infos.get("video_n_frames") or 0)
+        if frames <= 0:
+            raise AssemblyError(f"{path.name} has no video frames")
         return cls(path, tuple(infos["video_size"]), fps, frames, video.group(1) if video else "?",
-                   video.group(2) if video else "?", bool(infos.get("audio_found")))
+                   video.group(2) if video else "?", bool(infos.get("audio_found")),
+                   time_base.group(1) if time_base else "?")
 
 
 @dataclass
@@ -188,7 +197,11 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings) -> 
 
 
 def _can_copy(timeline: Timeline, settings: FilmSettings) -> bool:
-    return _uniform_streams(timeline, settings) and len({_parameter_sets(source.path) for source in timeline.sources}) == 1
+    return (
+        _uniform_streams(timeline, settings)
+        and len({source.time_base for source in timeline.sources}) == 1  # concat keeps each file's timestamps as they are
+        and len({_parameter_sets(source.path) for source in timeline.sources}) == 1
+    )
 
 
 def _uniform_streams(timeline: Timeline, settings: FilmSettings) -> bool:
@@ -313,10 +326,20 @@ class Mixer:
         self.timeline = timeline
         self.music = music
         self.total = round(timeline.duration * SAMPLE_RATE)
-        self._clip_sound: dict[int, np.ndarray] = {}
+        self._clip_sound: dict[int, _Stream] = {}
         self._duck_gain = 1.0
 
     def write_wav(self, path: Path) -> None:
+        if self.music is not None:
+            _check_music(self.music.path)
+        try:
+            self._write_wav(path)
+        finally:
+            for stream in self._clip_sound.values():
+                stream.close()
+            self._clip_sound.clear()
+
+    def _write_wav(self, path: Path) -> None:
         with wave.open(str(path), "wb") as out, self._music_stream() as music:
             out.setnchannels(CHANNELS)
             out.setsampwidth(2)
@@ -335,18 +358,19 @@ class Mixer:
             begin = round(start * SAMPLE_RATE)
             end = begin + round(length * SAMPLE_RATE)
             if end <= first:
-                self._clip_sound.pop(index, None)  # passed: free it
+                if index in self._clip_sound:
+                    self._clip_sound.pop(index).close()  # passed
                 continue
             if begin >= first + count:
                 break
-            sound = self._sound_of(index)
+            stream = self._sound_of(index)
             lo, hi = max(first, begin), min(first + count, end)
             offsets = np.arange(lo - begin, hi - begin)
-            part = np.zeros((hi - lo, CHANNELS), dtype=np.float32)
-            available = offsets < len(sound)
-            part[available] = sound[offsets[available]]
-            part *= self._gain(index, offsets, end - begin)[:, None]
-            mixed[lo - first:hi - first] += part
+            part = stream.read(lo - begin, hi - lo)
+            gain = self._gain(index, offsets, end - begin)
+            if stream.ended_at is not None:  # the sound is shorter than the picture: fade it out where it stops
+                gain *= np.clip((stream.ended_at - offsets) / (EDGE_RAMP * SAMPLE_RATE), 0, 1)
+            mixed[lo - first:hi - first] += part * gain[:, None]
         return mixed
 
     def _gain(self, index: int, offsets: np.ndarray, length: int) -> np.ndarray:
@@ -377,48 +401,37 @@ class Mixer:
             gain *= ramp_out(edge)
         return gain
 
-    def _sound_of(self, index: int) -> np.ndarray:
-        """The piece's sound from its trim start, at the film's rate; empty when it has none."""
+    def _sound_of(self, index: int) -> _Stream:
+        """The piece's sound from its trim start, at the film's rate, read as it is needed."""
         if index not in self._clip_sound:
             piece, source = self.timeline.pieces[index], self.timeline.sources[index]
-            if not source.has_audio:
-                self._clip_sound[index] = np.zeros((0, CHANNELS), dtype=np.float32)
-            else:
-                raw = _run_ffmpeg(["-ss", f"{piece.trim_start:.6f}", "-i", str(piece.path),
-                                   "-t", f"{self.timeline.lengths[index]:.6f}", "-vn", "-ac", str(CHANNELS),
-                                   "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"], capture=True)
-                self._clip_sound[index] = np.frombuffer(raw, dtype="<f4").reshape(-1, CHANNELS)
+            arguments = None
+            if source.has_audio:
+                # async/first_pts: a sound track that starts late keeps its place (silence before it).
+                arguments = ["-ss", f"{piece.trim_start:.6f}", "-i", str(piece.path), "-t", f"{self.timeline.lengths[index]:.6f}",
+                             "-vn", "-af", "aresample=async=1:first_pts=0", "-ac", str(CHANNELS), "-ar", str(SAMPLE_RATE),
+                             "-f", "f32le", "-"]
+            self._clip_sound[index] = _Stream(arguments)
         return self._clip_sound[index]
 
     @contextlib.contextmanager
-    def _music_stream(self) -> Iterator[subprocess.Popen[bytes] | None]:
+    def _music_stream(self) -> Iterator[_Stream | None]:
         if self.music is None:
             yield None
             return
         loop = ["-stream_loop", "-1"] if self.music.loop else []
-        process = subprocess.Popen(
-            [_ffmpeg(), "-v", "error", *loop, "-i", str(self.music.path), "-vn", "-ac", str(CHANNELS),
-             "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
+        stream = _Stream([*loop, "-i", str(self.music.path), "-vn", "-ac", str(CHANNELS), "-ar", str(SAMPLE_RATE),
+                          "-f", "f32le", "-"])
         try:
-            yield process
+            yield stream
         finally:
-            process.kill()
-            process.wait()
+            stream.close()
 
-    def _soundtrack(self, music: subprocess.Popen[bytes], first: int, count: int, clips: np.ndarray) -> np.ndarray:
-        assert self.music is not None and music.stdout is not None
-        wanted = count * CHANNELS * 4
-        raw = b""
-        while len(raw) < wanted:
-            more = music.stdout.read(wanted - len(raw))
-            if not more:
-                break
-            raw += more
-        samples = np.zeros((count, CHANNELS), dtype=np.float32)
-        got = np.frombuffer(raw, dtype="<f4").reshape(-1, CHANNELS)
-        samples[: len(got)] = got
+    def _soundtrack(self, music: _Stream, first: int, count: int, clips: np.ndarray) -> np.ndarray:
+        assert self.music is not None
+        samples = music.read(first, count)
+        if music.ended_at is not None:  # music shorter than the film, not looped: no click where it stops
+            samples *= np.clip((music.ended_at - np.arange(first, first + count)) / (EDGE_RAMP * SAMPLE_RATE), 0, 1)[:, None]
         positions = (np.arange(first, first + count) / SAMPLE_RATE).astype(np.float32)
         gain = np.full(count, self.music.volume, dtype=np.float32)
         if self.music.fade_in > 0:
@@ -440,6 +453,57 @@ class Mixer:
             self._duck_gain += (target - self._duck_gain) * DUCK_SMOOTHING
             gains[block:block + DUCK_BLOCK] = np.linspace(previous, self._duck_gain, len(part), dtype=np.float32)
         return gains
+
+
+class _Stream:
+    """Decoded samples from an ffmpeg pipe, read forward in order; silence after the end (or with no arguments)."""
+
+    def __init__(self, arguments: list[str] | None):
+        self.position = 0
+        self.ended_at: int | None = None if arguments else 0
+        self._process = None
+        if arguments:
+            self._process = subprocess.Popen([_ffmpeg(), "-v", "error", *arguments], stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL)
+
+    def read(self, offset: int, count: int) -> np.ndarray:
+        samples = np.zeros((count, CHANNELS), dtype=np.float32)
+        if offset > self.position:  # asked further on: skip what lies between
+            self.read(self.position, offset - self.position)
+        if self._process is None or self._process.stdout is None or self.ended_at is not None:
+            self.position = offset + count
+            return samples
+        wanted = count * CHANNELS * 4
+        raw = bytearray()
+        while len(raw) < wanted:
+            more = self._process.stdout.read(wanted - len(raw))
+            if not more:
+                self.ended_at = offset + len(raw) // (CHANNELS * 4)
+                break
+            raw += more
+        got = np.frombuffer(bytes(raw[: len(raw) - len(raw) % (CHANNELS * 4)]), dtype="<f4").reshape(-1, CHANNELS)
+        samples[: len(got)] = got
+        self.position = offset + count
+        return samples
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+def _check_music(path: Path) -> None:
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+
+    try:
+        infos = ffmpeg_parse_infos(str(path))
+    except (OSError, KeyError, ValueError, IndexError):
+        raise AssemblyError(f"the soundtrack {path.name} cannot be read") from None
+    if not infos.get("audio_found"):
+        raise AssemblyError(f"the soundtrack {path.name} has no sound")
+    if not (infos.get("duration") or 0) > 0:
+        raise AssemblyError(f"the soundtrack {path.name} is empty")
 
 
 # -- ffmpeg ----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from .errors import RenderError, ShotFailed
 from .backends import Backend, GenerationFailed, Job, LinkExpired, Submission, SubmissionUnknown
 from .lockfile import Entry
 from .model import FrameOf, Reference
-from .planning import Plan, ShotPlan
+from .planning import Plan, ShotPlan, frame_time
 from .state import ClipFacts, Record, State
 from .store import ClipStore
 
@@ -378,8 +378,7 @@ class Generator:
         clip = upstream.footage or self.store.clip_path(self.engine.name, upstream.hash)
         record = self.state.get(self.engine.name, upstream.hash)
         clip_sha = record.clip_sha256 if record and record.clip_sha256 else (await asyncio.to_thread(ClipFacts.of, clip)).sha256
-        start, end = upstream.shot.trim
-        at: str | float = start if frame.at == "start" else (end - 0.001 if end is not None else "end") if frame.at == "end" else frame.at
+        at = frame_time(upstream.shot, frame.at)
         destination = self.store.frame_path(clip_sha, at)  # named by the clip it comes from, whatever made it
         if not destination.is_file():
             await asyncio.to_thread(_extract_frame, clip, at, destination, self.store)

@@ -226,6 +226,16 @@ def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
     return Plan(storyboard, backend, items)
 
 
+def frame_time(upstream: Shot, at: str | float) -> str | float:
+    """Where in `upstream`'s clip the frame `at` (start, end or seconds into the shot) is, given its trim."""
+    start, end = upstream.trim
+    if at == "start":
+        return start if start else "start"
+    if at == "end":
+        return "end" if end is None else round(end - 1e-3, 6)  # the last frame before the trim's end
+    return start + float(at) if start else at
+
+
 def _request_hash(shot: Shot, storyboard: Storyboard, shot_hash: Any) -> str:
     if shot.clip is not None:  # footage: its content is what a dependant's first frame comes from
         return hashlib.sha256(f"footage:{file_sha256(shot.clip)}".encode()).hexdigest()
@@ -238,7 +248,8 @@ def _request_hash(shot: Shot, storyboard: Storyboard, shot_hash: Any) -> str:
         if name in body:
             body[name] = [content(ref) for ref in refs if ref.kind == kind]
     if isinstance(shot.first_frame, FrameOf):
-        body["first_frame_image"] = {"shot": shot_hash(storyboard.shot(shot.first_frame.shot)), "at": shot.first_frame.at}
+        upstream = storyboard.shot(shot.first_frame.shot)
+        body["first_frame_image"] = {"shot": shot_hash(upstream), "at": frame_time(upstream, shot.first_frame.at)}
     elif isinstance(shot.first_frame, Reference):
         body["first_frame_image"] = content(shot.first_frame)
     # What the model assumes for fields left out shapes the clip too (and the preview uses it).

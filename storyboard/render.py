@@ -141,17 +141,19 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
               fit=item.shot.fit or output.fit)
         for item in the_plan.shots
     ]
-    settings = FilmSettings(size=_film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
-                            music=_soundtrack(board), normalize=output.normalize)
-    fingerprint = _film_fingerprint(the_plan, pieces, settings)
-    if store.film_is_current(board.output.path, fingerprint):
+    try:
+        settings = FilmSettings(size=_film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
+                                music=_soundtrack(board), normalize=output.normalize)
+        fingerprint = _film_fingerprint(the_plan, pieces, settings)
+        current = store.film_is_current(board.output.path, fingerprint)
+        if not current:
+            emit(Event(None, "assembling", display_path(board.output.path)))
+            assemble(pieces, board.output.path, settings)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise RenderError(f"assembling the film failed: {error}") from error
+    if current:
         emit(Event(None, "current", display_path(board.output.path)))
     else:
-        emit(Event(None, "assembling", display_path(board.output.path)))
-        try:
-            assemble(pieces, board.output.path, settings)
-        except (OSError, ValueError, RuntimeError) as error:
-            raise RenderError(f"assembling the film failed: {error}") from error
         store.remember_film(board.output.path, fingerprint)
         emit(Event(None, "film", display_path(board.output.path)))
     result.film = board.output.path
@@ -188,12 +190,16 @@ def _film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
     """`output.resolution`/`aspect_ratio` where given, else the first generated shot's, else the first clip's."""
     output = the_plan.storyboard.output
     generated = next((item for item in the_plan.shots if item.footage is None), None)
-    if generated is None and not (output.resolution and output.aspect_ratio):
-        width, height = Source.probe(pieces[0].path).size
-        return width - width % 2, height - height % 2
-    resolution = output.resolution or generated.setting("resolution")  # type: ignore[union-attr]
-    aspect_ratio = output.aspect_ratio or generated.setting("aspect_ratio")  # type: ignore[union-attr]
-    return frame_size(resolution, aspect_ratio)
+    resolution = output.resolution or (generated.setting("resolution") if generated else None)
+    aspect_ratio = output.aspect_ratio or (generated.setting("aspect_ratio") if generated else None)
+    if resolution and aspect_ratio:
+        return frame_size(resolution, aspect_ratio)
+    width, height = Source.probe(pieces[0].path).size  # footage only: the first clip's size, and its shape
+    if resolution:
+        return frame_size(resolution, f"{width}:{height}")
+    if aspect_ratio:
+        return frame_size(f"{min(width, height)}p", aspect_ratio)
+    return width - width % 2, height - height % 2
 
 
 def display_path(path: Path) -> str:

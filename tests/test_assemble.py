@@ -287,3 +287,77 @@ def test_a_transition_longer_than_its_shots_is_a_validation_error(project, run_c
         "board.yaml:7:17: shot 'b': a 2.5 s crossfade needs 2.5 s of shot 'a', which lasts 2 s",
         "board.yaml:8:40: shot 'c': a 5 s fade needs 2.5 s of shot 'b', which lasts 2 s",
     ]
+
+
+def lavfi_clip(path: Path, frames: int, fps: int = 24, audio_seconds: float | None = None, audio_delay: float = 0.0,
+               timescale: int | None = None) -> Path:
+    """A test-pattern clip of exactly `frames` frames; a 440 Hz tone for `audio_seconds`, starting `audio_delay` late."""
+    video = ["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate={fps}"]
+    audio = [] if audio_seconds is None else ["-f", "lavfi", "-t", str(audio_seconds), "-i", "sine=frequency=440:sample_rate=48000"]
+    delay = ["-af", f"adelay={int(audio_delay * 1000)}:all=1"] if audio_delay else []
+    scale = ["-video_track_timescale", str(timescale)] if timescale else []
+    subprocess.run([FFMPEG, "-v", "error", "-y", *video, *audio, "-frames:v", str(frames), "-c:v", "libx264",
+                    "-preset", "ultrafast", "-pix_fmt", "yuv420p", *delay, *(["-c:a", "aac", "-ac", "2"] if audio else []),
+                    *scale, str(path)], check=True)
+    return path
+
+
+def frame_count(path: Path) -> int:
+    text = subprocess.run([FFMPEG, "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+                          capture_output=True, text=True).stderr
+    return int(text.rsplit("frame=", 1)[1].split()[0])
+
+
+def test_film_length_is_exact_to_the_frame_with_odd_lengths_and_longer_sound(tmp_path):
+    clips = [lavfi_clip(tmp_path / "a.mp4", 49), lavfi_clip(tmp_path / "b.mp4", 50, audio_seconds=2.5),
+             lavfi_clip(tmp_path / "c.mp4", 51, audio_seconds=1.0)]
+    pieces = [Piece(path) for path in clips]
+    for fast in (True, False):
+        film = tmp_path / f"film-{fast}.mp4"
+        assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS, fast_path=fast))
+        assert frame_count(film) == 150, fast
+        assert decode_errors(film) == ""
+
+
+def test_clips_with_other_timescales_are_not_stream_copied(tmp_path):
+    pieces = [Piece(lavfi_clip(tmp_path / "a.mp4", 48)), Piece(lavfi_clip(tmp_path / "b.mp4", 48, timescale=90000))]
+    film = tmp_path / "film.mp4"
+    assert assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS)) == "moviepy"
+    assert frame_count(film) == 96 and decode_errors(film) == ""
+
+
+def test_sound_that_starts_late_keeps_its_place_and_sound_that_ends_early_does_not_click(tmp_path):
+    late = lavfi_clip(tmp_path / "late.mp4", 72, audio_seconds=1.0, audio_delay=0.5)
+    film = tmp_path / "film.mp4"
+    assemble([Piece(late)], film, FilmSettings(size=(1280, 720), fps=FPS))
+    samples = audio_samples(film)
+    loud = np.flatnonzero(np.abs(samples) > 0.05)
+    assert abs(loud[0] / 48_000 - 0.5) < 0.01 and abs(loud[-1] / 48_000 - 1.5) < 0.01
+    ending = samples[int(1.45 * 48_000):int(1.55 * 48_000)]
+    assert np.abs(np.diff(ending)).max() < 0.08  # a 440 Hz tone at full scale moves at most 0.058 per sample
+
+
+@pytest.mark.parametrize("problem", ["empty", "no sound"])
+def test_a_soundtrack_that_cannot_play_is_a_clear_error(clips, tmp_path, problem):
+    music = tmp_path / "music.wav"
+    if problem == "empty":
+        with wave.open(str(music), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(48_000)
+    else:
+        music = lavfi_clip(tmp_path / "music.mp4", 24)
+    with pytest.raises(AssemblyError, match="the soundtrack"):
+        assemble([Piece(clips["wide24"])], tmp_path / "film.mp4",
+                 FilmSettings(size=(1280, 720), fps=FPS, music=Soundtrack(music)))
+
+
+def test_a_first_frame_follows_the_trim_of_the_shot_it_comes_from(project):
+    import storyboard
+
+    project.write(FOOTAGE_BOARD)
+    before = {item.id: item.hash for item in storyboard.plan(storyboard.load("board.yaml")).shots}
+    project.write(FOOTAGE_BOARD.replace("end: 1.5", "end: 1.75"))
+    after = {item.id: item.hash for item in storyboard.plan(storyboard.load("board.yaml")).shots}
+    assert before["hero"] != after["hero"]  # its first frame is now another frame of the footage
+    assert before["finale"] == after["finale"] and before["opening"] == after["opening"]
