@@ -355,6 +355,7 @@ def test_a_soundtrack_that_cannot_play_is_a_clear_error(clips, tmp_path, problem
 def test_a_first_frame_follows_the_trim_of_the_shot_it_comes_from(project):
     import storyboard
 
+    write_tone(project.root / "assets" / "tone.wav")
     project.write(FOOTAGE_BOARD)
     before = {item.id: item.hash for item in storyboard.plan(storyboard.load("board.yaml")).shots}
     project.write(FOOTAGE_BOARD.replace("end: 1.5", "end: 1.75"))
