@@ -123,12 +123,13 @@ class LiveTable:
         colours = {"done": "green", "cached": "green", "failed": "red", "skipped": "yellow", "submitted": "cyan",
                    "generating": "cyan", "resuming": "cyan", "downloading": "cyan"}
         table = Table(box=None, pad_edge=False, show_footer=True)
-        table.add_column("shot", footer="total")
-        table.add_column("state")
-        table.add_column("time", justify="right")
-        table.add_column("attempt", justify="right")
-        table.add_column("cost", justify="right", footer=f"{self.total_usd:.2f} USD")
-        table.add_column("", footer=Text(self.film), overflow="ellipsis", no_wrap=True, max_width=70)
+        widest = max((len(shot_id) for shot_id in self.rows), default=5)
+        table.add_column("shot", footer="total", no_wrap=True, min_width=min(24, max(5, widest)))
+        table.add_column("state", no_wrap=True, min_width=11)
+        table.add_column("time", justify="right", no_wrap=True, min_width=5)
+        table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
+        table.add_column("cost", justify="right", footer=f"{self.total_usd:.2f} USD", no_wrap=True, min_width=8)
+        table.add_column("", footer=Text(self.film), overflow="ellipsis", no_wrap=True, ratio=1)
         now = time.monotonic()
         for shot_id, row in self.rows.items():
             elapsed = "" if row.started is None else f"{(row.finished or now) - row.started:.0f} s"
