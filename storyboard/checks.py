@@ -56,9 +56,21 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None)
     music = storyboard.output.music
     if music is not None:
         source = storyboard.document.data["output"]["audio"]["music"]["path"]
-        problems += _check_file(document, music.where, music.path, source, ("audio", "video"), "soundtrack")
+        found = _check_file(document, music.where, music.path, source, ("audio", "video"), "soundtrack")
+        if not found and not _has_sound(music.path):
+            found.append(document.problem(music.where, f"soundtrack {source!r} has no sound"))
+        problems += found
     problems += _check_output_path(storyboard)
     return problems
+
+
+def _has_sound(path: Any) -> bool:
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+
+    try:
+        return bool(ffmpeg_parse_infos(str(path)).get("audio_found"))
+    except (OSError, KeyError, ValueError, IndexError):
+        return True  # unreadable files are reported when the film is assembled
 
 
 def _check_footage(storyboard: Storyboard, shot: Shot) -> list[Problem]:

@@ -362,3 +362,9 @@ def test_a_first_frame_follows_the_trim_of_the_shot_it_comes_from(project):
     after = {item.id: item.hash for item in storyboard.plan(storyboard.load("board.yaml")).shots}
     assert before["hero"] != after["hero"]  # its first frame is now another frame of the footage
     assert before["finale"] == after["finale"] and before["opening"] == after["opening"]
+
+
+def test_a_soundtrack_without_sound_is_a_validation_error(project, run_cli):
+    project.write("storyboard: 1\nshots: [{id: a, prompt: x}]\noutput: {audio: {music: {path: assets/walk.mp4}}}\n")
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code == 2 and err == "board.yaml:3:32: soundtrack 'assets/walk.mp4' has no sound\n"

@@ -253,6 +253,15 @@ def test_json_progress_is_one_event_per_line(project, run_cli):
     assert events[0]["shot"] == "solo" and isinstance(events[0]["time"], float)
     assert events[-1]["generated"] == ["solo"] and events[-1]["film"].endswith("board.mp4")
 
+    damaged = (project.root / "assets" / "walk.mp4").read_bytes()[:600]  # an MP4 header, then nothing
+    (project.root / "assets" / "cut-short.mp4").write_bytes(damaged)
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2},"
+                  " {id: logo, clip: assets/cut-short.mp4}]\n")
+    code, out, _ = run_cli("render", "board.yaml", "--json")
+    assert code == 1
+    last = json.loads(out.splitlines()[-1])
+    assert last["state"] == "summary" and last["error"].startswith("assembling the film failed: cut-short.mp4")
+
 
 def test_live_table_shows_each_shot_with_state_time_attempt_and_cost():
     from io import StringIO

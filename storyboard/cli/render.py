@@ -6,7 +6,7 @@ import sys
 import click
 
 from ..backends import BACKENDS
-from ..errors import UsageError
+from ..errors import StoryboardError, UsageError
 from ..loading import load
 from ..render import display_path, render
 from .progress import JsonLines, LiveTable, Lines
@@ -50,6 +50,11 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
     try:
         result = render(board, backend=backend, jobs=jobs, only=list(only) or None, keep_going=keep_going,
                         resubmit=resubmit, max_cost=max_cost, confirm=confirm, on_event=progress)
+    except (StoryboardError, KeyboardInterrupt) as error:
+        if isinstance(progress, JsonLines):  # a program reading the events learns how it ended
+            ended = {"interrupted": True} if isinstance(error, KeyboardInterrupt) else {"error": str(error)}
+            progress.emit({"state": "summary", **ended})
+        raise
     finally:
         progress.close()
     if isinstance(progress, JsonLines):
