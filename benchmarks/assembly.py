@@ -367,7 +367,6 @@ def main() -> None:
         size = SIZES[size_name]
         log(f"{size_name}: test clips")
         clips = make_clips(args.work / "clips", size, clips_count, args.seconds, overlap)
-        lengths = [clip_seconds(clip) for clip in clips]
         for joins in joins_list:
             step = overlap if joins == "crossfades" else 0.0
             starts = [i * (args.seconds - step) for i in range(clips_count)]

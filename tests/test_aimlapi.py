@@ -14,7 +14,7 @@ import pytest
 
 import storyboard
 from storyboard.backends import Job
-from storyboard.backends.aimlapi import AimlApiBackend, AmbiguousSubmission, PollPolicy, RetryPolicy, ServiceError
+from storyboard.backends.aimlapi import AimlApiBackend, AmbiguousSubmission, PollPolicy, ServiceError
 from storyboard.errors import InvalidStoryboard, UsageError
 
 KEY = "sk-test-0123456789abcdef"
