@@ -361,8 +361,8 @@ class Emulator:
         return references, first_frame
 
     def _render(self, generation: Generation, references: list[Reference], first_frame: Path | None) -> None:
-        from .backends.preview import Animatic, render_animatic
-        from .planning import frame_size
+        from .animatic import Animatic, render_animatic
+        from .media import frame_size
 
         body, profile = generation.body, generation.profile
         resolution = body.get("resolution") or profile.default("resolution") or "720p"

@@ -30,15 +30,12 @@ class Problem:
 
 
 class StoryboardError(Exception):
-    """Base of every error storyboard reports to a user."""
-
-    exit_code = 1
+    """Base of every error storyboard raises. The command line maps each kind to an exit code
+    (see `cli.exit_code`): input and usage errors 2, render errors 1."""
 
 
 class InvalidStoryboard(StoryboardError):
     """The storyboard (or a file it names) is wrong; carries every problem found."""
-
-    exit_code = 2
 
     def __init__(self, problems: list[Problem]):
         self.problems = sorted(set(problems))
@@ -48,13 +45,13 @@ class InvalidStoryboard(StoryboardError):
 class UsageError(StoryboardError):
     """The command was asked for something impossible (unknown backend, unknown shot id)."""
 
-    exit_code = 2
+
+class OverBudget(UsageError):
+    """The render would cost more than the user allowed; nothing was submitted."""
 
 
 class RenderError(StoryboardError):
     """Generating a shot or assembling the film failed."""
-
-    exit_code = 1
 
 
 class ShotFailed(RenderError):
@@ -63,3 +60,34 @@ class ShotFailed(RenderError):
         self.reason = reason
         self.skipped = skipped  # never started, because of another failure or the budget
         super().__init__(f"shot {shot_id!r} {'was not rendered' if skipped else 'failed'}: {reason}")
+
+
+class StateError(RenderError):
+    """The render state (the record of what was submitted and paid) cannot be used."""
+
+
+class MediaError(RenderError):
+    """A file cannot be read as the image, video or sound it should be, or ffmpeg failed on it."""
+
+
+class AssemblyError(RenderError):
+    """The film could not be assembled from its clips."""
+
+
+# What a backend tells the generator (see backends.Backend); each decides what happens next.
+
+
+class SubmissionUnknown(RenderError):
+    """`submit` failed in a way that may still have created (and billed) a generation."""
+
+
+class GenerationFailed(RenderError):
+    """`wait`: the service ended the generation failed; submitting again is a new request."""
+
+
+class LinkExpired(RenderError):
+    """`fetch`: the location no longer serves the clip; `wait` on the generation may give a fresh one."""
+
+
+class PublishError(RenderError):
+    """A local reference could not be made into a URL the service can fetch."""

@@ -13,24 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .media import file_sha256
+from .files import file_sha256
 from .model import SERVICE_FIELDS, FrameOf, Reference, Shot, Storyboard
 from .profiles import ModelProfile
 
 HASH_VERSION = 1
-
-
-def frame_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
-    """(width, height) for a resolution naming the short side and a 'W:H' aspect ratio."""
-    short = int(str(resolution).rstrip("pP"))
-    across, down = (int(part) for part in str(aspect_ratio).split(":"))
-    if across >= down:
-        return _even(short * across / down), _even(short)
-    return _even(short), _even(short * down / across)
-
-
-def _even(value: float) -> int:
-    return max(2, int(round(value / 2)) * 2)
 
 
 def reference_text(ref: Reference, root: Path) -> str:

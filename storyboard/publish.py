@@ -16,18 +16,15 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, RenderError
-from .media import file_sha256, sniff
+from .errors import Problem, PublishError
+from .files import file_sha256
+from .media import sniff
 from .model import FrameOf, PublishSettings, Reference, S3Settings
 from .planning import ShotPlan
 
 _MIME = {"PNG image": "image/png", "JPEG image": "image/jpeg", "GIF image": "image/gif", "WebP image": "image/webp",
          "BMP image": "image/bmp", "MP4/MOV video": "video/mp4", "QuickTime video": "video/quicktime",
          "Matroska/WebM video": "video/webm"}
-
-
-class PublishError(RenderError):
-    pass
 
 
 def _mime(path: Path) -> str:

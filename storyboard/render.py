@@ -12,13 +12,14 @@ from pathlib import Path
 
 from .assemble import FilmSettings, Piece, Soundtrack, Source, assemble
 from .backends import Backend, get_backend
-from .errors import InvalidStoryboard, RenderError, UsageError
+from .errors import InvalidStoryboard, OverBudget, RenderError, UsageError
 from .files import remove_leftovers
 from .generate import Event, Generator, Outcome
 from .loading import load
 from .lockfile import Entry, LockFile
 from .model import Storyboard
-from .planning import Plan, ShotPlan, frame_size, plan
+from .media import frame_size
+from .planning import Plan, ShotPlan, plan
 from .state import State, project_lock
 from .store import ClipStore
 
@@ -30,10 +31,6 @@ class RenderResult:
     generated: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     usd_spent: float = 0.0
-
-
-class OverBudget(UsageError):
-    """The render would cost more than the user allowed; nothing was submitted."""
 
 
 def render(

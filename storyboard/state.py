@@ -165,7 +165,7 @@ class ClipFacts:
 
     @classmethod
     def of(cls, path: Path) -> ClipFacts:
-        from .media import file_sha256
+        from .files import file_sha256
 
         stat = path.stat()
         return cls(file_sha256(path), stat.st_size, stat.st_mtime_ns)

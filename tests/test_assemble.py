@@ -11,7 +11,7 @@ import pytest
 from avprobe import FFMPEG, audio_samples, beep_times, decode_errors, flash_times, probe
 
 from storyboard.assemble import AssemblyError, FilmSettings, Piece, Soundtrack, assemble
-from storyboard.backends.preview import Animatic, marker_times, render_animatic
+from storyboard.animatic import Animatic, marker_times, render_animatic
 
 FPS = 24
 FRAME = 1 / FPS

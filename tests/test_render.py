@@ -10,7 +10,7 @@ from avprobe import beep_times, decode_errors, flash_times, frame_brightness, pr
 import storyboard
 from storyboard import Event
 from storyboard.backends import Job, Submission
-from storyboard.backends.preview import marker_times
+from storyboard.animatic import marker_times
 from storyboard.errors import RenderError
 from storyboard.files import atomic_write_bytes
 

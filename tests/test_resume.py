@@ -152,7 +152,7 @@ def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, ru
     assert after["creates"] == before["creates"] and after["downloads"] == before["downloads"] + 4
     assert out.count("done (generation") == 4 and "0 generated, 4 reused" in out
     clip = project.root / ".storyboard" / "clips" / "aimlapi" / f"{one['request']}.mp4"
-    from storyboard.media import file_sha256
+    from storyboard.files import file_sha256
 
     assert file_sha256(clip) == one["clip_sha256"]
     assert (project.root / "storyboard.lock").read_text() == lock_text

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import RenderError, UsageError
+from ..errors import GenerationFailed, LinkExpired, SubmissionUnknown, UsageError
 
 if TYPE_CHECKING:
     from ..errors import Problem
@@ -31,18 +31,6 @@ class Job:
 class Submission:
     generation_id: str
     usd_spent: float | None = None
-
-
-class SubmissionUnknown(RenderError):
-    """`submit` failed in a way that may still have created (and billed) a generation."""
-
-
-class GenerationFailed(RenderError):
-    """`wait`: the service ended the generation failed; submitting again is a new request."""
-
-
-class LinkExpired(RenderError):
-    """`fetch`: the location no longer serves the clip; `wait` on the generation may give a fresh one."""
 
 
 class Backend(Protocol):

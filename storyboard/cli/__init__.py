@@ -7,10 +7,18 @@ import traceback
 
 import click
 
-from ..errors import InvalidStoryboard, StoryboardError, redact
+from ..errors import InvalidStoryboard, StoryboardError, UsageError, redact
 from . import emulator, plan, render, schema, validate
 
+EXIT_OK = 0
+EXIT_FAILED = 1  # a shot failed, assembly failed, or an unexpected error
+EXIT_INVALID = 2  # the input or the command line is invalid
 EXIT_INTERRUPTED = 130
+
+
+def exit_code(error: StoryboardError) -> int:
+    """The one place where a kind of error becomes an exit code."""
+    return EXIT_INVALID if isinstance(error, (InvalidStoryboard, UsageError)) else EXIT_FAILED
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
     try:
-        cli.main(args=argv, prog_name="storyboard", standalone_mode=False)
+        # Without standalone mode click returns `ctx.exit(n)`'s code (or the command's result).
+        returned = cli.main(args=argv, prog_name="storyboard", standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         sys.unraisablehook = lambda _: None  # half-closed ffmpeg readers complain while exiting
         click.echo("interrupted", err=True)
@@ -44,19 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidStoryboard as error:
         for problem in error.problems:
             click.echo(redact(str(problem)), err=True)
-        return error.exit_code
+        return exit_code(error)
     except StoryboardError as error:
         click.echo(redact(f"error: {error}"), err=True)
-        return error.exit_code
+        return exit_code(error)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         if debug:
             click.echo(redact(traceback.format_exc()), err=True)
         else:
             click.echo(redact(f"internal error: {type(error).__name__}: {error} (run with --debug for details)"), err=True)
-        return 1
+        return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return 0
+    return returned if isinstance(returned, int) else EXIT_OK
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -1,8 +1,6 @@
-"""What a file really is, judged by its first bytes rather than its name; content hashes."""
+"""What a file is, judged by its first bytes rather than its name (no decoding, no extra libraries)."""
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 # (offset, magic bytes, kind, name)
@@ -65,19 +63,3 @@ def image_is_readable(path: Path) -> str | None:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         return f"image is damaged or unreadable ({error})"
     return None
-
-
-_hash_cache: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's content, remembered per (path, size, mtime) for this process."""
-    stat = os.stat(path)
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _hash_cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-        _hash_cache[key] = digest.hexdigest()
-    return _hash_cache[key]
