@@ -4,15 +4,35 @@
     board = storyboard.load("film.yaml")     # parse, validate, expand templates
     the_plan = storyboard.plan(board)         # one hashed request per shot; sends nothing
     result = storyboard.render(board)         # generate what is missing, assemble the film
+
+Names are imported on first use, so `storyboard validate` does not load the video and
+network libraries that rendering needs.
 """
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import InvalidStoryboard, Problem, RenderError, ShotFailed, StoryboardError, UsageError
-from .loading import load
-from .planning import Plan, ShotPlan, plan
-from .render import Event, RenderResult, render
+
+if TYPE_CHECKING:
+    from .events import Event
+    from .inventory import plan
+    from .loading import load
+    from .planning import Plan, ShotPlan
+    from .pipeline import RenderResult, render
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Event": "events",
+    "load": "loading",
+    "plan": "inventory",
+    "Plan": "planning",
+    "ShotPlan": "planning",
+    "render": "pipeline",
+    "RenderResult": "pipeline",
+}
 
 __all__ = [
     "Event",
@@ -29,3 +49,11 @@ __all__ = [
     "plan",
     "render",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'storyboard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value

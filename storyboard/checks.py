@@ -8,11 +8,10 @@ from typing import Any
 
 import jsonschema
 
-from .errors import Problem
-from .media import image_is_readable, sniff
-from .model import REFERENCE_FIELDS, SERVICE_FIELDS, FrameOf, Reference, Shot, Storyboard
-from .planning import request_body
-from .store import STATE_DIR
+from .errors import MediaError, Problem
+from .media import image_is_readable, probe, sniff
+from .model import REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Reference, Shot, Storyboard
+from .request import request_body
 from .yaml_source import Document, Path_
 
 
@@ -65,11 +64,9 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None)
 
 
 def _has_sound(path: Any) -> bool:
-    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
-
     try:
-        return bool(ffmpeg_parse_infos(str(path)).get("audio_found"))
-    except (OSError, KeyError, ValueError, IndexError):
+        return probe(path).has_audio
+    except MediaError:
         return True  # unreadable files are reported when the film is assembled
 
 
@@ -107,7 +104,7 @@ def _check_output_path(storyboard: Storyboard) -> list[Problem]:
             inputs.add(storyboard.output.music.path.resolve())
         if target in inputs:
             return [storyboard.document.problem(where, f"output.path {film.name!r} is one of the storyboard's inputs; the film would overwrite it")]
-        if target.is_relative_to((storyboard.root / STATE_DIR).resolve()):
+        if target.is_relative_to(storyboard.state_dir.resolve()):
             return [storyboard.document.problem(where, f"output.path may not be inside {STATE_DIR}/, storyboard's own state")]
         if film.is_dir():
             return [storyboard.document.problem(where, "output.path is a directory; name the film file")]

@@ -25,28 +25,24 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RenderError, ShotFailed
-from .backends import Backend, GenerationFailed, Job, LinkExpired, Submission, SubmissionUnknown
+from .backends import Backend, Job, Submission
+from .errors import GenerationFailed, LinkExpired, RenderError, ShotFailed, SubmissionUnknown
+from .events import Event
 from .lockfile import Entry
+from .media import frame_at
 from .model import FrameOf, Reference
-from .planning import Plan, ShotPlan, frame_time
+from .planning import Plan, ShotPlan
+from .request import frame_time
 from .state import ClipFacts, Record, State
 from .store import ClipStore
 
 
 @dataclass(frozen=True)
-class Event:
-    """Something the user may want to see while rendering."""
-
-    shot: str | None  # None for film-wide events
-    # cached | resuming | downloading | generating | submitted | done | failed | skipped
-    # | assembling | film | current | note
-    state: str
-    message: str = ""
-    usd: float | None = None  # what this shot's generation cost
-    total_usd: float | None = None  # spent by this render so far
-    attempt: int | None = None  # creates sent for this request, this one included
-    generation: str | None = None
+class GenerateOptions:
+    jobs: int  # generations at once
+    keep_going: bool = False  # after a failure, still submit the other shots
+    resubmit: bool = False  # consent to pay again where an outcome is unknown or a paid clip is lost
+    max_cost: float | None = None  # USD this render may spend (paid backends)
 
 
 @dataclass
@@ -69,11 +65,7 @@ class Generator:
         state: State,
         locked: dict[str, Entry],
         emit: Callable[[Event], None],
-        *,
-        jobs: int,
-        keep_going: bool = False,
-        resubmit: bool = False,
-        max_cost: float | None = None,
+        options: GenerateOptions,
     ):
         self.plan = the_plan
         self.engine = engine
@@ -81,10 +73,8 @@ class Generator:
         self.state = state
         self.locked = locked
         self.emit = emit
-        self.keep_going = keep_going
-        self.resubmit = resubmit
-        self.max_cost = max_cost
-        self.slots = asyncio.Semaphore(jobs)
+        self.options = options
+        self.slots = asyncio.Semaphore(options.jobs)
         self.outcome = Outcome()
         self.stopping = False  # no new creates: a shot failed (without keep_going), or Ctrl-C
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -193,7 +183,7 @@ class Generator:
                 raise
             except Exception as error:  # noqa: BLE001 - whatever the reason, only consent pays again
                 lost = str(error) or type(error).__name__
-        if self.engine.paid and not self.resubmit:
+        if self.engine.paid and not self.options.resubmit:
             if lost:
                 raise ShotFailed(item.id, f"its clip was paid for but cannot be fetched again ({lost}); "
                                           "render with --resubmit to pay for a new generation")
@@ -212,35 +202,26 @@ class Generator:
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as error:
-                self._fail_fast(item)
-                raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+                raise self._failed(item, _reason(error)) from None
             self._may_submit(item)
             reserved = (item.estimated_usd or 0.0) if self.engine.paid else 0.0
             self.reserved_usd += reserved
-            self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
-            attempt = self.state.get(backend, item.hash).attempts  # type: ignore[union-attr]
+            attempt = self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
             self.emit(Event(item.id, "generating", backend, attempt=attempt))
             self.creating.add(item.id)
             try:
                 submission = await self.engine.submit(job)
             except SubmissionUnknown as error:
-                self.state.unknown(backend, item.hash, str(error))
-                self._fail_fast(item)
-                raise ShotFailed(item.id, str(error)) from None
+                raise self._failed(item, str(error), mark="unknown") from None
             except asyncio.CancelledError:
                 self.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
                 raise
             except Exception as error:
                 if isinstance(error, RenderError) or not self.engine.paid:  # a definite answer, or nothing to pay
-                    self.state.failed(backend, item.hash, str(error))
-                    self._fail_fast(item)
-                    raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+                    raise self._failed(item, _reason(error), mark="failed") from None
                 # unexpected, on a paid backend: the request may have been created
-                reason = f"{type(error).__name__}: {error}; the generation may have been created, so it is not retried " \
-                         "without --resubmit"
-                self.state.unknown(backend, item.hash, reason)
-                self._fail_fast(item)
-                raise ShotFailed(item.id, reason) from None
+                raise self._failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
+                                         "so it is not retried without --resubmit", mark="unknown") from None
             finally:
                 self.creating.discard(item.id)
                 self.reserved_usd -= reserved
@@ -260,28 +241,22 @@ class Generator:
         try:
             location = await self.engine.wait(job, submission)
         except GenerationFailed as error:
-            self.state.failed(backend, item.hash, str(error))
-            self._fail_fast(item)
-            raise ShotFailed(item.id, str(error)) from None
+            raise self._failed(item, str(error), mark="failed") from None
         except SubmissionUnknown as error:
-            self.state.unknown(backend, item.hash, str(error))
-            self._fail_fast(item)
-            raise ShotFailed(item.id, f"{error}; check the generation on the service, then render with --resubmit "
-                                      "to submit it again") from None
+            raise self._failed(item, f"{error}; check the generation on the service, then render with --resubmit "
+                                     "to submit it again", mark="unknown") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # the generation may still complete: it stays `submitted`, resumable
-            self._fail_fast(item)
             resumes = f" (the next render resumes generation {submission.generation_id})" if self.engine.paid else ""
-            raise ShotFailed(item.id, f"{error or type(error).__name__}{resumes}") from None
+            raise self._failed(item, f"{_reason(error)}{resumes}") from None
         self.state.completed(backend, item.hash, location)
         try:
             await self._fetch(item, location)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # stays `completed`: the next render downloads again
-            self._fail_fast(item)
-            raise ShotFailed(item.id, str(error) or type(error).__name__) from None
+            raise self._failed(item, _reason(error)) from None
         self.outcome.generated.append(item.id)
         self.emit(Event(item.id, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
                         generation=submission.generation_id))
@@ -348,10 +323,17 @@ class Generator:
             clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4),
         )
 
-    def _fail_fast(self, item: ShotPlan) -> None:
+    def _failed(self, item: ShotPlan, reason: str, *, mark: str | None = None) -> ShotFailed:
+        """The one path of a shot that failed: its request is marked `failed` or `unknown` in the
+        render state when asked, new submissions stop (unless keep-going), and the error to raise."""
+        if mark == "failed":
+            self.state.failed(self.engine.name, item.hash, reason)
+        elif mark == "unknown":
+            self.state.unknown(self.engine.name, item.hash, reason)
         self.first_failures.append(item.id)
-        if not self.keep_going:
+        if not self.options.keep_going:
             self.stopping = True
+        return ShotFailed(item.id, reason)
 
     def _may_submit(self, item: ShotPlan) -> None:
         if self.outcome.interrupted:
@@ -359,14 +341,14 @@ class Generator:
         if self.stopping:
             failed = ", ".join(repr(shot_id) for shot_id in self.first_failures) or "another shot"
             raise ShotFailed(item.id, f"not submitted: {failed} failed first (--keep-going renders the rest)", skipped=True)
-        if self.max_cost is not None and self.engine.paid:
+        if self.options.max_cost is not None and self.engine.paid:
             estimate = item.estimated_usd
             if estimate is None:
                 raise ShotFailed(item.id, "not submitted: a budget is set and the model profile gives no price", skipped=True)
             committed = self.outcome.usd_spent + self.reserved_usd  # creates on the wire count too
-            if committed + estimate > self.max_cost + 1e-9:
+            if committed + estimate > self.options.max_cost + 1e-9:
                 raise ShotFailed(item.id, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
-                                          f"{self.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
+                                          f"{self.options.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
 
     async def _first_frame(self, item: ShotPlan) -> Path | None:
         frame = item.shot.first_frame
@@ -385,13 +367,11 @@ class Generator:
         return destination
 
 
-def _extract_frame(clip: Path, at: str | float, destination: Path, store: ClipStore) -> None:
-    from moviepy import VideoFileClip
-    from PIL import Image
+def _reason(error: BaseException) -> str:
+    return str(error) or type(error).__name__
 
-    with VideoFileClip(str(clip), audio=False) as video:
-        last = max(0.0, video.duration - 1.0 / video.fps)
-        when = 0.0 if at == "start" else last if at == "end" else min(float(at), last)
-        pixels = video.get_frame(when)
+
+def _extract_frame(clip: Path, at: str | float, destination: Path, store: ClipStore) -> None:
+    image = frame_at(clip, at)
     with store.writing(destination) as temporary:
-        Image.fromarray(pixels).save(temporary, format="PNG")
+        image.save(temporary, format="PNG")

@@ -10,6 +10,8 @@ from .yaml_source import Document, Path_
 
 MediaKind = Literal["image", "video"]
 
+STATE_DIR = ".storyboard"  # storyboard's own state next to the storyboard file: clips, render state
+
 # Service fields a storyboard may set directly (SPEC §2); `prompt` and references are handled apart.
 SERVICE_FIELDS = (
     "aspect_ratio",
@@ -156,6 +158,10 @@ class Storyboard:
     def root(self) -> Path:
         """Folder the storyboard's relative paths are resolved against."""
         return self.file.parent
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
 
     @property
     def display_path(self) -> str:

@@ -10,16 +10,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .assemble import FilmSettings, Piece, Soundtrack, Source, assemble
+from .assemble import FilmSettings, Piece, Soundtrack, assemble
 from .backends import Backend, get_backend
 from .errors import InvalidStoryboard, OverBudget, RenderError, UsageError
+from .events import Event
 from .files import remove_leftovers
-from .generate import Event, Generator, Outcome
+from .generate import GenerateOptions, Generator, Outcome
+from .inventory import take_stock
 from .loading import load
 from .lockfile import Entry, LockFile
+from .media import frame_size, probe
 from .model import Storyboard
-from .media import frame_size
-from .planning import Plan, ShotPlan, plan
+from .planning import Plan, ShotPlan, make_plan
 from .state import State, project_lock
 from .store import ClipStore
 
@@ -62,7 +64,7 @@ def render(
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
         store.remove_leftovers()
         remove_leftovers(board.output.path)
-        the_plan = plan(board, engine.name)
+        the_plan = take_stock(make_plan(board), engine.name, paid=engine.paid)
         selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
         problems = engine.check([item for item in selected if not item.cached], board)
         if problems:
@@ -71,8 +73,9 @@ def render(
         if engine.paid:
             _approve_spend(selected, budget, resubmit, confirm)
         result = RenderResult(plan=the_plan, film=None)
-        outcome = _generate(the_plan, selected, engine, store, emit, jobs=jobs or board.render.jobs or engine.default_jobs,
-                            keep_going=keep_going, resubmit=resubmit, max_cost=budget if engine.paid else None)
+        options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
+                                  resubmit=resubmit, max_cost=budget if engine.paid else None)
+        outcome = _generate(the_plan, selected, engine, store, emit, options)
         result.generated, result.reused, result.usd_spent = outcome.generated, outcome.reused, outcome.usd_spent
         if outcome.interrupted:
             raise KeyboardInterrupt
@@ -106,10 +109,10 @@ def _approve_spend(selected: list[ShotPlan], budget: float | None, resubmit: boo
 
 
 def _generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: ClipStore,
-              emit: Callable[[Event], None], **options: object) -> Outcome:
+              emit: Callable[[Event], None], options: GenerateOptions) -> Outcome:
     state = State(store.state_path)
     lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.file.name)
-    generator = Generator(the_plan, engine, store, state, lock.entries(), emit, **options)  # type: ignore[arg-type]
+    generator = Generator(the_plan, engine, store, state, lock.entries(), emit, options)
     try:
         return asyncio.run(generator.run(selected))
     finally:
@@ -191,7 +194,7 @@ def _film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
     aspect_ratio = output.aspect_ratio or (generated.setting("aspect_ratio") if generated else None)
     if resolution and aspect_ratio:
         return frame_size(resolution, aspect_ratio)
-    width, height = Source.probe(pieces[0].path).size  # footage only: the first clip's size, and its shape
+    width, height = probe(pieces[0].path).picture.size  # footage only: the first clip's size, and its shape
     if resolution:
         return frame_size(resolution, f"{width}:{height}")
     if aspect_ratio:

@@ -1,57 +1,28 @@
 """Stage 4: one concrete request per shot, named by a hash of its content, with its price.
 
-The hash covers everything that changes the generated clip: the model, the exact body, the
-content (not the name) of every local reference, and for a first frame taken from another
-shot, that shot's own hash. It leaves out what does not: the shot's id, its transition, the
-output settings. Same hash, same clip: that is what makes re-renders free.
+`make_plan` is pure: it looks at the storyboard only. What already exists for each request
+(the clip store, the render state, storyboard.lock) is looked up afterwards, by
+`inventory.plan`, which is what `storyboard.plan()` gives.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .files import file_sha256
-from .model import SERVICE_FIELDS, FrameOf, Reference, Shot, Storyboard
+from .model import FrameOf, Reference, Shot, Storyboard
 from .profiles import ModelProfile
+from .request import request_body, request_hashes
 
-HASH_VERSION = 1
-
-
-def reference_text(ref: Reference, root: Path) -> str:
-    """A reference as the plan shows it: URLs as they are, local files relative to the project."""
-    if ref.path is None:
-        return ref.source
-    try:
-        return ref.path.relative_to(root).as_posix()
-    except ValueError:
-        return str(ref.path)
-
-
-def frame_text(frame: FrameOf) -> str:
-    """Placeholder for a frame that exists only once the other shot is generated."""
-    return f"frame:{frame.shot}@{frame.at}"
-
-
-def request_body(shot: Shot, root: Path) -> dict[str, Any]:
-    """The JSON body the service receives for this shot (local files still as paths)."""
-    body: dict[str, Any] = {"model": shot.model, "prompt": shot.prompt}
-    if isinstance(shot.first_frame, FrameOf):
-        body["first_frame_image"] = frame_text(shot.first_frame)
-    elif isinstance(shot.first_frame, Reference):
-        body["first_frame_image"] = reference_text(shot.first_frame, root)
-    refs = shot.all_references()
-    for name, kind in (("image_urls", "image"), ("video_urls", "video")):
-        chosen = [reference_text(ref, root) for ref in refs if ref.kind == kind]
-        if chosen or name in shot.origins:
-            body[name] = chosen
-    for name in SERVICE_FIELDS:
-        if name in shot.fields:
-            body[name] = shot.fields[name]
-    body.update(shot.fields.get("params", {}))
-    return body
+STATUSES = {
+    "cached": "the clip is in the local store",
+    "resume": "submitted by an earlier render; it is followed, not paid again",
+    "download": "generated before; the clip is downloaded again (render state or storyboard.lock)",
+    "unknown": "an earlier create may have reached the service; resubmitting needs --resubmit",
+    "missing": "to generate",
+    "footage": "existing footage (`clip`); nothing to generate",
+}
 
 
 @dataclass
@@ -110,8 +81,8 @@ class ShotPlan:
 @dataclass
 class Plan:
     storyboard: Storyboard
-    backend: str
     shots: list[ShotPlan]
+    backend: str | None = None  # whose clips the statuses describe; None before they are looked up
 
     def shot(self, shot_id: str) -> ShotPlan:
         return next(item for item in self.shots if item.id == shot_id)
@@ -126,6 +97,11 @@ class Plan:
         missing = {item.hash: item.estimated_usd or 0 for item in self.shots if item.to_pay}
         return round(sum(missing.values()), 4)
 
+    def with_statuses(self, backend: str, statuses: dict[str, str]) -> Plan:
+        """This plan with each shot's status (by shot id) as found for `backend`."""
+        shots = [replace(item, status=statuses.get(item.id, item.status)) for item in self.shots]
+        return Plan(self.storyboard, shots, backend)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "storyboard": self.storyboard.display_path,
@@ -139,60 +115,18 @@ class Plan:
         }
 
 
-STATUSES = {
-    "cached": "the clip is in the local store",
-    "resume": "submitted by an earlier render; it is followed, not paid again",
-    "download": "generated before; the clip is downloaded again (render state or storyboard.lock)",
-    "unknown": "an earlier create may have reached the service; resubmitting needs --resubmit",
-    "missing": "to generate",
-    "footage": "existing footage (`clip`); nothing to generate",
-}
-
-
-def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
-    """Resolve every shot into its request. Sends nothing; looks only at what exists locally:
-    the clip store, the render state and storyboard.lock."""
-    from .backends import PAID_BACKENDS
-    from .lockfile import LockFile
-    from .state import State, clip_is_intact
-    from .store import ClipStore
-
-    store = ClipStore(storyboard.root)
-    state = State(store.state_path) if store.state_path.exists() else None
-    locked = LockFile(storyboard.root, storyboard.file.name).entries()
-    free = backend not in PAID_BACKENDS
-
-    def status(shot_id: str, digest: str) -> str:
-        record = state.get(backend, digest) if state else None
-        if clip_is_intact(store.clip_path(backend, digest), record) is not False:
-            return "cached"
-        if free:
-            return "missing"
-        if record and record.status == "submitted":
-            return "resume"
-        entry = locked.get(shot_id)
-        if (record and record.video_url) or (
-            entry and entry.request == digest and entry.backend == backend and (entry.video_url or entry.generation)
-        ):
-            return "download"
-        return "unknown" if record and record.outcome_unknown else "missing"
-
-    hashes: dict[str, str] = {}
-
-    def shot_hash(shot: Shot) -> str:
-        if shot.id not in hashes:
-            hashes[shot.id] = _request_hash(shot, storyboard, shot_hash)
-        return hashes[shot.id]
-
+def make_plan(storyboard: Storyboard) -> Plan:
+    """Resolve every shot into its request, hash and estimated cost. Looks at nothing but the
+    storyboard and its files; every generated shot starts as `missing`."""
+    hashes = request_hashes(storyboard)
     items = []
     for shot in storyboard.shots:
         profile = storyboard.profile(shot)
         if shot.clip is not None:
-            items.append(ShotPlan(shot=shot, profile=profile, body={}, depends_on=[], hash=shot_hash(shot),
+            items.append(ShotPlan(shot=shot, profile=profile, body={}, depends_on=[], hash=hashes[shot.id],
                                   estimated_usd=None, status="footage"))
             continue
         body = request_body(shot, storyboard.root)
-        digest = shot_hash(shot)
         references = shot.all_references()
         if isinstance(shot.first_frame, Reference):
             references.insert(0, shot.first_frame)
@@ -202,46 +136,9 @@ def plan(storyboard: Storyboard, backend: str = "preview") -> Plan:
                 profile=profile,
                 body=body,
                 depends_on=[shot.first_frame.shot] if isinstance(shot.first_frame, FrameOf) else [],
-                hash=digest,
+                hash=hashes[shot.id],
                 estimated_usd=profile.estimate_usd(body.get("resolution"), body.get("duration")),
-                status=status(shot.id, digest),
                 references=references,
             )
         )
-    if state:
-        state.close()
-    return Plan(storyboard, backend, items)
-
-
-def frame_time(upstream: Shot, at: str | float) -> str | float:
-    """Where in `upstream`'s clip the frame `at` (start, end or seconds into the shot) is, given its trim."""
-    start, end = upstream.trim
-    if at == "start":
-        return start if start else "start"
-    if at == "end":
-        return "end" if end is None else round(end - 1e-3, 6)  # the last frame before the trim's end
-    return start + float(at) if start else at
-
-
-def _request_hash(shot: Shot, storyboard: Storyboard, shot_hash: Any) -> str:
-    if shot.clip is not None:  # footage: its content is what a dependant's first frame comes from
-        return hashlib.sha256(f"footage:{file_sha256(shot.clip)}".encode()).hexdigest()
-    def content(ref: Reference) -> str:
-        return f"sha256:{file_sha256(ref.path)}" if ref.path else ref.source
-
-    body = request_body(shot, storyboard.root)
-    refs = shot.all_references()
-    for name, kind in (("image_urls", "image"), ("video_urls", "video")):
-        if name in body:
-            body[name] = [content(ref) for ref in refs if ref.kind == kind]
-    if isinstance(shot.first_frame, FrameOf):
-        upstream = storyboard.shot(shot.first_frame.shot)
-        body["first_frame_image"] = {"shot": shot_hash(upstream), "at": frame_time(upstream, shot.first_frame.at)}
-    elif isinstance(shot.first_frame, Reference):
-        body["first_frame_image"] = content(shot.first_frame)
-    # What the model assumes for fields left out shapes the clip too (and the preview uses it).
-    profile = storyboard.profile(shot)
-    assumed = {name: profile.default(name) for name in profile.fields if name not in body and profile.default(name) is not None}
-    facts = {"v": HASH_VERSION, "body": body, "assumed": assumed}
-    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return Plan(storyboard, items)

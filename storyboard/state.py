@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RenderError
+from .errors import StateError
+from .files import file_sha256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -87,7 +88,7 @@ class State:
             self._db.execute("PRAGMA synchronous=FULL")  # a committed claim survives power loss
             self._db.execute(SCHEMA)
         except sqlite3.DatabaseError as error:
-            raise RenderError(f"the render state {path} cannot be opened ({error}); move it aside to start afresh") from None
+            raise StateError(f"the render state {path} cannot be opened ({error}); move it aside to start afresh") from None
 
     def close(self) -> None:
         self._db.close()
@@ -105,8 +106,9 @@ class State:
             rows = self._db.execute("SELECT * FROM generations WHERE backend = ? ORDER BY created_at", (backend,)).fetchall()
         return [Record(**dict(row)) for row in rows]
 
-    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> None:
-        """Record that a create is about to be sent. Committed before this returns."""
+    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> int:
+        """Record that a create is about to be sent, committed before this returns; the creates
+        sent for this request so far, this one included."""
         now = time.time()
         self._db.execute(
             """INSERT INTO generations (backend, request_hash, shot_id, model, seed, status, attempts, created_at, updated_at)
@@ -117,6 +119,9 @@ class State:
                  clip_mtime_ns = NULL, error = NULL, attempts = attempts + 1, updated_at = excluded.updated_at""",
             (backend, request_hash, shot_id, model, seed, now, now),
         )
+        row = self._db.execute("SELECT attempts FROM generations WHERE backend = ? AND request_hash = ?",
+                               (backend, request_hash)).fetchone()
+        return int(row[0])
 
     def submitted(self, backend: str, request_hash: str, generation_id: str, usd_spent: float | None) -> None:
         self._update(backend, request_hash, "status = 'submitted', generation_id = ?, usd_spent = usd_spent + ?",
@@ -165,8 +170,6 @@ class ClipFacts:
 
     @classmethod
     def of(cls, path: Path) -> ClipFacts:
-        from .files import file_sha256
-
         stat = path.stat()
         return cls(file_sha256(path), stat.st_size, stat.st_mtime_ns)
 

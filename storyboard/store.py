@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .files import atomic_path, atomic_write_bytes
-
-STATE_DIR = ".storyboard"
+from .model import STATE_DIR
 
 
 class ClipStore:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import GenerationFailed, LinkExpired, SubmissionUnknown, UsageError
 
+__all__ = ["BACKENDS", "Backend", "GenerationFailed", "Job", "LinkExpired", "Submission", "SubmissionUnknown",
+           "backend_class", "get_backend"]
+
 if TYPE_CHECKING:
     from ..errors import Problem
     from ..model import Storyboard
@@ -58,18 +61,27 @@ class Backend(Protocol):
     async def close(self) -> None:
         """Release connections; called once the render's generations are over."""
 
+    @classmethod
+    def for_storyboard(cls, storyboard: Storyboard) -> Backend:
+        """The backend configured for this storyboard and environment."""
+
 
 BACKENDS = ("preview", "aimlapi")
-PAID_BACKENDS = ("aimlapi",)
 
 
-def get_backend(name: str, storyboard: Storyboard) -> Backend:
+def backend_class(name: str) -> type[Backend]:
+    """The class of a backend by name; its `name`, `paid` and `default_jobs` are class attributes."""
     if name == "preview":
         from .preview import PreviewBackend
 
-        return PreviewBackend()
+        return PreviewBackend
     if name == "aimlapi":
         from .aimlapi import AimlApiBackend
 
-        return AimlApiBackend.from_environment(storyboard)
+        return AimlApiBackend
     raise UsageError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")
+
+
+def get_backend(name: str, storyboard: Storyboard) -> Backend:
+    """A backend ready to render `storyboard` (a paid one reads its key from the environment)."""
+    return backend_class(name).for_storyboard(storyboard)

@@ -26,7 +26,6 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -35,8 +34,8 @@ from typing import Any
 
 import httpx
 
-from ..errors import Problem, RenderError, UsageError
-from ..media import sniff
+from ..errors import MediaError, Problem, RenderError, UsageError
+from ..media import check_video
 from ..model import FrameOf, PublishSettings, Reference, Storyboard
 from ..planning import ShotPlan
 from ..publish import Publisher
@@ -129,7 +128,7 @@ class AimlApiBackend:
         self.requests = 0
 
     @classmethod
-    def from_environment(cls, storyboard: Storyboard) -> AimlApiBackend:
+    def for_storyboard(cls, storyboard: Storyboard) -> AimlApiBackend:
         return cls(
             os.environ.get(KEY_VARIABLE, ""),
             os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL,
@@ -346,15 +345,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _check_video(path: Path) -> None:
     """A real video: a known container with a decodable video stream, not an error page."""
-    kind, description = sniff(path)
-    if kind != "video":
-        raise ServiceError(f"the downloaded file is {description}, not a video")
-    import imageio_ffmpeg
-
-    probe = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"],
-        capture_output=True, text=True,
-    )
-    if probe.returncode != 0:
-        reason = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else f"ffmpeg exit {probe.returncode}"
-        raise ServiceError(f"the downloaded video is damaged or truncated ({reason})")
+    try:
+        check_video(path)
+    except MediaError as error:
+        raise ServiceError(f"the downloaded clip is unusable: {error}") from None

@@ -57,6 +57,10 @@ class PreviewBackend:
     def __init__(self) -> None:
         self._accepted: dict[str, Job] = {}
 
+    @classmethod
+    def for_storyboard(cls, storyboard: Storyboard) -> PreviewBackend:
+        return cls()
+
     def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
         return []  # everything local renders offline
 

@@ -7,7 +7,8 @@ import click
 
 from ..backends import BACKENDS
 from ..loading import load
-from ..planning import STATUSES, plan
+from ..inventory import plan
+from ..planning import STATUSES
 
 
 @click.command("plan")

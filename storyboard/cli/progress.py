@@ -11,7 +11,7 @@ from typing import Any, TextIO
 import click
 
 from ..errors import redact
-from ..generate import Event
+from ..events import Event
 
 ACTIVE = {"generating", "submitted", "resuming", "downloading"}
 FINISHED = {"cached", "done", "failed", "skipped"}

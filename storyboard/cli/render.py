@@ -8,7 +8,6 @@ import click
 from ..backends import BACKENDS
 from ..errors import StoryboardError, UsageError
 from ..loading import load
-from ..render import display_path, render
 from .progress import JsonLines, LiveTable, Lines
 
 CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before paying
@@ -31,6 +30,8 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], keep_going: bool,
             max_cost: float | None, yes: bool, resubmit: bool, as_json: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
+    from ..pipeline import display_path, render  # generation and assembly: imported only to render
+
     board = load(file)
 
     def confirm(estimate: float) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .ffmpeg import ffmpeg_exe, run_ffmpeg
 from .frames import frame_at, frame_size
-from .probe import AudioStream, MediaInfo, VideoStream, check_video, probe, probe_video
+from .probe import AudioStream, MediaInfo, VideoStream, check_video, probe
 from .sniff import image_is_readable, sniff
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "frame_size",
     "image_is_readable",
     "probe",
-    "probe_video",
     "run_ffmpeg",
     "sniff",
 ]

@@ -61,6 +61,13 @@ class MediaInfo:
     def has_audio(self) -> bool:
         return self.audio is not None
 
+    @property
+    def picture(self) -> VideoStream:
+        """The video stream, for files that must have one."""
+        if self.video is None:
+            raise MediaError(f"{self.path.name} has no video stream")
+        return self.video
+
 
 def probe(path: Path) -> MediaInfo:
     """Read the first video and audio stream of `path`. Raises MediaError for files that are
@@ -80,14 +87,6 @@ def probe(path: Path) -> MediaInfo:
             )
     except (av.FFmpegError, OSError, ValueError) as error:
         raise MediaError(f"{path.name} cannot be read as media ({_reason(error)})") from None
-    return info
-
-
-def probe_video(path: Path) -> MediaInfo:
-    """`probe`, for a file that must have a picture."""
-    info = probe(path)
-    if info.video is None:
-        raise MediaError(f"{path.name} has no video stream")
     return info
 
 

@@ -1,0 +1,105 @@
+"""The request a shot makes of the generation service, and the hash that names it.
+
+Pure functions of the loaded storyboard: they read local reference files (to hash their
+content) but no render state. The validation checks use `request_body` to hold each request
+against its model profile; planning uses all of it.
+
+The hash covers everything that changes the generated clip: the model, the exact body, the
+content (not the name) of every local reference, and for a first frame taken from another
+shot, that shot's own hash. It leaves out what does not: the shot's id, its transition, the
+output settings. Same hash, same clip: that is what makes re-renders free.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .files import file_sha256
+from .model import SERVICE_FIELDS, FrameOf, Reference, Shot, Storyboard
+
+HASH_VERSION = 1
+
+
+def reference_text(ref: Reference, root: Path) -> str:
+    """A reference as the plan shows it: URLs as they are, local files relative to the project."""
+    if ref.path is None:
+        return ref.source
+    try:
+        return ref.path.relative_to(root).as_posix()
+    except ValueError:
+        return str(ref.path)
+
+
+def frame_text(frame: FrameOf) -> str:
+    """Placeholder for a frame that exists only once the other shot is generated."""
+    return f"frame:{frame.shot}@{frame.at}"
+
+
+def request_body(shot: Shot, root: Path) -> dict[str, Any]:
+    """The JSON body the service receives for this shot (local files still as paths)."""
+    body: dict[str, Any] = {"model": shot.model, "prompt": shot.prompt}
+    if isinstance(shot.first_frame, FrameOf):
+        body["first_frame_image"] = frame_text(shot.first_frame)
+    elif isinstance(shot.first_frame, Reference):
+        body["first_frame_image"] = reference_text(shot.first_frame, root)
+    refs = shot.all_references()
+    for name, kind in (("image_urls", "image"), ("video_urls", "video")):
+        chosen = [reference_text(ref, root) for ref in refs if ref.kind == kind]
+        if chosen or name in shot.origins:
+            body[name] = chosen
+    for name in SERVICE_FIELDS:
+        if name in shot.fields:
+            body[name] = shot.fields[name]
+    body.update(shot.fields.get("params", {}))
+    return body
+
+
+def frame_time(upstream: Shot, at: str | float) -> str | float:
+    """Where in `upstream`'s clip the frame `at` (start, end or seconds into the shot) is, given its trim."""
+    start, end = upstream.trim
+    if at == "start":
+        return start if start else "start"
+    if at == "end":
+        return "end" if end is None else round(end - 1e-3, 6)  # the last frame before the trim's end
+    return start + float(at) if start else at
+
+
+def request_hashes(storyboard: Storyboard) -> dict[str, str]:
+    """The request hash of every shot, by shot id (a first frame's shot is hashed first)."""
+    hashes: dict[str, str] = {}
+
+    def hash_of(shot: Shot) -> str:
+        if shot.id not in hashes:
+            hashes[shot.id] = _request_hash(shot, storyboard, hash_of)
+        return hashes[shot.id]
+
+    for shot in storyboard.shots:
+        hash_of(shot)
+    return hashes
+
+
+def _request_hash(shot: Shot, storyboard: Storyboard, hash_of: Any) -> str:
+    if shot.clip is not None:  # footage: its content is what a dependant's first frame comes from
+        return hashlib.sha256(f"footage:{file_sha256(shot.clip)}".encode()).hexdigest()
+
+    def content(ref: Reference) -> str:
+        return f"sha256:{file_sha256(ref.path)}" if ref.path else ref.source
+
+    body = request_body(shot, storyboard.root)
+    refs = shot.all_references()
+    for name, kind in (("image_urls", "image"), ("video_urls", "video")):
+        if name in body:
+            body[name] = [content(ref) for ref in refs if ref.kind == kind]
+    if isinstance(shot.first_frame, FrameOf):
+        upstream = storyboard.shot(shot.first_frame.shot)
+        body["first_frame_image"] = {"shot": hash_of(upstream), "at": frame_time(upstream, shot.first_frame.at)}
+    elif isinstance(shot.first_frame, Reference):
+        body["first_frame_image"] = content(shot.first_frame)
+    # What the model assumes for fields left out shapes the clip too (and the preview uses it).
+    profile = storyboard.profile(shot)
+    assumed = {name: profile.default(name) for name in profile.fields if name not in body and profile.default(name) is not None}
+    facts = {"v": HASH_VERSION, "body": body, "assumed": assumed}
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
