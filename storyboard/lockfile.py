@@ -49,11 +49,7 @@ class LockFile:
         found = {}
         for shot_id, values in (shots.items() if isinstance(shots, dict) else ()):
             if isinstance(values, dict) and isinstance(values.get("request"), str):
-                known = {name: values.get(name) for name in Entry.__dataclass_fields__}
-                if not isinstance(known["usd"], (int, float)):
-                    known["usd"] = None
-                found[str(shot_id)] = Entry(**{k: v if k in ("usd", "seed") else (str(v) if v is not None else None)
-                                               for k, v in known.items()})
+                found[str(shot_id)] = _entry(values)
         return found
 
     def write(self, entries: dict[str, Entry]) -> None:
@@ -88,3 +84,24 @@ class LockFile:
         if not isinstance(document, dict):
             raise InvalidStoryboard([Problem(str(self.path), 1, 1, f"{LOCK_NAME} should be a mapping of storyboard files")])
         return document
+
+
+def _entry(values: dict[str, Any]) -> Entry:
+    """An entry from what the file says, each value of the type the field needs (else left out):
+    the file is edited by people and merged by git."""
+    def text(name: str) -> str | None:
+        value = values.get(name)
+        return None if value is None or isinstance(value, (dict, list)) else str(value)
+
+    seed, usd = values.get("seed"), values.get("usd")
+    return Entry(
+        request=str(values["request"]),
+        backend=text("backend") or "",
+        model=text("model"),
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        generation=text("generation"),
+        video_url=text("video_url"),
+        clip_sha256=text("clip_sha256"),
+        usd=float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) else None,
+    )
+

@@ -34,12 +34,12 @@ from typing import Any
 
 import httpx
 
-from ..errors import MediaError, Problem, RenderError, UsageError
+from ..errors import GenerationFailed, LinkExpired, MediaError, Problem, RenderError, SubmissionUnknown, UsageError
 from ..media import check_video
 from ..model import FrameOf, PublishSettings, Reference, Storyboard
 from ..planning import ShotPlan
 from ..publish import Publisher
-from . import GenerationFailed, Job, LinkExpired, Submission, SubmissionUnknown
+from .base import Job, Submission
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v2"
 KEY_VARIABLE = "AIMLAPI_KEY"

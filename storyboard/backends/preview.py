@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..media import frame_size
-from . import Job, Submission
+from .base import Job, Submission
 
 if TYPE_CHECKING:
     from ..animatic import Animatic

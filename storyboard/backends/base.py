@@ -1,0 +1,56 @@
+"""The contract every backend implements (`Backend`) and what passes through it (`Job`, `Submission`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..errors import Problem
+    from ..model import Storyboard
+    from ..planning import ShotPlan
+
+
+@dataclass(frozen=True)
+class Job:
+    """One shot's request, ready to send: the plan plus its first frame as a file, if any."""
+
+    shot: ShotPlan
+    first_frame: Path | None = None
+    body: dict[str, Any] | None = None  # the request as sent, once `prepare` has published its files
+
+
+@dataclass(frozen=True)
+class Submission:
+    generation_id: str
+    usd_spent: float | None = None
+
+
+class Backend(Protocol):
+    name: str
+    paid: bool  # submitting costs money: unknown outcomes and lost clips need the user's consent
+    default_jobs: int  # generations at once unless --jobs says otherwise
+
+    def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
+        """Problems that would make these shots fail, found before anything is paid."""
+
+    async def prepare(self, job: Job) -> Job:
+        """Make the request ready to send (publish local files); costs nothing."""
+
+    async def submit(self, job: Job) -> Submission:
+        """Start generating `job`; return as soon as the service has accepted it."""
+
+    async def wait(self, job: Job, submission: Submission) -> str:
+        """Follow the generation to completion; return where the clip can be fetched.
+
+        Also works for a generation submitted by an earlier process (resume after a crash)."""
+
+    async def fetch(self, location: str, destination: Path) -> None:
+        """Write the finished clip to `destination` (a temporary path the caller renames)."""
+
+    async def close(self) -> None:
+        """Release connections; called once the render's generations are over."""
+
+    @classmethod
+    def for_storyboard(cls, storyboard: Storyboard) -> Backend:
+        """The backend configured for this storyboard and environment."""
