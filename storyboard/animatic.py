@@ -59,7 +59,7 @@ def render_animatic(spec: Animatic, destination: Path) -> None:
     first = _fit_cover(spec.first_frame, spec.width, spec.height) if spec.first_frame else None
     flashes = {round(t * spec.fps) for t in marker_times(spec.duration, spec.fps)}
     accent = np.array(_accent(spec.seed), dtype=np.uint8)
-    font = ImageFont.load_default(size=max(12, min(spec.width, spec.height) // 24))
+    font = _font(max(12, min(spec.width, spec.height) // 24))
     white = np.full((spec.height, spec.width, 3), 255, dtype=np.uint8)
     bar = max(4, spec.height // 90)
 
@@ -112,6 +112,14 @@ def _soundtrack(spec: Animatic) -> np.ndarray:
     return np.stack([hum, hum], axis=1).astype(np.float32)
 
 
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's own scalable font (no system fonts needed)."""
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        raise MediaError("Pillow was built without FreeType, which the preview's text needs")
+    return font
+
+
 def _accent(seed: int) -> tuple[int, int, int]:
     hue = (hashlib.sha256(str(seed).encode()).digest()[0]) / 255
     red, green, blue = colorsys.hsv_to_rgb(hue, 0.65, 0.95)
@@ -130,9 +138,9 @@ def _card(spec: Animatic) -> np.ndarray:
     image = Image.fromarray(background)
     draw = ImageDraw.Draw(image)
     margin = short // 20
-    small = ImageFont.load_default(size=max(10, short // 30))
-    big = ImageFont.load_default(size=max(16, short // 9))
-    body = ImageFont.load_default(size=max(10, short // 26))
+    small = _font(max(10, short // 30))
+    big = _font(max(16, short // 9))
+    body = _font(max(10, short // 26))
     y = margin
     draw.text((margin, y), spec.shot_id, font=big, fill=(255, 255, 255))
     y += int(big.size * 1.3)
@@ -163,7 +171,7 @@ def _thumbnail(path: Path | None, source: str, height: int, font: ImageFont.Free
     picture = _still(path) if path is not None else None
     if picture is None:  # a URL (not fetched offline) or an unreadable file: a labelled placeholder
         picture = Image.new("RGB", (height * 16 // 9, height), (60, 60, 70))
-        text = textwrap.shorten(source, width=max(8, picture.width // max(1, font.size // 2)), placeholder="…")
+        text = textwrap.shorten(source, width=max(8, picture.width // max(1, int(font.size) // 2)), placeholder="…")
         ImageDraw.Draw(picture).text((6, height // 2 - font.size // 2), text, font=font, fill=(230, 230, 230))
         return picture
     return ImageOps.contain(picture, (height * 2, height))

@@ -120,9 +120,10 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
 
         fields: dict[str, Any] = {}
         origins: dict[str, Path_] = {"prompt": (*here, "prompt")}
-        model, origins["model"] = pick("model")
-        if model is None:
-            model, origins["model"] = DEFAULT_MODEL, (*here, "id")
+        model, model_origin = pick("model")
+        if model is None or model_origin is None:
+            model, model_origin = DEFAULT_MODEL, (*here, "id")
+        origins["model"] = model_origin
         for name in SERVICE_FIELDS:
             value, origin = pick(name)
             if origin is not None:

@@ -21,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from .errors import StateError
 from .files import file_sha256
@@ -212,36 +214,36 @@ def project_lock(state_dir: Path, on_wait: Callable[[str], None]) -> Iterator[No
             _unlock(handle)
 
 
-try:
-    import fcntl
-
-    def _try_lock(handle) -> bool:  # type: ignore[no-untyped-def]
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-
-    def _lock(handle) -> None:  # type: ignore[no-untyped-def]
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-
-    def _unlock(handle) -> None:  # type: ignore[no-untyped-def]
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-except ImportError:  # Windows
+if sys.platform == "win32":
     import msvcrt
 
-    def _try_lock(handle) -> bool:  # type: ignore[no-untyped-def]
+    def _try_lock(handle: IO[str]) -> bool:
         try:
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             return True
         except OSError:
             return False
 
-    def _lock(handle) -> None:  # type: ignore[no-untyped-def]
+    def _lock(handle: IO[str]) -> None:
         while not _try_lock(handle):
             time.sleep(0.5)
 
-    def _unlock(handle) -> None:  # type: ignore[no-untyped-def]
+    def _unlock(handle: IO[str]) -> None:
         handle.seek(0)
         msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(handle: IO[str]) -> bool:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _lock(handle: IO[str]) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+    def _unlock(handle: IO[str]) -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

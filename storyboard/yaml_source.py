@@ -44,17 +44,12 @@ _Resolver.add_implicit_resolver(_PLAIN, re.compile(r"(?s).*"), None)
 
 
 
-try:
-    from yaml.cyaml import CParser as _Parser  # libyaml: much faster on large files
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    _Parser = None
+if yaml.__with_libyaml__:  # libyaml: much faster on large files
+    from yaml._yaml import CParser
 
-
-if _Parser is not None:
-
-    class _Loader(_Parser, yaml.constructor.BaseConstructor, _Resolver):  # type: ignore[misc,valid-type]
+    class _Loader(CParser, yaml.constructor.BaseConstructor, _Resolver):
         def __init__(self, stream: str):
-            _Parser.__init__(self, stream)
+            CParser.__init__(self, stream)
             yaml.constructor.BaseConstructor.__init__(self)
             _Resolver.__init__(self)
 
