@@ -19,8 +19,8 @@ import pytest
 from avprobe import probe
 from PIL import Image
 
-import storyboard.emulator as emulator_module
 from storyboard.emulator import Emulator
+from storyboard.emulator import faults as emulator_faults
 
 MODEL = "alibaba/wan-2-7-r2v"
 KEY = "sk-emulator-test-key"
@@ -269,7 +269,7 @@ def test_fail_accepts_and_bills_the_generation_then_fails_it(start, client):
 
 
 def test_slow_delays_the_answer(start, client, monkeypatch):
-    monkeypatch.setattr(emulator_module, "SLOW_SECONDS", 0.4)
+    monkeypatch.setattr(emulator_faults, "SLOW_SECONDS", 0.4)
     emulator = start(faults="slow=1.0")
     began = time.monotonic()
     assert poll(client, emulator, "any").status_code == 404
@@ -338,7 +338,9 @@ def test_seeded_faults_are_reproducible(start):
 
 @pytest.mark.parametrize("spec", ["bogus=0.1", "429=2", "500=often", "429=0.1,,teleport"])
 def test_bad_fault_specs_are_refused(spec):
-    with pytest.raises(ValueError):
+    from storyboard.errors import UsageError
+
+    with pytest.raises(UsageError):
         Emulator(faults=spec)
 
 

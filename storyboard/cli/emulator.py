@@ -4,7 +4,8 @@ import threading
 
 import click
 
-from ..emulator import FAULTS, Emulator
+from ..emulator.faults import FAULTS
+from ..errors import UsageError
 
 
 @click.command("emulator")
@@ -19,11 +20,13 @@ from ..emulator import FAULTS, Emulator
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="Keep clips and fetched references here (default: a temporary folder).")
 def command(host: str, port: int, api_key: str | None, latency: float, seed: int, faults: str, work_dir: str | None) -> None:
-    """Serve a local stand-in of the generation service (SPEC §2) until Ctrl-C."""
+    """Serve a local stand-in of the generation service's API until Ctrl-C."""
+    from ..emulator import Emulator  # the HTTP stack, only when serving
+
     try:
         emulator = Emulator(host=host, port=port, api_key=api_key, latency=latency, faults=faults, seed=seed,
                             work_dir=work_dir)
-    except ValueError as error:
+    except UsageError as error:
         raise click.BadParameter(str(error), param_hint="'--faults'") from None
     except OSError as error:
         raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None

@@ -1,0 +1,49 @@
+"""A local stand-in for the generation service's API, over real HTTP (`storyboard emulator`).
+
+`Emulator` serves the two-step contract at `{url}` (e.g. `http://127.0.0.1:8765/v2`):
+
+- `POST {url}/video/generations` checks `Authorization: Bearer <key>` (401), validates the
+  body against the model profile as the service would (400 naming the field; `duration`
+  may be a numeric string like "5"), and answers 201 with
+  `{"id", "status": "queued", "meta": {"usage": {"credits_used", "usd_spent"}}}`.
+- `GET {url}/video/generations?generation_id=ID` (same auth) reports `queued` for the first
+  tenth of `latency`, then `generating`, then `completed` with `video.url` once `latency`
+  has passed *and* the clip exists (a slow render keeps it `generating`), or `failed` with
+  `error.message`. Unknown ids get 404.
+- `GET /files/<id>.mp4` (no auth, like a CDN URL) serves the finished clip.
+- `GET /_emulator/stats` answers `stats()` as JSON.
+
+Each accepted generation is made in a worker thread: its references (`image_urls`,
+`video_urls`, `first_frame_image`) are fetched over HTTP(S) or decoded from `data:` URIs,
+checked to be an image / a video, and composed into an animatic by the preview renderer.
+A reference that cannot be fetched or decoded fails the generation at once, naming it.
+
+Seeded faults (`faults="429=0.1,drop=0.05,…"`) are described in `storyboard.emulator.faults`.
+
+The parts: `faults` (the fault list and the seeded draws), `validation` (create requests
+against model profiles), `references` (fetching and checking references), `service`
+(generations, statuses, the render worker) and `http` (`Emulator`: the service on a port,
+the server and the request handler).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .faults import FAULTS, FAULTS_BY_REQUEST, parse_faults
+
+if TYPE_CHECKING:
+    from .http import Emulator
+    from .service import Generation
+
+__all__ = ["FAULTS", "FAULTS_BY_REQUEST", "Emulator", "Generation", "parse_faults"]
+
+_LAZY = {"Emulator": "http", "Generation": "service"}  # the HTTP stack only when a server is made
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'storyboard.emulator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,319 @@
+"""The emulator's HTTP layer: `Emulator` (the service on a local port), a threading server and
+the handler of the three endpoints, which applies the drawn faults (see `faults`) and turns
+`Refusal`s into JSON error answers."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import shutil
+import socket
+import socketserver
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from . import faults
+from .faults import canonical_json
+from .service import Service
+from .validation import Refusal
+
+API_PREFIX = "/v2"
+GENERATIONS_PATH = f"{API_PREFIX}/video/generations"
+FILES_PREFIX = "/files/"
+STATS_PATH = "/_emulator/stats"
+MAX_BODY_BYTES = 32 * 1024 * 1024  # a 7 MB first frame as a data: URI fits
+
+EXPIRED_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    b"<Message>Request has expired</Message><X-Amz-Expires>3600</X-Amz-Expires></Error>\n"
+)
+HTML_ERROR_BODY = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><h1>502 Bad Gateway</h1><p>The upstream server returned an invalid response.</p></body></html>\n"
+)
+
+
+class Emulator(Service):
+    """The generation service's API on a local port. Binds at construction; `start()` serves in a thread."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        latency: float = 2.0,
+        faults: str = "",
+        seed: int = 0,
+        work_dir: str | os.PathLike[str] | None = None,
+    ):
+        super().__init__(api_key=api_key, latency=latency, faults=faults, seed=seed, work_dir=work_dir)
+        try:
+            self._server = bind_server(host, port, self)
+        except OSError:
+            self.close()
+            raise
+        self._thread: threading.Thread | None = None
+        bound_host, self.port = self._server.host_and_port
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(bound_host, bound_host)
+        self.origin = f"http://[{shown}]:{self.port}" if ":" in shown else f"http://{shown}:{self.port}"
+        self.url = self.origin + API_PREFIX
+
+    def start(self) -> Emulator:
+        if self._thread is not None:
+            raise RuntimeError("the emulator is already running")
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.1)  # stop() returns quickly
+        self._thread = threading.Thread(target=serve, name="emulator-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+        self._server.server_close()
+        self._server.hang_up()
+        self.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def bind_server(host: str, port: int, emulator: Emulator) -> EmulatorServer:
+    """Bind (IPv4 or IPv6, as `host` is) a server answering for `emulator`; it serves once
+    `serve_forever` runs. Raises OSError when the address cannot be bound."""
+    server_class = IPv6EmulatorServer if ":" in host else EmulatorServer
+    server = server_class((host, port), RequestHandler)
+    server.emulator = emulator
+    return server
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # a render at --jobs 100 connects all at once; the default 5 resets some
+    emulator: Emulator
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away mid-answer (a killed render, a cut download): not the server's fault
+        super().handle_error(request, client_address)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks the host name up (getfqdn), which can hang without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.host_and_port
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    @property
+    def host_and_port(self) -> tuple[str, int]:
+        """The address bound (port 0 becomes the port the system chose)."""
+        host, port = self.server_address[:2]
+        return str(host), int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def hang_up(self) -> None:
+        """End kept-alive connections too: after `stop()` no request is answered."""
+        with self.connections_lock:
+            for connection in self.connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
+class IPv6EmulatorServer(EmulatorServer):
+    address_family = socket.AF_INET6
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "storyboard-emulator"
+    sys_version = ""
+    timeout = 120  # seconds a connection may sit idle or stall mid-request
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
+    server: EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # silent: request lines are no one's business, and headers carry the key
+
+    @property
+    def emulator(self) -> Emulator:
+        return self.server.emulator
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def _serve(self, method: str) -> None:
+        path, _, query = self.path.partition("?")
+        if not path.startswith("/_emulator/"):
+            self.emulator.count("requests")
+        try:
+            body = self._read_body() if method == "POST" else b""
+            if method == "POST" and path == GENERATIONS_PATH:
+                self._create(body)
+            elif method == "GET" and path == GENERATIONS_PATH:
+                self._poll(urllib.parse.parse_qs(query))
+            elif method == "GET" and path.startswith(FILES_PREFIX):
+                self._download(path[len(FILES_PREFIX):])
+            elif method == "GET" and path == STATS_PATH:
+                self._send_json(200, self.emulator.stats())
+            elif path in (GENERATIONS_PATH, STATS_PATH) or path.startswith(FILES_PREFIX):
+                raise Refusal(405, f"{method} is not allowed here")
+            else:
+                raise Refusal(404, f"no such endpoint: {path}")
+        except Refusal as refusal:
+            error = {"message": refusal.message, **({"field": refusal.field} if refusal.field else {})}
+            self._send_json(refusal.status, {"error": error})
+        except OSError:  # the client went away (or stop() hung up): nobody to answer
+            self.close_connection = True
+        except Exception as error:  # noqa: BLE001 - a bug here must still answer, not hang the client
+            self.close_connection = True
+            self._send_json(500, {"error": {"message": f"emulator error: {type(error).__name__}: {error}"}})
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise Refusal(411, "send the body with a Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise Refusal(400, "malformed Content-Length") from None
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body must not be taken for the next request
+            raise Refusal(413, f"the request body is larger than {MAX_BODY_BYTES} bytes")
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _create(self, raw: bytes) -> None:
+        emulator = self.emulator
+        emulator.check_key(self.headers.get("Authorization"))
+        try:
+            body = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError):
+            body = None
+            subject = hashlib.sha256(raw).hexdigest()
+        else:
+            subject = hashlib.sha256(canonical_json(body)).hexdigest()
+        hits = emulator.faults.draw("create", subject)
+        if self._disrupt(hits, ("drop", "429", "500")):
+            return
+        if body is None:
+            raise Refusal(400, "the request body is not valid JSON")
+        profile, request = emulator.validate(body)
+        doomed = "fail" in hits
+        if doomed:
+            emulator.faults.record("fail")
+        generation = emulator.create_generation(profile, request, subject, doomed)
+        self._send_json(201, {"id": generation.id, "status": "queued", "meta": {"usage": generation.usage()}})
+
+    def _poll(self, query: dict[str, list[str]]) -> None:
+        emulator = self.emulator
+        emulator.count("polls")
+        emulator.check_key(self.headers.get("Authorization"))
+        generation_id = (query.get("generation_id") or [""])[0]
+        generation, _ = emulator._lookup(generation_id)
+        subject = generation.fault_key if generation else f"unknown:{generation_id}"
+        if self._disrupt(emulator.faults.draw("poll", subject), ("drop", "429", "500")):
+            return
+        if not generation_id:
+            raise Refusal(400, "generation_id: this query parameter is required", "generation_id")
+        if generation is None:
+            raise Refusal(404, f"generation {generation_id!r} not found")
+        _, status = emulator._lookup(generation_id)  # a slow answer reports the state it is sent in
+        answer: dict[str, Any] = {"id": generation.id, "status": status}
+        if status == "completed":
+            answer["video"] = {"url": f"{self._origin()}{FILES_PREFIX}{generation.id}.mp4"}
+        elif status == "failed":
+            answer["error"] = {"message": generation.failure}
+        self._send_json(200, answer)
+
+    def _download(self, name: str) -> None:
+        emulator = self.emulator
+        emulator.count("downloads")
+        if self.headers.get("Authorization"):
+            emulator.count("downloads_with_authorization")
+        generation_id = name.removesuffix(".mp4")
+        generation, _ = emulator._lookup(generation_id) if name.endswith(".mp4") else (None, None)
+        subject = generation.fault_key if generation else f"unknown:{name}"
+        hits = emulator.faults.draw("download", subject)
+        if self._disrupt(hits, ("drop", "expired", "html")):
+            return
+        _, status = emulator._lookup(generation_id)
+        if generation is None or status != "completed":
+            raise Refusal(404, f"no such file: {name}")
+        clip = emulator.clip_path(generation.id)
+        size = clip.stat().st_size
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        with clip.open("rb") as source:
+            if "truncate" in hits:
+                emulator.faults.record("truncate")
+                self.wfile.write(source.read(size // 2))
+                self.close_connection = True
+                return
+            shutil.copyfileobj(source, self.wfile)
+
+    def _disrupt(self, hits: set[str], in_order: tuple[str, ...]) -> bool:
+        """Apply `slow`, then the first of `in_order` that hit; True when that answered the request."""
+        if "slow" in hits:
+            self.emulator.faults.record("slow")
+            time.sleep(faults.SLOW_SECONDS)
+        hit = next((fault for fault in in_order if fault in hits), None)
+        if hit is None:
+            return False
+        self.emulator.faults.record(hit)
+        if hit == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif hit == "429":
+            self._send_json(429, {"error": {"message": "rate limit exceeded, retry later"}}, {"Retry-After": "1"})
+        elif hit == "500":
+            self._send_json(500, {"error": {"message": "internal server error (emulated)"}})
+        elif hit == "expired":
+            self._send(403, EXPIRED_BODY, "application/xml")
+        elif hit == "html":
+            self._send(200, HTML_ERROR_BODY, "text/html; charset=utf-8")
+        return True
+
+    def _origin(self) -> str:
+        host = self.headers.get("Host")
+        return f"http://{host}" if host else self.emulator.origin
+
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+
+    def _send(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        if status >= 400:
+            self.emulator.count("rejected")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -1,0 +1,217 @@
+"""The emulated service's model: generations, their statuses and billing, the render worker.
+
+`Service` knows nothing of HTTP (`http.Emulator` serves it on a port). Each accepted
+generation is made by a worker thread: its references are fetched (see `references`), then
+the animatic is drawn by the preview renderer into the clip that `GET /files/<id>.mp4` serves.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..media import frame_size
+from ..profiles import ModelProfile, load_profiles
+from .faults import FaultDraws, canonical_json, parse_faults
+from .references import Reference, UnusableReference, gather_references
+from .validation import Refusal, validate_request
+
+QUEUED_SHARE = 0.1  # of the latency, spent `queued` before `generating`
+CREDITS_PER_USD = 2_000_000  # the provider's example: 1.95 USD = 3,900,000 credits
+MAX_SEED = 2_147_483_647
+
+
+@dataclass
+class Generation:
+    id: str
+    body: dict[str, Any]
+    profile: ModelProfile
+    fault_key: str  # stands for this generation in fault draws, the same on every run
+    usd_spent: float
+    doomed: bool  # the `fail` fault hit: it ends failed instead of completed
+    created: float = field(default_factory=time.monotonic)
+    finished: bool = False  # the worker is done: clip written, or failure known
+    failure: str | None = None
+    fails_at_once: bool = False  # a reference problem shows as soon as found
+
+    def usage(self) -> dict[str, Any]:
+        """What the create answer reports as billed (`meta.usage`)."""
+        return {"credits_used": round(self.usd_spent * CREDITS_PER_USD), "usd_spent": self.usd_spent}
+
+
+class Service:
+    """The generation service's behaviour: accounts, generations, statuses, clips, faults."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        latency: float = 2.0,
+        faults: str = "",
+        seed: int = 0,
+        work_dir: str | os.PathLike[str] | None = None,
+    ):
+        if latency < 0:
+            raise UsageError("latency must not be negative")
+        self.latency = float(latency)
+        self.seed = seed
+        self.faults = FaultDraws(seed, parse_faults(faults))
+        self._api_key = api_key
+        self._profiles = load_profiles()
+        self._owns_work_dir = work_dir is None
+        self.work_dir = Path(tempfile.mkdtemp(prefix="storyboard-emulator-") if work_dir is None else work_dir)
+        (self.work_dir / "clips").mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._generations: dict[str, Generation] = {}
+        self._creations_by_subject: dict[str, int] = {}
+        self._counts = {"requests": 0, "creates": 0, "polls": 0, "downloads": 0, "rejected": 0,
+                        "downloads_with_authorization": 0}
+        self._workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="emulator-render")
+
+    def close(self) -> None:
+        """Finish the clips being drawn, then remove the work folder if it was a temporary one."""
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        self._discard_work_dir()
+
+    def set_faults(self, spec: str) -> None:
+        """Change the fault probabilities of the running emulator (attempt counts carry on)."""
+        self.faults.set_probabilities(parse_faults(spec))
+
+    def stats(self) -> dict[str, Any]:
+        """Counts so far; `requests` covers every request except those to `/_emulator/`."""
+        now = time.monotonic()
+        with self._lock:
+            states = [self._status(generation, now) for generation in self._generations.values()]
+            return {
+                **self._counts,
+                "completed": states.count("completed"),
+                "failed": states.count("failed"),
+                "in_progress": states.count("queued") + states.count("generating"),
+                "usd_spent": round(sum(g.usd_spent for g in self._generations.values()), 4),
+                "faults": self.faults.injected(),
+            }
+
+    # Bookkeeping for the request handler.
+
+    def count(self, name: str) -> None:
+        """Add one to a request counter of `stats()`."""
+        with self._lock:
+            self._counts[name] += 1
+
+    def check_key(self, authorization: str | None) -> None:
+        """Refuse (401) a missing or malformed Authorization header, or a key other than the one set."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Refusal(401, "missing or malformed Authorization header (expected 'Bearer <key>')")
+        if self._api_key is not None and not _same_secret(token.strip(), self._api_key):
+            raise Refusal(401, "invalid API key")
+
+    def validate(self, body: Any) -> tuple[ModelProfile, dict[str, Any]]:
+        """The profile and the request as the service takes it; refuses (400) what it would refuse."""
+        return validate_request(self._profiles, body)
+
+    def create_generation(self, profile: ModelProfile, body: dict[str, Any], fault_subject: str,
+                          doomed: bool) -> Generation:
+        """Accept and bill a validated request, and set a worker on making its clip."""
+        usd = profile.estimate_usd(body.get("resolution"), body.get("duration")) or 0.0
+        with self._lock:
+            number = self._creations_by_subject.get(fault_subject, 0)
+            self._creations_by_subject[fault_subject] = number + 1
+            generation = Generation(
+                id=str(uuid.uuid4()), body=body, profile=profile, fault_key=f"{fault_subject}#{number}",
+                usd_spent=usd, doomed=doomed,
+            )
+            self._generations[generation.id] = generation
+            self._counts["creates"] += 1
+        try:
+            self._workers.submit(self._produce, generation)
+        except RuntimeError:  # stop() has begun
+            self._finish(generation, failure="the emulator stopped", at_once=True)
+        return generation
+
+    def _lookup(self, generation_id: str) -> tuple[Generation | None, str | None]:
+        """The generation and its status now, or (None, None). Keeps its underscore: it is the hook
+        benchmarks/service.py overrides to time when a completion is first noticed."""
+        with self._lock:
+            generation = self._generations.get(generation_id)
+            return generation, (self._status(generation, time.monotonic()) if generation else None)
+
+    def clip_path(self, generation_id: str) -> Path:
+        return self.work_dir / "clips" / f"{generation_id}.mp4"
+
+    def _status(self, generation: Generation, now: float) -> str:
+        elapsed = now - generation.created
+        if generation.failure is not None and (generation.fails_at_once or elapsed >= self.latency):
+            return "failed"
+        if elapsed < QUEUED_SHARE * self.latency:
+            return "queued"
+        if elapsed < self.latency or not generation.finished:
+            return "generating"
+        return "completed"
+
+    # The worker: references, then the animatic.
+
+    def _produce(self, generation: Generation) -> None:
+        try:
+            references, first_frame = gather_references(
+                generation.body, generation.profile, self.work_dir / "references" / generation.id
+            )
+        except UnusableReference as problem:
+            self._finish(generation, failure=str(problem), at_once=True)
+            return
+        except Exception as error:  # noqa: BLE001 - a worker must always settle its generation
+            self._finish(generation, failure=f"reading the references failed: {error}", at_once=True)
+            return
+        if generation.doomed:
+            self._finish(generation, failure="the model could not generate this video (emulated failure)")
+            return
+        try:
+            self._render(generation, references, first_frame)
+        except Exception as error:  # noqa: BLE001
+            self._finish(generation, failure=f"rendering the clip failed: {type(error).__name__}: {error}", at_once=True)
+            return
+        self._finish(generation)
+
+    def _finish(self, generation: Generation, failure: str | None = None, at_once: bool = False) -> None:
+        # benchmarks/service.py overrides this too, to time when each clip is done.
+        with self._lock:
+            generation.failure = failure
+            generation.fails_at_once = at_once
+            generation.finished = True
+
+    def _render(self, generation: Generation, references: list[Reference], first_frame: Path | None) -> None:
+        from ..animatic import Animatic, render_animatic  # numpy, Pillow, moviepy: only once a clip is drawn
+
+        body, profile = generation.body, generation.profile
+        resolution = body.get("resolution") or profile.default("resolution") or "720p"
+        aspect_ratio = body.get("aspect_ratio") or profile.default("aspect_ratio") or "16:9"
+        duration = body.get("duration") or profile.default("duration") or 5
+        seed = body.get("seed")
+        if seed is None:  # the service would pick one at random; the emulator stays reproducible
+            seed = int(hashlib.sha256(canonical_json(body)).hexdigest()[:8], 16) % (MAX_SEED + 1)
+        width, height = frame_size(resolution, aspect_ratio)
+        spec = Animatic(
+            width=width, height=height, duration=float(duration), seed=int(seed), shot_id=generation.id[:8],
+            prompt=body["prompt"], references=references, first_frame=first_frame,
+        )
+        clip = self.clip_path(generation.id)
+        partial = clip.with_name(f"{generation.id}.partial.mp4")
+        render_animatic(spec, partial)
+        os.replace(partial, clip)
+
+    def _discard_work_dir(self) -> None:
+        if self._owns_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
