@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from .model import CastMember, Shot, Storyboard
 from .profiles import ModelProfile
 
 _TEMPLATE_FILE = "<template>"  # the file name Jinja gives templates made from strings
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # the line breaks Jinja's lexer recognises
 
 
 class _ProjectLoader(jinja2.FileSystemLoader):
@@ -30,7 +32,7 @@ class _ProjectLoader(jinja2.FileSystemLoader):
         self.root = root.resolve()
         self.served: dict[str, str] = {}  # file name -> include name, to place errors inside includes
 
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         if filename is None or not Path(filename).resolve().is_relative_to(self.root):
             raise jinja2.TemplateNotFound(template)
@@ -137,6 +139,29 @@ def environment(root: Path) -> SandboxedEnvironment:
     return env
 
 
+class _Templates:
+    """Renders template text for one `expand()` call: each distinct text is compiled once, and
+    text without template syntax is not compiled at all (compiling is most of validation's time).
+    Compiled templates are shared, never rendered output: every shot renders with its own context."""
+
+    def __init__(self, env: SandboxedEnvironment):
+        self.env = env
+        self.compiled: dict[str, jinja2.Template] = {}
+        starts = (env.block_start_string, env.variable_start_string, env.comment_start_string)
+        prefixes = (env.line_statement_prefix, env.line_comment_prefix)
+        self.syntax = [start for start in (*starts, *prefixes) if start]
+
+    def render(self, source: str, context: dict[str, Any]) -> str:
+        if not any(start in source for start in self.syntax):
+            # What Jinja makes of plain text: its lexer turns \r\n and \r into \n (and drops
+            # one trailing newline, which the strip removes anyway).
+            return _NEWLINE.sub("\n", source).strip()
+        template = self.compiled.get(source)
+        if template is None:  # a syntax error is not kept: it is raised again, the same, for each use
+            template = self.compiled[source] = self.env.from_string(source)
+        return template.render(context).strip()
+
+
 def template_context(storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: _Mentions) -> dict[str, Any]:
     shot_fields = {name: profile.default(name) for name in profile.fields if profile.default(name) is not None}
     shot_fields.update({key: value for key, value in shot.fields.items() if key != "params"})
@@ -156,11 +181,12 @@ def template_context(storyboard: Storyboard, shot: Shot, profile: ModelProfile, 
 def expand(storyboard: Storyboard) -> list[Problem]:
     """Render every shot's prompt in place; return the problems of those that fail."""
     env = environment(storyboard.root)
+    templates = _Templates(env)
     problems = []
     for member in storyboard.cast.values():
         if member.description and ("{" in member.description):
             try:
-                member.description = env.from_string(member.description).render(storyboard.vars).strip()
+                member.description = templates.render(member.description, storyboard.vars)
             except Exception as error:  # noqa: BLE001
                 where = (*member.where, "description")
                 problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))
@@ -171,14 +197,14 @@ def expand(storyboard: Storyboard) -> list[Problem]:
         mentions = _Mentions(shot, profile)
         context = template_context(storyboard, shot, profile, mentions)
         try:
-            template = env.from_string(shot.prompt_template)
-            shot.prompt = template.render(context).strip()
+            shot.prompt = templates.render(shot.prompt_template, context)
             shot.cast = mentions.order
         except Exception as error:  # noqa: BLE001 - any failure inside a user's template is reported, not raised
             problems.append(_problem(storyboard, shot, error, context, env.loader.served))  # type: ignore[union-attr]
             continue
         if not shot.prompt:
-            problems.append(storyboard.document.problem(shot.origins["prompt"], f"shot {shot.id!r}: the prompt is empty once expanded"))
+            empty = f"shot {shot.id!r}: the prompt is empty once expanded"
+            problems.append(storyboard.document.problem(shot.origins["prompt"], empty))
     return problems
 
 
