@@ -149,7 +149,7 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
         if not current:
             emit(Event(None, "assembling", display_path(board.output.path)))
             assemble(pieces, board.output.path, settings)
-    except (OSError, ValueError, RuntimeError) as error:
+    except (RenderError, OSError) as error:  # OSError: the film or the soundtrack could not be looked at
         raise RenderError(f"assembling the film failed: {error}") from error
     if current:
         emit(Event(None, "current", display_path(board.output.path)))

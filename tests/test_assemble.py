@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from avprobe import FFMPEG, audio_samples, beep_times, decode_errors, flash_times, probe
 
-from storyboard.assemble import AssemblyError, FilmSettings, Piece, Soundtrack, assemble
 from storyboard.animatic import Animatic, marker_times, render_animatic
+from storyboard.assemble import AssemblyError, FilmSettings, Piece, Soundtrack, assemble
+from storyboard.errors import RenderError
 
 FPS = 24
 FRAME = 1 / FPS
@@ -139,6 +140,17 @@ def test_a_failed_assembly_leaves_the_previous_film(clips, tmp_path):
         assemble([Piece(clips["wide24"]), Piece(broken)], film, FilmSettings(size=(1280, 720), fps=FPS))
     assert film.read_bytes() == b"the previous film"
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_film_that_cannot_be_written_is_an_assembly_error_with_the_reason(clips, tmp_path):
+    film = tmp_path / "film.mp4"
+    film.mkdir()  # a folder where the film should go
+    (film / "notes.txt").write_text("mine")
+    with pytest.raises(AssemblyError, match=r"^Is a directory: ") as raised:
+        assemble([Piece(clips["wide24"])], film, FilmSettings(size=(1280, 720), fps=FPS))
+    assert isinstance(raised.value, RenderError)  # what the render pipeline catches
+    assert (film / "notes.txt").read_text() == "mine"
+    assert [path.name for path in tmp_path.iterdir()] == ["film.mp4"]
 
 
 def test_trim_takes_the_middle_of_a_clip(clips, tmp_path):

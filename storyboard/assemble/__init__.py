@@ -1,0 +1,67 @@
+"""Stage 6: the film. Clips in order, fitted to one frame size, joined by cuts, crossfades or
+fades through black, their sound kept in sync and the soundtrack mixed under it.
+
+- `timeline`: the pieces, what each clip holds (`storyboard.media.probe`), where each sits in the film;
+- `picture`: the video, stream-copied when the clips allow it, else drawn frame by frame (moviepy);
+- `sound`: the mix, sample-exact, into a WAV;
+- `mux`: picture and sound into the film.
+
+Every failure leaves `assemble` as an `AssemblyError` (a `RenderError`) with a message for
+the user, whatever raised it below: ffmpeg, PyAV, moviepy or the file system.
+"""
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import AssemblyError, MediaError
+from ..files import atomic_path
+from .mux import mux
+from .picture import can_copy, copy_picture, draw_picture
+from .sound import Mixer
+from .timeline import FilmSettings, Piece, Soundtrack, Source, Timeline
+
+__all__ = ["AssemblyError", "FilmSettings", "Piece", "Soundtrack", "Source", "assemble"]
+
+
+def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings) -> str:
+    """Write the film to `destination` (atomically); return which way wrote the picture: 'copy' or 'moviepy'.
+    Raises AssemblyError."""
+    with _as_assembly_error():
+        if not pieces:
+            raise AssemblyError("nothing to assemble")
+        timeline = Timeline(pieces, [Source.probe(piece.path) for piece in pieces], settings.fps)
+        with tempfile.TemporaryDirectory(prefix="storyboard-film-") as scratch_dir:
+            scratch = Path(scratch_dir)
+            mix = scratch / "mix.wav"
+            Mixer(timeline, settings.music).write_wav(mix)
+            picture = scratch / "picture.mp4"
+            way = "copy" if settings.fast_path and can_copy(timeline, settings) else "moviepy"
+            if way == "copy":
+                copy_picture(timeline, picture, scratch)
+            else:
+                draw_picture(timeline, settings, picture)
+            with atomic_path(destination) as temporary:
+                mux(picture, mix, timeline.duration, settings, temporary)
+        return way
+
+
+@contextlib.contextmanager
+def _as_assembly_error() -> Iterator[None]:
+    """Failures from below as AssemblyError; storyboard's own errors other than MediaError pass as they are."""
+    try:
+        yield
+    except MediaError as error:  # ffmpeg failed, or a clip cannot be read
+        raise AssemblyError(str(error)) from error
+    except OSError as error:  # a full disk, a file that went away; moviepy reports its failures as OSError too
+        raise AssemblyError(_describe(error)) from error
+
+
+def _describe(error: OSError) -> str:
+    """'No space left on device: FILE' rather than '[Errno 28] ...'; moviepy's messages as they are."""
+    if not error.strerror:
+        return str(error).strip() or type(error).__name__
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{error.strerror}: {' -> '.join(names)}" if names else error.strerror

@@ -1,0 +1,129 @@
+"""What the film is made of (pieces, soundtrack, settings), what each clip holds, and where
+every piece sits in the film."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import AssemblyError, MediaError
+from ..media import VideoStream, probe
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One shot's footage in the film."""
+
+    path: Path
+    trim_start: float = 0.0
+    trim_end: float | None = None  # time in the clip where the piece ends; None: the clip's end
+    transition: str = "cut"  # how this piece begins after the previous one: cut | crossfade | fade
+    transition_duration: float = 0.0
+    fit: str = "contain"  # contain: letterbox; cover: fill and crop
+
+
+@dataclass(frozen=True)
+class Soundtrack:
+    path: Path
+    volume: float = 1.0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
+    loop: bool = True  # repeat when shorter than the film (else silence after its end)
+    duck: float | None = None  # gain for the music while the clips have sound, e.g. 0.3
+
+
+@dataclass(frozen=True)
+class FilmSettings:
+    size: tuple[int, int]
+    fps: float
+    crf: int = 20
+    preset: str = "veryfast"
+    music: Soundtrack | None = None
+    normalize: bool = False  # EBU R128 loudness normalisation of the final mix (-16 LUFS)
+    fast_path: bool = True  # allow copying video streams when the clips allow it
+
+
+@dataclass(frozen=True)
+class Source:
+    """A clip as the assembly sees it: its picture stream and whether it has sound."""
+
+    path: Path
+    video: VideoStream
+    has_audio: bool
+
+    @classmethod
+    def probe(cls, path: Path) -> Source:
+        try:
+            info = probe(path)
+            return cls(path, info.picture, info.has_audio)
+        except MediaError as error:
+            raise AssemblyError(str(error)) from error
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.video.size
+
+    @property
+    def fps(self) -> float:
+        return self.video.fps
+
+    @property
+    def duration(self) -> float:
+        """Of the picture, from its counted frames: the container's duration is rounded and covers a longer sound track too."""
+        return self.video.duration
+
+
+@dataclass
+class Timeline:
+    """Where each piece sits in the film, in seconds and in output samples."""
+
+    pieces: list[Piece]
+    sources: list[Source]
+    fps: float
+    starts: list[float] = field(default_factory=list)
+    lengths: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        at = 0.0
+        for index, (piece, source) in enumerate(zip(self.pieces, self.sources, strict=True)):
+            end = source.duration if piece.trim_end is None else min(piece.trim_end, source.duration)
+            length = end - piece.trim_start
+            if length <= 0:
+                raise AssemblyError(f"{source.path.name}: trim leaves nothing ({piece.trim_start:g} s to {end:g} s)")
+            if index and piece.transition == "crossfade":
+                overlap = piece.transition_duration
+                if overlap > min(length, self.lengths[-1]) + 1e-9:
+                    raise AssemblyError(f"a {overlap:g} s crossfade is longer than the shots it joins")
+                at -= overlap
+            self.starts.append(at)
+            self.lengths.append(length)
+            at += length
+
+    @property
+    def duration(self) -> float:
+        """Exact to the frame: the sum of the pieces minus the crossfade overlaps, on the frame grid."""
+        return self.frames / self.fps
+
+    @property
+    def frames(self) -> int:
+        return round((self.starts[-1] + self.lengths[-1]) * self.fps)
+
+    def on_screen(self, t: float) -> list[tuple[int, float]]:
+        """(piece index, opacity) of what shows at film time t."""
+        shown = []
+        for index, (start, length) in enumerate(zip(self.starts, self.lengths, strict=True)):
+            if not start <= t < start + length:
+                continue
+            shown.append((index, self._opacity(index, t - start)))
+        return shown
+
+    def _opacity(self, index: int, into: float) -> float:
+        """Fades of the picture: through black at `fade` joins; a crossfade's incoming piece over its overlap."""
+        opacity = 1.0
+        piece = self.pieces[index]
+        if index and piece.transition in ("crossfade", "fade") and piece.transition_duration > 0:
+            ramp = piece.transition_duration if piece.transition == "crossfade" else piece.transition_duration / 2
+            opacity = min(opacity, into / ramp)
+        following = self.pieces[index + 1] if index + 1 < len(self.pieces) else None
+        if following is not None and following.transition == "fade" and following.transition_duration > 0:
+            opacity = min(opacity, (self.lengths[index] - into) / (following.transition_duration / 2))
+        return max(0.0, min(1.0, opacity))
