@@ -435,10 +435,12 @@ def table(results: list[dict], count: int, seconds: float, overlap: float) -> st
             found = f" (found {row['flashes_found']}/{row['beeps_found']} of {row['markers']})"
         inner = f" ({row['inner']:.2f} s in the call)" if row.get("inner") is not None else ""
         audio = "no audio" if row["audio"] is None else ms(row["audio"] - row["video"])
+        off = row["video"] - row["expected"]
+        drift = ", " + ms(off) if abs(off) > 1e-6 else ""
         lines.append(
             head + f"| {row.get('path') or 'ffmpeg'} | {row['wall']:.2f} s{inner} | {row['cpu']:.1f} s "
             f"| {row['maxrss'] / 2**20:.0f} MB | {row['tree_pss'] / 2**20:.0f} MB ({row['processes']} proc.) "
-            f"| {row['video']:.3f} s ({row['expected']:.3f} s{', ' + ms(row['video'] - row['expected']) if abs(row['video'] - row['expected']) > 1e-6 else ''}) "
+            f"| {row['video']:.3f} s ({row['expected']:.3f} s{drift}) "
             f"| {audio} | {ms(row['placement_max'])}{found} "
             f"| {ms(row['sync_first'])} / {ms(row['sync_last'])} / {ms(row['sync_max'])} |"
         )

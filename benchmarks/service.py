@@ -63,7 +63,7 @@ import storyboard
 from storyboard.emulator import Emulator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sample_client  # noqa: E402
+import sample_client
 
 KEY = "bench-key-0123456789"
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
@@ -155,7 +155,8 @@ def seconds(value: float | None, digits: int = 1) -> str:
 def api_render(board: Path, jobs: int) -> dict[str, Any]:
     events: list[tuple[float, storyboard.Event]] = []
     started = time.monotonic()
-    result = storyboard.render(board, backend="aimlapi", jobs=jobs, on_event=lambda event: events.append((time.monotonic(), event)))
+    result = storyboard.render(board, backend="aimlapi", jobs=jobs,
+                               on_event=lambda event: events.append((time.monotonic(), event)))
     ended = time.monotonic()
 
     def moments(state: str) -> list[float]:
@@ -205,7 +206,8 @@ def scenario_service(shots: int, latency: float) -> dict[str, Any]:
         run["detection"] = detection(timeline)
     assert run["generated"] == shots, run
     # Where the makespan goes, per shot: submit → accepted by the service, and noticed → clip stored.
-    run["create_rtt"] = spread([row["created"] - run["submit_at"][row["shot"]] for row in timeline if row["shot"] in run["submit_at"]])
+    run["create_rtt"] = spread([row["created"] - run["submit_at"][row["shot"]] for row in timeline
+                                if row["shot"] in run["submit_at"]])
     run["after_notice"] = spread([run["done_at"][row["shot"]] - row["noticed"] for row in timeline
                                   if row["shot"] in run["done_at"] and row["noticed"] is not None])
     del run["submit_at"], run["done_at"]
@@ -255,7 +257,8 @@ def scenario_rerender(shots: int, latency: float, jobs: int, aspect_ratio: str) 
         before = server.stats()
         env = {**os.environ, "AIMLAPI_KEY": KEY, "AIMLAPI_BASE_URL": server.url}
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "storyboard", "render", str(board), "--backend", "aimlapi", *consent_flags()],
+        done = subprocess.run([sys.executable, "-m", "storyboard", "render", str(board), "--backend", "aimlapi",
+                               *consent_flags()],
                               capture_output=True, text=True, env=env, cwd=folder)
         command = {"wall": time.monotonic() - started, "exit": done.returncode,
                    "last_line": (done.stdout.strip().splitlines() or [""])[-1],
@@ -419,7 +422,8 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> str:
     n, latency = args.shots, args.latency
     if service or sample:
         lines += [f"### {n} independent shots (2 s, 720p), emulator latency {latency:g} s, no faults", "",
-                  f"| measure | storyboard, aimlapi backend, jobs={n} | provider sample flow, sequential, 15 s polls | ideal / bar |",
+                  f"| measure | storyboard, aimlapi backend, jobs={n} "
+                  "| provider sample flow, sequential, 15 s polls | ideal / bar |",
                   "|---|---|---|---|"]
 
         def cell(run: dict[str, Any] | None, text: Any) -> str:
@@ -434,8 +438,8 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> str:
         lines.append("| whole render, assembly included | " + cell(service, lambda r: seconds(r["wall"])) + " | — | — |")
         for name in ("creates", "polls", "downloads"):
             lines.append(f"| {name} per generation | "
-                         + cell(service, lambda r: per_generation(r["requests"], n, name)) + " | "
-                         + cell(sample, lambda r: per_generation(r["requests"], n, name)) + " | "
+                         + cell(service, lambda r, name=name: per_generation(r["requests"], n, name)) + " | "
+                         + cell(sample, lambda r, name=name: per_generation(r["requests"], n, name)) + " | "
                          + {"creates": "1", "polls": "bounded", "downloads": "1"}[name] + " |")
         lines.append("| all service requests per generation | "
                      + cell(service, lambda r: per_generation(r["requests"], n, "requests")) + " | "
@@ -452,8 +456,10 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> str:
                      + cell(service, lambda r: f"mean {r['create_rtt']['mean']:.2f} s, max {r['create_rtt']['max']:.2f} s")
                      + " | — | — |")
         lines.append("| clip stored after completion noticed: download, check, store (per shot) | "
-                     + cell(service, lambda r: f"mean {r['after_notice']['mean']:.2f} s, max {r['after_notice']['max']:.2f} s") + " | "
-                     + cell(sample, lambda r: f"mean {r['after_notice']['mean']:.2f} s, max {r['after_notice']['max']:.2f} s (download only)")
+                     + cell(service, lambda r: f"mean {r['after_notice']['mean']:.2f} s, max {r['after_notice']['max']:.2f} s")
+                     + " | "
+                     + cell(sample, lambda r: f"mean {r['after_notice']['mean']:.2f} s, max {r['after_notice']['max']:.2f} s "
+                            "(download only)")
                      + " | — |")
         lines.append("| completion noticed after (per shot) | " + cell(service, noticed) + " | " + cell(sample, noticed)
                      + f" | 10 % of the generation time or 2 s, whichever is more: {max(0.1 * latency, 2.0):.1f} s |")
@@ -465,10 +471,12 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> str:
         first = rerender["first"]
         lines += [f"### Unchanged re-render of {m} shots (aimlapi backend, emulator latency {args.rerender_latency:g} s)", "",
                   "| render | wall time | service requests | clips generated |", "|---|---|---|---|",
-                  f"| first render, jobs={args.rerender_jobs} (generation {first['makespan']:.1f} s + assembly {first['assembly']:.1f} s) | "
+                  f"| first render, jobs={args.rerender_jobs} "
+                  f"(generation {first['makespan']:.1f} s + assembly {first['assembly']:.1f} s) | "
                   f"{first['wall']:.1f} s | {first['requests']['requests']} ({first['requests']['creates']} creates, "
                   f"{first['requests']['polls']} polls, {first['requests']['downloads']} downloads) | {first['generated']} |",
-                  f"| unchanged, `storyboard.render()` | {rerender['api']['wall']:.3f} s | {rerender['api']['requests']['requests']} | "
+                  f"| unchanged, `storyboard.render()` | {rerender['api']['wall']:.3f} s "
+                  f"| {rerender['api']['requests']['requests']} | "
                   f"{rerender['api']['generated']} |",
                   f"| unchanged, `storyboard render` command (process start included) | {rerender['command']['wall']:.2f} s | "
                   f"{rerender['command']['requests']['requests']} | 0 (\"{rerender['command']['last_line']}\") |", ""]
@@ -489,7 +497,8 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> str:
                   f"emulator latency {args.kill_latency:g} s, an uninterrupted render takes {kill['full_render']:.1f} s)", "",
                   "| measure | result | bar |", "|---|---|---|",
                   f"| runs killed mid-render | {killed} of {len(rows)} | — |",
-                  f"| creates / requests, all runs | {creates} / {requests} ({creates / requests:.2f} per request) | 1.00 |",
+                  f"| creates / requests, all runs | {creates} / {requests} "
+                  f"({creates / requests:.2f} per request) | 1.00 |",
                   f"| runs with a second paid generation for some request | {duplicated} of {len(rows)} | 0 |",
                   f"| runs that needed `--resubmit` consent | {consent} of {len(rows)} "
                   f"(`--resubmit` offered: {'yes' if offers('--resubmit') else 'no'}) | — |",
@@ -502,9 +511,11 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> str:
                   "|---|---|---|---|---|---|---|---|---|---|"]
         for row in rows:
             after = row["after_kill"]
-            lines.append(f"| {row['run']} | {row['kill_after']:.2f} s | {row['phase']} | {row['creates_at_kill']} | {row['creates']} | "
+            lines.append(f"| {row['run']} | {row['kill_after']:.2f} s | {row['phase']} | {row['creates_at_kill']} "
+                         f"| {row['creates']} | "
                          f"{row['per_request']:.2f} | {row['reruns']} | {row['consent']} | "
-                         f"{after['clips']} + {'film' if after['film'] else 'no film'} | {', '.join(row['undecodable']) or 'none'} |")
+                         f"{after['clips']} + {'film' if after['film'] else 'no film'} "
+                         f"| {', '.join(row['undecodable']) or 'none'} |")
         lines.append("")
         for row in rows:
             for line in row["asked"]:
@@ -518,7 +529,8 @@ def revision() -> str:
     root = Path(storyboard.__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "storyboard"], cwd=root, capture_output=True, text=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "storyboard"],
+                               cwd=root, capture_output=True, text=True).stdout
     except OSError:
         head, dirty = "", ""
     package = root / "storyboard"

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from .events import Event
     from .inventory import plan
     from .loading import load
-    from .planning import Plan, ShotPlan
     from .pipeline import RenderResult, render
+    from .planning import Plan, ShotPlan
 
 __version__ = "0.1.0"
 

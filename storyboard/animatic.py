@@ -64,7 +64,7 @@ def render_animatic(spec: Animatic, destination: Path) -> None:
     bar = max(4, spec.height // 90)
 
     def frame(t: float) -> np.ndarray:
-        index = int(round(t * spec.fps))
+        index = round(t * spec.fps)  # moviepy passes NumPy floats; round() of one is an int too (NumPy >= 1.19)
         if index in flashes:
             return white
         pixels = card.copy()
@@ -100,13 +100,13 @@ def render_animatic(spec: Animatic, destination: Path) -> None:
 
 
 def _soundtrack(spec: Animatic) -> np.ndarray:
-    samples = int(round(spec.duration * SAMPLE_RATE))
+    samples = round(spec.duration * SAMPLE_RATE)
     t = np.arange(samples) / SAMPLE_RATE
     hum = 0.04 * np.sin(2 * np.pi * (110 + spec.seed % 110) * t)
-    beep_length = int(round(SAMPLE_RATE / spec.fps))
+    beep_length = round(SAMPLE_RATE / spec.fps)
     ramp = np.minimum(1.0, np.minimum(np.arange(beep_length), np.arange(beep_length)[::-1]) / 48)
     for when in marker_times(spec.duration, spec.fps):
-        start = int(round(when * SAMPLE_RATE))
+        start = round(when * SAMPLE_RATE)
         end = min(samples, start + beep_length)
         hum[start:end] += 0.5 * ramp[: end - start] * np.sin(2 * np.pi * BEEP_HZ * t[start:end])
     return np.stack([hum, hum], axis=1).astype(np.float32)

@@ -48,7 +48,8 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None)
         for key in shot.fields.get("params", {}):
             if key in RESERVED_PARAMS:
                 problems.append(
-                    document.problem(shot.origins[key], f"params.{key}: set {key!r} as a field of its own, not under params", key=True)
+                    document.problem(shot.origins[key], f"params.{key}: set {key!r} as a field of its own, not under params",
+                                     key=True)
                 )
     for shot in storyboard.shots:
         problems += _check_footage(storyboard, shot)
@@ -83,7 +84,8 @@ def _check_footage(storyboard: Storyboard, shot: Shot) -> list[Problem]:
                                              key=True))
     start, end = shot.trim
     if end is not None and end <= start:
-        problems.append(document.problem((*shot.where, "trim", "end"), f"trim: end ({end:g} s) must be after start ({start:g} s)"))
+        problems.append(document.problem((*shot.where, "trim", "end"),
+                                         f"trim: end ({end:g} s) must be after start ({start:g} s)"))
     return problems
 
 
@@ -103,7 +105,8 @@ def _check_output_path(storyboard: Storyboard) -> list[Problem]:
         if storyboard.output.music is not None:
             inputs.add(storyboard.output.music.path.resolve())
         if target in inputs:
-            return [storyboard.document.problem(where, f"output.path {film.name!r} is one of the storyboard's inputs; the film would overwrite it")]
+            return [storyboard.document.problem(
+                where, f"output.path {film.name!r} is one of the storyboard's inputs; the film would overwrite it")]
         if target.is_relative_to(storyboard.state_dir.resolve()):
             return [storyboard.document.problem(where, f"output.path may not be inside {STATE_DIR}/, storyboard's own state")]
         if film.is_dir():
@@ -157,7 +160,7 @@ def _shot_length(storyboard: Storyboard, shot: Shot) -> float | None:
 
 def _check_transitions(storyboard: Storyboard) -> list[Problem]:
     problems = []
-    for before, shot in zip(storyboard.shots, storyboard.shots[1:]):
+    for before, shot in zip(storyboard.shots, storyboard.shots[1:], strict=False):  # consecutive pairs
         kind, seconds = shot.transition.type, shot.transition.duration
         if kind == "cut" or seconds <= 0:
             continue
@@ -287,7 +290,8 @@ def _check_file(document: Document, where: Path_, path: Any, source: str, kinds:
         reason = getattr(error, "strerror", None) or str(error)
         return [document.problem(where, f"{role} {source!r} cannot be read: {reason}")]
     if kind not in kinds:
-        return [document.problem(where, f"{role} {source!r} is {_with_article(description)}, not {_with_article(kinds[0] + ' file')}")]
+        expected = _with_article(kinds[0] + " file")
+        return [document.problem(where, f"{role} {source!r} is {_with_article(description)}, not {expected}")]
     if kind == "image":
         damage = image_is_readable(path)
         if damage:

@@ -188,9 +188,10 @@ class Generator:
                 raise ShotFailed(item.id, f"its clip was paid for but cannot be fetched again ({lost}); "
                                           "render with --resubmit to pay for a new generation")
             if item.status == "unknown" and record is not None:
-                raise ShotFailed(item.id, f"an earlier create may have reached the service ({record.error or 'the render stopped before the answer'}); "
-                                          "if it did, it is billed and its id was never received; check your usage on the service, "
-                                          "then render with --resubmit to submit it again")
+                why = record.error or "the render stopped before the answer"
+                raise ShotFailed(item.id, f"an earlier create may have reached the service ({why}); "
+                                          "if it did, it is billed and its id was never received; "
+                                          "check your usage on the service, then render with --resubmit to submit it again")
         await self._create(item)
 
     async def _create(self, item: ShotPlan) -> None:
@@ -201,7 +202,7 @@ class Generator:
                 job = await self.engine.prepare(Job(item, await self._first_frame(item)))
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any failure to prepare is this shot's failure; nothing was paid
                 raise self._failed(item, _reason(error)) from None
             self._may_submit(item)
             reserved = (item.estimated_usd or 0.0) if self.engine.paid else 0.0
@@ -216,7 +217,7 @@ class Generator:
             except asyncio.CancelledError:
                 self.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
                 raise
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any failure fails the shot; its mark says if paying again needs consent
                 if isinstance(error, RenderError) or not self.engine.paid:  # a definite answer, or nothing to pay
                     raise self._failed(item, _reason(error), mark="failed") from None
                 # unexpected, on a paid backend: the request may have been created
@@ -247,7 +248,7 @@ class Generator:
                                      "to submit it again", mark="unknown") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
-        except Exception as error:  # the generation may still complete: it stays `submitted`, resumable
+        except Exception as error:  # noqa: BLE001 - the generation may still complete: it stays `submitted`, resumable
             resumes = f" (the next render resumes generation {submission.generation_id})" if self.engine.paid else ""
             raise self._failed(item, f"{_reason(error)}{resumes}") from None
         self.state.completed(backend, item.hash, location)
@@ -255,7 +256,7 @@ class Generator:
             await self._fetch(item, location)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
-        except Exception as error:  # stays `completed`: the next render downloads again
+        except Exception as error:  # noqa: BLE001 - the shot fails but stays `completed`: the next render downloads again
             raise self._failed(item, _reason(error)) from None
         self.outcome.generated.append(item.id)
         self.emit(Event(item.id, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,

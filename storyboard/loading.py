@@ -22,8 +22,8 @@ from .model import (
     Music,
     Output,
     PublishSettings,
-    RenderSettings,
     Reference,
+    RenderSettings,
     S3Settings,
     Shot,
     Storyboard,
@@ -105,27 +105,28 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
         for name, member in data.get("cast", {}).items()
     }
 
+    def pick(raw: dict[str, Any], here: Path_, name: str) -> tuple[Any, Path_ | None]:
+        """The shot's own `name` (the shot `raw`, found at `here`), else the defaults', with where it was written."""
+        if name in raw:
+            return raw[name], (*here, name)
+        if name in defaults:
+            return defaults[name], ("defaults", name)
+        return None, None
+
     shots = []
     for index, raw in enumerate(data["shots"]):
         if index in skip:
             continue
         here: Path_ = ("shots", index)
 
-        def pick(name: str) -> tuple[Any, Path_ | None]:
-            if name in raw:
-                return raw[name], (*here, name)
-            if name in defaults:
-                return defaults[name], ("defaults", name)
-            return None, None
-
         fields: dict[str, Any] = {}
         origins: dict[str, Path_] = {"prompt": (*here, "prompt")}
-        model, model_origin = pick("model")
+        model, model_origin = pick(raw, here, "model")
         if model is None or model_origin is None:
             model, model_origin = DEFAULT_MODEL, (*here, "id")
         origins["model"] = model_origin
         for name in SERVICE_FIELDS:
-            value, origin = pick(name)
+            value, origin = pick(raw, here, name)
             if origin is not None:
                 fields[name], origins[name] = _whole(value), origin
         params: dict[str, Any] = {}
@@ -137,7 +138,7 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
 
         explicit: list[Reference] = []
         for name, kind in REFERENCE_FIELDS.items():
-            sources, origin = pick(name)
+            sources, origin = pick(raw, here, name)
             if origin is not None:
                 origins[name] = origin
                 explicit += [reference(kind, source, (*origin, i)) for i, source in enumerate(sources)]
@@ -149,12 +150,12 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
             first_frame = FrameOf(spec["shot"], at if isinstance(at, str) else float(at), (*here, "first_frame"))
             origins["first_frame_image"] = (*here, "first_frame")
         else:
-            source, origin = pick("first_frame_image")
+            source, origin = pick(raw, here, "first_frame_image")
             if origin is not None:
                 first_frame = reference("image", source, origin)
                 origins["first_frame_image"] = origin
 
-        transition_spec, _ = pick("transition")
+        transition_spec, _ = pick(raw, here, "transition")
         transition = Transition()
         if transition_spec:
             kind = transition_spec["type"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from .profiles import ModelProfile
 from .yaml_source import Document, Path_
@@ -48,7 +48,7 @@ class FrameOf:
     where: Path_
 
 
-FirstFrame = Union[Reference, FrameOf, None]
+FirstFrame = Reference | FrameOf | None
 
 
 @dataclass

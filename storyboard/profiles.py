@@ -127,9 +127,11 @@ def _check_fields(document: Document, fields: dict[str, Any]) -> list[Problem]:
                 for rules in (fragment, storyboard_fields.get(name, {})):
                     if "$ref" in rules:
                         continue
-                    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(rules).iter_errors(fragment["default"]))
+                    errors = jsonschema.Draft202012Validator(rules).iter_errors(fragment["default"])
+                    error = jsonschema.exceptions.best_match(errors)
                     if error is not None:
-                        problems.append(document.problem((*where, "default"), f"model profile: default of {name!r}: {error.message}"))
+                        message = f"model profile: default of {name!r}: {error.message}"
+                        problems.append(document.problem((*where, "default"), message))
                         break
         except jsonschema.SchemaError as error:
             problems.append(document.problem((*where, *error.path), f"model profile: field {name!r}: {error.message}"))

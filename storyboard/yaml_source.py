@@ -142,7 +142,8 @@ def parse_yaml(raw: bytes, display: str) -> Document:
         before = text[: error.position]
         line, column = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1
         character = f"#x{error.character:04x}" if isinstance(error.character, int) else repr(error.character)
-        raise InvalidStoryboard([Problem(display, line, column, f"invalid YAML: control character {character} is not allowed")]) from None
+        message = f"invalid YAML: control character {character} is not allowed"
+        raise InvalidStoryboard([Problem(display, line, column, message)]) from None
     except yaml.YAMLError as error:
         raise _fail(display, f"invalid YAML: {error}") from None
     finally:

@@ -171,7 +171,8 @@ def test_polling_follows_statuses_backs_off_and_honours_retry_after(project):
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
-        (status("failed", error={"message": "content policy violation"}), "generation gen-1 ended failed: content policy violation"),
+        (status("failed", error={"message": "content policy violation"}),
+         "generation gen-1 ended failed: content policy violation"),
         (status("cancelled"), "generation gen-1 ended cancelled"),
         (httpx.Response(404, json={"error": {"message": "no such generation"}}), "was refused (404): no such generation"),
     ],

@@ -9,11 +9,11 @@ import stat
 import subprocess
 import sys
 import threading
-import tomllib
 from pathlib import Path
 
 import click
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "storyboard"

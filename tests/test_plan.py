@@ -34,7 +34,7 @@ def test_plan_is_deterministic_and_json_is_stable(project, run_cli):
     second = run_cli("plan", "board.yaml", "--json")
     assert first == second and first[0] == 0
     plan = json.loads(first[1])
-    one, two, three = plan["shots"]
+    one, two, _three = plan["shots"]
     assert one["body"] == {
         "model": "alibaba/wan-2-7-r2v",
         "prompt": "Image 1 (a red square) rolls",
@@ -95,6 +95,7 @@ def test_whole_number_floats_mean_the_same_request(project):
 
 
 def test_identical_requests_are_priced_once(project):
-    the_plan = storyboard.plan(storyboard.load(project.write(BOARD.replace("seed: 3", "seed: 1").replace("credits", '"{{ cast.hero }} rolls"'))))
+    board = BOARD.replace("seed: 3", "seed: 1").replace("credits", '"{{ cast.hero }} rolls"')
+    the_plan = storyboard.plan(storyboard.load(project.write(board)))
     assert the_plan.shots[0].hash == the_plan.shots[2].hash
     assert the_plan.missing_usd == 1.3

@@ -9,8 +9,8 @@ from avprobe import beep_times, decode_errors, flash_times, frame_brightness, pr
 
 import storyboard
 from storyboard import Event
-from storyboard.backends import Job, Submission
 from storyboard.animatic import marker_times
+from storyboard.backends import Job, Submission
 from storyboard.errors import RenderError
 from storyboard.files import atomic_write_bytes
 
@@ -72,7 +72,7 @@ def test_audio_stays_in_sync_with_picture_across_cuts(rendered):
     beeps = beep_times(film)
     assert len(flashes) == len(expected) == len(beeps)
     assert np.allclose(flashes, expected, atol=1 / FPS / 2)
-    assert max(abs(b - f) for b, f in zip(beeps, flashes)) <= 1 / FPS
+    assert max(abs(b - f) for b, f in zip(beeps, flashes, strict=True)) <= 1 / FPS
 
 
 def test_first_frame_continues_from_the_other_shot(rendered):
@@ -210,7 +210,8 @@ def test_vertical_shots_render_at_their_own_size(project):
 
 
 def test_identical_requests_are_generated_once(project):
-    project.write(BOARD.replace("credits", '"{{ cast.hero }} rolls left"').replace("seed: 3", "seed: 1").replace("    duration: 3\n", ""))
+    project.write(BOARD.replace("credits", '"{{ cast.hero }} rolls left"').replace("seed: 3", "seed: 1")
+                  .replace("    duration: 3\n", ""))
     events = []
     result = storyboard.render("board.yaml", on_event=events.append)
     assert sorted(result.generated) == ["one", "two"] and result.reused == ["three"]

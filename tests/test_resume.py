@@ -15,7 +15,6 @@ from pathlib import Path
 
 import yaml
 from avprobe import decode_errors
-
 from conftest import KEY
 
 FOUR_SHOTS = """
@@ -225,7 +224,7 @@ def test_submitting_stops_when_the_actual_spend_reaches_the_budget(project, run_
     (project.root / "models" / "cheap.yaml").write_text(
         "model: alibaba/wan-2-7-r2v\npricing:\n  usd_per_second: {720p: 0.05, 1080p: 0.1}\n")
     project.write(FOUR_SHOTS)
-    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--max-cost", "0.6", "--jobs", "1")
+    code, _out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--max-cost", "0.6", "--jobs", "1")
     assert code == 1
     assert emulator.stats()["creates"] == 2
     assert "three: not rendered: not submitted: about 0.10 USD more would pass the budget of 0.60 USD (0.52 USD spent)" in err

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from avprobe import decode_errors, probe
-
 from conftest import KEY
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -109,7 +108,7 @@ def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run
     project.write(BOARD + s3.publish)
     outcomes, consent = [], []
     for _ in range(8):  # an ambiguous create fails its shot; only --resubmit (the user's consent) sends it again
-        code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes", *consent)
+        code, _out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes", *consent)
         consent = ["--resubmit"] if "--resubmit" in err else []
         outcomes.append(code)
         for line in err.splitlines():
@@ -138,7 +137,7 @@ def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run
 def test_faults_that_cannot_be_retried_fail_the_shot_clearly(project, run_cli, service, faults, message, creates):
     emulator = service(faults=faults)
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
-    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
+    code, _out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 1
     assert "solo: FAILED: " in err and message in err
     stats = emulator.stats()
@@ -150,7 +149,8 @@ def test_the_key_never_appears_in_output_or_files(project, run_cli, service, s3)
     service(faults="fail=1")
     project.write(BOARD + s3.publish)
     outputs = []
-    for args in (("render", "board.yaml", "--backend", "aimlapi", "--yes"), ("--debug", "render", "board.yaml", "--backend", "aimlapi", "--yes")):
+    render = ("render", "board.yaml", "--backend", "aimlapi", "--yes")
+    for args in (render, ("--debug", *render)):
         code, out, err = run_cli(*args)
         assert code == 1
         outputs.append(out + err)

@@ -127,7 +127,8 @@ def test_include_reads_snippets_inside_the_project_only(project, tmp_path):
 
 
 def test_cast_descriptions_may_use_vars(project):
-    text = CAST.replace("description: a tiny fairy", 'description: "a fairy at {{ look }}"') + '  - id: one\n    prompt: "{{ cast.fairy }}"\n'
+    text = (CAST.replace("description: a tiny fairy", 'description: "a fairy at {{ look }}"')
+            + '  - id: one\n    prompt: "{{ cast.fairy }}"\n')
     board = storyboard.load(project.write(text))
     assert board.shots[0].prompt == "Image 1 (a fairy at golden hour)"
 

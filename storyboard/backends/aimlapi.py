@@ -155,12 +155,14 @@ class AimlApiBackend:
                 await self._sleep(self.retry.delay(attempt, None))
                 continue
             except httpx.TransportError as error:
-                raise AmbiguousSubmission(self._ambiguous(f"the connection failed after sending ({type(error).__name__})")) from None
+                reason = f"the connection failed after sending ({type(error).__name__})"
+                raise AmbiguousSubmission(self._ambiguous(reason)) from None
             if response.status_code == 429 and attempt + 1 < self.retry.attempts:
                 await self._sleep(self.retry.delay(attempt, _retry_after(response)))
                 continue
             if response.status_code >= 500:
-                raise AmbiguousSubmission(self._ambiguous(f"the service answered {response.status_code}: {self._message(response)}"))
+                reason = f"the service answered {response.status_code}: {self._message(response)}"
+                raise AmbiguousSubmission(self._ambiguous(reason))
             if response.status_code >= 400:
                 raise ServiceError(f"the service refused the request ({response.status_code}): {self._message(response)}")
             try:
@@ -205,7 +207,8 @@ class AimlApiBackend:
                 continue
             if response.status_code >= 400:
                 raise UnknownGeneration(
-                    f"polling generation {submission.generation_id} was refused ({response.status_code}): {self._message(response)}"
+                    f"polling generation {submission.generation_id} was refused "
+                    f"({response.status_code}): {self._message(response)}"
                 )
             errors = 0
             data = self._json(response)

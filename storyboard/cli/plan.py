@@ -6,8 +6,8 @@ import os
 import click
 
 from ..backends import BACKENDS
-from ..loading import load
 from ..inventory import plan
+from ..loading import load
 from ..planning import STATUSES
 
 

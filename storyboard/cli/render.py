@@ -8,7 +8,7 @@ import click
 from ..backends import BACKENDS
 from ..errors import StoryboardError, UsageError
 from ..loading import load
-from .progress import JsonLines, LiveTable, Lines
+from .progress import JsonLines, Lines, LiveTable
 
 CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before paying
 

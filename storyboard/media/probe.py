@@ -124,7 +124,7 @@ def _video(container: Any, stream: Any) -> VideoStream:
     rotation = 0
     try:
         first = next(container.decode(stream))
-        rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
+        rotation = round(getattr(first, "rotation", 0) or 0) % 360
     except (StopIteration, ValueError):
         pass
     return VideoStream(
