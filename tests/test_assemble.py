@@ -54,7 +54,7 @@ def center_flash_times(path: Path) -> list[float]:
 
 
 def near(found: list[float], expected: list[float], tolerance: float = FRAME + 1e-3) -> bool:
-    return len(found) == len(expected) and all(abs(a - b) <= tolerance for a, b in zip(found, expected))
+    return len(found) == len(expected) and all(abs(a - b) <= tolerance for a, b in zip(found, expected, strict=True))
 
 
 def test_mixed_clips_with_cuts_crossfade_and_fade_stay_in_sync(clips, tmp_path):
@@ -305,7 +305,8 @@ def lavfi_clip(path: Path, frames: int, fps: int = 24, audio_seconds: float | No
                timescale: int | None = None) -> Path:
     """A test-pattern clip of exactly `frames` frames; a 440 Hz tone for `audio_seconds`, starting `audio_delay` late."""
     video = ["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate={fps}"]
-    audio = [] if audio_seconds is None else ["-f", "lavfi", "-t", str(audio_seconds), "-i", "sine=frequency=440:sample_rate=48000"]
+    tone = "sine=frequency=440:sample_rate=48000"
+    audio = [] if audio_seconds is None else ["-f", "lavfi", "-t", str(audio_seconds), "-i", tone]
     delay = ["-af", f"adelay={int(audio_delay * 1000)}:all=1"] if audio_delay else []
     scale = ["-video_track_timescale", str(timescale)] if timescale else []
     subprocess.run([FFMPEG, "-v", "error", "-y", *video, *audio, "-frames:v", str(frames), "-c:v", "libx264",
