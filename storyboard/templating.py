@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from .errors import Problem
+from .errors import Problem, StoryboardError
 from .model import CastMember, Shot, Storyboard
 from .profiles import ModelProfile
 
@@ -40,7 +40,7 @@ class _ProjectLoader(jinja2.FileSystemLoader):
         return source, filename, uptodate
 
 
-class TemplateProblem(Exception):
+class TemplateProblem(StoryboardError):
     """Raised from inside a template (unknown cast member, unsupported reference kind)."""
 
 

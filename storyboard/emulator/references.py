@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import MediaError
+from ..errors import MediaError, StoryboardError
 from ..media import image_is_readable, probe
 from ..profiles import ModelProfile
 from .validation import shorten
@@ -21,7 +21,7 @@ FETCH_TIMEOUT = 30.0
 Reference = tuple[str, "Path | None", str]  # as the animatic takes it: (label, file, source)
 
 
-class UnusableReference(Exception):
+class UnusableReference(StoryboardError):
     """A reference that could not be fetched or decoded; the message names it."""
 
 

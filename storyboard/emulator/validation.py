@@ -7,10 +7,11 @@ from typing import Any
 
 import jsonschema
 
+from ..errors import StoryboardError
 from ..profiles import ModelProfile
 
 
-class Refusal(Exception):
+class Refusal(StoryboardError):
     """An HTTP error answer for the request being handled."""
 
     def __init__(self, status: int, message: str, field: str | None = None):
