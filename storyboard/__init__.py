@@ -10,10 +10,10 @@ network libraries that rendering needs.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import InvalidStoryboard, Problem, RenderError, ShotFailed, StoryboardError, UsageError
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .events import Event
@@ -51,9 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'storyboard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

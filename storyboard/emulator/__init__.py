@@ -27,9 +27,9 @@ the server and the request handler).
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
 from .faults import FAULTS, FAULTS_BY_REQUEST, parse_faults
 
 if TYPE_CHECKING:
@@ -41,9 +41,4 @@ __all__ = ["FAULTS", "FAULTS_BY_REQUEST", "Emulator", "Generation", "parse_fault
 _LAZY = {"Emulator": "http", "Generation": "service"}  # the HTTP stack only when a server is made
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'storyboard.emulator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
