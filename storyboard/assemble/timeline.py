@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import AssemblyError, MediaError
+from ..errors import AssemblyError
 from ..media import VideoStream, probe
 
 
@@ -52,11 +52,8 @@ class Source:
 
     @classmethod
     def probe(cls, path: Path) -> Source:
-        try:
-            info = probe(path)
-            return cls(path, info.picture, info.has_audio)
-        except MediaError as error:
-            raise AssemblyError(str(error)) from error
+        info = probe(path)
+        return cls(path, info.picture, info.has_audio)
 
     @property
     def size(self) -> tuple[int, int]:
