@@ -244,8 +244,8 @@ class Generator:
         except GenerationFailed as error:
             raise self._failed(item, str(error), mark="failed") from None
         except SubmissionUnknown as error:
-            raise self._failed(item, f"{error}; check the generation on the service, then render with --resubmit "
-                                     "to submit it again", mark="unknown") from None
+            raise self._failed(item, str(error), mark="unknown", advice="check the generation on the service, "
+                               "then render with --resubmit to submit it again") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - the generation may still complete: it stays `submitted`, resumable
@@ -324,9 +324,10 @@ class Generator:
             clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4),
         )
 
-    def _failed(self, item: ShotPlan, reason: str, *, mark: str | None = None) -> ShotFailed:
-        """The one path of a shot that failed: its request is marked `failed` or `unknown` in the
-        render state when asked, new submissions stop (unless keep-going), and the error to raise."""
+    def _failed(self, item: ShotPlan, reason: str, *, mark: str | None = None, advice: str = "") -> ShotFailed:
+        """The one path of a shot that failed: its request is marked `failed` or `unknown` (with
+        `reason`) in the render state when asked, new submissions stop (unless keep-going), and
+        the error to raise, with `advice` for the user."""
         if mark == "failed":
             self.state.failed(self.engine.name, item.hash, reason)
         elif mark == "unknown":
@@ -334,7 +335,7 @@ class Generator:
         self.first_failures.append(item.id)
         if not self.options.keep_going:
             self.stopping = True
-        return ShotFailed(item.id, reason)
+        return ShotFailed(item.id, f"{reason}; {advice}" if advice else reason)
 
     def _may_submit(self, item: ShotPlan) -> None:
         if self.outcome.interrupted:
