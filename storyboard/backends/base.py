@@ -1,6 +1,7 @@
 """The contract every backend implements (`Backend`) and what passes through it (`Job`, `Submission`)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +19,11 @@ class Job:
     shot: ShotPlan
     first_frame: Path | None = None
     body: dict[str, Any] | None = None  # the request as sent, once `prepare` has published its files
+    # Sent as the `Idempotency-Key` header of the create: the same for every retry of one attempt
+    # of this request, recorded in the render state before the create is sent.
+    idempotency_key: str | None = None
+    # Tells the user something about this shot while it waits (e.g. the service cannot be reached).
+    report: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
