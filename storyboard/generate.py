@@ -41,7 +41,9 @@ from .store import ClipStore
 class GenerateOptions:
     jobs: int  # generations at once
     keep_going: bool = False  # after a failure, still submit the other shots
-    resubmit: bool = False  # consent to pay again where an outcome is unknown or a paid clip is lost
+    # Consent to pay again, by shot id: where an earlier create's outcome is unknown, or where a
+    # clip that was paid for can no longer be fetched.
+    resubmit: frozenset[str] = frozenset()
     max_cost: float | None = None  # USD this render may spend (paid backends)
 
 
@@ -183,15 +185,16 @@ class Generator:
                 raise
             except Exception as error:  # noqa: BLE001 - whatever the reason, only consent pays again
                 lost = str(error) or type(error).__name__
-        if self.engine.paid and not self.options.resubmit:
-            if lost:
+        if self.engine.paid:
+            if lost and item.id not in self.options.resubmit:
                 raise ShotFailed(item.id, f"its clip was paid for but cannot be fetched again ({lost}); "
-                                          "render with --resubmit to pay for a new generation")
-            if item.status == "unknown" and record is not None:
+                                          f"to pay for a new generation of this shot, render with --resubmit {item.id}")
+            if item.status == "unknown" and record is not None and item.id not in self.options.resubmit:
                 why = record.error or "the render stopped before the answer"
                 raise ShotFailed(item.id, f"an earlier create may have reached the service ({why}); "
                                           "if it did, it is billed and its id was never received; "
-                                          "check your usage on the service, then render with --resubmit to submit it again")
+                                          "check your usage on the service, then render with "
+                                          f"--resubmit {item.id} to submit it again")
         await self._create(item)
 
     async def _create(self, item: ShotPlan) -> None:
@@ -222,7 +225,7 @@ class Generator:
                     raise self._failed(item, _reason(error), mark="failed") from None
                 # unexpected, on a paid backend: the request may have been created
                 raise self._failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
-                                         "so it is not retried without --resubmit", mark="unknown") from None
+                                         f"so it is not retried without --resubmit {item.id}", mark="unknown") from None
             finally:
                 self.creating.discard(item.id)
                 self.reserved_usd -= reserved
@@ -245,7 +248,7 @@ class Generator:
             raise self._failed(item, str(error), mark="failed") from None
         except SubmissionUnknown as error:
             raise self._failed(item, str(error), mark="unknown", advice="check the generation on the service, "
-                               "then render with --resubmit to submit it again") from None
+                               f"then render with --resubmit {item.id} to submit it again") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - the generation may still complete: it stays `submitted`, resumable

@@ -42,7 +42,7 @@ def render(
     jobs: int | None = None,
     only: Iterable[str] | None = None,
     keep_going: bool = False,
-    resubmit: bool = False,
+    resubmit: bool | Iterable[str] = False,
     max_cost: float | None = None,
     confirm: Callable[[float], bool] | None = None,
     on_event: Callable[[Event], None] | None = None,
@@ -53,7 +53,8 @@ def render(
     the film is assembled when every clip exists. On a paid backend, `max_cost` (default:
     the file's `render.max_cost`) caps the estimated and the actual spend of this render,
     `confirm(estimated_usd)` is asked before anything is submitted, and `resubmit` allows
-    paying again where an earlier generation's outcome is unknown or its clip was lost.
+    paying again: True (or "*") where an earlier create's outcome is unknown; shot ids for those
+    shots, also where a clip that was paid for can no longer be fetched.
     Raises RenderError naming each failed shot, KeyboardInterrupt when interrupted.
     """
     board = storyboard if isinstance(storyboard, Storyboard) else load(storyboard)
@@ -66,15 +67,16 @@ def render(
         remove_leftovers(board.output.path)
         the_plan = take_stock(make_plan(board), engine.name, paid=engine.paid)
         selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
+        consent = _consent(the_plan, resubmit)
         problems = engine.check([item for item in selected if not item.cached], board)
         if problems:
             raise InvalidStoryboard(problems)
         budget = max_cost if max_cost is not None else board.render.max_cost
         if engine.paid:
-            _approve_spend(selected, budget, resubmit, confirm)
+            _approve_spend(selected, budget, consent, confirm)
         result = RenderResult(plan=the_plan, film=None)
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
-                                  resubmit=resubmit, max_cost=budget if engine.paid else None)
+                                  resubmit=consent, max_cost=budget if engine.paid else None)
         outcome = _generate(the_plan, selected, engine, store, emit, options)
         result.generated, result.reused, result.usd_spent = outcome.generated, outcome.reused, outcome.usd_spent
         if outcome.interrupted:
@@ -87,11 +89,11 @@ def render(
     return result
 
 
-def _approve_spend(selected: list[ShotPlan], budget: float | None, resubmit: bool,
+def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: frozenset[str],
                    confirm: Callable[[float], bool] | None) -> None:
     """Refuse or confirm what this render is estimated to cost, before anything is paid."""
-    statuses = ("missing", "unknown") if resubmit else ("missing",)
-    to_pay = {item.hash: item for item in selected if item.status in statuses}
+    to_pay = {item.hash: item for item in selected
+              if item.status == "missing" or (item.status == "unknown" and item.id in consent)}
     unpriced = sorted({item.shot.model for item in to_pay.values() if item.estimated_usd is None})
     estimate = round(sum(item.estimated_usd or 0.0 for item in to_pay.values()), 2)
     if unpriced:
@@ -200,6 +202,19 @@ def _film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
     if aspect_ratio:
         return frame_size(f"{min(width, height)}p", aspect_ratio)
     return width - width % 2, height - height % 2
+
+
+def _consent(the_plan: Plan, resubmit: bool | Iterable[str]) -> frozenset[str]:
+    """The shots the user consents to pay for again. True, or "*" among the names, stands for every
+    shot whose earlier create's outcome is unknown; a paid clip that is lost needs its shot named."""
+    names = {"*"} if resubmit is True else set() if resubmit is False else set(resubmit)
+    known = {item.id for item in the_plan.shots}
+    strangers = sorted(names - known - {"*"})
+    if strangers:
+        raise UsageError(f"--resubmit: no shot {strangers[0]!r} in {the_plan.storyboard.display_path}")
+    if "*" in names:
+        names |= {item.id for item in the_plan.shots if item.status == "unknown"}
+    return frozenset(names - {"*"})
 
 
 def display_path(path: Path) -> str:

@@ -161,8 +161,17 @@ def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, ru
     emulator.set_faults("expired=1")
     code, out, err = run_cli(*PAID, "--keep-going")
     assert code == 1
-    assert err.count("FAILED: its clip was paid for but cannot be fetched again") == 4 and "--resubmit" in err
+    assert err.count("FAILED: its clip was paid for but cannot be fetched again") == 4 and "--resubmit one" in err
     assert emulator.stats()["creates"] == before["creates"]
+
+    # Consent to pay again for a paid clip is given shot by shot: the bare flag is not enough.
+    code, out, err = run_cli(*PAID, "--keep-going", "--resubmit")
+    assert code == 1 and err.count("FAILED: its clip was paid for") == 4
+    assert emulator.stats()["creates"] == before["creates"]
+    code, out, err = run_cli(*PAID, "--keep-going", "--resubmit", "one")
+    assert code == 1 and err.count("FAILED: its clip was paid for") == 3 and "one: FAILED: its clip" not in err
+    assert emulator.stats()["creates"] == before["creates"] + 1  # only the shot named (its new clip expires too)
+    assert run_cli(*PAID, "--resubmit", "nine")[0] == 2
 
 
 def test_a_damaged_clip_is_detected_and_downloaded_again(project, run_cli, service):

@@ -24,11 +24,12 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 @click.option("--max-cost", type=click.FloatRange(min=0), default=None, metavar="USD",
               help="Do not start above this estimate; submit nothing more once the spend would pass it.")
 @click.option("--yes", "-y", is_flag=True, help=f"Confirm spending without asking (asked above {CONFIRM_ABOVE_USD:.2f} USD).")
-@click.option("--resubmit", is_flag=True,
-              help="Pay again where an earlier create's outcome is unknown or a paid clip can no longer be fetched.")
+@click.option("--resubmit", multiple=True, is_flag=False, flag_value="*", metavar="[SHOT]",
+              help="Pay again for SHOT (repeatable) where an earlier create's outcome is unknown or its paid clip "
+                   "can no longer be fetched; without SHOT, for every shot whose outcome is unknown.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line instead of progress.")
 def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], keep_going: bool,
-            max_cost: float | None, yes: bool, resubmit: bool, as_json: bool) -> None:
+            max_cost: float | None, yes: bool, resubmit: tuple[str, ...], as_json: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
     from ..pipeline import display_path, render  # generation and assembly: imported only to render
 
