@@ -22,7 +22,7 @@ import contextlib
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .backends import Backend, Job, Submission
@@ -175,7 +175,7 @@ class Generator:
         if item.status == "resume" and record is not None and record.generation_id:
             self.emit(Event(item.id, "resuming", f"generation {record.generation_id}", generation=record.generation_id))
             async with self.slots:
-                await self._follow(item, Job(item), Submission(record.generation_id), record.attempts)
+                await self._follow(item, self._job(item), Submission(record.generation_id), record.attempts)
             return
         if item.status == "download":
             try:
@@ -202,7 +202,7 @@ class Generator:
         backend = self.engine.name
         async with self.slots:
             try:  # publishing references costs nothing, so it happens before the claim
-                job = await self.engine.prepare(Job(item, await self._first_frame(item)))
+                job = await self.engine.prepare(self._job(item, await self._first_frame(item)))
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as error:  # noqa: BLE001 - any failure to prepare is this shot's failure; nothing was paid
@@ -210,7 +210,9 @@ class Generator:
             self._may_submit(item)
             reserved = (item.estimated_usd or 0.0) if self.engine.paid else 0.0
             self.reserved_usd += reserved
-            attempt = self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
+            claim = self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
+            attempt = claim.attempt
+            job = replace(job, idempotency_key=claim.idempotency_key)
             self.emit(Event(item.id, "generating", backend, attempt=attempt))
             self.creating.add(item.id)
             try:
@@ -286,7 +288,7 @@ class Generator:
             except LinkExpired:
                 if not record.generation_id:
                     raise
-                location = await self.engine.wait(Job(item), Submission(record.generation_id))  # a fresh URL
+                location = await self.engine.wait(self._job(item), Submission(record.generation_id))  # a fresh URL
                 self.state.completed(backend, item.hash, location)
                 await self._fetch(item, location)
         facts = self.state.get(backend, item.hash)
@@ -326,6 +328,9 @@ class Generator:
             generation=record.generation_id, video_url=record.video_url,
             clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4),
         )
+
+    def _job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
+        return Job(item, first_frame, report=lambda message: self.emit(Event(item.id, "note", message)))
 
     def _failed(self, item: ShotPlan, reason: str, *, mark: str | None = None, advice: str = "") -> ShotFailed:
         """The one path of a shot that failed: its request is marked `failed` or `unknown` (with

@@ -23,12 +23,13 @@ import os
 import sqlite3
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from .errors import StateError
+from .errors import StateError, redact
 from .files import file_sha256
 
 SCHEMA = """
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS generations (
     clip_mtime_ns INTEGER,
     attempts      INTEGER NOT NULL DEFAULT 0,
     error         TEXT,
+    idempotency_key TEXT,                   -- sent with the create; kept while its outcome is unknown
     created_at    REAL NOT NULL,
     updated_at    REAL NOT NULL,
     PRIMARY KEY (backend, request_hash)
@@ -70,6 +72,7 @@ class Record:
     clip_mtime_ns: int | None
     attempts: int
     error: str | None
+    idempotency_key: str | None
     created_at: float
     updated_at: float
 
@@ -89,6 +92,9 @@ class State:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a committed claim survives power loss
             self._db.execute(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+            if "idempotency_key" not in columns:  # a state written before creates carried a key
+                self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
         except sqlite3.DatabaseError as error:
             raise StateError(f"the render state {path} cannot be opened ({error}); move it aside to start afresh") from None
 
@@ -108,22 +114,29 @@ class State:
             rows = self._db.execute("SELECT * FROM generations WHERE backend = ? ORDER BY created_at", (backend,)).fetchall()
         return [Record(**dict(row)) for row in rows]
 
-    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> int:
-        """Record that a create is about to be sent, committed before this returns; the creates
-        sent for this request so far, this one included."""
+    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> Claim:
+        """Record that a create is about to be sent, committed before this returns.
+
+        The claim carries the create's idempotency key. A request whose earlier create has an
+        unknown outcome keeps its key, so a service that honours keys answers a resubmission
+        with the generation the lost create made instead of billing a second one; any other
+        new attempt gets a new key."""
         now = time.time()
+        previous = self.get(backend, request_hash)
+        key = previous.idempotency_key if previous and previous.outcome_unknown and previous.idempotency_key else None
+        key = key or str(uuid.uuid4())
         self._db.execute(
-            """INSERT INTO generations (backend, request_hash, shot_id, model, seed, status, attempts, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?)
+            """INSERT INTO generations
+                 (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?)
                ON CONFLICT (backend, request_hash) DO UPDATE SET
                  shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = 'claimed',
                  generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
-                 clip_mtime_ns = NULL, error = NULL, attempts = attempts + 1, updated_at = excluded.updated_at""",
-            (backend, request_hash, shot_id, model, seed, now, now),
+                 clip_mtime_ns = NULL, error = NULL, attempts = attempts + 1,
+                 idempotency_key = excluded.idempotency_key, updated_at = excluded.updated_at""",
+            (backend, request_hash, shot_id, model, seed, key, now, now),
         )
-        row = self._db.execute("SELECT attempts FROM generations WHERE backend = ? AND request_hash = ?",
-                               (backend, request_hash)).fetchone()
-        return int(row[0])
+        return Claim(attempt=(previous.attempts if previous else 0) + 1, idempotency_key=key)
 
     def submitted(self, backend: str, request_hash: str, generation_id: str, usd_spent: float | None) -> None:
         self._update(backend, request_hash, "status = 'submitted', generation_id = ?, usd_spent = usd_spent + ?",
@@ -137,10 +150,10 @@ class State:
                      clip.sha256, clip.size, clip.mtime_ns)
 
     def failed(self, backend: str, request_hash: str, error: str) -> None:
-        self._update(backend, request_hash, "status = 'failed', error = ?", error)
+        self._update(backend, request_hash, "status = 'failed', error = ?", redact(error))
 
     def unknown(self, backend: str, request_hash: str, error: str) -> None:
-        self._update(backend, request_hash, "status = 'unknown', error = ?", error)
+        self._update(backend, request_hash, "status = 'unknown', error = ?", redact(error))
 
     def adopt(self, backend: str, request_hash: str, shot_id: str, *, model: str | None = None, seed: int | None = None,
               generation_id: str | None = None, video_url: str | None = None, usd_spent: float = 0.0,
@@ -162,6 +175,12 @@ class State:
             f"UPDATE generations SET {assignments}, updated_at = ? WHERE backend = ? AND request_hash = ?",
             (*values, time.time(), backend, request_hash),
         )
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt: int  # creates sent for this request, this one included
+    idempotency_key: str
 
 
 @dataclass(frozen=True)

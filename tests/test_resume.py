@@ -361,3 +361,20 @@ def test_a_clip_moved_into_place_just_before_a_crash_keeps_its_paid_record(proje
     assert all(r.generation_id and r.video_url and r.usd_spent == 0.26 and r.clip_sha256 for r in records)
     assert "generation:" in (project.root / "storyboard.lock").read_text()
     assert emulator.stats()["creates"] == 4
+
+
+def test_a_create_whose_outcome_is_unknown_is_resent_with_the_same_idempotency_key(tmp_path):
+    from storyboard.state import State
+
+    state = State(tmp_path / "state.sqlite")
+    first = state.claim("aimlapi", "h1", "one", "m", 1)
+    state.unknown("aimlapi", "h1", "the connection dropped after sending")
+    again = state.claim("aimlapi", "h1", "one", "m", 1)
+    assert again.idempotency_key == first.idempotency_key and again.attempt == 2
+    state.failed("aimlapi", "h1", "the service said error")
+    assert state.claim("aimlapi", "h1", "one", "m", 1).idempotency_key != first.idempotency_key  # a new attempt
+    assert state.claim("aimlapi", "h2", "two", "m", 2).idempotency_key not in (first.idempotency_key, None)
+    state.close()
+    reopened = State(tmp_path / "state.sqlite")  # the key is durable: a crash before the answer keeps it
+    assert reopened.get("aimlapi", "h2").idempotency_key
+    reopened.close()
