@@ -19,7 +19,7 @@ from .generate import GenerateOptions, Generator, Outcome
 from .inventory import take_stock
 from .loading import load
 from .lockfile import Entry, LockFile
-from .media import frame_size, probe
+from .media import check_tools, frame_size, probe
 from .model import Storyboard
 from .planning import Plan, ShotPlan, make_plan
 from .state import State, project_lock
@@ -71,6 +71,7 @@ def render(
         problems = engine.check([item for item in selected if not item.cached], board)
         if problems:
             raise InvalidStoryboard(problems)
+        check_tools()
         budget = max_cost if max_cost is not None else board.render.max_cost
         if engine.paid:
             _approve_spend(selected, budget, consent, confirm)

@@ -378,3 +378,20 @@ def test_a_create_whose_outcome_is_unknown_is_resent_with_the_same_idempotency_k
     reopened = State(tmp_path / "state.sqlite")  # the key is durable: a crash before the answer keeps it
     assert reopened.get("aimlapi", "h2").idempotency_key
     reopened.close()
+
+
+def test_a_missing_ffmpeg_is_found_before_anything_is_paid(project, run_cli, service, monkeypatch):
+    from storyboard.media import ffmpeg_exe
+
+    emulator = service()
+    project.write(FOUR_SHOTS)
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(project.root / "no-such-ffmpeg"))
+    ffmpeg_exe.cache_clear()
+    try:
+        code, _out, err = run_cli(*PAID)
+    finally:
+        monkeypatch.delenv("IMAGEIO_FFMPEG_EXE")
+        ffmpeg_exe.cache_clear()
+    assert code == 1
+    assert "ffmpeg" in err and "cannot be run" in err and "Nothing was submitted" in err and "Traceback" not in err
+    assert emulator.stats()["creates"] == 0

@@ -10,7 +10,7 @@ storyboard without media stays fast.
 """
 from __future__ import annotations
 
-from .ffmpeg import ffmpeg_exe, run_ffmpeg
+from .ffmpeg import check_tools, ffmpeg_exe, run_ffmpeg
 from .frames import frame_at, frame_size
 from .probe import AudioStream, MediaInfo, VideoStream, check_video, probe
 from .sniff import image_is_readable, sniff
@@ -19,6 +19,7 @@ __all__ = [
     "AudioStream",
     "MediaInfo",
     "VideoStream",
+    "check_tools",
     "check_video",
     "ffmpeg_exe",
     "frame_at",
