@@ -50,8 +50,9 @@ class Animatic:
     fps: int = FPS
 
 
-def render_animatic(spec: Animatic, destination: Path) -> None:
-    """Write the animatic clip (H.264 + AAC, 48 kHz stereo) to `destination`."""
+def render_animatic(spec: Animatic, destination: Path, scratch: Path | None = None) -> None:
+    """Write the animatic clip (H.264 + AAC, 48 kHz stereo) to `destination`; working files go
+    to a folder made inside `scratch` (default: the system's temporary folder) and removed."""
     from moviepy import VideoClip
     from moviepy.audio.AudioClip import AudioArrayClip
 
@@ -82,7 +83,9 @@ def render_animatic(spec: Animatic, destination: Path) -> None:
 
     audio = _soundtrack(spec)
     clip = VideoClip(frame, duration=spec.duration).with_audio(AudioArrayClip(audio, fps=SAMPLE_RATE))
-    with tempfile.TemporaryDirectory(prefix="storyboard-preview-") as scratch:
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="storyboard-preview-", dir=scratch) as working:
         clip.write_videofile(
             str(destination),
             fps=spec.fps,
@@ -93,7 +96,7 @@ def render_animatic(spec: Animatic, destination: Path) -> None:
             preset="ultrafast",
             threads=1,
             ffmpeg_params=["-pix_fmt", "yuv420p", "-crf", "30"],
-            temp_audiofile_path=scratch,
+            temp_audiofile_path=working,
             logger=None,
         )
     clip.close()

@@ -151,7 +151,7 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
         current = store.film_is_current(board.output.path, fingerprint)
         if not current:
             emit(Event(None, "assembling", display_path(board.output.path)))
-            assemble(pieces, board.output.path, settings)
+            assemble(pieces, board.output.path, settings, scratch=store.scratch)
     except (RenderError, OSError) as error:  # OSError: the film or the soundtrack could not be looked at
         raise RenderError(f"assembling the film failed: {error}") from error
     if current:

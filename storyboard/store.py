@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,10 +56,16 @@ class ClipStore:
         name = hashlib.sha256(str(film.absolute()).encode()).hexdigest()[:24]
         return self.root / "films" / f"{name}.json"
 
+    @property
+    def scratch(self) -> Path:
+        """Where a render keeps its working files (a film's mix, a preview's sound)."""
+        return self.root / "tmp"
+
     def remove_leftovers(self) -> None:
-        """Temporary files of writes a killed render never finished."""
+        """Temporary files of writes a killed render never finished, and its working files."""
         for leftover in self.root.rglob(".*.partial.*"):
             leftover.unlink(missing_ok=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     @contextlib.contextmanager
     def writing(self, destination: Path) -> Iterator[Path]:

@@ -231,3 +231,21 @@ def test_leftovers_of_a_killed_render_are_cleaned_up_by_the_next(project):
     keep.write_bytes(b"not ours")
     storyboard.render("board.yaml", only=["three"])
     assert not any(path.exists() for path in leftovers) and keep.exists()
+
+
+def test_working_files_stay_in_the_project_and_what_a_killed_render_left_is_removed(project, monkeypatch, tmp_path):
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_temp))
+    monkeypatch.setattr("tempfile.tempdir", None)  # read TMPDIR again
+    # What a render killed during assembly leaves: its working folder with the mix half written.
+    leftover = project.root / ".storyboard" / "tmp" / "storyboard-film-abc123"
+    leftover.mkdir(parents=True)
+    (leftover / "mix.wav").write_bytes(b"RIFF" + b"\0" * 1000)
+    project.write(BOARD.replace("duration: 3", "duration: 2"))
+    result = storyboard.render("board.yaml")
+    assert result.film is not None and result.film.is_file()
+    assert not leftover.exists()
+    assert list(system_temp.iterdir()) == []
+    scratch = project.root / ".storyboard" / "tmp"
+    assert not scratch.exists() or list(scratch.rglob("*")) == []

@@ -26,14 +26,17 @@ from .timeline import FilmSettings, Piece, Soundtrack, Source, Timeline
 __all__ = ["AssemblyError", "FilmSettings", "Piece", "Soundtrack", "Source", "assemble"]
 
 
-def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings) -> str:
+def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scratch: Path | None = None) -> str:
     """Write the film to `destination` (atomically); return which way wrote the picture: 'copy' or 'moviepy'.
-    Raises AssemblyError."""
+    Working files (the mix, the picture) go to a folder made inside `scratch` (default: the
+    system's temporary folder) and removed. Raises AssemblyError."""
     with _as_assembly_error():
         if not pieces:
             raise AssemblyError("nothing to assemble")
         timeline = Timeline(pieces, [Source.probe(piece.path) for piece in pieces], settings.fps)
-        with tempfile.TemporaryDirectory(prefix="storyboard-film-") as scratch_dir:
+        if scratch is not None:
+            scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:
             scratch = Path(scratch_dir)
             mix = scratch / "mix.wav"
             Mixer(timeline, settings.music).write_wav(mix)

@@ -54,12 +54,15 @@ class PreviewBackend:
     paid = False
     default_jobs = max(1, os.cpu_count() or 1)  # rendering animatics is CPU-bound
 
-    def __init__(self) -> None:
+    def __init__(self, scratch: Path | None = None) -> None:
         self._accepted: dict[str, Job] = {}
+        self._scratch = scratch  # working files while a clip is drawn
 
     @classmethod
     def for_storyboard(cls, storyboard: Storyboard) -> PreviewBackend:
-        return cls()
+        from ..store import ClipStore
+
+        return cls(ClipStore(storyboard.root).scratch)
 
     def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
         return []  # everything local renders offline
@@ -82,6 +85,6 @@ class PreviewBackend:
         from ..animatic import render_animatic
 
         # Rendered straight into the caller's temporary file: nothing to clean up elsewhere.
-        await asyncio.to_thread(render_animatic, animatic_for(self._accepted.pop(location)), destination)
+        await asyncio.to_thread(render_animatic, animatic_for(self._accepted.pop(location)), destination, self._scratch)
 
 
