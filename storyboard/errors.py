@@ -1,6 +1,7 @@
 """Exceptions raised by storyboard, and the `Problem` every input error is made of."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -26,6 +27,20 @@ def holds_secret(text: str) -> bool:
     """True if `text` contains a secret from the environment, in any letter case."""
     folded = text.casefold()
     return any(secret.casefold() in folded for secret in secrets())
+
+
+def describe_os_error(error: OSError) -> str:
+    """What the file system refused, said for a person: what happened, what is kept, what to do."""
+    where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
+    what = f"{error.strerror or error}" + (f": {where}" if where else "")
+    if error.errno == errno.ENOSPC:
+        return (f"{what}. Free some space and run the command again: clips already made and the record of "
+                "generations already paid for are kept in the project's .storyboard/ folder.")
+    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"{what}. storyboard writes its clips, render state and films next to the storyboard; "
+                "make that folder writable, or work in a writable copy of the whole project (with its "
+                ".storyboard/ folder, which records what was already paid for).")
+    return what
 
 
 @dataclass(frozen=True, order=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .backends import Backend, Job, Submission
-from .errors import GenerationFailed, LinkExpired, RenderError, ShotFailed, SubmissionUnknown
+from .errors import GenerationFailed, LinkExpired, RenderError, ShotFailed, SubmissionUnknown, describe_os_error
 from .events import Event
 from .lockfile import Entry
 from .media import frame_at
@@ -262,7 +262,8 @@ class Generator:
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - the shot fails but stays `completed`: the next render downloads again
-            raise self._failed(item, _reason(error)) from None
+            kept = "the generation is paid for and recorded; the next render downloads it again" if self.engine.paid else ""
+            raise self._failed(item, _reason(error), advice=kept) from None
         self.outcome.generated.append(item.id)
         self.emit(Event(item.id, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
                         generation=submission.generation_id))
@@ -378,6 +379,8 @@ class Generator:
 
 
 def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError):
+        return describe_os_error(error)
     return str(error) or type(error).__name__
 
 

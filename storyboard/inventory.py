@@ -26,7 +26,7 @@ def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
     """`the_plan` with each generated shot's status for `backend`."""
     board = the_plan.storyboard
     store = ClipStore(board.root)
-    state = State(store.state_path) if store.state_path.exists() else None
+    state = State(store.state_path, read_only=True) if store.state_path.exists() else None
     locked = LockFile(board.root, board.file.name).entries()
     try:
         statuses = {

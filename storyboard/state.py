@@ -84,19 +84,25 @@ class Record:
 class State:
     """The sqlite database in the project's state folder."""
 
-    def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, *, read_only: bool = False):
+        """Open (creating it if needed) the render state; `read_only` for a look that writes
+        nothing, as `plan` takes, which works in a read-only project too."""
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            if read_only:
+                self._db = _open_read_only(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")  # a committed claim survives power loss
+                self._db.execute(SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+                if "idempotency_key" not in columns:  # a state written before creates carried a key
+                    self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # a committed claim survives power loss
-            self._db.execute(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
-            if "idempotency_key" not in columns:  # a state written before creates carried a key
-                self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
+            self._db.execute("SELECT 1 FROM generations LIMIT 1").fetchall()
         except sqlite3.DatabaseError as error:
-            raise StateError(f"the render state {path} cannot be opened ({error}); move it aside to start afresh") from None
+            raise StateError(_cannot_open(path, error)) from None
 
     def close(self) -> None:
         self._db.close()
@@ -175,6 +181,32 @@ class State:
             f"UPDATE generations SET {assignments}, updated_at = ? WHERE backend = ? AND request_hash = ?",
             (*values, time.time(), backend, request_hash),
         )
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    uri = path.absolute().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0)
+        db.execute("SELECT 1 FROM generations LIMIT 1").fetchall()
+        return db
+    except sqlite3.OperationalError:
+        # A folder nobody may write to: SQLite cannot make the files it shares readers with, so read
+        # the file as it is (what a render writes is checkpointed into it when the render ends).
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30.0)
+
+
+def _cannot_open(path: Path, error: sqlite3.DatabaseError) -> str:
+    text = str(error)
+    if "readonly" in text or "unable to open" in text or "read-only" in text:
+        advice = ("storyboard writes it while rendering: make the project folder writable, or render a writable "
+                  "copy of the whole project (with its .storyboard/ folder)")
+    elif "locked" in text or "busy" in text:
+        advice = "another program holds it; wait for it to finish and try again"
+    else:
+        advice = ("it may be damaged. It records the generations already submitted and paid for: keep the file "
+                  "(make a copy before anything else). Paid clips listed in storyboard.lock can still be "
+                  "downloaded without it")
+    return f"the render state {path} cannot be used ({text}); {advice}"
 
 
 @dataclass(frozen=True)

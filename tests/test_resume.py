@@ -395,3 +395,40 @@ def test_a_missing_ffmpeg_is_found_before_anything_is_paid(project, run_cli, ser
     assert code == 1
     assert "ffmpeg" in err and "cannot be run" in err and "Nothing was submitted" in err and "Traceback" not in err
     assert emulator.stats()["creates"] == 0
+
+
+def test_plan_writes_nothing_and_a_full_disk_is_explained(project, run_cli, monkeypatch):
+    import errno
+
+    from storyboard.store import ClipStore
+
+    project.write(FOUR_SHOTS)
+    assert run_cli("render", "board.yaml")[0] == 0
+    state_dir = project.root / ".storyboard"
+
+    def contents() -> dict[Path, int]:  # SQLite's shared-memory files for readers aside
+        return {path: path.stat().st_mtime_ns for path in state_dir.rglob("*") if not path.name.endswith(("-wal", "-shm"))}
+
+    before = contents()
+    code, out, _ = run_cli("plan", "board.yaml")
+    assert code == 0 and out.count("[cached]") == 4
+    assert contents() == before
+
+    def full(self: ClipStore) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(state_dir))
+
+    monkeypatch.setattr(ClipStore, "ensure", full)
+    code, _, err = run_cli("render", "board.yaml")
+    assert code == 1 and "internal error" not in err
+    assert err.startswith("error: No space left on device") and "record of generations already paid for are kept" in err
+    assert "move it aside" not in err
+
+
+def test_a_damaged_render_state_is_never_to_be_thrown_away(project, run_cli):
+    project.write(FOUR_SHOTS)
+    (project.root / ".storyboard").mkdir()
+    (project.root / ".storyboard" / "state.sqlite").write_bytes(b"this is not a database" * 100)
+    for command in (("plan", "board.yaml", "--backend", "aimlapi"), ("render", "board.yaml")):
+        code, _, err = run_cli(*command)
+        assert code == 1 and "cannot be used" in err and "keep the file" in err
+        assert "move it aside" not in err and "start afresh" not in err

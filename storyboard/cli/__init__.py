@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ..errors import InvalidStoryboard, StoryboardError, UsageError, redact
+from ..errors import InvalidStoryboard, StoryboardError, UsageError, describe_os_error, redact
 from . import emulator, plan, render, schema, validate
 
 EXIT_OK = 0
@@ -36,6 +36,13 @@ for module in (validate, plan, render, schema, emulator):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes one clear message and an exit code, never a traceback."""
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:  # a Ctrl-C that lands while the run is ending still means "interrupted"
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: list[str] | None) -> int:
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
     try:
@@ -57,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except StoryboardError as error:
         click.echo(redact(f"error: {error}"), err=True)
         return exit_code(error)
+    except OSError as error:  # the file system said no: a full disk, a read-only folder, a file gone
+        click.echo(redact(f"error: {describe_os_error(error)}"), err=True)
+        return EXIT_FAILED
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         if debug:
             click.echo(redact(traceback.format_exc()), err=True)
