@@ -55,3 +55,20 @@ def test_wheel_ships_schema_and_model_profiles(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "storyboard/schemas/storyboard.schema.json" in names
     assert "storyboard/profiles/alibaba-wan-2-7-r2v.yaml" in names
+
+
+def test_a_ctrl_c_that_lands_as_the_run_ends_exits_130(run_cli, monkeypatch):
+    import signal
+
+    real = signal.signal
+    calls: list[int] = []
+
+    def signal_then_interrupt(signum, handler):
+        calls.append(signum)
+        if len(calls) == 2:  # the last thing the run does: put SIGTERM's handler back
+            raise KeyboardInterrupt
+        return real(signum, handler)
+
+    monkeypatch.setattr(signal, "signal", signal_then_interrupt)
+    code, out, _ = run_cli("schema")
+    assert code == 130 and out  # the command had done its work
