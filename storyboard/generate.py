@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -231,11 +232,14 @@ class Generator:
             finally:
                 self.creating.discard(item.id)
                 self.reserved_usd -= reserved
-            self.state.submitted(backend, item.hash, submission.generation_id, submission.usd_spent)
-            cost = submission.usd_spent if submission.usd_spent is not None else (item.estimated_usd if self.engine.paid else 0.0)
+            reported = submission.usd_spent
+            if reported is not None and not 0 <= reported < math.inf:  # a service that lies must not lower the total
+                reported = None
+            self.state.submitted(backend, item.hash, submission.generation_id, reported)
+            cost = reported if reported is not None else (item.estimated_usd if self.engine.paid else 0.0)
             self.outcome.usd_spent += cost or 0.0
-            spent = f", {submission.usd_spent:.2f} USD; total {self.outcome.usd_spent:.2f} USD" if submission.usd_spent else ""
-            self.emit(Event(item.id, "submitted", f"generation {submission.generation_id}{spent}", usd=submission.usd_spent,
+            spent = f", {reported:.2f} USD; total {self.outcome.usd_spent:.2f} USD" if reported else ""
+            self.emit(Event(item.id, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
                             total_usd=self.outcome.usd_spent, attempt=attempt, generation=submission.generation_id))
             if self.stopping and self.outcome.interrupted:
                 raise asyncio.CancelledError  # recorded: the next render follows it

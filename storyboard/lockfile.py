@@ -7,13 +7,13 @@ change shows up in `git diff` as the lines of the shots that changed.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import InvalidStoryboard, Problem
+from .errors import InvalidStoryboard, Problem, holds_secret
 from .files import atomic_write_bytes
 
 LOCK_NAME = "storyboard.lock"
@@ -54,7 +54,8 @@ class LockFile:
 
     def write(self, entries: dict[str, Entry]) -> None:
         """Replace this storyboard's section; other storyboards' sections are kept as they are."""
-        shots = {shot_id: {k: v for k, v in asdict(entry).items() if v is not None} for shot_id, entry in sorted(entries.items())}
+        shots = {shot_id: {k: v for k, v in asdict(_shareable(entry)).items() if v is not None}
+                 for shot_id, entry in sorted(entries.items())}
         document = dict(self._document)
         if shots:
             document[self.section] = {"shots": shots}
@@ -84,6 +85,14 @@ class LockFile:
         if not isinstance(document, dict):
             raise InvalidStoryboard([Problem(str(self.path), 1, 1, f"{LOCK_NAME} should be a mapping of storyboard files")])
         return document
+
+
+def _shareable(entry: Entry) -> Entry:
+    """The entry without anything that holds a secret: the file is committed and shared. A video URL
+    the service signed with the API key is left out (the generation id still lets a clone fetch it)."""
+    if entry.video_url is not None and holds_secret(entry.video_url):
+        return replace(entry, video_url=None)
+    return entry
 
 
 def _entry(values: dict[str, Any]) -> Entry:

@@ -249,3 +249,35 @@ def test_working_files_stay_in_the_project_and_what_a_killed_render_left_is_remo
     assert list(system_temp.iterdir()) == []
     scratch = project.root / ".storyboard" / "tmp"
     assert not scratch.exists() or list(scratch.rglob("*")) == []
+
+
+class _LyingBackend(_FailingBackend):
+    """A paid service that reports a negative cost for every create, then fails the generation."""
+
+    name = "lying"
+    paid = True
+
+    async def submit(self, job: Job) -> Submission:
+        return Submission(f"gen-{job.shot.id}", usd_spent=-50.0)
+
+
+def test_a_negative_cost_from_the_service_never_lowers_the_spend_the_budget_checks(project):
+    project.write(BOARD.replace("duration: 3", "duration: 2"))
+    events: list[Event] = []
+    with pytest.raises(RenderError):
+        storyboard.render("board.yaml", backend=_LyingBackend(), jobs=1, keep_going=True, max_cost=1.0,
+                          on_event=events.append)
+    totals = [event.total_usd for event in events if event.state == "submitted"]
+    assert totals == pytest.approx([0.26, 0.52, 0.78])  # the estimates count where the service's figure is absurd
+    assert all(event.usd is None for event in events if event.state == "submitted")
+
+
+def test_the_lock_file_never_receives_a_url_that_carries_the_key(tmp_path, monkeypatch):
+    from storyboard.lockfile import Entry, LockFile
+
+    monkeypatch.setenv("AIMLAPI_KEY", "sk-Secret-Key-1234")
+    lock = LockFile(tmp_path, "board.yaml")
+    lock.write({"one": Entry(request="abc", backend="aimlapi", generation="gen-1",
+                             video_url="https://cdn.example/v.mp4?token=sk-secret-key-1234")})
+    text = (tmp_path / "storyboard.lock").read_text()
+    assert "secret-key" not in text.lower() and "gen-1" in text
