@@ -268,7 +268,7 @@ def test_a_negative_cost_from_the_service_never_lowers_the_spend_the_budget_chec
         storyboard.render("board.yaml", backend=_LyingBackend(), jobs=1, keep_going=True, max_cost=1.0,
                           on_event=events.append)
     totals = [event.total_usd for event in events if event.state == "submitted"]
-    assert totals == pytest.approx([0.26, 0.52, 0.78])  # the estimates count where the service's figure is absurd
+    assert totals == pytest.approx([0.26, 0.52])  # the estimates count where the figure is absurd; two waits for one
     assert all(event.usd is None for event in events if event.state == "submitted")
 
 
