@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from .errors import MediaError
-from .media import frame_at
+from .media import extract_frame
 
 FPS = 24
 SAMPLE_RATE = 48_000
@@ -187,7 +187,7 @@ def _still(path: Path) -> Image.Image | None:
     except (OSError, ValueError):
         pass
     try:
-        return frame_at(path, "start")
+        return extract_frame(path, "start")
     except MediaError:
         return None
 

@@ -30,7 +30,7 @@ from .backends import Backend, Job, Submission
 from .errors import GenerationFailed, LinkExpired, RenderError, ShotFailed, SubmissionUnknown, describe_os_error
 from .events import Event
 from .lockfile import Entry
-from .media import frame_at
+from .media import extract_frame
 from .model import FrameOf, Reference
 from .planning import Plan, ShotPlan
 from .request import frame_time
@@ -389,6 +389,6 @@ def _reason(error: BaseException) -> str:
 
 
 def _extract_frame(clip: Path, at: str | float, destination: Path, store: ClipStore) -> None:
-    image = frame_at(clip, at)
+    image = extract_frame(clip, at)
     with store.writing(destination) as temporary:
         image.save(temporary, format="PNG")

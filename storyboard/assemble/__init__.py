@@ -60,6 +60,8 @@ def _as_assembly_error() -> Iterator[None]:
         raise AssemblyError(str(error)) from error
     except OSError as error:  # a full disk, a file that went away; moviepy reports its failures as OSError too
         raise AssemblyError(_describe(error)) from error
+    except (ValueError, KeyError, IndexError, RuntimeError) as error:  # moviepy's other ways of saying a clip is odd
+        raise AssemblyError(f"{type(error).__name__}: {error}") from error
 
 
 def _describe(error: OSError) -> str:

@@ -76,7 +76,7 @@ def probe(path: Path) -> MediaInfo:
 
     try:
         with av.open(str(path)) as container:
-            video = container.streams.video[0] if container.streams.video else None
+            video = picture_stream(container)
             audio = container.streams.audio[0] if container.streams.audio else None
             info = MediaInfo(
                 path=path,
@@ -99,13 +99,24 @@ def check_video(path: Path) -> None:
 
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            stream = picture_stream(container)
+            if stream is None:
                 raise MediaError("the file has no video stream")
-            next(container.decode(video=0))
+            next(container.decode(stream))
     except StopIteration:
         raise MediaError("the video is damaged or truncated (no frame could be decoded)") from None
     except (av.FFmpegError, OSError, ValueError) as error:
         raise MediaError(f"the video is damaged or truncated ({_reason(error)})") from None
+
+
+def picture_stream(container: Any) -> Any:
+    """The first video stream that is moving picture: a music file's cover art is a video stream
+    too (one still image, flagged as an attached picture), and is not footage."""
+    import av
+
+    moving = [stream for stream in container.streams.video
+              if not stream.disposition & av.stream.Disposition.attached_pic]
+    return moving[0] if moving else None
 
 
 def _video(container: Any, stream: Any) -> VideoStream:
