@@ -14,8 +14,15 @@ import pytest
 
 import storyboard
 from storyboard.backends import Job
-from storyboard.backends.aimlapi import AimlApiBackend, AmbiguousSubmission, PollPolicy, ServiceError
-from storyboard.errors import InvalidStoryboard, UsageError
+from storyboard.backends.aimlapi import (
+    AimlApiBackend,
+    AmbiguousSubmission,
+    ExpiredVideoURL,
+    PollPolicy,
+    RetryPolicy,
+    ServiceError,
+)
+from storyboard.errors import InvalidStoryboard, LinkExpired, UsageError
 
 KEY = "sk-test-0123456789abcdef"
 BASE = "https://api.test/v2"
@@ -31,25 +38,29 @@ shots:
 
 
 class Script:
-    """Answers requests from a list of handlers, one per request, recording what was asked."""
+    """Answers requests from a list of handlers, one per request, recording what was asked;
+    once the list is used up, `then` (if given) answers every further request."""
 
-    def __init__(self, *answers):
+    def __init__(self, *answers, then=None):
         self.answers = list(answers)
+        self.then = then
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
-        answer = self.answers.pop(0)
+        answer = self.answers.pop(0) if self.answers or self.then is None else self.then
         return answer(request) if callable(answer) else answer
 
 
 def backend(script: Script, **options) -> tuple[AimlApiBackend, list[float]]:
+    """The backend on `script`, with a fake clock that only the backend's sleeps move on."""
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    engine = AimlApiBackend(KEY, BASE, transport=httpx.MockTransport(script), sleep=sleep, **options)
+    engine = AimlApiBackend(KEY, BASE, transport=httpx.MockTransport(script), sleep=sleep,
+                            clock=lambda: sum(slept), **options)
     return engine, slept
 
 
@@ -96,6 +107,14 @@ def test_create_retries_rate_limits_and_refused_connections_only(project):
     assert run(engine.submit(job(project))).generation_id == "gen-1"
     assert len(script.requests) == 3
     assert slept[0] >= 7  # Retry-After honoured
+
+
+def test_a_create_rate_limited_on_every_attempt_says_so(project):
+    script = Script(then=httpx.Response(429, json={"error": {"message": "slow down"}}))
+    engine, slept = backend(script, retry=RetryPolicy(attempts=3))
+    with pytest.raises(ServiceError, match="kept answering 429"):
+        run(engine.submit(job(project)))
+    assert (len(script.requests), len(slept)) == (3, 2)
 
 
 @pytest.mark.parametrize(
@@ -171,9 +190,11 @@ def test_polling_follows_statuses_backs_off_and_honours_retry_after(project):
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
-        (status("failed", error={"message": "content policy violation"}),
-         "generation gen-1 ended failed: content policy violation"),
-        (status("cancelled"), "generation gen-1 ended cancelled"),
+        (status("error", error={"name": "ContentPolicyViolation", "message": "the prompt was flagged"}),
+         "generation gen-1 failed on the service: ContentPolicyViolation: the prompt was flagged"),
+        (status("failed", error={"message": "content policy violation"}),  # not published, tolerated
+         "generation gen-1 failed on the service: content policy violation"),
+        (status("ERROR"), "generation gen-1 failed on the service: no reason given"),
         (httpx.Response(404, json={"error": {"message": "no such generation"}}), "was refused (404): no such generation"),
     ],
 )
@@ -216,9 +237,14 @@ def test_download_retries_truncation_and_checks_the_video(project, tmp_path):
     ids=["expired", "html", "not-video", "corrupt"],
 )
 def test_download_refuses_what_is_not_a_whole_video(project, tmp_path, answer, message):
-    engine, _ = backend(Script(answer))
-    with pytest.raises(ServiceError, match=re.escape(message)):
+    """Tried again with backoff; when every attempt fails, the generator is told to ask for a fresh URL."""
+    script = Script(then=answer)
+    engine, slept = backend(script)
+    with pytest.raises(ExpiredVideoURL, match=re.escape(message)) as caught:
         run(engine.fetch("https://cdn.test/x.mp4", tmp_path / "clip.mp4"))
+    assert isinstance(caught.value, LinkExpired)
+    assert len(script.requests) == engine.retry.refused_downloads and len(slept) == engine.retry.refused_downloads - 1
+    assert slept == sorted(slept)  # backing off
 
 
 def test_local_references_without_a_publishing_route_fail_before_paying(project, monkeypatch):

@@ -65,7 +65,7 @@ def follow(http: httpx.Client, emulator: Emulator, generation_id: str, timeout: 
         response = poll(http, emulator, generation_id)
         assert response.status_code == 200, response.text
         answers.append(response.json())
-        if answers[-1]["status"] in ("completed", "failed"):
+        if answers[-1]["status"] in ("completed", "error"):
             return answers
         time.sleep(0.05)
     raise AssertionError(f"still {answers[-1]['status']} after {timeout} s")
@@ -207,7 +207,7 @@ def test_a_reference_that_cannot_be_used_fails_the_generation_naming_it(start, c
     response = create(client, emulator, {**TINY, "image_urls": [png_data_uri((1, 2, 3)), reference]})
     assert response.status_code == 201
     final = follow(client, emulator, response.json()["id"], timeout=10)[-1]
-    assert final["status"] == "failed"
+    assert final["status"] == "error" and final["error"]["name"] == "InvalidReference"
     assert "image_urls[1]" in final["error"]["message"]
     assert reference in final["error"]["message"] and expected in final["error"]["message"]
     assert emulator.stats()["failed"] == 1
@@ -262,10 +262,39 @@ def test_fail_accepts_and_bills_the_generation_then_fails_it(start, client):
     created = create(client, emulator, TINY)
     assert created.status_code == 201 and created.json()["meta"]["usage"]["usd_spent"] == 0.26
     answers = follow(client, emulator, created.json()["id"])
-    assert answers[-1]["status"] == "failed" and answers[-1]["error"]["message"]
+    assert answers[-1]["status"] == "error"  # the published status, never `failed`
+    assert answers[-1]["error"]["name"] == "GenerationError" and answers[-1]["error"]["message"]
     assert "generating" in [answer["status"] for answer in answers]
     stats = emulator.stats()
     assert stats["creates"] == 1 and stats["failed"] == 1 and stats["completed"] == 0
+
+
+def test_a_create_with_a_seen_idempotency_key_returns_the_same_generation_unbilled(start, client):
+    emulator = start(latency=60, faults="fail=1")
+    first = client.post(f"{emulator.url}/video/generations", json=TINY, headers={"Idempotency-Key": "attempt-1"})
+    again = client.post(f"{emulator.url}/video/generations", json=TINY, headers={"Idempotency-Key": "attempt-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    other = client.post(f"{emulator.url}/video/generations", json=TINY, headers={"Idempotency-Key": "attempt-2"})
+    assert other.json()["id"] != first.json()["id"]
+    assert create(client, emulator, TINY).json()["id"] not in (first.json()["id"], other.json()["id"])  # no key
+    misused = client.post(f"{emulator.url}/video/generations", json={**TINY, "seed": 9},
+                          headers={"Idempotency-Key": "attempt-1"})
+    assert misused.status_code == 422 and "different request" in misused.json()["error"]["message"]
+    stats = emulator.stats()
+    assert (stats["creates"], stats["idempotent_replays"], stats["usd_spent"]) == (3, 1, 0.78)
+
+
+def test_lost_bills_the_generation_and_drops_the_answer(start, client):
+    emulator = start(latency=60, faults="lost=1")
+    with pytest.raises(httpx.RemoteProtocolError):
+        client.post(f"{emulator.url}/video/generations", json=TINY, headers={"Idempotency-Key": "k-lost"})
+    assert emulator.stats()["creates"] == 1 and emulator.stats()["usd_spent"] == 0.26
+    emulator.set_faults("")
+    replay = client.post(f"{emulator.url}/video/generations", json=TINY, headers={"Idempotency-Key": "k-lost"})
+    assert replay.status_code == 201 and poll(client, emulator, replay.json()["id"]).status_code == 200
+    stats = emulator.stats()
+    assert (stats["creates"], stats["idempotent_replays"], stats["usd_spent"]) == (1, 1, 0.26)
 
 
 def test_slow_delays_the_answer(start, client, monkeypatch):

@@ -127,14 +127,16 @@ def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run
 @pytest.mark.parametrize(
     ("faults", "message", "creates"),
     [
-        ("fail=1", "ended failed: ", 1),
+        ("fail=1", "failed on the service: GenerationError: ", 1),
         ("500=1", "the service answered 500", 0),
         ("drop=1", "the connection failed after sending", 0),
         ("expired=1", "has expired or is not accessible", 1),
         ("html=1", "returned an HTML page, not a video", 1),
     ],
 )
-def test_faults_that_cannot_be_retried_fail_the_shot_clearly(project, run_cli, service, faults, message, creates):
+def test_faults_that_last_fail_the_shot_clearly(project, run_cli, service, faults, message, creates):
+    """Faults on every attempt: a create that may have been billed is not retried, and a download
+    is retried (expired and html too) and then given up, with the reason."""
     emulator = service(faults=faults)
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
     code, _out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")

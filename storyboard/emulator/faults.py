@@ -8,17 +8,31 @@ they apply to; the others are never disturbed:
   drops has created nothing).
 - `429`: create, poll: 429 with `Retry-After: 1` (a create that gets it created nothing).
 - `500`: create, poll: 500 with a JSON error (a create that gets it created nothing).
-- `fail`: create: accepted and billed, but it ends `failed` when it would have completed.
+- `fail`: create: accepted and billed, but it ends `error` when it would have completed.
 - `expired`: download: 403 with an S3-style XML "Request has expired" body.
 - `html`: download: 200 with `text/html`, an error page instead of the video.
 - `truncate`: download: the full Content-Length, half the body, then the connection closes.
 
+Hostile answers (what a careless or broken service might send; see `hostile` for the knobs):
+
+- `lost`: create: accepted and billed, then the connection closes without an answer.
+- `echo_key`: create: 401 whose message echoes the caller's key in lower case; poll of a
+  completed generation: the video URL carries the key (lower case) in its query.
+- `odd_status`: poll: a status outside the published ones (`hostile.ODD_STATUS`).
+- `not_json`: poll: 200 with an HTML page.
+- `giant`: poll: 200 with a JSON body of `hostile.GIANT_BYTES`.
+- `trickle`: poll, download: the body dripped a byte every `hostile.TRICKLE_SECONDS`.
+- `odd_scheme`: poll of a completed generation: `video.url` is `hostile.ODD_URL` (a `file:`
+  URL of the clip by default).
+- `redirect`: download: 302 to the same file (drawn again, so `redirect=1` loops forever).
+- `gzip`: download: the clip sent with `Content-Encoding: gzip`.
+
 Faults are drawn after authentication and before the body is validated or the generation
-looked up; when several hit one request, the first in the order above wins. Each draw comes
-from `random.Random` seeded with (seed, request kind, subject, attempt number), the subject
-being the canonical request body (create) or the generation's body and creation number
-(poll, download): the same client behaviour meets the same faults on every run with the same
-seed, however its concurrent requests interleave.
+looked up; when several disrupt one request, the first in the order of `FAULTS` wins. Each
+draw comes from `random.Random` seeded with (seed, request kind, subject, attempt number),
+the subject being the canonical request body (create) or the generation's body and creation
+number (poll, download): the same client behaviour meets the same faults on every run with
+the same seed, however its concurrent requests interleave.
 """
 from __future__ import annotations
 
@@ -29,11 +43,14 @@ from typing import Any
 
 from ..errors import UsageError
 
-FAULTS = ("slow", "drop", "429", "500", "fail", "expired", "html", "truncate")
+# New faults go at the end: each fault takes one draw in this order, so the faults a seed gave
+# before stay the same.
+FAULTS = ("slow", "drop", "429", "500", "fail", "expired", "html", "truncate",
+          "lost", "echo_key", "odd_status", "not_json", "giant", "trickle", "odd_scheme", "redirect", "gzip")
 FAULTS_BY_REQUEST = {
-    "create": ("slow", "drop", "429", "500", "fail"),
-    "poll": ("slow", "drop", "429", "500"),
-    "download": ("slow", "drop", "expired", "html", "truncate"),
+    "create": ("slow", "drop", "429", "500", "fail", "lost", "echo_key"),
+    "poll": ("slow", "drop", "429", "500", "echo_key", "odd_status", "not_json", "giant", "trickle", "odd_scheme"),
+    "download": ("slow", "drop", "expired", "html", "truncate", "trickle", "redirect", "gzip"),
 }
 SLOW_SECONDS = 2.0  # read at each `slow` answer, so tests may shorten it
 

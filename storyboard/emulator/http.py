@@ -1,24 +1,26 @@
 """The emulator's HTTP layer: `Emulator` (the service on a local port), a threading server and
-the handler of the three endpoints, which applies the drawn faults (see `faults`) and turns
-`Refusal`s into JSON error answers."""
+the handler of the three endpoints, which honours `Idempotency-Key` on creates, applies the
+drawn faults (see `faults`, and `hostile` for the hostile answers) and turns `Refusal`s into
+JSON error answers."""
 from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
 import hashlib
 import json
 import os
-import shutil
 import socket
 import socketserver
 import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import faults
+from . import faults, hostile
 from .faults import canonical_json
 from .service import Service
 from .validation import Refusal
@@ -214,16 +216,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             subject = hashlib.sha256(canonical_json(body)).hexdigest()
         hits = emulator.faults.draw("create", subject)
-        if self._disrupt(hits, ("drop", "429", "500")):
+        if self._disrupt(hits, ("drop", "429", "500", "echo_key")):
             return
         if body is None:
             raise Refusal(400, "the request body is not valid JSON")
         profile, request = emulator.validate(body)
-        doomed = "fail" in hits
-        if doomed:
+        key = self.headers.get("Idempotency-Key")
+        idempotency = (self._token(), key.strip()) if key and key.strip() else None
+        generation, replayed = emulator.create_generation(profile, request, subject, "fail" in hits, idempotency)
+        if "fail" in hits and not replayed:
             emulator.faults.record("fail")
-        generation = emulator.create_generation(profile, request, subject, doomed)
-        self._send_json(201, {"id": generation.id, "status": "queued", "meta": {"usage": generation.usage()}})
+        if "lost" in hits:  # made and billed, but the answer never arrives
+            emulator.faults.record("lost")
+            self._hang_up()
+            return
+        answer = {"id": generation.id, "status": "queued", "meta": {"usage": generation.usage()}}
+        self._send_json(201, answer, {"Idempotent-Replayed": "true"} if replayed else None)
 
     def _poll(self, query: dict[str, list[str]]) -> None:
         emulator = self.emulator
@@ -232,7 +240,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         generation_id = (query.get("generation_id") or [""])[0]
         generation, _ = emulator._lookup(generation_id)
         subject = generation.fault_key if generation else f"unknown:{generation_id}"
-        if self._disrupt(emulator.faults.draw("poll", subject), ("drop", "429", "500")):
+        hits = emulator.faults.draw("poll", subject)
+        if self._disrupt(hits, ("drop", "429", "500", "not_json", "giant")):
             return
         if not generation_id:
             raise Refusal(400, "generation_id: this query parameter is required", "generation_id")
@@ -240,11 +249,21 @@ class RequestHandler(BaseHTTPRequestHandler):
             raise Refusal(404, f"generation {generation_id!r} not found")
         _, status = emulator._lookup(generation_id)  # a slow answer reports the state it is sent in
         answer: dict[str, Any] = {"id": generation.id, "status": status}
-        if status == "completed":
-            answer["video"] = {"url": f"{self._origin()}{FILES_PREFIX}{generation.id}.mp4"}
-        elif status == "failed":
-            answer["error"] = {"message": generation.failure}
-        self._send_json(200, answer)
+        if "odd_status" in hits:
+            emulator.faults.record("odd_status")
+            answer["status"] = hostile.ODD_STATUS
+        elif status == "completed":
+            url = f"{self._origin()}{FILES_PREFIX}{generation.id}.mp4"
+            if "odd_scheme" in hits:
+                emulator.faults.record("odd_scheme")
+                url = hostile.odd_url(emulator.clip_path(generation.id), self._origin())
+            elif "echo_key" in hits:
+                emulator.faults.record("echo_key")
+                url += f"?token={self._token().lower()}"
+            answer["video"] = {"url": url}
+        elif status == "error":
+            answer["error"] = {"name": generation.failure_name, "message": generation.failure}
+        self._send_json(200, answer, trickle=self._trickles(hits))
 
     def _download(self, name: str) -> None:
         emulator = self.emulator
@@ -255,24 +274,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         generation, _ = emulator._lookup(generation_id) if name.endswith(".mp4") else (None, None)
         subject = generation.fault_key if generation else f"unknown:{name}"
         hits = emulator.faults.draw("download", subject)
-        if self._disrupt(hits, ("drop", "expired", "html")):
+        if self._disrupt(hits, ("drop", "expired", "html", "redirect")):
             return
         _, status = emulator._lookup(generation_id)
         if generation is None or status != "completed":
             raise Refusal(404, f"no such file: {name}")
-        clip = emulator.clip_path(generation.id)
-        size = clip.stat().st_size
-        self.send_response(200)
-        self.send_header("Content-Type", "video/mp4")
-        self.send_header("Content-Length", str(size))
-        self.end_headers()
-        with clip.open("rb") as source:
-            if "truncate" in hits:
-                emulator.faults.record("truncate")
-                self.wfile.write(source.read(size // 2))
-                self.close_connection = True
-                return
-            shutil.copyfileobj(source, self.wfile)
+        data = emulator.clip_path(generation.id).read_bytes()
+        headers = {}
+        if "gzip" in hits:
+            emulator.faults.record("gzip")
+            data = gzip.compress(data)
+            headers["Content-Encoding"] = "gzip"
+        if "truncate" in hits:
+            emulator.faults.record("truncate")
+            self._send(200, data, "video/mp4", headers, cut=len(data) // 2)
+            return
+        self._send(200, data, "video/mp4", headers, trickle=self._trickles(hits))
 
     def _disrupt(self, hits: set[str], in_order: tuple[str, ...]) -> bool:
         """Apply `slow`, then the first of `in_order` that hit; True when that answered the request."""
@@ -284,35 +301,77 @@ class RequestHandler(BaseHTTPRequestHandler):
             return False
         self.emulator.faults.record(hit)
         if hit == "drop":
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            self._hang_up()
         elif hit == "429":
             self._send_json(429, {"error": {"message": "rate limit exceeded, retry later"}}, {"Retry-After": "1"})
         elif hit == "500":
             self._send_json(500, {"error": {"message": "internal server error (emulated)"}})
         elif hit == "expired":
             self._send(403, EXPIRED_BODY, "application/xml")
-        elif hit == "html":
+        elif hit in ("html", "not_json"):
             self._send(200, HTML_ERROR_BODY, "text/html; charset=utf-8")
+        elif hit == "echo_key":
+            self._send_json(401, {"error": {"name": "Unauthorized", "message": f"invalid API key {self._token().lower()}"}})
+        elif hit == "giant":
+            self._send_chunks(200, hostile.giant_json(hostile.GIANT_BYTES), hostile.GIANT_BYTES, "application/json")
+        elif hit == "redirect":
+            path, _, query = self.path.partition("?")
+            hop = int(urllib.parse.parse_qs(query).get("hop", ["0"])[0] or 0) + 1
+            self.send_response(hostile.REDIRECT_STATUS)
+            self.send_header("Location", f"{self._origin()}{path}?hop={hop}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         return True
+
+    def _token(self) -> str:
+        """The bearer token of this request (checked by then)."""
+        return (self.headers.get("Authorization") or "").partition(" ")[2].strip()
+
+    def _trickles(self, hits: set[str]) -> bool:
+        if "trickle" in hits:
+            self.emulator.faults.record("trickle")
+        return "trickle" in hits
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _origin(self) -> str:
         host = self.headers.get("Host")
         return f"http://{host}" if host else self.emulator.origin
 
-    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json", headers)
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None,
+                   trickle: bool = False) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers, trickle=trickle)
 
-    def _send(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, payload: bytes, content_type: str, headers: dict[str, str] | None = None, *,
+              trickle: bool = False, cut: int | None = None) -> None:
+        """Answer with `payload`: whole, a byte at a time (`trickle`), or only its first `cut`
+        bytes before the connection closes (the Content-Length still says the whole)."""
+        if trickle:
+            chunks = (payload[index:index + 1] for index in range(len(payload)))
+            self._send_chunks(status, chunks, len(payload), content_type, headers, pause=hostile.TRICKLE_SECONDS)
+        elif cut is not None:
+            self._send_chunks(status, iter([payload[:cut]]), len(payload), content_type, headers)
+            self.close_connection = True
+        else:
+            self._send_chunks(status, iter([payload]), len(payload), content_type, headers)
+
+    def _send_chunks(self, status: int, chunks: Iterator[bytes], length: int, content_type: str,
+                     headers: dict[str, str] | None = None, pause: float = 0.0) -> None:
         if status >= 400:
             self.emulator.count("rejected")
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(length))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        for chunk in chunks:  # a client that gives up makes this write fail: the handler lets it go
+            self.wfile.write(chunk)
+            if pause:
+                self.wfile.flush()
+                time.sleep(pause)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -42,7 +42,9 @@ class Generation:
     created: float = field(default_factory=time.monotonic)
     finished: bool = False  # the worker is done: clip written, or failure known
     failure: str | None = None
+    failure_name: str = "GenerationError"  # `error.name` of the `error` status
     fails_at_once: bool = False  # a reference problem shows as soon as found
+    create_answer: bytes = b""  # the canonical body it was created from, for idempotent replays
 
     def usage(self) -> dict[str, Any]:
         """What the create answer reports as billed (`meta.usage`)."""
@@ -73,8 +75,9 @@ class Service:
         self._lock = threading.Lock()
         self._generations: dict[str, Generation] = {}
         self._creations_by_subject: dict[str, int] = {}
+        self._by_idempotency_key: dict[tuple[str, str], Generation] = {}  # (account, key) -> its generation
         self._counts = {"requests": 0, "creates": 0, "polls": 0, "downloads": 0, "rejected": 0,
-                        "downloads_with_authorization": 0}
+                        "downloads_with_authorization": 0, "idempotent_replays": 0}
         self._workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="emulator-render")
 
     def close(self) -> None:
@@ -87,14 +90,17 @@ class Service:
         self.faults.set_probabilities(parse_faults(spec))
 
     def stats(self) -> dict[str, Any]:
-        """Counts so far; `requests` covers every request except those to `/_emulator/`."""
+        """Counts so far; `requests` covers every request except those to `/_emulator/`. `creates`
+        counts generations made (and billed); `idempotent_replays` the creates answered with the
+        generation an earlier create of the same `Idempotency-Key` made; `failed` the generations
+        that ended in the `error` status."""
         now = time.monotonic()
         with self._lock:
             states = [self._status(generation, now) for generation in self._generations.values()]
             return {
                 **self._counts,
                 "completed": states.count("completed"),
-                "failed": states.count("failed"),
+                "failed": states.count("error"),
                 "in_progress": states.count("queued") + states.count("generating"),
                 "usd_spent": round(sum(g.usd_spent for g in self._generations.values()), 4),
                 "faults": self.faults.injected(),
@@ -120,23 +126,34 @@ class Service:
         return validate_request(self._profiles, body)
 
     def create_generation(self, profile: ModelProfile, body: dict[str, Any], fault_subject: str,
-                          doomed: bool) -> Generation:
-        """Accept and bill a validated request, and set a worker on making its clip."""
+                          doomed: bool, idempotency: tuple[str, str] | None = None) -> tuple[Generation, bool]:
+        """Accept and bill a validated request, and set a worker on making its clip: (the generation,
+        False). With `idempotency` (account, key) seen before: (that earlier generation, True),
+        nothing made or billed; the same key with another request body is refused (422)."""
         usd = profile.estimate_usd(body.get("resolution"), body.get("duration")) or 0.0
+        canonical = canonical_json(body)
         with self._lock:
+            earlier = self._by_idempotency_key.get(idempotency) if idempotency else None
+            if earlier is not None:
+                if earlier.create_answer != canonical:
+                    raise Refusal(422, "this Idempotency-Key was used with a different request")
+                self._counts["idempotent_replays"] += 1
+                return earlier, True
             number = self._creations_by_subject.get(fault_subject, 0)
             self._creations_by_subject[fault_subject] = number + 1
             generation = Generation(
                 id=str(uuid.uuid4()), body=body, profile=profile, fault_key=f"{fault_subject}#{number}",
-                usd_spent=usd, doomed=doomed,
+                usd_spent=usd, doomed=doomed, create_answer=canonical,
             )
             self._generations[generation.id] = generation
+            if idempotency:
+                self._by_idempotency_key[idempotency] = generation
             self._counts["creates"] += 1
         try:
             self._workers.submit(self._produce, generation)
         except RuntimeError:  # stop() has begun
-            self._finish(generation, failure="the emulator stopped", at_once=True)
-        return generation
+            self._fail(generation, "ServiceUnavailable", "the emulator stopped")
+        return generation, False
 
     def _lookup(self, generation_id: str) -> tuple[Generation | None, str | None]:
         """The generation and its status now, or (None, None). Keeps its underscore: it is the hook
@@ -149,9 +166,10 @@ class Service:
         return self.work_dir / "clips" / f"{generation_id}.mp4"
 
     def _status(self, generation: Generation, now: float) -> str:
+        """The published status: `queued`, `generating`, `completed` or `error`."""
         elapsed = now - generation.created
         if generation.failure is not None and (generation.fails_at_once or elapsed >= self.latency):
-            return "failed"
+            return "error"
         if elapsed < QUEUED_SHARE * self.latency:
             return "queued"
         if elapsed < self.latency or not generation.finished:
@@ -166,10 +184,10 @@ class Service:
                 generation.body, generation.profile, self.work_dir / "references" / generation.id
             )
         except UnusableReference as problem:
-            self._finish(generation, failure=str(problem), at_once=True)
+            self._fail(generation, "InvalidReference", str(problem))
             return
         except Exception as error:  # noqa: BLE001 - a worker must always settle its generation
-            self._finish(generation, failure=f"reading the references failed: {error}", at_once=True)
+            self._fail(generation, "InvalidReference", f"reading the references failed: {error}")
             return
         if generation.doomed:
             self._finish(generation, failure="the model could not generate this video (emulated failure)")
@@ -177,9 +195,14 @@ class Service:
         try:
             self._render(generation, references, first_frame)
         except Exception as error:  # noqa: BLE001
-            self._finish(generation, failure=f"rendering the clip failed: {type(error).__name__}: {error}", at_once=True)
+            self._fail(generation, "InternalError", f"rendering the clip failed: {type(error).__name__}: {error}")
             return
         self._finish(generation)
+
+    def _fail(self, generation: Generation, name: str, failure: str) -> None:
+        """End `generation` in the `error` status at once, with `error: {name, message}`."""
+        generation.failure_name = name  # read only once `_finish` has set the failure
+        self._finish(generation, failure=failure, at_once=True)
 
     def _finish(self, generation: Generation, failure: str | None = None, at_once: bool = False) -> None:
         # benchmarks/service.py overrides this too, to time when each clip is done.
