@@ -37,6 +37,8 @@ from .request import frame_time
 from .state import ClipFacts, Record, State
 from .store import ClipStore
 
+URL_REFRESHES = 2  # fresh result URLs asked of the service for one download before the shot fails
+
 
 @dataclass(frozen=True)
 class GenerateOptions:
@@ -262,7 +264,7 @@ class Generator:
             raise self._failed(item, f"{_reason(error)}{resumes}") from None
         self.state.completed(backend, item.hash, location)
         try:
-            await self._fetch(item, location)
+            await self._fetch(item, location, submission.generation_id, job)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - the shot fails but stays `completed`: the next render downloads again
@@ -286,25 +288,28 @@ class Generator:
             expected_sha = entry.clip_sha256
         self.emit(Event(item.id, "downloading", f"generation {record.generation_id or '?'}", generation=record.generation_id))
         async with self.slots:
-            try:
-                if not record.video_url:
-                    raise LinkExpired("no video URL was recorded")
-                await self._fetch(item, record.video_url)
-            except LinkExpired:
-                if not record.generation_id:
-                    raise
-                location = await self.engine.wait(self._job(item), Submission(record.generation_id))  # a fresh URL
-                self.state.completed(backend, item.hash, location)
-                await self._fetch(item, location)
+            await self._fetch(item, record.video_url, record.generation_id)
         facts = self.state.get(backend, item.hash)
         if expected_sha and facts is not None and facts.clip_sha256 != expected_sha:
             self.emit(Event(item.id, "note", "the downloaded clip differs from the one storyboard.lock records"))
         self._reused(item, "downloaded", f"generation {record.generation_id}")
 
-    async def _fetch(self, item: ShotPlan, location: str) -> None:
+    async def _fetch(self, item: ShotPlan, location: str | None, generation_id: str | None, job: Job | None = None) -> None:
+        """Bring the clip into the store; while its URL no longer serves it, ask the service for a
+        fresh one (a few times) before giving up."""
         destination = self.store.clip_path(self.engine.name, item.hash)
-        with self.store.writing(destination) as temporary:
-            await self.engine.fetch(location, temporary)
+        for refresh in range(URL_REFRESHES + 1):
+            try:
+                if not location:
+                    raise LinkExpired("no video URL was recorded")
+                with self.store.writing(destination) as temporary:
+                    await self.engine.fetch(location, temporary)
+                break
+            except LinkExpired:
+                if not generation_id or refresh == URL_REFRESHES:
+                    raise
+                location = await self.engine.wait(job or self._job(item), Submission(generation_id))
+                self.state.completed(self.engine.name, item.hash, location)
         self.state.stored(self.engine.name, item.hash, await asyncio.to_thread(ClipFacts.of, destination))
         self._lock_entry(item)
 
