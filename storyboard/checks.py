@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
+import os
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 
 from .errors import MediaError, Problem
 from .media import image_is_readable, probe, sniff
-from .model import REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Reference, Shot, Storyboard
+from .model import LOCK_FILE, REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Reference, Shot, Storyboard
+from .profiles import PROJECT_PROFILES_DIR, profile_files
 from .request import request_body
-from .yaml_source import Document, Path_
+from .schema import suggest
+from .yaml_source import Document, Path_, file_kind
 
 
 def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None) -> list[Problem]:
@@ -60,7 +63,6 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None)
         if not found and not _has_sound(music.path):
             found.append(document.problem(music.where, f"soundtrack {source!r} has no sound"))
         problems += found
-    problems += _check_output_path(storyboard)
     return problems
 
 
@@ -92,21 +94,21 @@ def _check_footage(storyboard: Storyboard, shot: Shot) -> list[Problem]:
 RESERVED_PARAMS = {"model", "prompt", "first_frame_image", *REFERENCE_FIELDS, *SERVICE_FIELDS}
 
 
-def _check_output_path(storyboard: Storyboard) -> list[Problem]:
-    """The film must not overwrite an input, and must be writable where it is asked for."""
+def check_output(storyboard: Storyboard) -> list[Problem]:
+    """The film must overwrite no input (checked once templates are expanded: the snippets they
+    include are inputs too), and must be writable where it is asked for."""
     where = ("output", "path")
     film = storyboard.output.path
+    written = storyboard.document.data.get("output", {}).get("path", str(film.relative_to(storyboard.root)))
     if "\0" in str(film):
-        return [storyboard.document.problem(where, "output.path contains a NUL character")]
+        return [storyboard.document.problem(where, "output.path contains a NUL character; file names cannot")]
     try:
-        target = film.resolve()
-        inputs = {storyboard.file.resolve()}
-        inputs |= {ref.path.resolve() for ref in _all_references(storyboard) if ref.path is not None}
-        if storyboard.output.music is not None:
-            inputs.add(storyboard.output.music.path.resolve())
-        if target in inputs:
-            return [storyboard.document.problem(
-                where, f"output.path {film.name!r} is one of the storyboard's inputs; the film would overwrite it")]
+        target, target_id = film.resolve(), _file_id(film)
+        for path, role in _inputs(storyboard):
+            if _resolved(path) == target or (target_id and _file_id(path) == target_id):
+                return [storyboard.document.problem(
+                    where, f"output.path {written!r} is {role}; the film would overwrite it. "
+                           f"Name another file, e.g. renders/{storyboard.file.stem}.mp4")]
         if target.is_relative_to(storyboard.state_dir.resolve()):
             return [storyboard.document.problem(where, f"output.path may not be inside {STATE_DIR}/, storyboard's own state")]
         if film.is_dir():
@@ -116,15 +118,53 @@ def _check_output_path(storyboard: Storyboard) -> list[Problem]:
                 if not parent.is_dir():
                     return [storyboard.document.problem(where, f"output.path: {parent.name!r} is a file, not a folder")]
                 break
-    except OSError as error:
-        return [storyboard.document.problem(where, f"output.path cannot be used: {error.strerror}")]
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symbolic link loop
+        return [storyboard.document.problem(where, f"output.path cannot be used: {getattr(error, 'strerror', error)}")]
     return []
+
+
+def _inputs(storyboard: Storyboard) -> list[tuple[Path, str]]:
+    """Every file the storyboard reads, and what it is to the storyboard."""
+    found = [(storyboard.file, "the storyboard file itself")]
+    for name, member in storyboard.cast.items():
+        found += [(ref.path, f"a reference {ref.kind} of cast member {name!r}") for ref in member.references if ref.path]
+    for shot in storyboard.shots:
+        found += [(ref.path, f"a reference {ref.kind} of shot {shot.id!r}") for ref in shot.references if ref.path]
+        if isinstance(shot.first_frame, Reference) and shot.first_frame.path:
+            found.append((shot.first_frame.path, f"the first frame image of shot {shot.id!r}"))
+        if shot.clip is not None:
+            found.append((shot.clip, f"the clip of shot {shot.id!r}"))
+    if storyboard.output.music is not None:
+        found.append((storyboard.output.music.path, "the soundtrack"))
+    found += [(path, f"the template snippet {name!r} a prompt includes") for path, name in storyboard.includes.items()]
+    found += [(path, f"the model profile {PROJECT_PROFILES_DIR}/{path.name}") for path in profile_files(storyboard.root)]
+    return [*found, (storyboard.root / LOCK_FILE, f"{LOCK_FILE}, the record of generated clips")]
+
+
+def _resolved(path: Path) -> Path | None:
+    """`path` with symbolic links and `..` resolved; None if it cannot be (a NUL, a link loop: reported elsewhere)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, after symbolic links: one file under any name."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
 
 
 def check_requests(storyboard: Storyboard) -> list[Problem]:
     """Each shot's resolved request against its model profile: fields, enums, ranges, counts."""
     problems: list[Problem] = []
     validators: dict[str, jsonschema.Draft202012Validator] = {}
+    by_id: dict[str, Shot] = {}
+    for shot in storyboard.shots:
+        by_id.setdefault(shot.id, shot)
     for shot in storyboard.shots:
         profile = storyboard.profiles.get(shot.model)
         if profile is None or shot.clip is not None:
@@ -141,7 +181,7 @@ def check_requests(storyboard: Storyboard) -> list[Problem]:
             if not expanded and field in ("prompt", "image_urls", "video_urls"):
                 continue
             problems += _request_problems(storyboard.document, shot, error)
-        problems += _check_frame_time(storyboard, shot)
+        problems += _check_frame_time(storyboard, shot, by_id)
     problems += _check_transitions(storyboard)
     return problems
 
@@ -177,11 +217,11 @@ def _check_transitions(storyboard: Storyboard) -> list[Problem]:
     return problems
 
 
-def _check_frame_time(storyboard: Storyboard, shot: Shot) -> list[Problem]:
+def _check_frame_time(storyboard: Storyboard, shot: Shot, by_id: dict[str, Shot]) -> list[Problem]:
     frame = shot.first_frame
     if not isinstance(frame, FrameOf) or isinstance(frame.at, str):
         return []
-    source = next((other for other in storyboard.shots if other.id == frame.shot), None)
+    source = by_id.get(frame.shot)
     profile = storyboard.profiles.get(source.model) if source else None
     if source is None or profile is None:
         return []
@@ -280,12 +320,15 @@ def _check_reference(document: Document, ref: Reference) -> list[Problem]:
 
 
 def _check_file(document: Document, where: Path_, path: Any, source: str, kinds: tuple[str, ...], role: str) -> list[Problem]:
+    if "\0" in source:
+        return [document.problem(where, f"{role} {source!r} contains a NUL character; file names cannot")]
     try:
-        if not path.exists():
-            return [document.problem(where, f"{role} {source!r} does not exist")]
-        if not path.is_file():
-            return [document.problem(where, f"{role} {source!r} is not a file")]
+        other = file_kind(os.stat(path).st_mode)  # never opened unless a regular file: a pipe would block
+        if other is not None:
+            return [document.problem(where, f"{role} {source!r} is {other}, not a file")]
         kind, description = sniff(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return [document.problem(where, f"{role} {source!r} does not exist")]
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         return [document.problem(where, f"{role} {source!r} cannot be read: {reason}")]
@@ -309,6 +352,7 @@ def _check_graph(storyboard: Storyboard, unchecked_ids: set[Any]) -> list[Proble
     document = storyboard.document
     problems = []
     ids = {shot.id: shot for shot in storyboard.shots}
+    names = list(ids)
     edges: dict[str, str] = {}
     for shot in storyboard.shots:
         frame = shot.first_frame
@@ -320,21 +364,23 @@ def _check_graph(storyboard: Storyboard, unchecked_ids: set[Any]) -> list[Proble
         elif frame.shot in unchecked_ids:
             continue
         elif frame.shot not in ids:
-            hint = difflib.get_close_matches(frame.shot, list(ids), n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            suggestion = suggest(frame.shot, names)
             problems.append(document.problem(where, f"first_frame names unknown shot {frame.shot!r}{suggestion}"))
         else:
             edges[shot.id] = frame.shot
-    reported: set[str] = set()
+    done: set[str] = set()  # each shot is walked once: linear however long the chains
     for start in edges:
-        path = [start]
-        while path[-1] in edges and edges[path[-1]] not in path:
-            path.append(edges[path[-1]])
-        if path[-1] in edges:  # the walk came back to a shot already on it: a cycle
-            loop = path[path.index(edges[path[-1]]) :]
-            if not reported.intersection(loop):
-                reported.update(loop)
-                shown = " -> ".join([*loop, loop[0]])
-                first = min(loop, key=lambda shot_id: ids[shot_id].index)
-                problems.append(document.problem((*ids[first].first_frame.where, "shot"), f"first_frame cycle: {shown}"))  # type: ignore[union-attr]
+        path: list[str] = []
+        position: dict[str, int] = {}
+        shot_id = start
+        while shot_id in edges and shot_id not in done and shot_id not in position:
+            position[shot_id] = len(path)
+            path.append(shot_id)
+            shot_id = edges[shot_id]
+        done.update(path)
+        if shot_id in position:  # the walk came back to a shot already on it: a cycle
+            loop = path[position[shot_id]:]
+            shown = " -> ".join([*loop, loop[0]] if len(loop) <= 10 else [*loop[:5], f"... ({len(loop) - 5} more)", loop[0]])
+            first = min(loop, key=lambda shot_id: ids[shot_id].index)
+            problems.append(document.problem((*ids[first].first_frame.where, "shot"), f"first_frame cycle: {shown}"))  # type: ignore[union-attr]
     return problems

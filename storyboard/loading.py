@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,26 @@ DEFAULT_MODEL = "alibaba/wan-2-7-r2v"
 DEFAULT_FPS = 24
 DEFAULT_TRANSITION_SECONDS = 0.5
 URL_PATTERN = re.compile(r"^(?:https?://|data:)", re.IGNORECASE)
+MAX_MESSAGE = 1000  # characters of one problem's message; what it quotes from the file is cut in the middle
 
 
 def load(path: str | os.PathLike[str]) -> Storyboard:
     """Load, check and expand a storyboard file. Raises InvalidStoryboard listing every problem."""
+    try:
+        return _load(path)
+    except InvalidStoryboard as error:  # one line each, whatever characters a message quotes from the file
+        raise InvalidStoryboard([replace(problem, message=_one_line(problem.message)) for problem in error.problems]) \
+            from None
+
+
+def _one_line(text: str) -> str:
+    """`text` with line breaks and other invisible characters written as escapes (\\n, \\x1e, \\u2028),
+    and at most MAX_MESSAGE characters long."""
+    text = text if len(text) <= MAX_MESSAGE else f"{text[:MAX_MESSAGE - 50]}...{text[-40:]}"
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _load(path: str | os.PathLike[str]) -> Storyboard:
     display = str(path)
     file = Path(path).absolute()
     document = read_yaml(file, display)
@@ -61,11 +78,13 @@ def load(path: str | os.PathLike[str]) -> Storyboard:
     # Schema errors confined to some shots: check the others too, so every problem shows at once.
     profiles = load_profiles(file.parent, os.path.dirname(display))
     storyboard = _normalise(document, file, profiles, skip=broken_shots)
-    unchecked_ids = {
-        raw.get("id") for index, raw in enumerate(document.data["shots"]) if index in broken_shots and isinstance(raw, dict)
+    unchecked_ids = {  # ids of the shots left out; only a string can be named by first_frame
+        raw["id"] for index, raw in enumerate(document.data["shots"])
+        if index in broken_shots and isinstance(raw, dict) and isinstance(raw.get("id"), str)
     }
     problems += checks.check_meaning(storyboard, unchecked_ids)
     problems += templating.expand(storyboard)
+    problems += checks.check_output(storyboard)  # after expansion: included snippets are inputs too
     problems += checks.check_requests(storyboard)
     if problems:
         raise InvalidStoryboard(problems)

@@ -11,6 +11,7 @@ from .yaml_source import Document, Path_
 MediaKind = Literal["image", "video"]
 
 STATE_DIR = ".storyboard"  # storyboard's own state next to the storyboard file: clips, render state
+LOCK_FILE = "storyboard.lock"  # next to the storyboard file: what each shot was generated from (see lockfile.py)
 
 # Service fields a storyboard may set directly (SPEC §2); `prompt` and references are handled apart.
 SERVICE_FIELDS = (
@@ -153,6 +154,7 @@ class Storyboard:
     profiles: dict[str, ModelProfile]  # by model id
     publish: PublishSettings = field(default_factory=PublishSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    includes: dict[Path, str] = field(default_factory=dict)  # files `{% include %}` read (resolved -> as named); templating
 
     @property
     def root(self) -> Path:

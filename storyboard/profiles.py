@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import string
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ import jsonschema
 
 from .errors import InvalidStoryboard, Problem
 from .schema import explain, non_finite_numbers, storyboard_schema
-from .yaml_source import Document, parse_yaml
+from .yaml_source import MAX_FILE_BYTES, Document, FileRefused, parse_yaml, read_regular_file
 
 PROJECT_PROFILES_DIR = "models"
 
@@ -106,9 +107,34 @@ def _read_profile_document(raw: bytes, display: str) -> tuple[Document, dict[str
         problems += [_in_profile(problem) for problem in explain(document, error)]
     if isinstance(data, dict) and isinstance(data.get("fields"), dict):
         problems += _check_fields(document, data["fields"])
+    if isinstance(data, dict) and isinstance(data.get("references"), dict):
+        problems += _check_placeholders(document, data["references"])
     if problems:
         raise InvalidStoryboard(problems)
     return document, data
+
+
+_PLACEHOLDERS = {("labels", "image"): ("n",), ("labels", "video"): ("n",), ("mention",): ("label", "description")}
+
+
+def _check_placeholders(document: Document, references: dict[str, Any]) -> list[Problem]:
+    """Labels and the mention are filled in with str.format: only their own plain placeholders may
+    appear in braces (`{n:>999999999}` would pad a label to a gigabyte, `{n.real}` reach into Python)."""
+    problems = []
+    for path, allowed in _PLACEHOLDERS.items():
+        text = references.get(path[0])
+        text = text.get(path[-1]) if isinstance(text, dict) and len(path) > 1 else text
+        if not isinstance(text, str):
+            continue
+        try:
+            fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None]
+        except ValueError:  # an unmatched brace
+            fields = [("{", "", None)]
+        if any(name not in allowed or spec or conversion for name, spec, conversion in fields):
+            names = " and ".join(f"{{{name}}}" for name in allowed)
+            message = f"model profile: references.{'.'.join(path)}: only {names} may appear in braces (write {{{{ for a brace)"
+            problems.append(document.problem(("references", *path), message))
+    return problems
 
 
 def _in_profile(problem: Problem) -> Problem:
@@ -169,26 +195,33 @@ def _builtin() -> dict[str, tuple[Document, dict[str, Any]]]:
     return found
 
 
+def profile_files(project_root: Path) -> list[Path]:
+    """The project's own model profiles: `models/*.yaml` and `models/*.yml` next to the storyboard."""
+    folder = project_root / PROJECT_PROFILES_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(file for file in [*folder.glob("*.yaml"), *folder.glob("*.yml")] if file.is_file())
+
+
 def load_profiles(project_root: Path | None = None, display_root: str | None = None) -> dict[str, ModelProfile]:
     """Built-in profiles, overridden key by key by `<project_root>/models/*.yaml`."""
     merged: dict[str, tuple[Document, dict[str, Any]]] = dict(_builtin())
-    folder = project_root / PROJECT_PROFILES_DIR if project_root else None
     problems: list[Problem] = []
-    if folder and folder.is_dir():
-        for file in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-            if not file.is_file():
-                continue
-            display = os.path.normpath(os.path.join(display_root or ".", PROJECT_PROFILES_DIR, file.name))
-            try:
-                document, data = _read_profile_document(file.read_bytes(), display)
-            except InvalidStoryboard as error:
-                problems += error.problems
-                continue
-            except OSError as error:
-                problems.append(Problem(display, 1, 1, f"model profile cannot be read: {error.strerror}"))
-                continue
-            base = merged.get(data["model"], (document, {}))[1]
-            merged[data["model"]] = (document, {**base, **data})
+    for file in profile_files(project_root) if project_root else []:
+        display = os.path.normpath(os.path.join(display_root or ".", PROJECT_PROFILES_DIR, file.name))
+        try:
+            document, data = _read_profile_document(read_regular_file(file, MAX_FILE_BYTES), display)
+        except InvalidStoryboard as error:
+            problems += error.problems
+            continue
+        except FileRefused as refused:
+            problems.append(Problem(display, 1, 1, f"model profile {refused}"))
+            continue
+        except OSError as error:
+            problems.append(Problem(display, 1, 1, f"model profile cannot be read: {error.strerror}"))
+            continue
+        base = merged.get(data["model"], (document, {}))[1]
+        merged[data["model"]] = (document, {**base, **data})
     profiles = {}
     for model, (document, data) in merged.items():
         try:

@@ -5,6 +5,7 @@ import difflib
 import functools
 import json
 import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -77,52 +78,73 @@ def explain(document: Document, error: ValidationError) -> list[Problem]:
     if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
         # The error is about a key's name: point at that key, not at the mapping holding it.
         rule = error.schema.get("description", "")
-        return [document.problem((*path, error.instance), f"{where}: {error.instance!r} is not a valid name. {rule}", key=True)]
+        message = f"{where}: {shown(error.instance)} is not a valid name. {rule}"
+        return [document.problem((*path, error.instance), message, key=True)]
     if error.validator in ("anyOf", "oneOf") and error.context:
         if "description" in error.schema:
-            return [document.problem(path, f"{where}: {error.instance!r} is not valid. {error.schema['description']}")]
+            return [document.problem(path, f"{where}: {shown(error.instance)} is not valid. {error.schema['description']}")]
         error = best_match(error.context)
         path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         extras = [key for key in error.instance if key not in allowed]
         return [
-            document.problem((*path, key), f"unknown field {key!r}{_in(path)}{_suggest(key, allowed)}", key=True)
+            document.problem((*path, key), f"unknown field {key!r}{_in(path)}{suggest(key, allowed)}", key=True)
             for key in extras
         ]
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [document.problem(path, f"{where or 'the file'} is missing the required field {missing!r}")]
     if error.validator == "const" and path == ("storyboard",):
-        return [document.problem(path, f"unsupported format version {error.instance!r}; this storyboard reads version 1")]
+        return [document.problem(path, f"unsupported format version {shown(error.instance)}; this storyboard reads version 1")]
     if error.validator == "enum":
         choices = ", ".join(repr(choice) for choice in error.validator_value)
-        return [document.problem(path, f"{where}: {error.instance!r} is not one of {choices}")]
+        return [document.problem(path, f"{where}: {shown(error.instance)} is not one of {choices}")]
     if error.validator == "pattern":
         hint = error.schema.get("description") or f"must match {error.validator_value}"
-        return [document.problem(path, f"{where}: {error.instance!r} is not valid. {hint}")]
+        return [document.problem(path, f"{where}: {shown(error.instance)} is not valid. {hint}")]
     if error.validator == "type":
         expected = error.validator_value
         expected = " or ".join(_article(name) for name in expected) if isinstance(expected, list) else _article(expected)
         return [document.problem(path, f"{where or 'the file'} must be {expected}, not {_type_of(error.instance)}")]
-    return [document.problem(path, f"{where}: {error.message}" if where else error.message)]
+    message = error.message if len(error.message) <= 200 else f"{error.message[:150]}...{error.message[-40:]}"
+    return [document.problem(path, f"{where}: {message}" if where else message)]
+
+
+def shown(value: Any, width: int = 60) -> str:
+    """repr(value), shortened in the middle when long: a message quotes what it is about, not all of it."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= 2 * width else repr(value[:width]) + "..."
+    return text if len(text) <= 2 * width else f"{text[:width]}...{text[-20:]}"
 
 
 def _describe(path: tuple[Any, ...]) -> str:
-    """('shots', 2, 'seed') -> 'shots[2].seed'."""
+    """('shots', 2, 'seed') -> 'shots[2].seed'; a key that is not a plain word is quoted: vars['a b']."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _WORD.fullmatch(part):
+            text += f"[{part!r}]"
+        else:
+            text += f".{part}" if text else part
     return text
+
+
+_WORD = re.compile(r"[\w-]+")
 
 
 def _in(path: tuple[Any, ...]) -> str:
     return f" in {_describe(path)}" if path else ""
 
 
-def _suggest(word: str, choices: list[str]) -> str:
-    close = difflib.get_close_matches(word, choices, n=1)
+def suggest(word: str, choices: list[str]) -> str:
+    """' (did you mean 'x'?)' for the choice closest to a misspelt `word`, or ''. Not among more than
+    MAX_SUGGESTIONS choices: each lookup compares with every choice, and a file may hold 20,000 shots."""
+    close = difflib.get_close_matches(word, choices, n=1) if len(choices) <= MAX_SUGGESTIONS else []
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+MAX_SUGGESTIONS = 500
 
 
 def _article(type_name: str) -> str:
@@ -141,5 +163,5 @@ def _type_of(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    return f"the string {value!r}"
+        return f"the number {shown(value)}"
+    return f"the string {shown(value)}"

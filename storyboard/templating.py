@@ -2,46 +2,67 @@
 
 Templates run in Jinja's sandbox with strict undefined variables: a typo is an error that
 names the shot and the line, never an empty string sent to a paid service. `{% include %}`
-reads files inside the project folder only.
+reads files inside the project folder only. A template is input, so it runs under limits
+(`sandbox.py`): a prompt expands to at most MAX_PROMPT_CHARS characters, in MAX_SECONDS.
 """
 from __future__ import annotations
 
-import difflib
+import itertools
 import re
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.loaders import split_template_path
+from jinja2.sandbox import SecurityError
 
-from .errors import Problem, StoryboardError
+from .errors import Problem
 from .model import CastMember, Shot, Storyboard
 from .profiles import ModelProfile
+from .sandbox import (
+    MAX_PROMPT_CHARS,
+    MAX_SECONDS,
+    MAX_TOTAL_SECONDS,
+    Sandbox,
+    TemplateProblem,
+    late,
+    late_in_all,
+    too_long,
+)
+from .schema import MAX_SUGGESTIONS, suggest
+from .yaml_source import MAX_FILE_BYTES, FileRefused, read_regular_file
 
+MAX_NAMES_SHOWN = 20  # cast members listed in a message
 _TEMPLATE_FILE = "<template>"  # the file name Jinja gives templates made from strings
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the line breaks Jinja's lexer recognises
 
 
-class _ProjectLoader(jinja2.FileSystemLoader):
+class _ProjectLoader(jinja2.BaseLoader):
     """Loads `{% include %}` files from the project folder and refuses anything outside it."""
 
     def __init__(self, root: Path):
-        super().__init__(str(root))
         self.root = root.resolve()
         self.served: dict[str, str] = {}  # file name -> include name, to place errors inside includes
 
     def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
-        source, filename, uptodate = super().get_source(environment, template)
-        if filename is None or not Path(filename).resolve().is_relative_to(self.root):
-            raise jinja2.TemplateNotFound(template)
-        self.served[filename] = template
-        return source, filename, uptodate
-
-
-class TemplateProblem(StoryboardError):
-    """Raised from inside a template (unknown cast member, unsupported reference kind)."""
+        path = self.root.joinpath(*split_template_path(template))  # refuses '..'
+        try:
+            if not path.resolve().is_relative_to(self.root):
+                raise jinja2.TemplateNotFound(template)
+            raw = read_regular_file(path, MAX_FILE_BYTES)  # never a pipe or a device: those would hang
+        except FileRefused as refused:
+            raise TemplateProblem(f"include {template!r} {refused}") from None
+        except (OSError, ValueError, RuntimeError):  # missing, a NUL in the name, a symbolic link loop
+            raise jinja2.TemplateNotFound(template) from None
+        try:
+            source = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TemplateProblem(f"include {template!r} is not UTF-8 text; save it as UTF-8") from None
+        self.served[str(path)] = template
+        return source, str(path), lambda: True
 
 
 class _Mentions:
@@ -119,15 +140,15 @@ class _Cast:
 
     def __getitem__(self, name: str) -> _CastMention:
         if not isinstance(name, str) or name not in self._cast:
-            hint = difflib.get_close_matches(str(name), list(self._cast), n=1)
-            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-            known = ", ".join(self._cast) or "none"
-            raise TemplateProblem(f"unknown cast member {name!r}{suggestion}; cast: {known}")
+            names = list(self._cast) if len(self._cast) <= MAX_SUGGESTIONS else []
+            known = ", ".join(itertools.islice(self._cast, MAX_NAMES_SHOWN))
+            known += f" and {len(self._cast) - MAX_NAMES_SHOWN} more" if len(self._cast) > MAX_NAMES_SHOWN else ""
+            raise TemplateProblem(f"unknown cast member {name!r}{suggest(str(name), names)}; cast: {known or 'none'}")
         return _CastMention(self._mentions, self._cast[name])
 
 
-def environment(root: Path) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def environment(root: Path) -> Sandbox:
+    env = Sandbox(
         undefined=jinja2.StrictUndefined,
         loader=_ProjectLoader(root),
         autoescape=False,
@@ -144,22 +165,40 @@ class _Templates:
     text without template syntax is not compiled at all (compiling is most of validation's time).
     Compiled templates are shared, never rendered output: every shot renders with its own context."""
 
-    def __init__(self, env: SandboxedEnvironment):
+    def __init__(self, env: Sandbox):
         self.env = env
         self.compiled: dict[str, jinja2.Template] = {}
         starts = (env.block_start_string, env.variable_start_string, env.comment_start_string)
         prefixes = (env.line_statement_prefix, env.line_comment_prefix)
         self.syntax = [start for start in (*starts, *prefixes) if start]
+        self.stop = time.monotonic() + MAX_TOTAL_SECONDS  # for all the prompts together
+
+    @property
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.stop
 
     def render(self, source: str, context: dict[str, Any]) -> str:
         if not any(start in source for start in self.syntax):
             # What Jinja makes of plain text: its lexer turns \r\n and \r into \n (and drops
             # one trailing newline, which the strip removes anyway).
-            return _NEWLINE.sub("\n", source).strip()
-        template = self.compiled.get(source)
-        if template is None:  # a syntax error is not kept: it is raised again, the same, for each use
-            template = self.compiled[source] = self.env.from_string(source)
-        return template.render(context).strip()
+            text = _NEWLINE.sub("\n", source).strip()
+        else:
+            deadline = time.monotonic() + MAX_SECONDS
+            self.env.start(min(deadline, self.stop), late(MAX_SECONDS) if deadline <= self.stop else late_in_all())
+            template = self.compiled.get(source)
+            if template is None:  # a syntax error is not kept: it is raised again, the same, for each use
+                template = self.compiled[source] = self.env.from_string(source)
+            parts: list[str] = []
+            length = 0
+            for part in template.generate(context):
+                length += len(part)
+                if length > MAX_PROMPT_CHARS:
+                    raise too_long()
+                parts.append(part)
+            text = "".join(parts).strip()
+        if len(text) > MAX_PROMPT_CHARS:
+            raise too_long()
+        return text
 
 
 def template_context(storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: _Mentions) -> dict[str, Any]:
@@ -190,10 +229,15 @@ def expand(storyboard: Storyboard) -> list[Problem]:
             except Exception as error:  # noqa: BLE001
                 where = (*member.where, "description")
                 problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))
-    for shot in storyboard.shots:
-        profile = storyboard.profiles.get(shot.model)
-        if profile is None or shot.clip is not None:
-            continue  # reported by the meaning checks; footage has no prompt
+    expanding = [shot for shot in storyboard.shots  # footage has no prompt; a missing profile is reported elsewhere
+                 if shot.clip is None and shot.model in storyboard.profiles]
+    for number, shot in enumerate(expanding):
+        profile = storyboard.profiles[shot.model]
+        if templates.out_of_time:  # one problem for all those left, not one each
+            left = f", nor the {len(expanding) - number - 1} after it" if number + 1 < len(expanding) else ""
+            message = f"shot {shot.id!r} was not expanded{left}: {late_in_all()}"
+            problems.append(storyboard.document.problem(shot.origins["prompt"], message))
+            break
         mentions = _Mentions(shot, profile)
         context = template_context(storyboard, shot, profile, mentions)
         try:
@@ -205,6 +249,7 @@ def expand(storyboard: Storyboard) -> list[Problem]:
         if not shot.prompt:
             empty = f"shot {shot.id!r}: the prompt is empty once expanded"
             problems.append(storyboard.document.problem(shot.origins["prompt"], empty))
+    storyboard.includes = {Path(name).resolve(): include for name, include in env.loader.served.items()}  # type: ignore[union-attr]
     return problems
 
 
@@ -230,6 +275,8 @@ def _problem(
         message = f"include: no file {error.name!r} inside the project folder"
     elif isinstance(error, TemplateProblem):
         message = str(error)
+    elif isinstance(error, RecursionError):
+        message = "the template calls itself without end (a macro or an include that never stops)"
     else:
         message = f"template error: {type(error).__name__}: {error}"
     where_in_template = f" (template line {line})" if line and line > 1 and where not in document.literal_blocks else ""
@@ -256,6 +303,5 @@ def _suggest_name(message: str, context: dict[str, Any]) -> str:
     match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
     if not match:
         return ""
-    name = match.group(1) or match.group(2)
-    hint = difflib.get_close_matches(name, [key for key in context if not key.startswith("_")], n=1)
-    return f" (did you mean {hint[0]!r}?)" if hint else ""
+    names = [key for key in context if not key.startswith("_")] if len(context) <= MAX_SUGGESTIONS else []
+    return suggest(match.group(1) or match.group(2), names)

@@ -3,13 +3,17 @@
 Stricter than `yaml.safe_load` on purpose:
 - scalars follow the YAML 1.2 core schema, so `16:9` stays a string and `yes` is not a bool;
 - duplicate keys are an error instead of silently keeping the last one;
-- unknown tags are refused (no object construction);
-- alias bombs and oversized files are refused before they are expanded.
+- unknown tags, alias bombs, deep nesting, numbers too long to print, oversized files and
+  anything but a regular file (a pipe blocks, /dev/zero never ends) are refused;
+- U+0085, U+2028 and U+2029 are ordinary characters (YAML 1.2), not line breaks (libyaml's
+  YAML 1.1), so every line number is the one an editor shows.
 """
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +21,17 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import InvalidStoryboard, Problem
+from .errors import InvalidStoryboard, Problem, StoryboardError
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000  # values after alias expansion
+MAX_DEPTH = 64  # levels of nesting (a storyboard needs 5)
+MAX_INT_DIGITS = 4_000  # below Python's 4,300-digit limit on printing an integer
+_INT_LIMIT = 10**MAX_INT_DIGITS
+# Line breaks to libyaml (YAML 1.1) but ordinary characters to YAML 1.2 and to editors.
+_YAML11_BREAKS = "\x85\u2028\u2029"
+_ESCAPED = re.compile(r"\\(?:u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8}))")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # YAML 1.2's line breaks, and an editor's
 
 _PLAIN = "tag:storyboard:plain"
 _YAML = "tag:yaml.org,2002:"
@@ -36,12 +47,42 @@ _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 Path_ = tuple[Any, ...]
 
 
+class FileRefused(StoryboardError):
+    """A path names something other than a regular file, or a file over the size limit."""
+
+
+def file_kind(mode: int) -> str | None:
+    """None for a regular file, else what it is: 'a named pipe (FIFO)', 'a device', ..."""
+    kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of `path`, a regular file of at most `limit` bytes, else FileRefused (or OSError).
+    Opened without blocking (a pipe would wait for a writer) and judged on the open descriptor;
+    at most `limit + 1` bytes are read, whatever size the file system reports (/dev/zero...)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags)
+    try:
+        info = os.fstat(descriptor)
+        kind = file_kind(info.st_mode)
+        if kind is not None:
+            raise FileRefused(f"is {kind}, not a file")
+        with open(descriptor, "rb", closefd=False) as file:
+            raw = file.read(limit + 1)
+    finally:
+        os.close(descriptor)
+    if len(raw) > limit:
+        raise FileRefused(f"file is {max(info.st_size, len(raw)):,} bytes; files larger than {limit:,} bytes are refused")
+    return raw
+
+
 class _Resolver(yaml.resolver.BaseResolver):
     """Tags every plain scalar as 'plain' so it is typed by our YAML 1.2 rules below."""
 
 
 _Resolver.add_implicit_resolver(_PLAIN, re.compile(r"(?s).*"), None)
-
 
 
 if yaml.__with_libyaml__:  # libyaml: much faster on large files
@@ -55,21 +96,13 @@ if yaml.__with_libyaml__:  # libyaml: much faster on large files
 
 else:  # pragma: no cover
 
-    class _Loader(  # type: ignore[no-redef]
-        yaml.reader.Reader,
-        yaml.scanner.Scanner,
-        yaml.parser.Parser,
-        yaml.composer.Composer,
-        yaml.constructor.BaseConstructor,
-        _Resolver,
-    ):
+    class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,  # type: ignore[no-redef]
+                  yaml.constructor.BaseConstructor, _Resolver):
         def __init__(self, stream: str):
             yaml.reader.Reader.__init__(self, stream)
-            yaml.scanner.Scanner.__init__(self)
-            yaml.parser.Parser.__init__(self)
-            yaml.composer.Composer.__init__(self)
-            yaml.constructor.BaseConstructor.__init__(self)
-            _Resolver.__init__(self)
+            for base in (yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer,
+                         yaml.constructor.BaseConstructor, _Resolver):
+                base.__init__(self)
 
 
 @dataclass(frozen=True)
@@ -110,37 +143,38 @@ def read_yaml(path: Path, display_path: str | None = None) -> Document:
     """Parse `path`; raise InvalidStoryboard listing every problem found."""
     display = display_path if display_path is not None else str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _fail(display, f"file is {size:,} bytes; storyboards larger than {MAX_FILE_BYTES:,} bytes are refused")
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise _fail(display, "is a directory, not a storyboard file") from None
+        raw = read_regular_file(path, MAX_FILE_BYTES)
+    except FileRefused as refused:
+        reason = str(refused).replace("files larger", "storyboards larger")
+        if reason.startswith("is "):
+            reason += "; give the path of the storyboard's YAML file"
+        raise _fail(display, reason) from None
     except FileNotFoundError:
         raise _fail(display, "no such file") from None
-    except OSError as error:
-        raise _fail(display, f"cannot read file: {error.strerror}") from None
+    except (OSError, ValueError) as error:  # ValueError: a NUL character in the path
+        raise _fail(display, f"cannot read file: {getattr(error, 'strerror', None) or error}") from None
     return parse_yaml(raw, display)
 
 
 def parse_yaml(raw: bytes, display: str) -> Document:
     text = _decode(raw, display)
+    shielded, restore = _shield(text, display)
     loader = None
     try:
-        loader = _Loader(text)
+        loader = _Loader(shielded)
         node = loader.get_single_node()
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        if error.context_mark and "end of stream" in (error.problem or ""):
-            mark = error.context_mark  # an unclosed quote or bracket: point where it opens
+    except yaml.MarkedYAMLError as error:  # an unclosed quote or bracket: point where it opens
+        mark = error.context_mark if error.context_mark and "end of stream" in (error.problem or "") else \
+            error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = error.problem or str(error)
-        if error.context and error.context not in message:
-            message = f"{error.context}: {message}"
+        message = f"{error.context}: {message}" if error.context and error.context not in message else message
         raise InvalidStoryboard([Problem(display, line, column, f"invalid YAML: {message}")]) from None
     except yaml.reader.ReaderError as error:
-        before = text[: error.position]
-        line, column = before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1
+        position = error.position  # libyaml counts bytes of the UTF-8 text; we count characters
+        if yaml.__with_libyaml__:
+            position = len(shielded.encode("utf-8")[:position].decode("utf-8", errors="ignore"))
+        line, column = _line_and_column(text[:position])
         character = f"#x{error.character:04x}" if isinstance(error.character, int) else repr(error.character)
         message = f"invalid YAML: control character {character} is not allowed"
         raise InvalidStoryboard([Problem(display, line, column, message)]) from None
@@ -149,13 +183,36 @@ def parse_yaml(raw: bytes, display: str) -> Document:
     finally:
         if loader is not None:
             loader.dispose()
-    if node is not None and _expanded_size(node, {}) > MAX_NODES:
+    if node is not None and _expanded_size(node) > MAX_NODES:
         raise _fail(display, f"document expands to more than {MAX_NODES:,} values (alias bomb?); refused")
-    converter = _Converter(display)
+    converter = _Converter(display, restore)
     data = None if node is None else converter.node(node, ())
     if converter.problems:
         raise InvalidStoryboard(converter.problems)
-    return Document(display, data, converter.key_marks, converter.value_marks, converter.literal_blocks, text.splitlines())
+    return Document(display, data, converter.key_marks, converter.value_marks, converter.literal_blocks,
+                    _LINE_BREAK.split(text))
+
+
+def _line_and_column(before: str) -> tuple[int, int]:
+    """1-based line and column of the character after `before`, lines broken as YAML 1.2 does."""
+    lines = _LINE_BREAK.split(before)
+    return len(lines), len(lines[-1]) + 1
+
+
+def _shield(text: str, display: str) -> tuple[str, dict[int, str] | None]:
+    """`text` with U+0085, U+2028 and U+2029 swapped one for one (positions unchanged) for
+    private-use characters libyaml reads as ordinary ones, and the table that puts them back in
+    values. A stand-in is a character the file neither holds nor makes with a \\u or \\U escape."""
+    present = [ord(character) for character in _YAML11_BREAKS if character in text]
+    if not present:
+        return text, None
+    used = set(text) | {chr(code) for match in _ESCAPED.findall(text) if (code := int("".join(match), 16)) < 0x110000}
+    free = (chr(code) for code in (*range(0xE000, 0xF900), *range(0xF0000, 0xFFFFE)) if chr(code) not in used)
+    try:
+        shield = {character: next(free) for character in present}
+    except StopIteration:  # pragma: no cover - a file holding every private-use character
+        raise _fail(display, "file holds U+0085, U+2028 or U+2029 and every private-use character; refused") from None
+    return text.translate(shield), {ord(stand_in): chr(character) for character, stand_in in shield.items()}
 
 
 def _decode(raw: bytes, display: str) -> str:
@@ -164,9 +221,7 @@ def _decode(raw: bytes, display: str) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        before = raw[: error.start]
-        line = before.count(b"\n") + 1
-        column = error.start - (before.rfind(b"\n") + 1) + 1
+        line, column = _line_and_column(raw[: error.start].decode("utf-8"))
         raise InvalidStoryboard(
             [Problem(display, line, column, f"file is not valid UTF-8 (byte 0x{raw[error.start]:02x}); save it as UTF-8")]
         ) from None
@@ -177,18 +232,22 @@ def _fail(display: str, message: str) -> InvalidStoryboard:
     return InvalidStoryboard([Problem(display, 1, 1, message)])
 
 
-def _expanded_size(node: Node, sizes: dict[int, int]) -> int:
-    """How many values `node` becomes once aliases are expanded; linear in distinct nodes."""
-    if id(node) in sizes:
-        return sizes[id(node)]
-    sizes[id(node)] = 1  # a recursive alias counts once here; the converter reports it
-    total = 1
-    if isinstance(node, SequenceNode):
-        total += sum(_expanded_size(item, sizes) for item in node.value)
-    elif isinstance(node, MappingNode):
-        total += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
-    sizes[id(node)] = min(total, MAX_NODES + 1)
-    return sizes[id(node)]
+def _expanded_size(root: Node) -> int:
+    """How many values `root` becomes once aliases are expanded, a scalar counting one more per 100
+    characters (`[*long, *long, ...]`), capped just past MAX_NODES; linear in distinct nodes, and
+    without recursion, however deep the nesting."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        children = list(node.value) if isinstance(node, SequenceNode) else \
+            [child for pair in node.value for child in pair] if isinstance(node, MappingNode) else []
+        if children_done:  # a child not sized yet is an ancestor (a recursive alias, reported later): 1
+            sizes[id(node)] = min(sizes[id(node)] + sum(sizes.get(id(child), 1) for child in children), MAX_NODES + 1)
+        elif id(node) not in sizes:
+            sizes[id(node)] = 1 + len(node.value) // 100 if isinstance(node, ScalarNode) else 1
+            stack += [(node, True), *((child, False) for child in children)]
+    return sizes[id(root)]
 
 
 def _tag_name(tag: str) -> str:
@@ -196,8 +255,10 @@ def _tag_name(tag: str) -> str:
 
 
 class _Converter:
-    def __init__(self, display: str):
+    def __init__(self, display: str, restore: dict[int, str] | None = None):
         self.display = display
+        self.restore = restore  # stand-ins back to the characters they shielded from libyaml
+        self.too_deep = False
         self.problems: list[Problem] = []
         self.key_marks: dict[Path_, Mark] = {}
         self.value_marks: dict[Path_, Mark] = {}
@@ -218,6 +279,8 @@ class _Converter:
             if node.style == "|":
                 self.literal_blocks.add(path)
             return self._scalar(node)
+        if self._too_deep(node):
+            return None
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
@@ -233,6 +296,14 @@ class _Converter:
         self._add(node, "unsupported YAML node")  # pragma: no cover
         return None
 
+    def _too_deep(self, node: Node) -> bool:
+        if len(self.active) < MAX_DEPTH:
+            return False
+        if not self.too_deep:  # reported once: every enclosing node would repeat it
+            self.too_deep = True
+            self._add(node, f"nested more than {MAX_DEPTH} levels deep (merges included); a storyboard needs a handful")
+        return True
+
     def _mapping(self, node: MappingNode, path: Path_, merging: bool = False) -> dict[str, Any]:
         result: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
@@ -241,7 +312,7 @@ class _Converter:
             if not isinstance(key_node, ScalarNode):
                 self._add(key_node, "mapping keys must be plain strings")
                 continue
-            key = key_node.value
+            key = self._text(key_node.value)
             if key == "<<" and key_node.tag == _PLAIN:
                 sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
                 for source in sources:
@@ -266,6 +337,8 @@ class _Converter:
             result[key] = self.node(value_node, child)
         for source, source_path in merged:
             # Keys written in this mapping were recorded first and keep their own positions.
+            if self._too_deep(source):
+                break
             self.active.add(id(source))
             try:
                 for key, value in self._mapping(source, source_path, merging=True).items():
@@ -274,16 +347,19 @@ class _Converter:
                 self.active.discard(id(source))
         return result
 
+    def _text(self, value: str) -> str:
+        return value.translate(self.restore) if self.restore else value
+
     def _scalar(self, node: ScalarNode) -> Any:
-        value, tag = node.value, node.tag
-        if tag == _PLAIN:
-            return _plain_scalar(value)
+        value, tag = self._text(node.value), node.tag
         kind = tag.removeprefix(_YAML)
         try:
+            if tag == _PLAIN:
+                return _plain_scalar(value)
             if kind == "str":
                 return value
             if kind == "int":
-                return int(value, 0)
+                return _checked_int(value, 0)
             if kind == "float":
                 return float(value)
             if kind == "bool":
@@ -292,11 +368,27 @@ class _Converter:
                 raise ValueError(value)
             if kind == "null":
                 return None
+        except _TooLong as error:
+            self._add(node, str(error))
+            return None
         except ValueError:
-            self._add(node, f"{value!r} is not a valid !!{kind}")
+            self._add(node, f"{value[:40] + ('...' if len(value) > 40 else '')!r} is not a valid !!{kind}")
             return None
         self._add(node, f"unsupported YAML tag {_tag_name(tag)}")
         return None
+
+
+class _TooLong(StoryboardError):
+    """A number too long to print: Python refuses integers of over 4,300 digits."""
+
+
+def _checked_int(text: str, base: int) -> int:
+    written = len(text.strip().lstrip("+-"))  # refused before the conversion, which Python limits too
+    value = int(text, base) if written <= MAX_INT_DIGITS else None
+    if value is None or abs(value) >= _INT_LIMIT:
+        size = f"a number of {written:,} digits is too long" if value is None else "this number is too large"
+        raise _TooLong(f"{size} (at most {MAX_INT_DIGITS:,} decimal digits); put it in quotes if it is text")
+    return value
 
 
 def _plain_scalar(value: str) -> Any:
@@ -305,11 +397,11 @@ def _plain_scalar(value: str) -> Any:
     if _BOOL.match(value):
         return value.lower() == "true"
     if _INT.match(value):
-        return int(value)
+        return _checked_int(value, 10)
     if _INT_OCT.match(value):
-        return int(value[2:], 8)
+        return _checked_int(value[2:], 8)
     if _INT_HEX.match(value):
-        return int(value[2:], 16)
+        return _checked_int(value[2:], 16)
     if _FLOAT.match(value):
         return float(value)
     if _INF.match(value):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
@@ -158,3 +159,123 @@ def test_errors_inside_included_files_name_the_file_and_its_line(project):
     assert problems(project, "  - id: one\n    prompt: |\n      Night.\n      {% include 'snippets/style.txt' %}\n") == [
         "board.yaml:10:13: shot 'one': 'nope' is undefined (in snippets/style.txt, line 3)"
     ]
+
+
+# Issue #9: a template is input; what it may build and how long it may run are limited.
+
+RUNAWAY = [
+    ("{{ 'a' * 900000000 }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ 'a' * 20001 }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ 'x' | center(1000000000) }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ 'x'.ljust(1000000000) }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ '%0999999999d' % 1 }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ '%0999999999d' | format(1) }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ '{:>999999999}'.format(1) }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ ('a' * 20000) | replace('a', 'a' * 20000) }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ range(100000) | join('x' * 20000) }}", "the prompt expands to more than 20,000 characters"),
+    ("{{ ['x' * 20000] * 100000 }}", "the template builds or works on a value of more than 1,000,000 items or characters"),
+    ("{{ [1] | batch(1000000000, 'x') | list }}", "batch: more than the 100,000 parts a template may make"),
+    ("{{ 2 ** 100000 }}", "the template computes a number of more than 4,000 digits"),
+    ("{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+     "the prompt expands to more than 20,000 characters"),
+    ("{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+     "the prompt expands to more than 20,000 characters"),
+    ("{% set x %}{% for i in range(100000) %}" + "y" * 1000 + "{% endfor %}{% endset %}{{ x | length }}",
+     "the prompt expands to more than 20,000 characters"),
+    ("{% for i in range(100000) %}{{ 'word ' }}{% endfor %}", "the prompt expands to more than 20,000 characters"),
+    ("{{ range(1000000) | list }}", "range() of 1,000,000 numbers; a template may count to 100,000"),
+]
+
+
+@pytest.mark.parametrize(("template", "message"), RUNAWAY, ids=range(len(RUNAWAY)))
+def test_a_template_cannot_build_more_than_a_prompt_needs(project, template, message):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        (problem,) = problems(project, f"  - id: one\n    prompt: \"{template}\"\n")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert problem.startswith(f"board.yaml:10:13: shot 'one': {message}")
+    assert peak < 200_000_000
+
+
+def test_a_template_that_runs_too_long_is_stopped_at_its_deadline(project):
+    import time
+
+    started = time.monotonic()
+    template = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x"
+    assert problems(project, f'  - id: one\n    prompt: "{template}"\n') == [
+        "board.yaml:10:13: shot 'one': the prompt took longer than 2 s to expand; look for loops that run too long"
+    ]
+    assert time.monotonic() - started < 10
+
+
+def test_prompts_past_the_total_time_are_reported_once(project, monkeypatch):
+    from storyboard import sandbox, templating
+
+    monkeypatch.setattr(templating, "MAX_TOTAL_SECONDS", 0.3)
+    monkeypatch.setattr(sandbox, "MAX_TOTAL_SECONDS", 0.3)
+    slow = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x"
+    shots = "".join(f'  - id: s{i}\n    prompt: "{slow} {i}"\n' for i in range(4))
+    found = problems(project, shots)
+    assert found == [
+        "board.yaml:10:13: shot 's0': the prompts took longer than 0.3 s in all to expand; "
+        "look for loops that run too long, or split the storyboard",
+        "board.yaml:12:13: shot 's1' was not expanded, nor the 2 after it: the prompts took longer than 0.3 s in all "
+        "to expand; look for loops that run too long, or split the storyboard",
+    ]
+
+
+def test_ordinary_templates_are_not_limited(project):
+    board = load_shots(
+        project,
+        """
+  - id: one
+    prompt: "{% for i in range(3) %}{{ cast.fairy }} {{ '%03d' % i }} {{ '{:>4}'.format(i) }} {% endfor %}{{ 2 ** 10 }}"
+    vars: {words: [a, b, c]}
+  - id: two
+    prompt: "{{ words | join(', ') | upper | center(11) }}{{ ('ab' * 3) | replace('a', 'x') }} {{ look ~ '!' }}"
+    vars: {words: [a, b, c]}
+""",
+    )
+    assert board.shots[0].prompt == "Image 1 (a tiny fairy) 000    0 Image 1 001    1 Image 1 002    2 1024"
+    assert board.shots[1].prompt == "A, B, C  xbxbxb golden hour!"
+
+
+def test_a_template_that_includes_itself_is_an_error_not_a_crash(project):
+    (project.root / "snippets").mkdir()
+    (project.root / "snippets" / "loop.txt").write_text("again {% include 'snippets/loop.txt' %}")
+    assert problems(project, "  - id: one\n    prompt: \"{% include 'snippets/loop.txt' %}\"\n") == [
+        "board.yaml:10:13: shot 'one': the template calls itself without end (a macro or an include that never stops)"
+        " (in snippets/loop.txt, line 1)"
+    ]
+
+
+def test_an_included_file_that_is_a_pipe_is_not_opened(project):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    (project.root / "snippets").mkdir()
+    os.mkfifo(project.root / "snippets" / "pipe.txt")
+
+    def waited(signum, frame):
+        raise AssertionError("the include waited on a named pipe")
+
+    previous = signal.signal(signal.SIGALRM, waited)  # an open() waiting for a writer ends with this
+    signal.alarm(10)
+    try:
+        found = problems(project, "  - id: one\n    prompt: \"{% include 'snippets/pipe.txt' %}\"\n")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert found == ["board.yaml:10:13: shot 'one': include 'snippets/pipe.txt' is a named pipe (FIFO), not a file"]
+
+
+def test_a_template_does_not_work_on_text_repeated_through_aliases(project):
+    text = "x" * 10_000
+    many = ", ".join(["*t"] * 150)
+    shots = f'  - id: one\n    prompt: "{{{{ many | string | length }}}}"\n    vars: {{one: &t {text}, many: [{many}]}}\n'
+    (problem,) = problems(project, shots)
+    assert problem == ("board.yaml:10:13: shot 'one': the template builds or works on a value of more than 1,000,000 "
+                       "items or characters")

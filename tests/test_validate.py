@@ -1,9 +1,14 @@
 """`storyboard validate`: every problem at once, as FILE:LINE:COL: message, exit 2, no traceback."""
 from __future__ import annotations
 
+import os
+import shutil
+import threading
 from pathlib import Path
 
 import pytest
+
+import storyboard
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*/storyboard.yaml"))
 
@@ -222,7 +227,8 @@ def test_params_cannot_smuggle_core_fields_and_every_unknown_one_is_named(projec
 @pytest.mark.parametrize(
     ("path", "message"),
     [
-        ("assets/walk.mp4", "output.path 'walk.mp4' is one of the storyboard's inputs; the film would overwrite it"),
+        ("assets/walk.mp4", "output.path 'assets/walk.mp4' is a reference video of cast member 'walker'; the film would "
+                            "overwrite it. Name another file, e.g. renders/board.mp4"),
         (".storyboard/film.mp4", "output.path may not be inside .storyboard/, storyboard's own state"),
         ("assets/red.png/film.mp4", "output.path: 'red.png' is a file, not a folder"),
         ("film.mov", "output.path: 'film.mov' is not valid. Where the film is written (an .mp4 file), relative to "
@@ -294,3 +300,198 @@ def test_schema_errors_in_one_shot_do_not_hide_problems_elsewhere(project, run_c
         "board.yaml:6:36: shot 'b': duration: 99 is out of range for alibaba/wan-2-7-r2v (2 to 15)",
         "board.yaml:7:5: shots[3] must be a mapping, not the string 'just a string'",
     ]
+
+
+# Issue #9: the film never overwrites an input, and malformed input is an input error (exit 2, FILE:LINE:COL).
+
+
+def _board_with_output(project, path: str, extra: str = "", prompt: str = "x") -> None:
+    project.write(
+        "storyboard: 1\n"
+        "shots:\n"
+        "  - {id: title, clip: assets/walk.mp4}\n"
+        f"  - {{id: a, prompt: \"{prompt}\"}}\n"
+        f"output:\n  path: \"{path}\"\n{extra}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "path", "extra", "prompt", "what"),
+    [
+        ("", "assets/walk.mp4", "", "x", "the clip of shot 'title'"),
+        ("", "./assets/../assets/./walk.mp4", "", "x", "the clip of shot 'title'"),
+        ("link", "film.mp4", "", "x", "the clip of shot 'title'"),
+        ("music", "assets/theme.mp4", "  audio: {music: {path: assets/theme.mp4}}\n", "x", "the soundtrack"),
+        ("snippet", "snippets/style.mp4", "", "{% include 'snippets/style.mp4' %}",
+         "the template snippet 'snippets/style.mp4' a prompt includes"),
+        ("profile", "film.mp4", "", "x", "the model profile models/wan.yaml"),
+        ("lock", "film.mp4", "", "x", "storyboard.lock, the record of generated clips"),
+        ("self", "film.mp4", "", "x", "the storyboard file itself"),
+    ],
+)
+def test_output_path_may_be_no_input_at_all(project, run_cli, setup, path, extra, prompt, what):
+    root = project.root
+    if setup == "link":
+        (root / "film.mp4").symlink_to(root / "assets" / "walk.mp4")
+    elif setup == "music":
+        shutil.copy(EXAMPLES[0].parent.parent / "raccoon-and-fairy" / "assets" / "theme.m4a", root / "assets" / "theme.mp4")
+    elif setup == "snippet":
+        (root / "snippets").mkdir()
+        (root / "snippets" / "style.mp4").write_text("neon rain")
+    elif setup == "profile":
+        (root / "models").mkdir()
+        (root / "models" / "wan.yaml").write_text("model: alibaba/wan-2-7-r2v\npricing: {usd_per_second: {720p: 1}}\n")
+        (root / "film.mp4").symlink_to(root / "models" / "wan.yaml")
+    elif setup == "lock":
+        (root / "storyboard.lock").write_text("{}\n")
+        (root / "film.mp4").symlink_to(root / "storyboard.lock")
+    _board_with_output(project, path, extra, prompt)
+    if setup == "self":
+        (root / "film.mp4").symlink_to(root / "board.yaml")
+    (line,) = errors(run_cli)
+    assert line.startswith("board.yaml:6:9: output.path ")
+    assert f"is {what}; the film would overwrite it" in line
+
+
+def test_output_path_next_to_its_inputs_is_fine(project, run_cli):
+    _board_with_output(project, "renders/film.mp4")
+    code, _, err = run_cli("validate", "board.yaml")
+    assert (code, err) == (0, ""), err
+
+
+@pytest.mark.parametrize(
+    ("shots", "output", "expected"),
+    [
+        ("[{id: a, prompt: x}]", 'output: {path: "a\\0.mp4"}',
+         "board.yaml:3:16: output.path contains a NUL character; file names cannot"),
+        ('[{id: a, clip: "a\\0.mp4"}]', "", "board.yaml:2:23: clip 'a\\x00.mp4' contains a NUL character; file names cannot"),
+        ('[{id: a, prompt: x, image_urls: ["a\\0.png"]}]', "",
+         "board.yaml:2:41: reference image 'a\\x00.png' contains a NUL character; file names cannot"),
+        ('[{id: a, prompt: x, first_frame_image: "a\\0.png"}]', "",
+         "board.yaml:2:47: reference image 'a\\x00.png' contains a NUL character; file names cannot"),
+        ("[{id: a, prompt: x}]", 'output: {audio: {music: {path: "a\\0.mp3"}}}',
+         "board.yaml:3:32: soundtrack 'a\\x00.mp3' contains a NUL character; file names cannot"),
+        ('[{id: a, prompt: "{% include name %}", vars: {name: "a\\0.txt"}}]', "",
+         "board.yaml:2:25: shot 'a': include: no file 'a\\x00.txt' inside the project folder"),
+    ],
+)
+def test_a_nul_character_in_a_path_is_an_input_error(project, run_cli, shots, output, expected):
+    (project.root / "board.yaml").write_text(f"storyboard: 1\nshots: {shots}\n{output}\n")
+    assert expected in errors(run_cli)
+
+
+@pytest.mark.parametrize(
+    ("shot", "expected"),
+    [
+        ("{id: {a: 1}, prompt: x}", "board.yaml:2:10: shots[0].id must be a string, not a mapping"),
+        ("{id: [1], prompt: x}", "board.yaml:2:10: shots[0].id must be a string, not a list"),
+        ("{id: b, prompt: x, first_frame: {shot: {a: 1}}}", "board.yaml:2:44: shots[0].first_frame.shot must be a string, "
+                                                            "not a mapping"),
+    ],
+)
+def test_a_shot_id_of_the_wrong_type_is_an_input_error(project, run_cli, shot, expected):
+    (project.root / "board.yaml").write_text(f"storyboard: 1\nshots:\n  - {shot}\n  - {{id: c, prompt: y}}\n")
+    assert expected.replace("2:", "3:", 1) in errors(run_cli)
+
+
+def test_a_number_too_long_to_read_is_an_input_error(project, run_cli):
+    (project.root / "board.yaml").write_text("storyboard: 1\nshots: [{id: a, prompt: x, seed: " + "9" * 4301 + "}]\n")
+    (line,) = errors(run_cli)
+    assert line == ("board.yaml:2:34: a number of 4,301 digits is too long (at most 4,000 decimal digits); "
+                    "put it in quotes if it is text")
+
+
+def test_a_device_is_refused_without_reading_it(run_cli):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    assert errors(run_cli, "/dev/zero") == [
+        "/dev/zero:1:1: is a device, not a file; give the path of the storyboard's YAML file"
+    ]
+
+
+def _fifo(path: Path) -> Path:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    os.mkfifo(path)
+    return path
+
+
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(project, run_cli):
+    fifo = _fifo(project.root / "board.yaml")
+    done, rescued = threading.Event(), []
+
+    def rescue() -> None:  # if validate waits for a writer, be one, so that the test fails instead of hanging
+        if not done.wait(10):
+            rescued.append(True)
+            with open(fifo, "w"):
+                pass
+
+    watchdog = threading.Thread(target=rescue)
+    watchdog.start()
+    try:
+        code, _, err = run_cli("validate", "board.yaml")
+    finally:
+        done.set()
+        watchdog.join()
+    assert not rescued, "validate waited on a named pipe"
+    assert (code, err) == (2, "board.yaml:1:1: is a named pipe (FIFO), not a file; give the path of the storyboard's YAML file\n")
+
+
+def test_references_and_clips_that_are_pipes_or_devices_are_not_opened(project, run_cli):
+    _fifo(project.root / "assets" / "pipe.png")
+    project.write(
+        """
+        storyboard: 1
+        shots:
+          - {id: a, clip: assets/pipe.png}
+          - {id: b, prompt: x, image_urls: [assets/pipe.png, /dev/null]}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:3:19: clip 'assets/pipe.png' is a named pipe (FIFO), not a file",
+        "board.yaml:4:37: reference image 'assets/pipe.png' is a named pipe (FIFO), not a file",
+        "board.yaml:4:54: reference image '/dev/null' is a device, not a file",
+    ]
+
+
+@pytest.mark.parametrize("character", ["\u0085", "\u2028", "\u2029"])
+def test_unicode_line_separators_do_not_move_line_numbers(project, run_cli, character):
+    (project.root / "board.yaml").write_text(
+        f"storyboard: 1\n# a note{character}with a separator\nshots:\n"
+        f"  - id: a\n    prompt: \"one{character}two\"\n    seed: -1\n",
+        encoding="utf-8",
+    )
+    assert errors(run_cli) == ["board.yaml:6:11: shots[0].seed: -1 is less than the minimum of 0"]
+    (project.root / "board.yaml").write_text(
+        f"storyboard: 1\nshots:\n  - id: a\n    prompt: one{character}two\n", encoding="utf-8"
+    )
+    board = storyboard.load("board.yaml")
+    assert board.shots[0].prompt == f"one{character}two"  # YAML 1.2: an ordinary character, kept as written
+
+
+def test_model_profile_labels_take_only_their_own_placeholders(project, run_cli):
+    (project.root / "models").mkdir()
+    (project.root / "models" / "wan.yaml").write_text(
+        'model: alibaba/wan-2-7-r2v\nreferences:\n  labels: {image: "Image {n:>999999999}", video: "Video {n.real}"}\n'
+        '  mention: "{label} ({description!r})"\n')
+    project.write("storyboard: 1\ncast: {fairy: {image: assets/red.png}}\nshots: [{id: a, prompt: '{{ cast.fairy }}'}]\n")
+    assert errors(run_cli) == [
+        "models/wan.yaml:3:19: model profile: references.labels.image: only {n} may appear in braces (write {{ for a brace)",
+        "models/wan.yaml:3:50: model profile: references.labels.video: only {n} may appear in braces (write {{ for a brace)",
+        "models/wan.yaml:4:12: model profile: references.mention: only {label} and {description} may appear in braces "
+        "(write {{ for a brace)",
+    ]
+
+
+def test_thousands_of_shots_are_checked_in_linear_time(project, run_cli):
+    import time
+
+    count = 4000
+    chain = "".join(f"  - {{id: s{i}, prompt: x, first_frame: {{shot: s{(i + 1) % count}, at: 1}}}}\n" for i in range(count))
+    unknown = "".join(f"  - {{id: u{i}, prompt: x, first_frame: {{shot: z{i}}}}}\n" for i in range(count))
+    (project.root / "board.yaml").write_text(f"storyboard: 1\nshots:\n{chain}{unknown}")
+    started = time.monotonic()
+    found = errors(run_cli)
+    assert time.monotonic() - started < 30
+    assert found[0] == "board.yaml:3:45: first_frame cycle: s0 -> s1 -> s2 -> s3 -> s4 -> ... (3995 more) -> s0"
+    assert len(found) == 1 + count and found[-1].endswith(f"first_frame names unknown shot 'z{count - 1}'")

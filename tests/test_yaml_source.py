@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from storyboard.errors import InvalidStoryboard
@@ -76,3 +79,66 @@ def test_oversized_file_is_refused_before_parsing(tmp_path):
 def test_merge_keys_merge_and_explicit_keys_win():
     data = parse_yaml(b"base: &b {x: 1, y: 2}\nshot:\n  <<: *b\n  y: 3\n", "f.yaml").data
     assert data["shot"] == {"x": 1, "y": 3}
+
+
+# Issue #9: malformed input is a located problem, in bounded time and memory.
+
+
+@pytest.mark.parametrize("separator", ["\u0085", "\u2028", "\u2029"])
+def test_unicode_separators_are_characters_not_line_breaks(separator):
+    text = f'# one{separator}two\na: "x{separator}y"\nb: p{separator}q\nc: |\n  r{separator}s\nd: [1, 2\n'
+    assert problems_of(text)[0].startswith("f.yaml:7:1: ")  # the unclosed list, at the end: the lines an editor shows
+    data = parse_yaml(text.replace("d: [1, 2\n", "").encode(), "f.yaml").data
+    assert data == {"a": f"x{separator}y", "b": f"p{separator}q", "c": f"r{separator}s\n"}
+    document = parse_yaml(f"a: 1{separator}\nb: x\n".encode(), "f.yaml")
+    assert document.mark(("b",)).line == 2 and document.data == {"a": f"1{separator}", "b": "x"}
+
+
+def test_a_private_use_character_next_to_a_separator_is_kept():
+    text = 'a: "\ue000 \\ue001 \u2028"\n'
+    assert parse_yaml(text.encode(), "f.yaml").data == {"a": "\ue000 \ue001 \u2028"}
+
+
+def test_positions_after_non_ascii_text_count_characters():
+    assert problems_of("a: é\x01\n") == ["f.yaml:1:5: invalid YAML: control character #x0001 is not allowed"]
+    assert problems_of("a: ééé\nb: caf\xe9\xe9\x01".encode()) == [
+        "f.yaml:2:9: invalid YAML: control character #x0001 is not allowed"
+    ]
+    assert problems_of("a: ééé\nb: é".encode() + b"\xff\n") == [
+        "f.yaml:2:5: file is not valid UTF-8 (byte 0xff); save it as UTF-8"
+    ]
+
+
+def test_deep_nesting_is_refused_not_a_crash():
+    (message,) = problems_of("a: " + "[" * 500 + "]" * 500 + "\n")
+    assert message.startswith("f.yaml:1:") and "nested more than 64 levels deep" in message
+    chain = "".join(f"a{i}: &a{i} [*a{i - 1}]\n" if i else "a0: &a0 [x]\n" for i in range(300))
+    (message,) = problems_of(chain)
+    assert "nested more than 64 levels deep" in message
+    merges = "".join(f"m{i}: &m{i} {{<<: *m{i - 1}, k{i}: 1}}\n" if i else "m0: &m0 {k: 1}\n" for i in range(300))
+    assert any("nested more than 64 levels deep" in message for message in problems_of(merges))
+
+
+@pytest.mark.parametrize("number", ["9" * 4301, "-" + "9" * 5000, "0x" + "f" * 5000, "!!int " + "1" * 4500])
+def test_numbers_too_long_to_print_are_refused(number):
+    (message,) = problems_of(f"a: {number}\n")
+    assert message.startswith("f.yaml:1:4: ") and "put it in quotes if it is text" in message
+
+
+def test_only_regular_files_are_read(tmp_path):
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(InvalidStoryboard) as caught:
+            read_yaml(Path("/dev/zero"))
+        assert str(caught.value) == "/dev/zero:1:1: is a device, not a file; give the path of the storyboard's YAML file"
+    with pytest.raises(InvalidStoryboard) as caught:
+        read_yaml(tmp_path)
+    assert "is a directory, not a file" in str(caught.value)
+    with pytest.raises(InvalidStoryboard) as caught:
+        read_yaml(tmp_path / "a\0b.yaml", "x.yaml")
+    assert str(caught.value).startswith("x.yaml:1:1: cannot read file:")
+
+
+def test_aliases_of_long_text_count_as_the_text_they_repeat():
+    text = "a: &a " + "x" * 100_000 + "\nb: [" + ", ".join(["*a"] * 2_000) + "]\n"
+    (message,) = problems_of(text)
+    assert "alias bomb" in message
