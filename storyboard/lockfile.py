@@ -15,8 +15,9 @@ import yaml
 
 from .errors import InvalidStoryboard, Problem, holds_secret
 from .files import atomic_write_bytes
+from .model import LOCK_FILE
 
-LOCK_NAME = "storyboard.lock"
+LOCK_NAME = LOCK_FILE
 HEADER = (
     "# storyboard.lock: written by `storyboard render`; commit it.\n"
     "# Per shot: the request it was generated from and where its clip came from, so a clone\n"

@@ -12,7 +12,7 @@ from ..planning import STATUSES
 
 
 @click.command("plan")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
               help="Whose clip store decides what is already cached.")

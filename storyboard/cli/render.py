@@ -14,7 +14,7 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 
 
 @click.command("render")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
               help="preview renders animatics offline for free; aimlapi calls the paid service.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,

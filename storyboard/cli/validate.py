@@ -6,7 +6,7 @@ from ..loading import load
 
 
 @click.command("validate")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 def command(file: str) -> None:
     """Check FILE: schema, meaning, templates and model limits. Exit 0 or 2."""
     storyboard = load(file)
