@@ -156,7 +156,9 @@ class Generator:
             if upstream not in self.tasks:
                 continue  # footage: nothing to wait for
             try:
-                await self.tasks[upstream]
+                # shielded: cancelling this shot (Ctrl-C) must not cancel the one it waits for, whose
+                # create may be on the wire and must be let answer
+                await asyncio.shield(self.tasks[upstream])
             except ShotFailed as error:
                 raise ShotFailed(item.id, f"its first frame comes from shot {upstream!r}, which "
                                           f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
@@ -315,7 +317,7 @@ class Generator:
 
     async def _share(self, item: ShotPlan, leader: ShotPlan) -> None:
         try:
-            await self.tasks[leader.id]
+            await asyncio.shield(self.tasks[leader.id])  # see _produce
         except ShotFailed as error:
             raise ShotFailed(item.id, f"it is the same request as shot {leader.id!r}, which "
                                       f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
