@@ -156,8 +156,7 @@ class Generator:
             if upstream not in self.tasks:
                 continue  # footage: nothing to wait for
             try:
-                # shielded: cancelling this shot (Ctrl-C) must not cancel the one it waits for, whose
-                # create may be on the wire and must be let answer
+                # shielded: a Ctrl-C cancelling this shot must not cancel a create on the wire upstream
                 await asyncio.shield(self.tasks[upstream])
             except ShotFailed as error:
                 raise ShotFailed(item.id, f"its first frame comes from shot {upstream!r}, which "
