@@ -10,12 +10,13 @@ from typing import Any
 import jsonschema
 
 from .errors import MediaError, Problem
+from .files import file_kind
 from .media import image_is_readable, probe, sniff
 from .model import LOCK_FILE, REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Reference, Shot, Storyboard
 from .profiles import PROJECT_PROFILES_DIR, profile_files
 from .request import request_body
 from .schema import suggest
-from .yaml_source import Document, Path_, file_kind
+from .yaml_source import Document, Path_
 
 
 def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None) -> list[Problem]:

@@ -118,3 +118,7 @@ class LinkExpired(RenderError):
 
 class PublishError(RenderError):
     """A local reference could not be made into a URL the service can fetch."""
+
+
+class FileRefused(StoryboardError):
+    """A path names something other than a regular file, or a file over the size limit."""

@@ -4,9 +4,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from .errors import FileRefused
 
 
 @contextlib.contextmanager
@@ -82,3 +85,30 @@ def file_sha256(path: Path) -> str:
                 digest.update(block)
         _hash_cache[key] = digest.hexdigest()
     return _hash_cache[key]
+
+
+def file_kind(mode: int) -> str | None:
+    """None for a regular file, else what it is: 'a named pipe (FIFO)', 'a device', ..."""
+    kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of `path`, a regular file of at most `limit` bytes, else FileRefused (or OSError).
+    Opened without blocking (a pipe would wait for a writer) and judged on the open descriptor;
+    at most `limit + 1` bytes are read, whatever size the file system reports (/dev/zero...)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags)
+    try:
+        info = os.fstat(descriptor)
+        kind = file_kind(info.st_mode)
+        if kind is not None:
+            raise FileRefused(f"is {kind}, not a file")
+        with open(descriptor, "rb", closefd=False) as file:
+            raw = file.read(limit + 1)
+    finally:
+        os.close(descriptor)
+    if len(raw) > limit:
+        raise FileRefused(f"file is {max(info.st_size, len(raw)):,} bytes; files larger than {limit:,} bytes are refused")
+    return raw

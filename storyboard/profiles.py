@@ -16,9 +16,10 @@ from typing import Any
 
 import jsonschema
 
-from .errors import InvalidStoryboard, Problem
+from .errors import FileRefused, InvalidStoryboard, Problem
+from .files import read_regular_file
 from .schema import explain, non_finite_numbers, storyboard_schema
-from .yaml_source import MAX_FILE_BYTES, Document, FileRefused, parse_yaml, read_regular_file
+from .yaml_source import MAX_FILE_BYTES, Document, parse_yaml
 
 PROJECT_PROFILES_DIR = "models"
 

@@ -19,7 +19,8 @@ import jinja2
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import SecurityError
 
-from .errors import Problem
+from .errors import FileRefused, Problem
+from .files import read_regular_file
 from .model import CastMember, Shot, Storyboard
 from .profiles import ModelProfile
 from .sandbox import (
@@ -33,7 +34,7 @@ from .sandbox import (
     too_long,
 )
 from .schema import MAX_SUGGESTIONS, suggest
-from .yaml_source import MAX_FILE_BYTES, FileRefused, read_regular_file
+from .yaml_source import MAX_FILE_BYTES
 
 MAX_NAMES_SHOWN = 20  # cast members listed in a message
 _TEMPLATE_FILE = "<template>"  # the file name Jinja gives templates made from strings

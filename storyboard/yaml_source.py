@@ -11,9 +11,7 @@ Stricter than `yaml.safe_load` on purpose:
 from __future__ import annotations
 
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import InvalidStoryboard, Problem, StoryboardError
+from .errors import FileRefused, InvalidStoryboard, Problem, StoryboardError
+from .files import read_regular_file
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000  # values after alias expansion
@@ -45,37 +44,6 @@ _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 Path_ = tuple[Any, ...]
-
-
-class FileRefused(StoryboardError):
-    """A path names something other than a regular file, or a file over the size limit."""
-
-
-def file_kind(mode: int) -> str | None:
-    """None for a regular file, else what it is: 'a named pipe (FIFO)', 'a device', ..."""
-    kinds = ((stat.S_ISREG, None), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
-             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))
-    return next((name for test, name in kinds if test(mode)), "not a regular file")
-
-
-def read_regular_file(path: Path, limit: int) -> bytes:
-    """The bytes of `path`, a regular file of at most `limit` bytes, else FileRefused (or OSError).
-    Opened without blocking (a pipe would wait for a writer) and judged on the open descriptor;
-    at most `limit + 1` bytes are read, whatever size the file system reports (/dev/zero...)."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    descriptor = os.open(path, flags)
-    try:
-        info = os.fstat(descriptor)
-        kind = file_kind(info.st_mode)
-        if kind is not None:
-            raise FileRefused(f"is {kind}, not a file")
-        with open(descriptor, "rb", closefd=False) as file:
-            raw = file.read(limit + 1)
-    finally:
-        os.close(descriptor)
-    if len(raw) > limit:
-        raise FileRefused(f"file is {max(info.st_size, len(raw)):,} bytes; files larger than {limit:,} bytes are refused")
-    return raw
 
 
 class _Resolver(yaml.resolver.BaseResolver):
