@@ -197,7 +197,7 @@ def _film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
     aspect_ratio = output.aspect_ratio or (generated.setting("aspect_ratio") if generated else None)
     if resolution and aspect_ratio:
         return frame_size(resolution, aspect_ratio)
-    width, height = probe(pieces[0].path).picture.size  # footage only: the first clip's size, and its shape
+    width, height = probe(pieces[0].path).picture.upright_size  # footage only: the first clip's size and shape, as shown
     if resolution:
         return frame_size(resolution, f"{width}:{height}")
     if aspect_ratio:

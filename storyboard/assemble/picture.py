@@ -1,19 +1,21 @@
 """The film's picture, written one of two ways:
-- the fast path, when every clip already has the film's codec, size, frame rate, pixel format,
-  timescale and parameter sets and every join is a cut: ffmpeg copies the video streams as
-  they are;
-- the general path: moviepy asks for each output frame, which is taken from the clip (or the
-  two clips, in a crossfade) on screen at that instant, decoded as a stream, never whole.
+- the fast path, when every clip already has the film's codec, size, constant frame rate, pixel
+  format, timescale and parameter sets, is upright as stored and starts with its picture, and
+  every join is a cut: ffmpeg copies the video streams as they are;
+- the general path: moviepy asks for each output frame, which is the source frame nearest that
+  instant (by presentation time) of the clip (or the two clips, in a crossfade) on screen,
+  turned upright and fitted, decoded as a stream, never whole.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from ..media import run_ffmpeg
+from ..media import FrameReader, run_ffmpeg
 from .timeline import FilmSettings, Timeline
+
+START_TOLERANCE = 0.001  # seconds between a clip's start and its first picture that a stream copy may ignore
 
 
 def can_copy(timeline: Timeline, settings: FilmSettings) -> bool:
@@ -22,10 +24,11 @@ def can_copy(timeline: Timeline, settings: FilmSettings) -> bool:
     return (
         _only_cuts_of_whole_clips(timeline)
         and all(
-            video.codec == "h264" and video.pix_fmt == "yuv420p"
-            and video.size == tuple(settings.size) and abs(video.fps - settings.fps) < 1e-3
+            video.codec == "h264" and video.pix_fmt == "yuv420p" and video.rotation == 0
+            and video.size == tuple(settings.size) and abs(video.fps - settings.fps) < 1e-3 and video.constant_rate
             for video in videos
         )
+        and all(abs(source.video.start - source.start) < START_TOLERANCE for source in timeline.sources)
         and len({video.time_base for video in videos}) == 1  # concat keeps each file's timestamps as they are
         and len({video.extradata for video in videos}) == 1 and videos[0].extradata != b""  # H.264 SPS and PPS, known and shared
     )
@@ -69,7 +72,7 @@ class FrameSource:
     def __init__(self, timeline: Timeline, size: tuple[int, int]):
         self.timeline = timeline
         self.size = size
-        self._readers: dict[int, Any] = {}  # piece index -> moviepy VideoFileClip
+        self._readers: dict[int, FrameReader] = {}  # piece index -> its clip's frames
         self._black = np.zeros((size[1], size[0], 3), dtype=np.uint8)
 
     def frame_at(self, t: float) -> np.ndarray:
@@ -89,17 +92,14 @@ class FrameSource:
         return frame
 
     def _fitted(self, index: int, t: float) -> np.ndarray:
-        piece, source = self.timeline.pieces[index], self.timeline.sources[index]
-        into = piece.trim_start + (t - self.timeline.starts[index])
-        last = source.duration - 0.5 / source.fps
-        frame = self._reader(index).get_frame(min(max(0.0, into), last))
-        return fit(frame, self.size, piece.fit)
+        piece = self.timeline.pieces[index]
+        picture = self._reader(index).at(piece.trim_start + (t - self.timeline.starts[index]))
+        return place(picture, self.size)
 
-    def _reader(self, index: int) -> Any:
+    def _reader(self, index: int) -> FrameReader:
         if index not in self._readers:
-            from moviepy import VideoFileClip
-
-            self._readers[index] = VideoFileClip(str(self.timeline.sources[index].path), audio=False)
+            source, piece = self.timeline.sources[index], self.timeline.pieces[index]
+            self._readers[index] = FrameReader(source.path, source.info, fitted_size(source.size, self.size, piece.fit))
         return self._readers[index]
 
     def _close(self, index: int) -> None:
@@ -110,20 +110,23 @@ class FrameSource:
             self._close(index)
 
 
-def fit(frame: np.ndarray, size: tuple[int, int], how: str) -> np.ndarray:
-    """`frame` at `size`, never stretched: letterboxed (contain) or cropped (cover)."""
-    height, width = frame.shape[:2]
+def fitted_size(upright: tuple[int, int], size: tuple[int, int], how: str) -> tuple[int, int]:
+    """The size a picture is scaled to, never stretched: inside the frame (contain) or covering it (cover)."""
+    width, height = upright
+    target_w, target_h = size
+    scale = (min if how == "contain" else max)(target_w / width, target_h / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def place(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A scaled picture in the frame: centred on black (letterboxed), or its middle (cropped)."""
+    height, width = picture.shape[:2]
     target_w, target_h = size
     if (width, height) == (target_w, target_h):
-        return frame[:, :, :3]
-    from PIL import Image
-
-    scale = (min if how == "contain" else max)(target_w / width, target_h / height)
-    scaled_w, scaled_h = max(1, round(width * scale)), max(1, round(height * scale))
-    image = Image.fromarray(frame[:, :, :3]).resize((scaled_w, scaled_h), Image.Resampling.BILINEAR)
-    if how == "cover":
-        left, top = (scaled_w - target_w) // 2, (scaled_h - target_h) // 2
-        return np.asarray(image.crop((left, top, left + target_w, top + target_h)))
-    canvas = Image.new("RGB", (target_w, target_h))
-    canvas.paste(image, ((target_w - scaled_w) // 2, (target_h - scaled_h) // 2))
-    return np.asarray(canvas)
+        return picture
+    left, top = (width - target_w) // 2, (height - target_h) // 2
+    cropped = picture[max(0, top):max(0, top) + target_h, max(0, left):max(0, left) + target_w]
+    frame = np.zeros((target_h, target_w, 3), dtype=np.uint8)
+    down, across = max(0, -top), max(0, -left)
+    frame[down:down + cropped.shape[0], across:across + cropped.shape[1]] = cropped
+    return frame

@@ -1,5 +1,6 @@
 """The film's sound: `Mixer` renders the mix chunk by chunk, sample-exact, into a WAV that the
-final mux encodes once. Each clip's sound starts at the sample where its picture starts; edges
+final mux encodes once. Each clip's sound is placed by its own timestamps, relative to the
+clip's start, as its picture is; edges
 get 4 ms ramps so cuts do not click; clips without sound, or with sound shorter than their
 picture, get silence. The soundtrack plays under it, looped or cut, faded, ducked."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AssemblyError, MediaError
-from ..media import ffmpeg_exe, probe
+from ..media import SoundReader, ffmpeg_exe, probe
 from .timeline import Soundtrack, Timeline
 
 SAMPLE_RATE = 48_000
@@ -32,7 +33,7 @@ class Mixer:
         self.timeline = timeline
         self.music = music
         self.total = round(timeline.duration * SAMPLE_RATE)
-        self._clip_sound: dict[int, _Stream] = {}
+        self._clip_sound: dict[int, SoundReader] = {}
         self._duck_gain = 1.0
 
     def write_wav(self, path: Path) -> None:
@@ -107,17 +108,12 @@ class Mixer:
             gain *= ramp_out(edge)
         return gain
 
-    def _sound_of(self, index: int) -> _Stream:
-        """The piece's sound from its trim start, at the film's rate, read as it is needed."""
+    def _sound_of(self, index: int) -> SoundReader:
+        """The piece's sound from its trim start, at the film's rate, placed by its timestamps, read as it is needed."""
         if index not in self._clip_sound:
             piece, source = self.timeline.pieces[index], self.timeline.sources[index]
-            arguments = None
-            if source.has_audio:
-                # async/first_pts: a sound track that starts late keeps its place (silence before it).
-                arguments = ["-ss", f"{piece.trim_start:.6f}", "-i", str(piece.path), "-t", f"{self.timeline.lengths[index]:.6f}",
-                             "-vn", "-af", "aresample=async=1:first_pts=0", "-ac", str(CHANNELS), "-ar", str(SAMPLE_RATE),
-                             "-f", "f32le", "-"]
-            self._clip_sound[index] = _Stream(arguments)
+            self._clip_sound[index] = SoundReader(source.path if source.has_audio else None,
+                                                  source.start + piece.trim_start, SAMPLE_RATE, CHANNELS)
         return self._clip_sound[index]
 
     @contextlib.contextmanager
@@ -162,7 +158,7 @@ class Mixer:
 
 
 class _Stream:
-    """Decoded samples from an ffmpeg pipe, read forward in order; silence after the end (or with no arguments)."""
+    """The soundtrack: decoded samples from an ffmpeg pipe (looped by ffmpeg), read forward in order; silence after the end."""
 
     def __init__(self, arguments: list[str] | None):
         self.position = 0

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import AssemblyError
-from ..media import VideoStream, probe
+from ..media import MediaInfo, VideoStream, check_intact, probe
 
 
 @dataclass(frozen=True)
@@ -44,20 +44,35 @@ class FilmSettings:
 
 @dataclass(frozen=True)
 class Source:
-    """A clip as the assembly sees it: its picture stream and whether it has sound."""
+    """A clip as the assembly sees it. Its time starts at its earliest stream's first timestamp
+    (trims count from there) and ends where its picture ends."""
 
     path: Path
-    video: VideoStream
-    has_audio: bool
+    info: MediaInfo
 
     @classmethod
     def probe(cls, path: Path) -> Source:
         info = probe(path)
-        return cls(path, info.picture, info.has_audio)
+        check_intact(info)  # a clip cut short would make a film whose picture stops while its sound runs on
+        info.picture  # noqa: B018 - raises for a file without one
+        return cls(path, info)
+
+    @property
+    def video(self) -> VideoStream:
+        return self.info.picture
+
+    @property
+    def has_audio(self) -> bool:
+        return self.info.has_audio
+
+    @property
+    def start(self) -> float:
+        return self.info.start
 
     @property
     def size(self) -> tuple[int, int]:
-        return self.video.size
+        """Upright, as it is shown."""
+        return self.video.upright_size
 
     @property
     def fps(self) -> float:
@@ -65,8 +80,8 @@ class Source:
 
     @property
     def duration(self) -> float:
-        """Of the picture, from its counted frames: the container's duration is rounded and covers a longer sound track too."""
-        return self.video.duration
+        """From the clip's start to the end of its picture (timestamps, not a frame count; not a longer sound track)."""
+        return self.video.end - self.start
 
 
 @dataclass

@@ -1,11 +1,17 @@
-"""What a media file holds, read in-process with PyAV: streams, sizes, rates, timestamps.
+"""What a media file holds, read in-process with PyAV: streams, sizes, rates, timestamps, and
+whether the streams reach the length the file declares.
 
 PyAV (`av`) links FFmpeg's own libraries, so every fact comes from the demuxer as a typed
-value (no text output to scrape), and counting a clip's frames means reading its packets,
-never decoding the picture.
+value (no text output to scrape), and measuring a clip means reading its packets, never
+decoding the picture.
+
+Times are presentation times in seconds as the file stores them. A clip starts at its earliest
+stream's first timestamp (`MediaInfo.start`: camera files and segments start at +10 s or more,
+and a sound track may start before the picture) and lasts until its picture ends.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -13,6 +19,9 @@ from typing import Any
 
 from ..errors import MediaError
 from .sniff import sniff
+
+RATE_TOLERANCE = 0.01  # a frame interval this close (relative) to 1/fps counts as constant-rate
+SHORTFALL_TOLERANCE = 0.1  # seconds (plus a frame) a stream may fall short of its declared length
 
 
 @dataclass(frozen=True)
@@ -25,18 +34,33 @@ class VideoStream:
     time_base: Fraction
     frames: int  # counted, not estimated from a duration
     start: float  # seconds: presentation time of the first frame
+    end: float  # seconds: presentation time where the last frame stops showing
     frame_times: tuple[float, ...]  # presentation time of every frame, in display order
-    rotation: int  # degrees the picture is turned for display (the display matrix); 0 mostly
+    rotation: int  # degrees the picture is turned for display (the display matrix, counter-clockwise); 0 mostly
     extradata: bytes  # codec parameter sets (for H.264: the avcC record with SPS and PPS)
 
     @property
     def size(self) -> tuple[int, int]:
+        """As stored."""
         return self.width, self.height
 
     @property
+    def upright_size(self) -> tuple[int, int]:
+        """As displayed: a phone's portrait clip is often stored landscape and turned by 90 degrees."""
+        return (self.height, self.width) if self.rotation % 180 == 90 else (self.width, self.height)
+
+    @property
     def duration(self) -> float:
-        """Seconds of picture: its frame count at its frame rate."""
-        return self.frames / self.fps
+        """Seconds of picture, by presentation time (a variable frame rate is no frame count at a nominal rate)."""
+        return self.end - self.start
+
+    @property
+    def constant_rate(self) -> bool:
+        """Every frame lasts 1/fps: frames can be counted instead of timed."""
+        expected = 1 / self.fps
+        times = self.frame_times
+        return all(abs(later - earlier - expected) <= RATE_TOLERANCE * expected
+                   for earlier, later in itertools.pairwise(times))
 
 
 @dataclass(frozen=True)
@@ -45,8 +69,8 @@ class AudioStream:
     sample_rate: int
     channels: int
     layout: str  # e.g. "stereo", "mono", "5.1"
-    start: float  # seconds
-    duration: float | None  # seconds, when the container says
+    start: float  # seconds: presentation time of the first sample played (after an encoder's priming)
+    end: float  # seconds: where the last packet's sound ends
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,7 @@ class MediaInfo:
     duration: float | None  # seconds, as the container states it (covers every stream)
     video: VideoStream | None
     audio: AudioStream | None
+    damage: str | None = None  # why the streams do not reach the length the file declares; None: they do
 
     @property
     def has_audio(self) -> bool:
@@ -68,45 +93,68 @@ class MediaInfo:
             raise MediaError(f"{self.path.name} has no video stream")
         return self.video
 
+    @property
+    def start(self) -> float:
+        """Where the clip begins: its earliest stream's first timestamp."""
+        starts = [stream.start for stream in (self.video, self.audio) if stream is not None]
+        return min(starts) if starts else 0.0
+
 
 def probe(path: Path) -> MediaInfo:
-    """Read the first video and audio stream of `path`. Raises MediaError for files that are
-    not media, or whose video has no frames."""
+    """Read the first video and audio stream of `path` to their ends. Raises MediaError for files
+    that are not media, or whose video has no frames; a file whose streams stop short of what it
+    declares is returned with `damage` saying so (see `check_intact`)."""
     import av
 
     try:
         with av.open(str(path)) as container:
-            video = picture_stream(container)
-            audio = container.streams.audio[0] if container.streams.audio else None
+            video_stream = picture_stream(container)
+            audio_stream = container.streams.audio[0] if container.streams.audio else None
+            packets = _Packets(container, [stream for stream in (video_stream, audio_stream) if stream is not None])
+            video = _video(container, video_stream, packets) if video_stream is not None else None
+            audio = _audio(container, audio_stream, packets) if audio_stream is not None else None
             info = MediaInfo(
                 path=path,
                 container=container.format.name,
                 duration=container.duration / av.time_base if container.duration else None,
-                video=_video(container, video) if video is not None else None,
-                audio=_audio(audio) if audio is not None else None,
+                video=video,
+                audio=audio,
+                damage=packets.error or _shortfall(video_stream, video, audio_stream, audio),
             )
     except (av.FFmpegError, OSError, ValueError) as error:
         raise MediaError(f"{path.name} cannot be read as media ({_reason(error)})") from None
     return info
 
 
-def check_video(path: Path) -> None:
-    """A real, decodable video (not an error page, not cut short before its first frame)."""
+def check_intact(info: MediaInfo) -> None:
+    """Raise MediaError if the file's streams stop short of the length it declares (a download
+    or a copy cut short: the picture would stop while the sound runs on)."""
+    if info.damage:
+        raise MediaError(f"{info.path.name} is damaged or cut short: {info.damage}")
+
+
+def check_video(path: Path) -> MediaInfo:
+    """A real, whole, decodable video (not an error page, not cut short)."""
     kind, description = sniff(path)
     if kind != "video":
         raise MediaError(f"the file is {description}, not a video")
     import av
 
     try:
+        info = probe(path)
+        if info.video is None:
+            raise MediaError("the file has no video stream")
         with av.open(str(path)) as container:
-            stream = picture_stream(container)
-            if stream is None:
-                raise MediaError("the file has no video stream")
-            next(container.decode(stream))
+            next(container.decode(picture_stream(container)))
     except StopIteration:
         raise MediaError("the video is damaged or truncated (no frame could be decoded)") from None
+    except MediaError as error:
+        raise MediaError(f"the video is damaged or truncated ({error})") from None
     except (av.FFmpegError, OSError, ValueError) as error:
         raise MediaError(f"the video is damaged or truncated ({_reason(error)})") from None
+    if info.damage:
+        raise MediaError(f"the video is damaged or cut short: {info.damage}")
+    return info
 
 
 def picture_stream(container: Any) -> Any:
@@ -119,17 +167,34 @@ def picture_stream(container: Any) -> Any:
     return moving[0] if moving else None
 
 
-def _video(container: Any, stream: Any) -> VideoStream:
+class _Packets:
+    """Every packet's (time, duration) per stream, read in one pass; a read error is kept, not raised."""
+
+    def __init__(self, container: Any, streams: list[Any]):
+        import av
+
+        self.times: dict[int, list[tuple[float, float]]] = {stream.index: [] for stream in streams}
+        self.error: str | None = None
+        try:
+            for packet in container.demux(streams):
+                if packet.pts is None or not packet.size:
+                    continue
+                base = packet.time_base or streams[0].time_base
+                self.times[packet.stream.index].append((float(packet.pts * base), float((packet.duration or 0) * base)))
+        except av.FFmpegError as error:
+            self.error = f"reading stops with an error ({_reason(error)})"
+
+
+def _video(container: Any, stream: Any, packets: _Packets) -> VideoStream:
     time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90_000)
-    times = sorted(
-        float(packet.pts * time_base)
-        for packet in container.demux(stream)
-        if packet.pts is not None and packet.size
-    )
-    if not times:
+    timed = sorted(packets.times[stream.index])
+    if not timed:
         raise MediaError(f"{Path(container.name).name} has no video frames")
+    times = [time for time, _ in timed]
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else (len(times) / (times[-1] - times[0]) if times[-1] > times[0] else 24.0)
+    intervals = sorted(later - earlier for earlier, later in itertools.pairwise(times))
+    last = timed[-1][1] or (intervals[len(intervals) // 2] if intervals else 1 / fps)
     context = stream.codec_context
     container.seek(0)
     rotation = 0
@@ -147,25 +212,55 @@ def _video(container: Any, stream: Any) -> VideoStream:
         time_base=time_base,
         frames=len(times),
         start=times[0],
+        end=times[-1] + last,
         frame_times=tuple(times),
         rotation=rotation,
         extradata=bytes(context.extradata or b""),
     )
 
 
-def _audio(stream: Any) -> AudioStream:
+def _audio(container: Any, stream: Any, packets: _Packets) -> AudioStream:
     context = stream.codec_context
-    time_base = Fraction(stream.time_base) if stream.time_base else None
-    start = float(stream.start_time * time_base) if stream.start_time is not None and time_base else 0.0
-    duration = float(stream.duration * time_base) if stream.duration and time_base else None
+    timed = packets.times[stream.index]
+    start = timed[0][0] if timed else 0.0
+    end = max((time + length for time, length in timed), default=start)
+    container.seek(0)
+    try:  # the decoder drops an encoder's priming samples: the first sound played starts later than the first packet
+        first = next(container.decode(stream))
+        if first.time is not None:
+            start = max(start, float(first.time))
+    except (StopIteration, ValueError):
+        pass
     return AudioStream(
         codec=context.name,
         sample_rate=context.sample_rate,
         channels=context.channels,
         layout=context.layout.name,
         start=start,
-        duration=duration,
+        end=end,
     )
+
+
+def _shortfall(video_stream: Any, video: VideoStream | None, audio_stream: Any, audio: AudioStream | None) -> str | None:
+    """Where a stream stops before the length its file declares, in words; None if none does."""
+    if video is not None:
+        declared_frames = video_stream.frames or 0
+        declared = _declared_end(video_stream)
+        short = declared is not None and video.end < declared - SHORTFALL_TOLERANCE - 1 / video.fps
+        if declared_frames > video.frames or short:
+            said = f"{declared - video.start:.2f} s" if declared is not None else f"{declared_frames} frames"
+            return f"its picture stops at {video.duration:.2f} s ({video.frames} frames) of the {said} it declares"
+    if audio is not None:
+        declared = _declared_end(audio_stream)
+        if declared is not None and audio.end < declared - SHORTFALL_TOLERANCE:
+            return f"its sound stops at {audio.end - audio.start:.2f} s of the {declared - audio.start:.2f} s it declares"
+    return None
+
+
+def _declared_end(stream: Any) -> float | None:
+    if not stream.duration or not stream.time_base:
+        return None
+    return float(((stream.start_time or 0) + stream.duration) * stream.time_base)
 
 
 def _reason(error: BaseException) -> str:
