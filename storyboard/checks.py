@@ -336,11 +336,19 @@ def _check_file(document: Document, where: Path_, path: Any, source: str, kinds:
     if kind not in kinds:
         expected = _with_article(kinds[0] + " file")
         return [document.problem(where, f"{role} {source!r} is {_with_article(description)}, not {expected}")]
-    if kind == "image":
-        damage = image_is_readable(path)
-        if damage:
-            return [document.problem(where, f"{role} {source!r}: {damage}")]
-    return []
+    damage = image_is_readable(path) if kind == "image" else _video_damage(path, kinds) if kind == "video" else None
+    return [document.problem(where, f"{role} {source!r}: {damage}")] if damage else []
+
+
+def _video_damage(path: Any, kinds: tuple[str, ...]) -> str | None:
+    """Why a video cannot be used as it is (unreadable, no picture, streams cut short), or None."""
+    try:
+        info = probe(path)
+    except MediaError as error:
+        return f"{error}".replace(f"{Path(path).name} ", "", 1)
+    if info.video is None and kinds == ("video",):
+        return "has no video stream"
+    return f"is damaged or cut short: {info.damage}" if info.damage else None
 
 
 def _with_article(noun: str) -> str:

@@ -141,7 +141,7 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
     pieces = [
         Piece(item.footage or store.clip_path(backend, item.hash), trim_start=item.shot.trim[0], trim_end=item.shot.trim[1],
               transition=item.shot.transition.type, transition_duration=item.shot.transition.duration,
-              fit=item.shot.fit or output.fit)
+              fit=item.shot.fit or output.fit, shot=item.id)
         for item in the_plan.shots
     ]
     try:

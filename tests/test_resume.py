@@ -2,6 +2,7 @@
 the lock file, consent before paying twice, budgets, several renders at once."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import queue
@@ -253,7 +254,7 @@ def test_assembly_only_edits_regenerate_nothing(project, run_cli):
     assert code == 0 and "1 generated, 3 reused" in out
 
 
-def test_json_progress_is_one_event_per_line(project, run_cli):
+def test_json_progress_is_one_event_per_line(project, run_cli, monkeypatch):
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
     code, out, _ = run_cli("render", "board.yaml", "--json")
     assert code == 0
@@ -262,14 +263,16 @@ def test_json_progress_is_one_event_per_line(project, run_cli):
     assert events[0]["shot"] == "solo" and isinstance(events[0]["time"], float)
     assert events[-1]["generated"] == ["solo"] and events[-1]["film"].endswith("board.mp4")
 
-    damaged = (project.root / "assets" / "walk.mp4").read_bytes()[:600]  # an MP4 header, then nothing
-    (project.root / "assets" / "cut-short.mp4").write_bytes(damaged)
+    def disk_full(self, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr("storyboard.assemble.sound.Mixer.write_wav", disk_full)
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2},"
-                  " {id: logo, clip: assets/cut-short.mp4}]\n")
+                  " {id: logo, clip: assets/walk.mp4}]\n")
     code, out, _ = run_cli("render", "board.yaml", "--json")
     assert code == 1
     last = json.loads(out.splitlines()[-1])
-    assert last["state"] == "summary" and last["error"].startswith("assembling the film failed: cut-short.mp4")
+    assert last["state"] == "summary" and last["error"].startswith("assembling the film failed: No space left on device: ")
 
 
 def test_live_table_shows_each_shot_with_state_time_attempt_and_cost():

@@ -33,7 +33,7 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
     with _as_assembly_error():
         if not pieces:
             raise AssemblyError("nothing to assemble")
-        timeline = Timeline(pieces, [Source.probe(piece.path) for piece in pieces], settings.fps)
+        timeline = Timeline(pieces, [Source.of(piece) for piece in pieces], settings.fps)
         if scratch is not None:
             scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:

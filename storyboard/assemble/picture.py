@@ -2,9 +2,9 @@
 - the fast path, when every clip already has the film's codec, size, constant frame rate, pixel
   format, timescale and parameter sets, is upright as stored and starts with its picture, and
   every join is a cut: ffmpeg copies the video streams as they are;
-- the general path: moviepy asks for each output frame, which is the source frame nearest that
-  instant (by presentation time) of the clip (or the two clips, in a crossfade) on screen,
-  turned upright and fitted, decoded as a stream, never whole.
+- the general path: moviepy asks for each output frame; each clip on screen (two, in a
+  crossfade) gives the source frame whose timestamp is nearest that film frame, turned upright
+  and fitted, decoded as a stream, never whole.
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ class FrameSource:
 
     def _fitted(self, index: int, t: float) -> np.ndarray:
         piece = self.timeline.pieces[index]
-        picture = self._reader(index).at(piece.trim_start + (t - self.timeline.starts[index]))
+        picture = self._reader(index).at(piece.trim_start + (t - self.timeline.starts[index]), within=0.5 / self.timeline.fps)
         return place(picture, self.size)
 
     def _reader(self, index: int) -> FrameReader:

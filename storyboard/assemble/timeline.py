@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import AssemblyError
+from ..errors import AssemblyError, MediaError
 from ..media import MediaInfo, VideoStream, check_intact, probe
 
 
@@ -19,6 +19,7 @@ class Piece:
     transition: str = "cut"  # how this piece begins after the previous one: cut | crossfade | fade
     transition_duration: float = 0.0
     fit: str = "contain"  # contain: letterbox; cover: fill and crop
+    shot: str = ""  # the shot's id, to name it in messages
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,15 @@ class Source:
     info: MediaInfo
 
     @classmethod
-    def probe(cls, path: Path) -> Source:
-        info = probe(path)
-        check_intact(info)  # a clip cut short would make a film whose picture stops while its sound runs on
-        info.picture  # noqa: B018 - raises for a file without one
-        return cls(path, info)
+    def of(cls, piece: Piece) -> Source:
+        """The piece's clip, read; one that cannot be used whole is an AssemblyError naming the shot and the file."""
+        try:
+            info = probe(piece.path)
+            check_intact(info)  # a clip cut short would make a film whose picture stops while its sound runs on
+            info.picture  # noqa: B018 - raises for a file without one
+        except MediaError as error:
+            raise AssemblyError(f"shot {piece.shot!r} ({piece.path}): {error}" if piece.shot else str(error)) from None
+        return cls(piece.path, info)
 
     @property
     def video(self) -> VideoStream:

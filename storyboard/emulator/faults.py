@@ -26,6 +26,8 @@ Hostile answers (what a careless or broken service might send; see `hostile` for
   URL of the clip by default).
 - `redirect`: download: 302 to the same file (drawn again, so `redirect=1` loops forever).
 - `gzip`: download: the clip sent with `Content-Encoding: gzip`.
+- `damaged`: download: a whole answer (its Content-Length right) carrying a clip cut short inside:
+  its index says 2 s, its streams stop sooner (`hostile.damaged_clip`).
 
 Faults are drawn after authentication and before the body is validated or the generation
 looked up; when several disrupt one request, the first in the order of `FAULTS` wins. Each
@@ -46,11 +48,11 @@ from ..errors import UsageError
 # New faults go at the end: each fault takes one draw in this order, so the faults a seed gave
 # before stay the same.
 FAULTS = ("slow", "drop", "429", "500", "fail", "expired", "html", "truncate",
-          "lost", "echo_key", "odd_status", "not_json", "giant", "trickle", "odd_scheme", "redirect", "gzip")
+          "lost", "echo_key", "odd_status", "not_json", "giant", "trickle", "odd_scheme", "redirect", "gzip", "damaged")
 FAULTS_BY_REQUEST = {
     "create": ("slow", "drop", "429", "500", "fail", "lost", "echo_key"),
     "poll": ("slow", "drop", "429", "500", "echo_key", "odd_status", "not_json", "giant", "trickle", "odd_scheme"),
-    "download": ("slow", "drop", "expired", "html", "truncate", "trickle", "redirect", "gzip"),
+    "download": ("slow", "drop", "expired", "html", "truncate", "trickle", "redirect", "gzip", "damaged"),
 }
 SLOW_SECONDS = 2.0  # read at each `slow` answer, so tests may shorten it
 

@@ -10,6 +10,7 @@ TRICKLE_SECONDS = 1.0  # `trickle`: the pause after each byte of a body
 GIANT_BYTES = 16 * 1024 * 1024  # `giant`: the size of the JSON body of a poll answer
 ODD_URL = "file://{path}"  # `odd_scheme`: the video URL; {path} is the clip's file, {origin} the emulator's
 REDIRECT_STATUS = 302
+DAMAGED_SHARE = 0.6  # `damaged`: the share of the clip's bytes kept (its index first, so it opens)
 
 
 def odd_url(clip: Path, origin: str) -> str:
@@ -26,3 +27,17 @@ def giant_json(size: int, chunk: int = 64 * 1024) -> Iterator[bytes]:
         yield b"x" * step
         left -= step
     yield tail
+
+
+def damaged_clip(clip: Path) -> bytes:
+    """The clip remuxed with its index at the front, then cut short: a file that opens, declares its
+    full length and whose streams stop early, sent whole (its Content-Length matches)."""
+    import tempfile
+
+    from ..media import run_ffmpeg
+
+    with tempfile.TemporaryDirectory(prefix="storyboard-damaged-") as scratch:
+        front = Path(scratch) / "front.mp4"
+        run_ffmpeg(["-i", str(clip), "-map", "0", "-c", "copy", "-movflags", "+faststart", str(front)])
+        data = front.read_bytes()
+    return data[: int(len(data) * DAMAGED_SHARE)]

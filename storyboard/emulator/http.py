@@ -279,7 +279,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         _, status = emulator._lookup(generation_id)
         if generation is None or status != "completed":
             raise Refusal(404, f"no such file: {name}")
-        data = emulator.clip_path(generation.id).read_bytes()
+        if "damaged" in hits:
+            emulator.faults.record("damaged")
+            data = hostile.damaged_clip(emulator.clip_path(generation.id))
+        else:
+            data = emulator.clip_path(generation.id).read_bytes()
         headers = {}
         if "gzip" in hits:
             emulator.faults.record("gzip")

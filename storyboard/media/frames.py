@@ -38,4 +38,4 @@ def extract_frame(path: Path, at: str | float) -> Image.Image:
     else:
         seconds = float(at)
     with FrameReader(path, info) as reader:
-        return Image.fromarray(reader.shown_at(seconds))
+        return Image.fromarray(reader.at(seconds))

@@ -1,8 +1,9 @@
 """A clip's pictures, decoded in-process with PyAV and picked by presentation time.
 
-Asked for an instant, `FrameReader` gives the source frame nearest to it (at most half a frame
-away, whatever the frame rates; a variable frame rate is read by its timestamps, not by a frame
-count at a nominal rate), turned upright as the display matrix says, at the size asked for.
+Asked for an instant, `FrameReader` gives the frame its timestamps put there (a variable frame
+rate is read by its timestamps, never as a frame count at a nominal rate), turned upright as
+the display matrix says, at the size asked for. For a film at another frame rate, each source
+frame lands on the film frame nearest its timestamp: at most half a film frame off.
 """
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MediaError
-from .probe import MediaInfo, picture_stream, probe
+from .probe import MediaInfo, probe
+from .streams import picture_stream
 
 if TYPE_CHECKING:
     import numpy as np
 
 SEEK_MARGIN = 1.0  # seconds before a far instant to seek to; decoding goes on from the keyframe there
-TIE = 1e-6  # seconds: an instant this close to halfway between two frames takes the earlier one
+TIE = 1e-6  # seconds of rounding noise allowed when a frame's timestamp is compared with an instant
 
 
 class FrameReader:
@@ -41,31 +43,28 @@ class FrameReader:
         self._frames: Any = None  # the decoding generator; None until the first read or after a seek
         self._current: tuple[float, Any] | None = None  # the latest frame at or before the last instant asked
         self._upcoming: tuple[float, Any] | None = None  # the frame after it
-        self._shown: tuple[int, np.ndarray] | None = None  # (id of the frame, its picture) last returned
+        self._shown: tuple[Any, np.ndarray] | None = None  # (the frame, its picture) last returned
 
-    def at(self, seconds: float) -> np.ndarray:
-        """The picture nearest `seconds` from the clip's start (before the first frame: the first;
-        after the last: the last), upright, RGB, at this reader's size: what a film at another
-        frame rate shows at that instant."""
-        return self._read(seconds, nearest=True)
+    def at(self, seconds: float, within: float = 0.0) -> np.ndarray:
+        """The picture of the last frame that begins by `seconds + within` (seconds from the clip's
+        start), upright, RGB, at this reader's size; before the first frame: the first.
 
-    def shown_at(self, seconds: float) -> np.ndarray:
-        """The picture a player shows at `seconds` from the clip's start: the last frame that began by then."""
-        return self._read(seconds, nearest=False)
-
-    def _read(self, seconds: float, nearest: bool) -> np.ndarray:
+        `within=0`: what a player shows at that instant. A film frame lasting `d` seconds asks with
+        `within=d/2`: each source frame then lands on the film frame nearest its own timestamp (at
+        most half a film frame early or late), whatever the two frame rates."""
         import av
 
-        wanted = self.info.start + seconds
+        wanted = self.info.start + seconds + within
         try:
-            self._advance_to(wanted)
+            self._advance_to(wanted - TIE if within else wanted + TIE)  # a film frame's half is half-open
         except (av.FFmpegError, ValueError) as error:
             raise MediaError(f"{self.path.name}: a frame cannot be decoded ({error})") from None
-        chosen = self._nearest(wanted) if nearest else self._latest()
-        if chosen is None:
+        latest = self._current or self._upcoming
+        if latest is None:
             raise MediaError(f"{self.path.name}: no frame could be decoded")
-        if self._shown is None or self._shown[0] != id(chosen):
-            self._shown = (id(chosen), self._picture(chosen))
+        frame = latest[1]
+        if self._shown is None or self._shown[0] is not frame:
+            self._shown = (frame, self._picture(frame))
         return self._shown[1]
 
     def close(self) -> None:
@@ -83,21 +82,35 @@ class FrameReader:
         known = self._current or self._upcoming
         if known is None or wanted < known[0] - TIE or wanted > known[0] + SEEK_MARGIN * 2:
             self._seek(wanted)
-        while self._upcoming is not None and self._upcoming[0] <= wanted + TIE:
+        while self._upcoming is not None and self._upcoming[0] <= wanted:
             self._current, self._upcoming = self._upcoming, self._next()
 
     def _seek(self, wanted: float) -> None:
+        import av
+
         target = wanted - SEEK_MARGIN
-        if target > self.info.picture.start:
+        try:
+            if target <= self.info.picture.start:
+                raise av.error.PermissionError(1, "no need")  # read from the start
             self._container.seek(int(target / self._stream.time_base), stream=self._stream, backward=True)
-        else:
-            self._container.seek(0)
+            self._frames = self._container.decode(self._stream)
+            self._current, self._upcoming = None, self._next()
+            if self._upcoming is not None and self._upcoming[0] <= wanted:
+                return
+        except av.FFmpegError:
+            pass
+        self._rewind()  # at the start, past the wanted frame (no keyframe index), or the container cannot seek
+
+    def _rewind(self) -> None:
+        """Decode from the first frame: a fresh reading, as not every container can seek back."""
+        import av
+
+        self._container.close()
+        self._container = av.open(str(self.path))
+        self._stream = picture_stream(self._container)
+        self._stream.thread_type = "AUTO"
         self._frames = self._container.decode(self._stream)
         self._current, self._upcoming = None, self._next()
-        if self._upcoming is not None and self._upcoming[0] > wanted + TIE and target > self.info.picture.start:
-            self._container.seek(0)  # the seek overshot (no keyframe index): read from the start
-            self._frames = self._container.decode(self._stream)
-            self._upcoming = self._next()
 
     def _next(self) -> tuple[float, Any] | None:
         previous = self._upcoming or self._current
@@ -108,17 +121,6 @@ class FrameReader:
                 return previous[0] + 1 / self.info.picture.fps, frame
             return self.info.picture.start, frame
         return None
-
-    def _nearest(self, wanted: float) -> Any:
-        before, after = self._current, self._upcoming
-        if before is None or after is None:
-            chosen = before or after
-            return chosen[1] if chosen else None
-        return after[1] if after[0] - wanted < wanted - before[0] - TIE else before[1]
-
-    def _latest(self) -> Any:
-        chosen = self._current or self._upcoming
-        return chosen[1] if chosen else None
 
     def _picture(self, frame: Any) -> np.ndarray:
         import numpy as np

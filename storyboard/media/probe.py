@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import MediaError
 from .sniff import sniff
+from .streams import picture_stream
 
 RATE_TOLERANCE = 0.01  # a frame interval this close (relative) to 1/fps counts as constant-rate
 SHORTFALL_TOLERANCE = 0.1  # seconds (plus a frame) a stream may fall short of its declared length
@@ -111,8 +112,8 @@ def probe(path: Path) -> MediaInfo:
             video_stream = picture_stream(container)
             audio_stream = container.streams.audio[0] if container.streams.audio else None
             packets = _Packets(container, [stream for stream in (video_stream, audio_stream) if stream is not None])
-            video = _video(container, video_stream, packets) if video_stream is not None else None
-            audio = _audio(container, audio_stream, packets) if audio_stream is not None else None
+            video = _video(container, video_stream, packets, path) if video_stream is not None else None
+            audio = _audio(container, audio_stream, packets, path) if audio_stream is not None else None
             info = MediaInfo(
                 path=path,
                 container=container.format.name,
@@ -157,16 +158,6 @@ def check_video(path: Path) -> MediaInfo:
     return info
 
 
-def picture_stream(container: Any) -> Any:
-    """The first video stream that is moving picture: a music file's cover art is a video stream
-    too (one still image, flagged as an attached picture), and is not footage."""
-    import av
-
-    moving = [stream for stream in container.streams.video
-              if not stream.disposition & av.stream.Disposition.attached_pic]
-    return moving[0] if moving else None
-
-
 class _Packets:
     """Every packet's (time, duration) per stream, read in one pass; a read error is kept, not raised."""
 
@@ -174,10 +165,14 @@ class _Packets:
         import av
 
         self.times: dict[int, list[tuple[float, float]]] = {stream.index: [] for stream in streams}
+        self.untimed: dict[int, int] = {stream.index: 0 for stream in streams}  # packets with no timestamp at all
         self.error: str | None = None
         try:
             for packet in container.demux(streams):
-                if packet.pts is None or not packet.size:
+                if not packet.size:
+                    continue
+                if packet.pts is None:
+                    self.untimed[packet.stream.index] += 1
                     continue
                 base = packet.time_base or streams[0].time_base
                 self.times[packet.stream.index].append((float(packet.pts * base), float((packet.duration or 0) * base)))
@@ -185,24 +180,32 @@ class _Packets:
             self.error = f"reading stops with an error ({_reason(error)})"
 
 
-def _video(container: Any, stream: Any, packets: _Packets) -> VideoStream:
+def _first_frame(path: Path, index: int) -> Any:
+    """The first decoded frame of stream `index` (read afresh: not every container can seek back), or None."""
+    import av
+
+    with av.open(str(path)) as container:
+        try:
+            return next(container.decode(container.streams[index]), None)
+        except (av.FFmpegError, ValueError):
+            return None
+
+
+def _video(container: Any, stream: Any, packets: _Packets, path: Path) -> VideoStream:
     time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90_000)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     timed = sorted(packets.times[stream.index])
+    if not timed and packets.untimed[stream.index] and rate:  # a bare elementary stream: frames at its nominal rate
+        timed = [(index / float(rate), 1 / float(rate)) for index in range(packets.untimed[stream.index])]
     if not timed:
         raise MediaError(f"{Path(container.name).name} has no video frames")
     times = [time for time, _ in timed]
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else (len(times) / (times[-1] - times[0]) if times[-1] > times[0] else 24.0)
     intervals = sorted(later - earlier for earlier, later in itertools.pairwise(times))
     last = timed[-1][1] or (intervals[len(intervals) // 2] if intervals else 1 / fps)
     context = stream.codec_context
-    container.seek(0)
-    rotation = 0
-    try:
-        first = next(container.decode(stream))
-        rotation = round(getattr(first, "rotation", 0) or 0) % 360
-    except (StopIteration, ValueError):
-        pass
+    first = _first_frame(path, stream.index)
+    rotation = round(getattr(first, "rotation", 0) or 0) % 360 if first is not None else 0
     return VideoStream(
         codec=context.name,
         width=context.width,
@@ -219,18 +222,14 @@ def _video(container: Any, stream: Any, packets: _Packets) -> VideoStream:
     )
 
 
-def _audio(container: Any, stream: Any, packets: _Packets) -> AudioStream:
+def _audio(container: Any, stream: Any, packets: _Packets, path: Path) -> AudioStream:
     context = stream.codec_context
     timed = packets.times[stream.index]
     start = timed[0][0] if timed else 0.0
     end = max((time + length for time, length in timed), default=start)
-    container.seek(0)
-    try:  # the decoder drops an encoder's priming samples: the first sound played starts later than the first packet
-        first = next(container.decode(stream))
-        if first.time is not None:
-            start = max(start, float(first.time))
-    except (StopIteration, ValueError):
-        pass
+    first = _first_frame(path, stream.index)  # the decoder drops an encoder's priming samples: the first sound played
+    if first is not None and first.time is not None:  # starts later than the first packet
+        start = max(start, float(first.time))
     return AudioStream(
         codec=context.name,
         sample_rate=context.sample_rate,

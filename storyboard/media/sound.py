@@ -85,8 +85,13 @@ class SoundReader:
         return round((float(start * self._stream.time_base) - self.origin) * self.rate) if start is not None else 0
 
     def _seek(self, offset: int) -> None:
+        import av
+
         target = self.origin + offset / self.rate - 1.0
-        self._container.seek(int(target / self._stream.time_base), stream=self._stream, backward=True)
+        try:
+            self._container.seek(int(target / self._stream.time_base), stream=self._stream, backward=True)
+        except av.FFmpegError:
+            return  # a container that cannot seek: decode the way there
         self._restart()
         self._buffer, self._buffer_at = self._buffer[:0], offset
 
