@@ -435,7 +435,7 @@ def film_around(case: Case, plain: Case, directory: Path, fast_path: bool = True
     from storyboard.assemble import FilmSettings, Piece, assemble
 
     film = directory / f"{case.name}-{'fast' if fast_path else 'drawn'}-{size[0]}x{size[1]}-{fit}.mp4"
-    pieces = [Piece(plain.path), Piece(case.path, fit=fit, shot=case.name), Piece(plain.path)]
+    pieces = [Piece(plain.path), Piece(case.path, fit=fit), Piece(plain.path)]
     way = assemble(pieces, film, FilmSettings(size=size, fps=fps, fast_path=fast_path), scratch=directory)
     starts = [0.0, plain.duration, plain.duration + case.duration]
     expected = [start + event for start, clip in zip(starts, (plain, case, plain), strict=True) for event in clip.events]

@@ -39,6 +39,7 @@ class VideoStream:
     frame_times: tuple[float, ...]  # presentation time of every frame, in display order
     rotation: int  # degrees the picture is turned for display (the display matrix, counter-clockwise); 0 mostly
     extradata: bytes  # codec parameter sets (for H.264: the avcC record with SPS and PPS)
+    constant_rate: bool  # every frame lasts 1/fps (to the timestamps' precision): frames can be counted instead of timed
 
     @property
     def size(self) -> tuple[int, int]:
@@ -54,14 +55,6 @@ class VideoStream:
     def duration(self) -> float:
         """Seconds of picture, by presentation time (a variable frame rate is no frame count at a nominal rate)."""
         return self.end - self.start
-
-    @property
-    def constant_rate(self) -> bool:
-        """Every frame lasts 1/fps: frames can be counted instead of timed."""
-        expected = 1 / self.fps
-        times = self.frame_times
-        return all(abs(later - earlier - expected) <= RATE_TOLERANCE * expected
-                   for earlier, later in itertools.pairwise(times))
 
 
 @dataclass(frozen=True)
@@ -201,8 +194,10 @@ def _video(container: Any, stream: Any, packets: _Packets, path: Path) -> VideoS
         raise MediaError(f"{Path(container.name).name} has no video frames")
     times = [time for time, _ in timed]
     fps = float(rate) if rate else (len(times) / (times[-1] - times[0]) if times[-1] > times[0] else 24.0)
-    intervals = sorted(later - earlier for earlier, later in itertools.pairwise(times))
-    last = timed[-1][1] or (intervals[len(intervals) // 2] if intervals else 1 / fps)
+    intervals = [later - earlier for earlier, later in itertools.pairwise(times)]
+    slack = max(RATE_TOLERANCE / fps, float(time_base))  # Matroska's millisecond timestamps: 41, 42, 42 ms at 24 fps
+    constant = all(abs(interval - 1 / fps) <= slack for interval in intervals)
+    last = 1 / fps if constant else timed[-1][1] or (sorted(intervals)[len(intervals) // 2] if intervals else 1 / fps)
     context = stream.codec_context
     first = _first_frame(path, stream.index)
     rotation = round(getattr(first, "rotation", 0) or 0) % 360 if first is not None else 0
@@ -219,6 +214,7 @@ def _video(container: Any, stream: Any, packets: _Packets, path: Path) -> VideoS
         frame_times=tuple(times),
         rotation=rotation,
         extradata=bytes(context.extradata or b""),
+        constant_rate=constant,
     )
 
 
