@@ -10,7 +10,7 @@ joins `plain, case, plain` (a 640x360 24 fps H.264/AAC clip on each side) with c
 640x360 24 fps film, which is decoded and measured:
 
 - sync: the largest |flash - beep| in the film (9 of each expected);
-- picture: the largest |flash - where the clip's own timestamps put it|;
+- picture: the largest |flash - where the clip's own timestamps put it|; sound: the same for beeps;
 - length: the film's picture length minus the sum of the clips' (on the 24 fps grid);
 - upright: the film has no rotation flag and the orientation square is top-left;
 - path: storyboard's stream-copy fast path or its drawn path.
@@ -74,11 +74,13 @@ def measure(film: Path, clips: list[Case]) -> dict[str, str]:
         missing.append(f"{len(found.beeps)}/{len(expected)} beeps")
     sync = max((min(abs(flash - beep) for beep in found.beeps) for flash in found.flashes), default=float("nan"))
     picture = max((min(abs(flash - at) for at in expected) for flash in found.flashes), default=float("nan"))
+    sound = max((min(abs(beep - at) for at in expected) for beep in found.beeps), default=float("nan"))
     length = found.video_duration - round(sum(clip.duration for clip in clips) * FPS) / FPS
     upright = found.rotation == 0 and analyse(film, (starts[1], starts[2])).marker == "top-left"
     return {
         "sync": f"{sync * 1000:.1f} ms" + (f" ({', '.join(missing)})" if missing else ""),
         "picture": f"{picture * 1000:.1f} ms",
+        "sound": f"{sound * 1000:.2f} ms",
         "length": f"{length * 1000:+.1f} ms",
         "upright": "yes" if upright else f"**no** (rotation flag {found.rotation})" if found.rotation else "**no**",
     }
@@ -104,7 +106,8 @@ def run_way(way: str, case: Case, plain: Case, folder: Path) -> dict[str, str]:
     except Exception as error:  # noqa: BLE001 - a way that fails is a result
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         verdict = "refused" if way.startswith("storyboard") else "fails"
-        return {"sync": f"{verdict}: {reason[:100]}", "picture": "", "length": "", "upright": "", "path": "", "wall": ""}
+        return {"sync": f"{verdict}: {reason[:100]}", "picture": "", "sound": "", "length": "", "upright": "", "path": "",
+                "wall": ""}
 
 
 def main() -> None:
@@ -127,11 +130,12 @@ def main() -> None:
             rows.append({"case": name, "note": case.note, "way": way, **run_way(way, case, plain, films)})
     print(f"`python benchmarks/footage.py` — {date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"CPython {platform.python_version()}; whole run {(time.perf_counter() - began) / 60:.1f} min\n")
-    print("| case | way | path | flash − beep, worst | flash vs its timestamp, worst | length error | upright | wall |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | way | path | flash − beep, worst | flash vs its timestamp, worst | beep vs its timestamp, worst "
+          "| length error | upright | wall |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['case']} | {row['way']} | {row['path']} | {row['sync']} | {row['picture']} | {row['length']} "
-              f"| {row['upright']} | {row['wall']} |")
+        print(f"| {row['case']} | {row['way']} | {row['path']} | {row['sync']} | {row['picture']} | {row['sound']} "
+              f"| {row['length']} | {row['upright']} | {row['wall']} |")
 
 
 if __name__ == "__main__":
