@@ -140,3 +140,20 @@ def test_the_emulator_damaged_fault_is_a_clip_that_opens_and_stops_short(cases, 
     with pytest.raises(MediaError, match="damaged or cut short"):
         check_video(sent)
     assert Path(sent).stat().st_size < cases("plain").path.stat().st_size
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".flv"], ids=["seekable", "cannot-seek-back"])
+def test_a_trim_deep_into_a_long_clip_seeks_and_stays_in_sync(tmp_path, suffix):
+    from footage import _ffmpeg, analyse
+
+    clip = tmp_path / f"long{suffix}"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=20,eq=brightness=-0.5,"
+            "drawbox=c=white:t=fill:enable='between(t,15.5,15.6)'",
+            "-f", "lavfi", "-i", "aevalsrc='if(between(t,15.5,15.6),0.5*sin(2*PI*1000*t),0)':s=48000:d=20",
+            "-c:v", "libx264" if suffix == ".mp4" else "flv1", "-g", "48", "-pix_fmt", "yuv420p", "-ac", "2", str(clip))
+    film = tmp_path / "film.mp4"
+    assemble([Piece(clip, trim_start=15.0, trim_end=17.0)], film, FilmSettings(size=(320, 180), fps=FPS))
+    found = analyse(film)
+    lead = probe(clip).picture.start - probe(clip).start  # FLV's MP3 starts before its picture
+    assert len(found.flashes) == len(found.beeps) == 1 and abs(found.video_duration - 2.0) < 1e-6
+    assert abs(found.beeps[0] - (0.5 + lead)) <= SAMPLE_EXACT and found.worst_offset() <= HALF_FRAME + SAMPLE_EXACT

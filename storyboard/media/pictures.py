@@ -86,20 +86,22 @@ class FrameReader:
             self._current, self._upcoming = self._upcoming, self._next()
 
     def _seek(self, wanted: float) -> None:
+        """Decode from the keyframe before `wanted`; from the start where that cannot be done."""
+        target = wanted - SEEK_MARGIN
+        if target <= self.info.picture.start or not self._seek_before(target, wanted):
+            self._rewind()
+
+    def _seek_before(self, target: float, wanted: float) -> bool:
+        """False if the container cannot seek, or landed past `wanted` (no keyframe index)."""
         import av
 
-        target = wanted - SEEK_MARGIN
         try:
-            if target <= self.info.picture.start:
-                raise av.error.PermissionError(1, "no need")  # read from the start
             self._container.seek(int(target / self._stream.time_base), stream=self._stream, backward=True)
-            self._frames = self._container.decode(self._stream)
-            self._current, self._upcoming = None, self._next()
-            if self._upcoming is not None and self._upcoming[0] <= wanted:
-                return
         except av.FFmpegError:
-            pass
-        self._rewind()  # at the start, past the wanted frame (no keyframe index), or the container cannot seek
+            return False
+        self._frames = self._container.decode(self._stream)
+        self._current, self._upcoming = None, self._next()
+        return self._upcoming is not None and self._upcoming[0] <= wanted
 
     def _rewind(self) -> None:
         """Decode from the first frame: a fresh reading, as not every container can seek back."""
