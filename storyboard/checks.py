@@ -335,7 +335,9 @@ def _check_file(document: Document, where: Path_, path: Any, source: str, kinds:
         return [document.problem(where, f"{role} {source!r} cannot be read: {reason}")]
     if kind not in kinds:
         expected = _with_article(kinds[0] + " file")
-        return [document.problem(where, f"{role} {source!r} is {_with_article(description)}, not {expected}")]
+        unknown = description.startswith("not ")  # not a recognised image, video or audio file
+        return [document.problem(where, f"{role} {source!r} is {description if unknown else _with_article(description)}"
+                                        + ("" if unknown else f", not {expected}"))]
     damage = image_is_readable(path) if kind == "image" else _video_damage(path, kinds) if kind == "video" else None
     return [document.problem(where, f"{role} {source!r}: {damage}")] if damage else []
 
