@@ -32,6 +32,9 @@ def main() -> None:
         lines += [f"  - id: s{i:03d}\n    prompt: shot number {i}\n    seed: {i}" for i in range(args.shots)]
         board_file = root / "board.yaml"
         board_file.write_text("\n".join(lines) + "\n")
+        (root / "models").mkdir()  # 2 s shots, as an account whose model accepts them (the service's are 5, 10, 15 s)
+        (root / "models" / "short-clips.yaml").write_text(
+            "model: alibaba/wan-2-7-r2v\nfields:\n  duration: {type: integer, minimum: 2, maximum: 15, default: 10}\n")
 
         the_plan = storyboard.plan(storyboard.load(board_file))
         storyboard.render(board_file, only=[the_plan.shots[0].id])

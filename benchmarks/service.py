@@ -112,7 +112,7 @@ class MeasuredEmulator(Emulator):
 @contextlib.contextmanager
 def emulator(latency: float, export: bool = True) -> Iterator[MeasuredEmulator]:
     """A fresh emulator; with `export`, AIMLAPI_KEY and AIMLAPI_BASE_URL point at it meanwhile."""
-    server = MeasuredEmulator(host="127.0.0.1", port=0, api_key=KEY, latency=latency, faults="")
+    server = MeasuredEmulator(host="127.0.0.1", port=0, api_key=KEY, latency=latency, faults="", profiles_from=ACCOUNT)
     server.start()
     saved = {name: os.environ.get(name) for name in ("AIMLAPI_KEY", "AIMLAPI_BASE_URL")} if export else {}
     if export:
@@ -129,8 +129,17 @@ def emulator(latency: float, export: bool = True) -> Iterator[MeasuredEmulator]:
         server.stop()
 
 
+# The service makes 5, 10 or 15 s clips; these figures are for 2 s ones, as an account whose model accepts
+# them would make (a project profile overriding `duration`, which the emulator is given too).
+SHORT_CLIPS = "model: alibaba/wan-2-7-r2v\nfields:\n  duration: {type: integer, minimum: 2, maximum: 15, default: 10}\n"
+ACCOUNT = Path(tempfile.mkdtemp(prefix="storyboard-bench-account-"))
+(ACCOUNT / "models").mkdir()
+(ACCOUNT / "models" / "short-clips.yaml").write_text(SHORT_CLIPS)
+
+
 def write_board(folder: Path, shots: int, theme: str, aspect_ratio: str = "16:9") -> Path:
-    """N independent 2 s 720p shots, distinct prompts and seeds, no local references."""
+    """N independent 2 s 720p shots, distinct prompts and seeds, no local references (2 s allowed by a
+    `models/` override)."""
     lines = ["storyboard: 1", f"title: {theme} benchmark",
              f'defaults: {{resolution: 720p, duration: 2, aspect_ratio: "{aspect_ratio}"}}', "shots:"]
     for index in range(shots):
@@ -138,6 +147,8 @@ def write_board(folder: Path, shots: int, theme: str, aspect_ratio: str = "16:9"
                   f"    seed: {1000 + index}"]
     board = folder / "board.yaml"
     board.write_text("\n".join(lines) + "\n")
+    (folder / "models").mkdir(exist_ok=True)
+    (folder / "models" / "short-clips.yaml").write_text(SHORT_CLIPS)
     return board
 
 

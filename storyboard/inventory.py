@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .backends import Backend, backend_class
+from .errors import InvalidStoryboard
 from .lockfile import Entry, LockFile
 from .model import Storyboard
 from .planning import Plan, ShotPlan, make_plan
@@ -20,6 +21,17 @@ def plan(storyboard: Storyboard, backend: str | Backend = "preview") -> Plan:
     """Every shot's request, hash and cost, and what `backend` already has of it."""
     engine = backend_class(backend) if isinstance(backend, str) else backend
     return take_stock(make_plan(storyboard), engine.name, paid=engine.paid)
+
+
+def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:
+    """Raise InvalidStoryboard with what `backend` would refuse of the shots a render must generate
+    (all, or `only` these): the checks `render` runs before paying, which `validate --backend`
+    and `plan --backend` run too."""
+    engine = backend_class(backend) if isinstance(backend, str) else backend
+    items = [item for item in (the_plan.shots if only is None else only) if item.footage is None and not item.cached]
+    problems = engine.check(items, the_plan.storyboard)
+    if problems:
+        raise InvalidStoryboard(problems)
 
 
 def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:

@@ -2,18 +2,19 @@
 
 read YAML (with positions) -> JSON Schema -> normalise (defaults, paths) -> meaning checks
 -> template expansion -> checks of the resolved requests against the model profiles.
-Every problem of the last three steps is reported together.
+Every problem of the last five steps is reported together: a value the schema refuses is left out,
+and only what depends on it waits until it is fixed (`_Salvage`).
 """
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import checks, schema, templating
-from .errors import InvalidStoryboard
+from .errors import InvalidStoryboard, Problem
 from .model import (
     REFERENCE_FIELDS,
     SERVICE_FIELDS,
@@ -30,7 +31,7 @@ from .model import (
     Storyboard,
     Transition,
 )
-from .profiles import load_profiles
+from .profiles import ModelProfile, load_profiles
 from .yaml_source import Document, Path_, read_yaml
 
 DEFAULT_MODEL = "alibaba/wan-2-7-r2v"
@@ -72,23 +73,122 @@ def _load(path: str | os.PathLike[str]) -> Storyboard:
         else:
             message = f"unsupported format version {version!r}; this storyboard reads version 1"
         raise InvalidStoryboard([document.problem(("storyboard",), message)])
-    problems, broken_shots = schema.check(document)
-    if problems and not broken_shots:
+    problems: list[Problem] = []
+    profiles: dict[str, ModelProfile] | None = None
+    try:
+        profiles = load_profiles(file.parent, os.path.dirname(display))
+    except InvalidStoryboard as broken:  # reported with the storyboard's own schema problems
+        problems += broken.problems
+    checked = schema.check(document, _offered(document.data, profiles or {}))
+    problems += checked.problems
+    if profiles is None or not checked.complete:
         raise InvalidStoryboard(problems)
-    # Schema errors confined to some shots: check the others too, so every problem shows at once.
-    profiles = load_profiles(file.parent, os.path.dirname(display))
-    storyboard = _normalise(document, file, profiles, skip=broken_shots)
-    unchecked_ids = {  # ids of the shots left out; only a string can be named by first_frame
-        raw["id"] for index, raw in enumerate(document.data["shots"])
-        if index in broken_shots and isinstance(raw, dict) and isinstance(raw.get("id"), str)
-    }
-    problems += checks.check_meaning(storyboard, unchecked_ids)
-    problems += templating.expand(storyboard)
-    problems += checks.check_output(storyboard)  # after expansion: included snippets are inputs too
-    problems += checks.check_requests(storyboard)
+    salvage = _Salvage.of(document.data, checked.refused)
+    storyboard = _normalise(checked.document, file, profiles, skip=salvage.skipped)
+    checked_shots = [shot for shot in storyboard.shots if shot.index not in salvage.expanded_only]
+    whole = replace(storyboard, shots=checked_shots) if salvage.expanded_only else storyboard
+    problems += checks.check_meaning(whole, salvage.unchecked_ids(document.data))
+    if not salvage.vars_refused:
+        kept = {shot.index: dict(shot.fields) for shot in storyboard.shots if shot.index in salvage.as_written}
+        for shot in storyboard.shots:  # a prompt shows a refused value as written; the other checks, without it
+            shot.fields.update({name: _whole(value) for name, value in salvage.as_written.get(shot.index, {}).items()})
+        problems += templating.expand(storyboard, any_cast=True) if salvage.cast_refused else templating.expand(storyboard)
+        for shot in storyboard.shots:
+            shot.fields = kept.get(shot.index, shot.fields)
+    whole.includes = storyboard.includes
+    if not salvage.output_path_refused:
+        problems += checks.check_output(whole)  # after expansion: included snippets are inputs too
+    problems += checks.check_requests(whole)
     if problems:
         raise InvalidStoryboard(problems)
     return storyboard
+
+
+# A shot's prompt is not expanded without these as written: the template would meet other values
+# (its vars, params, model and so its profile) or none at all (its id, its prompt).
+_NEEDED_BY_THE_PROMPT = {"id", "prompt", "clip", "vars", "params", "model"}
+# Left out, these fall back to values that would mislead the other checks: the defaults' or the
+# profile's duration (a shorter one makes trims and transitions fail), the defaults' references
+# (added to the mentions' ones, too many).
+_NEEDED_BY_THE_CHECKS = {"duration", "image_urls", "video_urls"}
+
+
+@dataclass
+class _Salvage:
+    """What the schema's problems leave to check. A shot whose id, prompt, vars, params or model is
+    refused (or inherited refused from `defaults`) is left out. A shot whose duration or references
+    are refused has its prompt expanded, with the value shown as written, but its other checks wait
+    until the value is fixed. Any other refused field, and any unknown key, is left out, as if not
+    written, and the shot is checked in full (its prompt still shows the refused value as written).
+    Refused `vars` leave the prompts unexpanded (any name they use may have been there); a refused
+    `cast` makes any member name mentionable."""
+
+    skipped: set[int] = field(default_factory=set)
+    expanded_only: set[int] = field(default_factory=set)
+    as_written: dict[int, dict[str, Any]] = field(default_factory=dict)  # shot index -> service field -> value
+    vars_refused: bool = False
+    cast_refused: bool = False
+    output_path_refused: bool = False
+
+    @classmethod
+    def of(cls, data: dict[str, Any], refused: set[Path_]) -> _Salvage:
+        salvage = cls()
+        shots = data["shots"] if isinstance(data.get("shots"), list) else []
+        defaults = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+        known = schema.storyboard_schema()["$defs"]["shot"]["properties"]
+        for path in refused:
+            if path[0] == "shots" and not (len(path) > 1 and isinstance(path[1], int) and path[1] < len(shots)):
+                continue  # all of `shots`, or inside shots that are no list: no shot to speak of
+            if path[0] == "shots" and len(path) == 2:
+                salvage.skipped.add(path[1])
+            elif path[0] == "shots" and len(path) > 2 and path[2] in known:
+                salvage._refuse(path[1], path[2], shots[path[1]].get(path[2]))
+            elif path == ("defaults",):
+                salvage.expanded_only.update(range(len(shots)))
+            elif path[0] == "defaults" and path[1] in known:
+                for index, raw in enumerate(shots):
+                    if isinstance(raw, dict) and path[1] not in raw:
+                        salvage._refuse(index, path[1], defaults.get(path[1]))
+            salvage.vars_refused |= path == ("vars",)
+            salvage.cast_refused |= path == ("cast",)
+            salvage.output_path_refused |= path in (("output",), ("output", "path"))
+        salvage.expanded_only -= salvage.skipped
+        return salvage
+
+    def _refuse(self, index: int, name: str, value: Any) -> None:
+        if name in _NEEDED_BY_THE_PROMPT:
+            self.skipped.add(index)
+            return
+        if name in _NEEDED_BY_THE_CHECKS:
+            self.expanded_only.add(index)
+        if name in SERVICE_FIELDS:
+            self.as_written.setdefault(index, {})[name] = value
+
+    def unchecked_ids(self, data: dict[str, Any]) -> set[Any]:
+        """Ids of the shots left out of the checks; only a string can be named by first_frame."""
+        shots = data["shots"] if isinstance(data.get("shots"), list) else []
+        return {shots[index]["id"] for index in self.skipped | self.expanded_only
+                if isinstance(shots[index], dict) and isinstance(shots[index].get("id"), str)}
+
+
+def _offered(data: dict[str, Any], profiles: dict[str, ModelProfile]) -> schema.Offered:
+    """The values a shot's (or the defaults') model offers for a service field, for messages that list them."""
+    defaults = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+    shots = data["shots"] if isinstance(data.get("shots"), list) else []
+
+    def offered(path: Path_) -> tuple[str, list[Any]] | None:
+        if len(path) == 3 and path[0] == "shots" and isinstance(path[1], int) and path[1] < len(shots) \
+                and isinstance(shots[path[1]], dict):
+            model = shots[path[1]].get("model", defaults.get("model", DEFAULT_MODEL))
+        elif len(path) == 2 and path[0] == "defaults":
+            model = defaults.get("model", DEFAULT_MODEL)
+        else:
+            return None
+        profile = profiles.get(model) if isinstance(model, str) and path[-1] in SERVICE_FIELDS else None
+        choices = profile.fields.get(path[-1], {}).get("enum") if profile else None
+        return (model, list(choices)) if isinstance(choices, list) and choices else None
+
+    return offered
 
 
 def _whole(value: Any) -> Any:

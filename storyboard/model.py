@@ -13,7 +13,7 @@ MediaKind = Literal["image", "video"]
 STATE_DIR = ".storyboard"  # storyboard's own state next to the storyboard file: clips, render state
 LOCK_FILE = "storyboard.lock"  # next to the storyboard file: what each shot was generated from (see lockfile.py)
 
-# Service fields a storyboard may set directly (SPEC §2); `prompt` and references are handled apart.
+# Service fields a storyboard may set directly (docs/service.md); `prompt` and references are handled apart.
 SERVICE_FIELDS = (
     "aspect_ratio",
     "resolution",
@@ -171,6 +171,9 @@ class Storyboard:
 
     def profile(self, shot: Shot) -> ModelProfile:
         return self.profiles[shot.model]
+
+    def __repr__(self) -> str:
+        return f"<Storyboard {self.display_path!r}: {len(self.shots)} shot{'' if len(self.shots) == 1 else 's'}>"
 
     def shot(self, shot_id: str) -> Shot:
         for shot in self.shots:

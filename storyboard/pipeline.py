@@ -12,11 +12,11 @@ from pathlib import Path
 
 from .assemble import FilmSettings, Piece, Soundtrack, assemble
 from .backends import Backend, get_backend
-from .errors import InvalidStoryboard, OverBudget, RenderError, UsageError
+from .errors import OverBudget, RenderError, UsageError
 from .events import Event
 from .files import remove_leftovers
 from .generate import GenerateOptions, Generator, Outcome
-from .inventory import take_stock
+from .inventory import check_backend, take_stock
 from .loading import load
 from .lockfile import Entry, LockFile
 from .media import check_tools, frame_size, probe
@@ -33,6 +33,11 @@ class RenderResult:
     generated: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     usd_spent: float = 0.0
+
+    def __repr__(self) -> str:
+        film = f"film {display_path(self.film)!r}" if self.film else "no film"
+        return (f"<RenderResult {film}: {len(self.generated)} generated, {len(self.reused)} reused, "
+                f"{self.usd_spent:.2f} USD spent>")
 
 
 def render(
@@ -68,9 +73,7 @@ def render(
         the_plan = take_stock(make_plan(board), engine.name, paid=engine.paid)
         selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
         consent = _consent(the_plan, resubmit)
-        problems = engine.check([item for item in selected if not item.cached], board)
-        if problems:
-            raise InvalidStoryboard(problems)
+        check_backend(the_plan, engine, selected)
         check_tools()
         budget = max_cost if max_cost is not None else board.render.max_cost
         if engine.paid:
@@ -79,7 +82,10 @@ def render(
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
         outcome = _generate(the_plan, selected, engine, store, emit, options)
-        result.generated, result.reused, result.usd_spent = outcome.generated, outcome.reused, outcome.usd_spent
+        in_order = [item.id for item in the_plan.shots]  # storyboard order, not the order they finished in
+        result.generated = [shot_id for shot_id in in_order if shot_id in set(outcome.generated)]
+        result.reused = [shot_id for shot_id in in_order if shot_id in set(outcome.reused)]
+        result.usd_spent = outcome.usd_spent
         if outcome.interrupted:
             raise KeyboardInterrupt
         if outcome.failed or outcome.skipped:

@@ -40,6 +40,10 @@ class ShotPlan:
     def cached(self) -> bool:
         return self.status == "cached"
 
+    def __repr__(self) -> str:
+        cost = "" if self.estimated_usd is None else f", est. ${self.estimated_usd:.2f}"
+        return f"<ShotPlan {self.id!r}: {self.status}, {self.hash[:12]}{cost}>"
+
     @property
     def footage(self) -> Path | None:
         return self.shot.clip
@@ -86,6 +90,12 @@ class Plan:
 
     def shot(self, shot_id: str) -> ShotPlan:
         return next(item for item in self.shots if item.id == shot_id)
+
+    def __repr__(self) -> str:
+        count, to_make = len(self.shots), sum(item.to_pay for item in self.shots)
+        backend = f" for {self.backend}" if self.backend else ""
+        return (f"<Plan {self.storyboard.display_path!r}{backend}: {count} shot{'' if count == 1 else 's'}, {to_make} to make; "
+                f"every shot est. ${self.estimated_usd:.2f} on the service>")
 
     @property
     def estimated_usd(self) -> float:

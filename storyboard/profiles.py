@@ -2,7 +2,9 @@
 
 Built-in profiles ship in `storyboard/profiles/`. A project adds or overrides profiles with
 YAML files in a `models/` folder next to its storyboard; top-level keys given there replace
-the built-in ones (so a file with just `model:` and `pricing:` changes only the prices).
+the built-in ones (so a file with just `model:` and `pricing:` changes only the prices), and
+each field under `fields:` replaces that field only (so `fields: {duration: ...}` changes
+only the durations allowed).
 """
 from __future__ import annotations
 
@@ -57,12 +59,21 @@ _PROFILE_SCHEMA: dict[str, Any] = {
                 "max_bytes": {"type": "integer", "minimum": 1},
             },
         },
+        "prompt_characters": {"type": "integer", "minimum": 1},
         "pricing": {
             "type": "object",
             "additionalProperties": False,
             "properties": {"usd_per_second": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}}},
         },
     },
+}
+
+
+# What one file must hold: a project's file may give only the parts it changes (the merge is checked whole).
+_PART_SCHEMA: dict[str, Any] = {
+    **_PROFILE_SCHEMA,
+    "required": ["model"],
+    "properties": {**_PROFILE_SCHEMA["properties"], "fields": {"type": "object", "additionalProperties": {"type": "object"}}},
 }
 
 
@@ -77,6 +88,7 @@ class ModelProfile:
     source: str
     data_uri_fields: tuple[str, ...] = ()
     data_uri_max_bytes: int = 0
+    prompt_characters: int | None = None  # how much of a prompt the model reads; None: no known limit
 
     def allows(self, field: str) -> bool:
         return field in self.fields
@@ -104,7 +116,7 @@ def _read_profile_document(raw: bytes, display: str) -> tuple[Document, dict[str
     document = parse_yaml(raw, display)
     data = document.data
     problems = non_finite_numbers(document)
-    for error in jsonschema.Draft202012Validator({**_PROFILE_SCHEMA, "required": ["model"]}).iter_errors(data):
+    for error in jsonschema.Draft202012Validator(_PART_SCHEMA).iter_errors(data):
         problems += [_in_profile(problem) for problem in explain(document, error)]
     if isinstance(data, dict) and isinstance(data.get("fields"), dict):
         problems += _check_fields(document, data["fields"])
@@ -183,6 +195,7 @@ def _complete(data: dict[str, Any], document: Document) -> ModelProfile:
         source=document.display_path,
         data_uri_fields=tuple(data.get("data_uri", {}).get("fields", ())),
         data_uri_max_bytes=data.get("data_uri", {}).get("max_bytes", 0),
+        prompt_characters=data.get("prompt_characters"),
     )
 
 
@@ -222,7 +235,8 @@ def load_profiles(project_root: Path | None = None, display_root: str | None = N
             problems.append(Problem(display, 1, 1, f"model profile cannot be read: {error.strerror}"))
             continue
         base = merged.get(data["model"], (document, {}))[1]
-        merged[data["model"]] = (document, {**base, **data})
+        fields = {**base.get("fields", {}), **data.get("fields", {})}  # a field given replaces that field only
+        merged[data["model"]] = (document, {**base, **data, **({"fields": fields} if fields else {})})
     profiles = {}
     for model, (document, data) in merged.items():
         try:

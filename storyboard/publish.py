@@ -4,7 +4,10 @@ Routes, tried in order for each local file:
 1. inline `data:` URI, where the model profile accepts one for that field and the file is
    small enough (and the storyboard has not turned inline data off);
 2. upload to S3-compatible storage under its content hash (uploaded once, ever), sent as a
-   presigned GET URL.
+   presigned GET URL. The storage is the storyboard's `publish.s3`; without one, the bucket
+   named by the environment variable STORYBOARD_S3_BUCKET (so a machine, a CI job or the
+   local S3 server of `storyboard emulator --s3` can supply it without editing the file).
+   boto3 reads the endpoint (AWS_ENDPOINT_URL_S3) and credentials from the environment too.
 URLs written in the storyboard are sent as they are. A local file with no route is a
 validation error found before anything is paid (see `problems`).
 """
@@ -13,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import mimetypes
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,9 @@ from .files import file_sha256
 from .media import sniff
 from .model import FrameOf, PublishSettings, Reference, S3Settings
 from .planning import ShotPlan
+
+BUCKET_VARIABLE = "STORYBOARD_S3_BUCKET"
+NO_ROUTE_HINT = f"add `publish: {{s3: {{bucket: ...}}}}` to the storyboard or set {BUCKET_VARIABLE}"
 
 _MIME = {"PNG image": "image/png", "JPEG image": "image/jpeg", "GIF image": "image/gif", "WebP image": "image/webp",
          "BMP image": "image/bmp", "MP4/MOV video": "video/mp4", "QuickTime video": "video/quicktime",
@@ -34,7 +42,8 @@ def _mime(path: Path) -> str:
 
 class Publisher:
     def __init__(self, settings: PublishSettings):
-        self.settings = settings
+        bucket = os.environ.get(BUCKET_VARIABLE, "").strip()
+        self.settings = replace(settings, s3=S3Settings(bucket=bucket)) if settings.s3 is None and bucket else settings
         self._client: Any = None
         self._published: dict[str, str] = {}  # sha256 -> object key already in the bucket
 
@@ -58,7 +67,7 @@ class Publisher:
                     document.problem(
                         ref.where,
                         f"{ref.source!r} is a local file and the service fetches references by URL: "
-                        "add `publish: {s3: {bucket: ...}}` to the storyboard, or use an https URL",
+                        f"{NO_ROUTE_HINT}, or use an https URL",
                     )
                 )
         can_inline_frames = self.settings.data_uri and "first_frame_image" in item.profile.data_uri_fields
@@ -66,7 +75,7 @@ class Publisher:
             found.append(
                 document.problem(
                     item.shot.first_frame.where,
-                    "a first frame taken from another shot must be uploaded: add `publish: {s3: {bucket: ...}}`",
+                    f"a first frame taken from another shot must be uploaded: {NO_ROUTE_HINT}",
                 )
             )
         return found
@@ -76,7 +85,7 @@ class Publisher:
             encoded = base64.b64encode(path.read_bytes()).decode("ascii")
             return f"data:{_mime(path)};base64,{encoded}"
         if self.settings.s3 is None:
-            raise PublishError(f"no way to publish {path.name}: configure publish.s3")
+            raise PublishError(f"no way to publish {path.name}: {NO_ROUTE_HINT}")
         return await asyncio.to_thread(self._upload, self.settings.s3, path)
 
     def _upload(self, s3: S3Settings, path: Path) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import SecurityError
+from jinja2.utils import missing
 
 from .errors import FileRefused, Problem
 from .files import read_regular_file
@@ -34,6 +35,7 @@ from .sandbox import (
     too_long,
 )
 from .schema import MAX_SUGGESTIONS, suggest
+from .undefined import Undefined, UndefinedLookup, undefined_message
 from .yaml_source import MAX_FILE_BYTES
 
 MAX_NAMES_SHOWN = 20  # cast members listed in a message
@@ -123,10 +125,14 @@ class _CastMention:
         return self._member.name
 
 
+_MENTION_FIELDS = ("label", "description", "name")  # what `{{ cast.NAME.x }}` may ask of a _CastMention
+
+
 class _Cast:
-    def __init__(self, mentions: _Mentions, cast: dict[str, CastMember]):
+    def __init__(self, mentions: _Mentions, cast: dict[str, CastMember], any_name: bool = False):
         self._mentions = mentions
         self._cast = cast
+        self._any_name = any_name  # the cast itself is refused: any member might have been there
 
     def __str__(self) -> str:
         raise TemplateProblem("mention a cast member as cast.NAME; `cast` itself cannot be printed")
@@ -140,6 +146,8 @@ class _Cast:
         return self[name]
 
     def __getitem__(self, name: str) -> _CastMention:
+        if self._any_name and isinstance(name, str) and name not in self._cast:
+            return _CastMention(self._mentions, CastMember(name, [], None, ("cast",)))
         if not isinstance(name, str) or name not in self._cast:
             names = list(self._cast) if len(self._cast) <= MAX_SUGGESTIONS else []
             known = ", ".join(itertools.islice(self._cast, MAX_NAMES_SHOWN))
@@ -150,7 +158,7 @@ class _Cast:
 
 def environment(root: Path) -> Sandbox:
     env = Sandbox(
-        undefined=jinja2.StrictUndefined,
+        undefined=Undefined,
         loader=_ProjectLoader(root),
         autoescape=False,
         keep_trailing_newline=False,
@@ -202,7 +210,9 @@ class _Templates:
         return text
 
 
-def template_context(storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: _Mentions) -> dict[str, Any]:
+def template_context(
+    storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: _Mentions, any_cast: bool = False
+) -> dict[str, Any]:
     shot_fields = {name: profile.default(name) for name in profile.fields if profile.default(name) is not None}
     shot_fields.update({key: value for key, value in shot.fields.items() if key != "params"})
     shot_fields.update(shot.fields.get("params", {}))
@@ -213,13 +223,14 @@ def template_context(storyboard: Storyboard, shot: Shot, profile: ModelProfile, 
         **variables,
         "vars": variables,
         "shot": shot_fields,
-        "cast": _Cast(mentions, storyboard.cast),
+        "cast": _Cast(mentions, storyboard.cast, any_cast),
         "title": storyboard.title,
     }
 
 
-def expand(storyboard: Storyboard) -> list[Problem]:
-    """Render every shot's prompt in place; return the problems of those that fail."""
+def expand(storyboard: Storyboard, any_cast: bool = False) -> list[Problem]:
+    """Render every shot's prompt in place; return the problems of those that fail. `any_cast`: the
+    cast section is refused, so a mention of any name is taken as a member without references."""
     env = environment(storyboard.root)
     templates = _Templates(env)
     problems = []
@@ -239,19 +250,53 @@ def expand(storyboard: Storyboard) -> list[Problem]:
             message = f"shot {shot.id!r} was not expanded{left}: {late_in_all()}"
             problems.append(storyboard.document.problem(shot.origins["prompt"], message))
             break
-        mentions = _Mentions(shot, profile)
-        context = template_context(storyboard, shot, profile, mentions)
-        try:
-            shot.prompt = templates.render(shot.prompt_template, context)
-            shot.cast = mentions.order
-        except Exception as error:  # noqa: BLE001 - any failure inside a user's template is reported, not raised
-            problems.append(_problem(storyboard, shot, error, context, env.loader.served))  # type: ignore[union-attr]
-            continue
-        if not shot.prompt:
+        found = _expand_shot(storyboard, shot, profile, templates, any_cast)
+        problems += found
+        if not found and not shot.prompt:
             empty = f"shot {shot.id!r}: the prompt is empty once expanded"
             problems.append(storyboard.document.problem(shot.origins["prompt"], empty))
     storyboard.includes = {Path(name).resolve(): include for name, include in env.loader.served.items()}  # type: ignore[union-attr]
     return problems
+
+
+MAX_PROBLEMS_PER_PROMPT = 10
+
+
+def _expand_shot(storyboard: Storyboard, shot: Shot, profile: ModelProfile, templates: _Templates,
+                 any_cast: bool) -> list[Problem]:
+    """Expand one prompt; its problems. Past an undefined name the prompt is expanded again with a
+    stand-in for it (an empty value), so the other undefined names show in the same run."""
+    found: list[Problem] = []
+    stand_ins: list[tuple[str, str]] = []  # (the mapping it is missing from: "", "shot" or "vars"; the name)
+    while True:
+        mentions = _Mentions(shot, profile)
+        context = template_context(storyboard, shot, profile, mentions, any_cast)
+        for scope, name in stand_ins:
+            (context[scope] if scope else context)[name] = jinja2.ChainableUndefined(name=name)
+        try:
+            prompt = templates.render(shot.prompt_template, context)
+        except Exception as error:  # noqa: BLE001 - any failure inside a user's template is reported, not raised
+            if found and not isinstance(error, UndefinedLookup):
+                break  # past a stand-in, only another undefined name is surely the template's own problem
+            found.append(_problem(storyboard, shot, error, context, templates.env.loader.served))  # type: ignore[union-attr]
+            stand_in = _stand_in(error, context)
+            if stand_in is None or stand_in in stand_ins or len(found) >= MAX_PROBLEMS_PER_PROMPT:
+                break
+            stand_ins.append(stand_in)
+            continue
+        if not found:
+            shot.prompt, shot.cast = prompt, mentions.order
+        break
+    return found
+
+
+def _stand_in(error: Exception, context: dict[str, Any]) -> tuple[str, str] | None:
+    """Where a stand-in for the name an error found undefined can go, if anywhere."""
+    if not isinstance(error, UndefinedLookup) or not isinstance(error.name, str):
+        return None
+    if error.owner is missing:
+        return "", error.name
+    return next(((scope, error.name) for scope in ("shot", "vars") if error.owner is context[scope]), None)
 
 
 def _problem(
@@ -266,10 +311,16 @@ def _problem(
         row = mark.line + (line or 1)
         text = document.lines[row - 1]
         column = len(text) - len(text.lstrip()) + 1
+    advice = ""  # how to fix it, said after where in the template it is
     if isinstance(error, jinja2.TemplateSyntaxError):
         message = f"template syntax error: {error.message}"
+    elif isinstance(error, UndefinedLookup) and isinstance(error.owner, _CastMention):
+        message = f"cast.{error.owner.name}.{error.name} is undefined{suggest(str(error.name), list(_MENTION_FIELDS))}"
+        advice = f"a cast member gives {', '.join(_MENTION_FIELDS)}"
+    elif isinstance(error, UndefinedLookup):
+        message, advice = undefined_message(error, context)
     elif isinstance(error, jinja2.UndefinedError):
-        message = f"{error.message}{_suggest_name(error.message or '', context)}"
+        message = error.message or "undefined value"
     elif isinstance(error, SecurityError):
         message = f"not allowed in a template: {error}"
     elif isinstance(error, jinja2.TemplateNotFound):
@@ -283,7 +334,8 @@ def _problem(
     where_in_template = f" (template line {line})" if line and line > 1 and where not in document.literal_blocks else ""
     if included:
         where_in_template = f" (in {included}, line {line})"
-    return Problem(document.display_path, row, column, f"shot {shot.id!r}: {message}{where_in_template}")
+    advice = f": {advice}" if advice else ""
+    return Problem(document.display_path, row, column, f"shot {shot.id!r}: {message}{where_in_template}{advice}")
 
 
 def _template_line(error: Exception, included_files: dict[str, str]) -> tuple[str | None, int | None]:
@@ -298,11 +350,3 @@ def _template_line(error: Exception, included_files: dict[str, str]) -> tuple[st
     if not frames:
         return None, None
     return included_files.get(frames[-1].filename), frames[-1].lineno
-
-
-def _suggest_name(message: str, context: dict[str, Any]) -> str:
-    match = re.search(r"'([^']+)' is undefined|has no attribute '([^']+)'", message)
-    if not match:
-        return ""
-    names = [key for key in context if not key.startswith("_")] if len(context) <= MAX_SUGGESTIONS else []
-    return suggest(match.group(1) or match.group(2), names)

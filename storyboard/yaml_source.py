@@ -89,6 +89,7 @@ class Document:
     value_marks: dict[Path_, Mark] = field(default_factory=dict)
     literal_blocks: set[Path_] = field(default_factory=set)  # values written as `|` block scalars
     lines: list[str] = field(default_factory=list)  # the source text, for columns inside block scalars
+    merges: dict[Path_, Mark] = field(default_factory=dict)  # keys a `<<` merged in -> where that `<<` is
 
     def mark(self, path: Path_, *, key: bool = False) -> Mark:
         """Where `path` is written: its key (or value), else the nearest enclosing node."""
@@ -103,8 +104,11 @@ class Document:
             path = path[:-1]
 
     def problem(self, path: Path_, message: str, *, key: bool = False) -> Problem:
-        mark = self.mark(path, key=key)
-        return Problem(self.display_path, mark.line, mark.column, message)
+        """A problem at `path`; one in a merged mapping also names the `<<` that brought it in."""
+        mark, path = self.mark(path, key=key), tuple(path)
+        via = next((self.merges[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.merges), None)
+        merged = f" (merged in by '<<' on line {via.line})" if via is not None and via.line != mark.line else ""
+        return Problem(self.display_path, mark.line, mark.column, message + merged)
 
 
 def read_yaml(path: Path, display_path: str | None = None) -> Document:
@@ -158,7 +162,7 @@ def parse_yaml(raw: bytes, display: str) -> Document:
     if converter.problems:
         raise InvalidStoryboard(converter.problems)
     return Document(display, data, converter.key_marks, converter.value_marks, converter.literal_blocks,
-                    _LINE_BREAK.split(text))
+                    _LINE_BREAK.split(text), converter.merges)
 
 
 def _line_and_column(before: str) -> tuple[int, int]:
@@ -231,6 +235,7 @@ class _Converter:
         self.key_marks: dict[Path_, Mark] = {}
         self.value_marks: dict[Path_, Mark] = {}
         self.literal_blocks: set[Path_] = set()
+        self.merges: dict[Path_, Mark] = {}
         self.active: set[int] = set()
 
     def _add(self, node: Node, message: str) -> None:
@@ -272,10 +277,11 @@ class _Converter:
             self._add(node, f"nested more than {MAX_DEPTH} levels deep (merges included); a storyboard needs a handful")
         return True
 
-    def _mapping(self, node: MappingNode, path: Path_, merging: bool = False) -> dict[str, Any]:
+    def _mapping(self, node: MappingNode, path: Path_, via: Mark | None = None) -> dict[str, Any]:
+        """`via`: where the `<<` that merges this mapping into the one at `path` is written."""
         result: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
-        merged: list[tuple[MappingNode, Path_]] = []
+        merged: list[tuple[MappingNode, Mark]] = []
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 self._add(key_node, "mapping keys must be plain strings")
@@ -289,9 +295,9 @@ class _Converter:
                     elif id(source) in self.active:
                         self._add(source, "recursive merge: a mapping cannot merge itself")
                     else:
-                        merged.append((source, path))
+                        merged.append((source, via or Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)))
                 continue
-            if merging and (*path, key) in self.key_marks:
+            if via is not None and (*path, key) in self.key_marks:
                 continue
             if key in first_seen:
                 self._add(
@@ -302,14 +308,16 @@ class _Converter:
             first_seen[key] = key_node
             child = (*path, key)
             self.key_marks[child] = Mark(key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if via is not None:
+                self.merges[child] = via
             result[key] = self.node(value_node, child)
-        for source, source_path in merged:
+        for source, source_via in merged:
             # Keys written in this mapping were recorded first and keep their own positions.
             if self._too_deep(source):
                 break
             self.active.add(id(source))
             try:
-                for key, value in self._mapping(source, source_path, merging=True).items():
+                for key, value in self._mapping(source, path, source_via).items():
                     result.setdefault(key, value)
             finally:
                 self.active.discard(id(source))

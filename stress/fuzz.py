@@ -85,7 +85,8 @@ def main() -> int:
 KINDS = [("YAML", "invalid YAML"), ("file", "UTF-8"), ("time", "took longer|not expanded"),
          ("limits", "too long|too large|nested more|expands to|alias|more than"),
          ("template", "template|undefined|include|cast member|not allowed"),
-         ("schema", "must be|not valid|unknown field|missing|not one of|should|minimum|maximum|format version"),
+         ("schema", "must be|must not be empty|needs a prompt|not valid|unknown field|missing|not one of|should|minimum|"
+                    "maximum|format version"),
          ("files", "does not exist|not a file|NUL|cannot be read|is an? |no sound"), ("output", "output.path"),
          ("model", "model|profile|out of range|not offered|takes at most"), ("shots", "first_frame|duplicate|trim|transition")]
 

@@ -14,6 +14,15 @@ KEY = "sk-live-e2e-5f2c9a7d1b3e"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
+# The service makes 5, 10 or 15 s clips; tests render 2 s ones, as an account that accepts more would
+# (the README's way: a project profile overriding one field of the built-in one).
+SHORT_CLIPS = """\
+model: alibaba/wan-2-7-r2v
+fields:
+  duration: {type: integer, minimum: 2, maximum: 15, default: 10}
+"""
+
+
 class Project:
     """A throwaway project folder with a storyboard file and small real assets."""
 
@@ -23,6 +32,8 @@ class Project:
         Image.new("RGB", (64, 48), (200, 40, 40)).save(root / "assets" / "red.png")
         Image.new("RGB", (64, 48), (40, 40, 200)).save(root / "assets" / "blue.png")
         shutil.copy(EXAMPLES / "raccoon-and-fairy" / "assets" / "raccoon.mp4", root / "assets" / "walk.mp4")
+        (root / "models").mkdir()
+        (root / "models" / "short-clips.yaml").write_text(SHORT_CLIPS)
 
     def write(self, text: str, name: str = "board.yaml") -> Path:
         (self.root / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
@@ -53,7 +64,7 @@ def service(monkeypatch: pytest.MonkeyPatch):
     running: list[Emulator] = []
 
     def start(**options) -> Emulator:
-        emulator = Emulator(api_key=KEY, latency=options.pop("latency", 0.5), **options).start()
+        emulator = Emulator(api_key=KEY, latency=options.pop("latency", 0.5), profiles_from=Path.cwd(), **options).start()
         running.append(emulator)
         monkeypatch.setenv("AIMLAPI_KEY", KEY)
         monkeypatch.setenv("AIMLAPI_BASE_URL", emulator.url)

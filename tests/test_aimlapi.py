@@ -249,13 +249,14 @@ def test_download_refuses_what_is_not_a_whole_video(project, tmp_path, answer, m
 
 def test_local_references_without_a_publishing_route_fail_before_paying(project, monkeypatch):
     monkeypatch.setenv("AIMLAPI_KEY", KEY)
+    monkeypatch.delenv("STORYBOARD_S3_BUCKET", raising=False)  # the environment's bucket would be a route
     monkeypatch.setenv("AIMLAPI_BASE_URL", "http://127.0.0.1:9/v2")  # nothing listens: a request would fail
     project.write(BOARD + "    image_urls: [assets/red.png]\n  - id: two\n    prompt: x\n    first_frame: {shot: one}\n")
     with pytest.raises(InvalidStoryboard) as caught:
         storyboard.render("board.yaml", backend="aimlapi")
     assert [str(problem) for problem in caught.value.problems] == [
         "board.yaml:7:18: 'assets/red.png' is a local file and the service fetches references by URL: "
-        "add `publish: {s3: {bucket: ...}}` to the storyboard, or use an https URL",
+        "add `publish: {s3: {bucket: ...}}` to the storyboard or set STORYBOARD_S3_BUCKET, or use an https URL",
     ]
 
 

@@ -20,9 +20,9 @@ FRAME = 1 / FPS
 
 def make_clip(folder: Path, name: str, width: int, height: int, fps: int, duration: float, seed: int,
               audio: str = "full") -> Path:
-    """A preview animatic (flash + beep at each marker); `audio`: full | none | short (first 1.2 s)."""
+    """A preview animatic with sync markers (flash + beep at each, over a hum); `audio`: full | none | short (first 1.2 s)."""
     path = folder / f"{name}.mp4"
-    render_animatic(Animatic(width, height, duration, seed, name, f"clip {name}", fps=fps), path)
+    render_animatic(Animatic(width, height, duration, seed, name, f"clip {name}", fps=fps, markers=True), path)
     if audio != "full":
         edited = folder / f"{name}-edited.mp4"
         keep = ["-an"] if audio == "none" else ["-af", "atrim=0:1.2"]
@@ -202,8 +202,8 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
     write_tone(project.root / "assets" / "tone.wav")
     project.write(FOOTAGE_BOARD)
     code, out, _ = run_cli("plan", "board.yaml")
-    assert "opening  [footage]  assets/walk.mp4" in out and "2 of 3 shots to generate" in out
-    code, out, err = run_cli("render", "board.yaml")
+    assert "opening  [footage]  assets/walk.mp4" in out and "2 of 2 generated shots to make with the preview backend" in out
+    code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")  # flashes to find the shots by
     assert code == 0, out + err
     assert "2 generated, 0 reused" in out
     film = project.root / "out" / "film.mp4"
@@ -217,7 +217,7 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
 
     # Assembly-only edits re-assemble without generating anything.
     project.write(FOOTAGE_BOARD.replace("crf: 28", "crf: 30").replace("start: 0.5", "start: 0.25"))
-    code, out, _ = run_cli("render", "board.yaml")
+    code, out, _ = run_cli("render", "board.yaml", "--backend", "preview-sync")
     assert code == 0 and "0 generated, 2 reused" in out and "assembling" in out
 
 

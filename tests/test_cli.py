@@ -25,7 +25,7 @@ def test_python_dash_m_and_exit_codes(project):
     run = lambda *args: subprocess.run([sys.executable, "-m", "storyboard", *args], capture_output=True, text=True, env=env)  # noqa: E731
     bad = run("validate", "board.yaml")
     assert bad.returncode == 2
-    assert bad.stderr == "board.yaml:2:34: shots[0].seed: -4 is less than the minimum of 0\n"
+    assert bad.stderr == "board.yaml:2:34: shot 'a': seed must be at least 0, not -4\n"
     assert run("frobnicate").returncode == 2
     assert run("validate").returncode == 2  # missing argument
     assert "Usage" in run("--help").stdout

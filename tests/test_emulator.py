@@ -17,6 +17,7 @@ import click
 import httpx
 import pytest
 from avprobe import probe
+from conftest import SHORT_CLIPS
 from PIL import Image
 
 from storyboard.emulator import Emulator
@@ -29,12 +30,15 @@ INVALID = {"model": MODEL, "aspect_ratio": "16:9"}  # no prompt: refused, never 
 
 
 @pytest.fixture
-def start() -> Iterator[Any]:
-    """Start emulators on free ports of 127.0.0.1; every one is stopped after the test."""
+def start(tmp_path) -> Iterator[Any]:
+    """Start emulators on free ports of 127.0.0.1 (accepting 2 s clips, as a project's override would
+    teach it); every one is stopped after the test."""
     running: list[Emulator] = []
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "short-clips.yaml").write_text(SHORT_CLIPS)
 
     def start_emulator(**options: Any) -> Emulator:
-        emulator = Emulator(**options).start()
+        emulator = Emulator(profiles_from=tmp_path, **options).start()
         running.append(emulator)
         return emulator
 
@@ -307,9 +311,12 @@ def test_slow_delays_the_answer(start, client, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def finished_clip() -> Iterator[tuple[Emulator, str, int]]:
+def finished_clip(tmp_path_factory) -> Iterator[tuple[Emulator, str, int]]:
     """One completed generation whose download the download faults then disturb."""
-    with Emulator(latency=0) as emulator, httpx.Client(headers={"Authorization": "Bearer k"}) as http:
+    project = tmp_path_factory.mktemp("project")
+    (project / "models").mkdir()
+    (project / "models" / "short-clips.yaml").write_text(SHORT_CLIPS)
+    with Emulator(latency=0, profiles_from=project) as emulator, httpx.Client(headers={"Authorization": "Bearer k"}) as http:
         final = follow(http, emulator, create(http, emulator, TINY).json()["id"])[-1]
         size = len(httpx.get(final["video"]["url"]).content)
         yield emulator, final["video"]["url"], size

@@ -91,7 +91,7 @@ def hostile_service(monkeypatch):
     running: list[Emulator] = []
 
     def start(**options) -> Emulator:
-        emulator = Emulator(api_key=MIXED_KEY, latency=options.pop("latency", 0.3), **options).start()
+        emulator = Emulator(api_key=MIXED_KEY, latency=options.pop("latency", 0.3), profiles_from=Path.cwd(), **options).start()
         running.append(emulator)
         monkeypatch.setenv("AIMLAPI_KEY", MIXED_KEY)
         monkeypatch.setenv("AIMLAPI_BASE_URL", emulator.url)

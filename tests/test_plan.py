@@ -70,7 +70,7 @@ def test_assembly_only_fields_do_not_change_requests(project):
 
 
 def test_project_model_profile_overrides_prices(project):
-    (project.root / "models").mkdir()
+    (project.root / "models").mkdir(exist_ok=True)
     (project.root / "models" / "prices.yaml").write_text(
         "model: alibaba/wan-2-7-r2v\npricing:\n  usd_per_second: {720p: 0.1, 1080p: 0.2}\n"
     )
@@ -85,7 +85,8 @@ def test_text_plan_shows_bodies_costs_and_cache_state(project, run_cli):
     assert "one  [missing]  alibaba/wan-2-7-r2v  5 s  est. $0.65" in out
     assert '"prompt": "Image 1 (a red square) rolls"' in out
     assert "after one" in out
-    assert "3 of 3 shots to generate; estimated cost on the real service: $1.95" in out
+    assert "3 of 3 generated shots to make with the preview backend (free)" in out
+    assert "on the real service (--backend aimlapi): 3 to pay, estimated $1.95 (every shot $1.95); 0 already there" in out
 
 
 def test_whole_number_floats_mean_the_same_request(project):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from avprobe import beep_times, decode_errors, flash_times, frame_brightness, probe
+from avprobe import audio_samples, beep_times, decode_errors, flash_times, frame_brightness, probe
 
 import storyboard
 from storyboard import Event
@@ -39,18 +39,21 @@ FPS = 24
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    """One offline render shared by the tests that only look at its result."""
+    """Offline renders shared by the tests that only look at their results: first with sync
+    markers (its film moved to synced.mp4), then with the default preview (out/film.mp4)."""
     from conftest import Project
 
     root = tmp_path_factory.mktemp("film")
     project = Project(root)
     project.write(BOARD)
+    synced = storyboard.render(root / "board.yaml", backend="preview-sync")
+    (root / "out" / "film.mp4").rename(root / "synced.mp4")
     result = storyboard.render(root / "board.yaml")
-    return project, result
+    return project, result, synced
 
 
 def test_film_has_expected_streams_and_length(rendered):
-    project, result = rendered
+    project, result, _ = rendered
     film = project.root / "out" / "film.mp4"
     assert result.film == film
     assert sorted(result.generated) == ["one", "three", "two"]
@@ -61,9 +64,18 @@ def test_film_has_expected_streams_and_length(rendered):
     assert decode_errors(film) == ""
 
 
-def test_audio_stays_in_sync_with_picture_across_cuts(rendered):
-    project, _ = rendered
+def test_the_default_preview_neither_flashes_nor_beeps(rendered):
+    project, _, _ = rendered
     film = project.root / "out" / "film.mp4"
+    brightness = frame_brightness(film)
+    assert brightness.max() < 120 and flash_times(film, FPS) == []  # a dark card: no white frame
+    assert np.abs(np.diff(brightness)).max() < 20  # nothing strobes: a cut between two cards, not a flash's 200
+    assert beep_times(film) == [] and np.abs(audio_samples(film)).max() < 0.001  # silent (below -60 dBFS)
+
+
+def test_audio_stays_in_sync_with_picture_across_cuts(rendered):
+    project, _, _ = rendered
+    film = project.root / "synced.mp4"  # rendered with --backend preview-sync
     expected, offset = [], 0.0
     for length in (2, 2, 3):
         expected += [offset + t for t in marker_times(length, FPS)]
@@ -75,8 +87,17 @@ def test_audio_stays_in_sync_with_picture_across_cuts(rendered):
     assert max(abs(b - f) for b, f in zip(beeps, flashes, strict=True)) <= 1 / FPS
 
 
+def test_the_two_previews_keep_their_own_clips(rendered):
+    project, result, synced = rendered
+    assert sorted(synced.generated) == sorted(result.generated) == ["one", "three", "two"]  # neither reused the other's
+    clips = project.root / ".storyboard" / "clips"
+    for item in result.plan.shots:
+        quiet, marked = clips / "preview" / f"{item.hash}.mp4", clips / "preview-sync" / f"{item.hash}.mp4"
+        assert flash_times(quiet, FPS) == [] and len(flash_times(marked, FPS)) == len(marker_times(item.duration, FPS))
+
+
 def test_first_frame_continues_from_the_other_shot(rendered):
-    project, result = rendered
+    project, result, _ = rendered
     store = project.root / ".storyboard" / "clips" / "preview"
     one = store / f"{result.plan.shot('one').hash}.mp4"
     two = store / f"{result.plan.shot('two').hash}.mp4"
@@ -87,7 +108,7 @@ def test_first_frame_continues_from_the_other_shot(rendered):
 
 
 def test_unchanged_rerender_reuses_everything_and_keeps_the_film(rendered):
-    project, _ = rendered
+    project, _, _ = rendered
     film = project.root / "out" / "film.mp4"
     before = film.stat().st_mtime_ns
     events = []

@@ -76,7 +76,7 @@ def test_a_render_killed_mid_generation_resumes_by_polling_not_paying(project, r
     assert emulator.stats()["creates"] == 4
 
     code, out, _ = run_cli("plan", "board.yaml", "--backend", "aimlapi")
-    assert out.count("[resume]") == 4 and "0 of 4 shots to generate" in out
+    assert out.count("[resume]") == 4 and "0 of 4 generated shots to make with the aimlapi backend" in out
 
     code, out, err = run_cli(*PAID)
     assert code == 0, out + err
@@ -232,7 +232,7 @@ def test_a_small_render_needs_no_confirmation(project, run_cli, service):
 def test_submitting_stops_when_the_actual_spend_reaches_the_budget(project, run_cli, service):
     emulator = service()
     # Local prices lower than what the service charges (0.13 USD/s at 720p): the estimate passes, the spend does not.
-    (project.root / "models").mkdir()
+    (project.root / "models").mkdir(exist_ok=True)
     (project.root / "models" / "cheap.yaml").write_text(
         "model: alibaba/wan-2-7-r2v\npricing:\n  usd_per_second: {720p: 0.05, 1080p: 0.1}\n")
     project.write(FOUR_SHOTS)

@@ -84,7 +84,8 @@ def test_undefined_variable_names_shot_and_line_inside_a_block(project):
       A quiet morning.
       {{ lok }} everywhere.
 """,
-    ) == ["board.yaml:13:7: shot 'one': 'lok' is undefined (did you mean 'look'?)"]
+    ) == ["board.yaml:13:7: shot 'one': 'lok' is undefined (did you mean 'look'?): a prompt can use look, title, "
+          "shot.<field>, cast.<name>; define new variables under vars"]
 
 
 def test_unknown_cast_member_is_named(project):
@@ -144,7 +145,8 @@ def test_prompt_that_expands_to_nothing_is_an_error(project):
     ("template", "message"),
     [
         ("{{ [1, 2] | random }}", "template syntax error: No filter named 'random'."),
-        ("{{ lipsum() }}", "'lipsum' is undefined"),
+        ("{{ lipsum() }}", "'lipsum' is undefined: a prompt can use look, title, shot.<field>, cast.<name>; "
+                           "define new variables under vars"),
         ("{{ cast }}", "mention a cast member as cast.NAME; `cast` itself cannot be printed"),
         ("{% for c in cast %}{{ c }}{% endfor %}", "the cast cannot be looped over; mention members as cast.NAME"),
     ],
@@ -157,7 +159,8 @@ def test_errors_inside_included_files_name_the_file_and_its_line(project):
     (project.root / "snippets").mkdir()
     (project.root / "snippets" / "style.txt").write_text("neon\nrain\n{{ nope }}\n")
     assert problems(project, "  - id: one\n    prompt: |\n      Night.\n      {% include 'snippets/style.txt' %}\n") == [
-        "board.yaml:10:13: shot 'one': 'nope' is undefined (in snippets/style.txt, line 3)"
+        "board.yaml:10:13: shot 'one': 'nope' is undefined (in snippets/style.txt, line 3): a prompt can use look, "
+        "title, shot.<field>, cast.<name>; define new variables under vars"
     ]
 
 
@@ -279,3 +282,63 @@ def test_a_template_does_not_work_on_text_repeated_through_aliases(project):
     (problem,) = problems(project, shots)
     assert problem == ("board.yaml:10:13: shot 'one': the template builds or works on a value of more than 1,000,000 "
                        "items or characters")
+
+
+# Undefined names: every one of a prompt in one run, each naming what does exist.
+
+CAN_USE = ": a prompt can use look, title, shot.<field>, cast.<name>; define new variables under vars"
+
+
+def test_a_misspelt_shot_field_names_the_fields_there_are(project, run_cli):
+    project.write(CAST + '  - id: one\n    prompt: "{{ shot.durration }} seconds"\n    seed: 3\n')
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code == 2
+    assert err.splitlines() == [
+        "board.yaml:10:13: shot 'one': shot.durration is undefined (did you mean 'duration'?): the shot's fields are "
+        "aspect_ratio, duration, enhance_prompt, id, model, number, resolution, seed, watermark"
+    ]
+
+
+def test_every_undefined_name_of_a_prompt_is_reported_in_one_run(project):
+    assert problems(
+        project,
+        """
+  - id: one
+    prompt: |
+      {{ lok }} at dawn, {{ lok | upper }}{% if lok %} twice{% endif %}.
+      {{ shot.durration }} seconds, {{ vars.mood }}.
+      {{ cast.fairy.descripton }}
+""",
+    ) == [
+        "board.yaml:12:7: shot 'one': 'lok' is undefined (did you mean 'look'?)" + CAN_USE,
+        "board.yaml:13:7: shot 'one': shot.durration is undefined (did you mean 'duration'?): the shot's fields are "
+        "aspect_ratio, duration, enhance_prompt, id, model, number, resolution, watermark",
+        "board.yaml:13:7: shot 'one': vars.mood is undefined: vars holds look",
+        "board.yaml:14:7: shot 'one': cast.fairy.descripton is undefined (did you mean 'description'?): "
+        "a cast member gives label, description, name",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ palette.cool }}", "palette.cool is undefined (did you mean 'cold'?): palette holds cold, warm"),
+        ("{{ vars.palette.warm.hue }}", "palette.warm.hue is undefined: palette.warm holds tone"),
+        ("{{ look.colour }}", "look has no attribute 'colour': it is the string 'golden hour'"),
+        ("{% set m = {'a': 1} %}{{ m.b }}", "no key 'b' in this mapping: it holds a"),
+        ("{{ shot['durration'] }}", "shot.durration is undefined (did you mean 'duration'?): the shot's fields are "
+                                    "aspect_ratio, duration, enhance_prompt, id, model, number, resolution, watermark"),
+    ],
+)
+def test_an_undefined_key_names_its_mapping_and_what_it_holds(project, template, message):
+    shot = f'  - id: one\n    prompt: "{template}"\n    vars: {{palette: {{warm: {{tone: red}}, cold: blue}}}}\n'
+    assert problems(project, shot) == [f"board.yaml:10:13: shot 'one': {message}"]
+
+
+def test_after_an_undefined_name_nothing_it_causes_is_reported(project):
+    # The name stands in as an empty value to look for other undefined names; what fails only because
+    # of it (arithmetic on it, a loop over it) is not a problem of its own.
+    template = "{{ lok }}{% for x in lok %}{{ x.y }}{% endfor %}{{ lok.a.b }}{{ lok + 1 }}{{ other }}"
+    assert problems(project, f'  - id: one\n    prompt: "{template}"\n') == [
+        "board.yaml:10:13: shot 'one': 'lok' is undefined (did you mean 'look'?)" + CAN_USE,
+    ]

@@ -37,8 +37,8 @@ def test_unknown_field_is_reported_at_its_key_with_a_suggestion(project, run_cli
         """
     )
     assert errors(run_cli) == [
-        "board.yaml:3:5: shots[0] is missing the required field 'prompt'",
-        "board.yaml:4:5: unknown field 'promt' in shots[0] (did you mean 'prompt'?)",
+        "board.yaml:3:5: shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)",
+        "board.yaml:4:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'?)",
     ]
 
 
@@ -57,8 +57,8 @@ def test_wrong_types_and_ranges_point_at_the_value(project, run_cli):
     )
     assert errors(run_cli) == [
         "board.yaml:3:13: defaults.duration must be a whole number, not the string 'five'",
-        "board.yaml:7:11: shots[0].seed: -1 is less than the minimum of 0",
-        "board.yaml:8:21: shots[0].enhance_prompt must be true or false, not the string 'yes'",
+        "board.yaml:7:11: shot 'a': seed must be at least 0, not -1",
+        "board.yaml:8:21: shot 'a': enhance_prompt must be true or false, not the string 'yes'",
     ]
 
 
@@ -70,7 +70,8 @@ def test_wrong_types_and_ranges_point_at_the_value(project, run_cli):
         ("# only a comment\n", "board.yaml:1:1: the storyboard is empty"),
         ("storyboard: 2\nshots: []\n", "board.yaml:1:13: unsupported format version 2; this storyboard reads version 1"),
         ("title: x\n", "board.yaml:1:1: missing 'storyboard: 1' (the format version) at the top of the file"),
-        ("storyboard: 1\nshots: []\n", "board.yaml:2:8: shots: [] should be non-empty"),
+        ("storyboard: 1\nshots: []\n",
+         "board.yaml:2:8: shots must not be empty: a film needs at least one shot, with an id and a prompt"),
     ],
 )
 def test_whole_file_problems(project, run_cli, text, expected):
@@ -113,7 +114,8 @@ def test_meaning_and_template_problems_are_reported_together(project, run_cli):
         "board.yaml:4:20: reference image 'assets/fake.png' is an HTML page, not an image file",
         "board.yaml:5:19: reference video 'assets/red.png' is a PNG image, not a video file",
         "board.yaml:9:9: duplicate shot id 'A' (first used on line 7)",
-        "board.yaml:10:13: shot 'A': 'lok' is undefined",
+        "board.yaml:10:13: shot 'A': 'lok' is undefined: a prompt can use title, shot.<field>, cast.<name>; "
+        "define new variables under vars",
         "board.yaml:13:25: first_frame cycle: b -> c -> b",
         "board.yaml:19:25: first_frame names unknown shot 'nowhere'",
         "board.yaml:20:12: no model profile for 'acme/unknown' (known: alibaba/wan-2-7-r2v); "
@@ -176,7 +178,7 @@ def test_unsupported_url_schemes_are_refused(project, run_cli):
 
 
 def test_problems_in_a_project_model_profile_name_that_file(project, run_cli):
-    (project.root / "models").mkdir()
+    (project.root / "models").mkdir(exist_ok=True)
     (project.root / "models" / "acme.yaml").write_text("model: acme/x\nfields: [1, 2]\n")
     project.write("storyboard: 1\nshots: [{id: a, prompt: x}]\n")
     (message,) = errors(run_cli)
@@ -215,7 +217,8 @@ def test_params_cannot_smuggle_core_fields_and_every_unknown_one_is_named(projec
         "board.yaml:3:12: model alibaba/wan-2-7-r2v does not accept the field 'foo' (it takes: prompt, "
         "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, enhance_prompt, "
         "negative_prompt, seed, watermark)",
-        "board.yaml:6:13: shot 'a': 'oops' is undefined",
+        "board.yaml:6:13: shot 'a': 'oops' is undefined: a prompt can use title, shot.<field>, cast.<name>; "
+        "define new variables under vars",
         "board.yaml:7:14: params.model: set 'model' as a field of its own, not under params",
         "board.yaml:7:34: params.first_frame_image: set 'first_frame_image' as a field of its own, not under params",
         "board.yaml:7:66: model alibaba/wan-2-7-r2v does not accept the field 'bar' (it takes: prompt, "
@@ -231,8 +234,7 @@ def test_params_cannot_smuggle_core_fields_and_every_unknown_one_is_named(projec
                             "overwrite it. Name another file, e.g. renders/board.mp4"),
         (".storyboard/film.mp4", "output.path may not be inside .storyboard/, storyboard's own state"),
         ("assets/red.png/film.mp4", "output.path: 'red.png' is a file, not a folder"),
-        ("film.mov", "output.path: 'film.mov' is not valid. Where the film is written (an .mp4 file), relative to "
-                     "the storyboard file. Default: renders/<file name>.mp4."),
+        ("film.mov", "output.path: 'film.mov' must end in .mp4: the film is written as an MP4 file (e.g. renders/film.mp4)"),
     ],
 )
 def test_output_path_never_overwrites_inputs(project, run_cli, path, message):
@@ -260,11 +262,11 @@ def test_nonsense_numbers_and_characters_are_input_errors(project, run_cli):
     (project.root / "board.yaml").write_bytes(b'storyboard: 1\nshots: [{id: a, prompt: "hi\x01"}]\n')
     assert errors(run_cli) == ["board.yaml:2:28: invalid YAML: control character #x0001 is not allowed"]
     project.write("storyboard: 1\nshots: [{id: a, prompt: x, first_frame: {shot: b, at: .nan}}, {id: b, prompt: y}]\n")
-    assert errors(run_cli) == ["board.yaml:2:55: shots[0].first_frame.at: nan is not a finite number"]
+    assert errors(run_cli) == ["board.yaml:2:55: shot 'a': first_frame.at: nan is not a finite number"]
 
 
 def test_broken_project_model_profiles_are_all_reported_where_they_are_wrong(project, run_cli):
-    (project.root / "models").mkdir()
+    (project.root / "models").mkdir(exist_ok=True)
     (project.root / "models" / "a.yaml").write_text(
         "model: a/b\nfields:\n  prompt: {type: strin}\n  aspect_ratio: {default: wide}\n"
         "references: {labels: {}, mention: x}\nbogus: 1\n"
@@ -273,10 +275,11 @@ def test_broken_project_model_profiles_are_all_reported_where_they_are_wrong(pro
                                                      "pricing: {usd_per_second: {720p: .nan}}\n")
     (project.root / "models" / "folder.yaml").mkdir()
     project.write("storyboard: 1\nshots: [{id: a, prompt: x}]\n")
-    assert errors(run_cli) == [
+    found = errors(run_cli)
+    assert found[2].startswith("models/a.yaml:6:1: model profile: unknown field 'bogus': the top level takes model, ")
+    assert found[:2] + found[3:] == [
         "models/a.yaml:3:18: model profile: field 'prompt': 'strin' is not valid under any of the given schemas",
         "models/a.yaml:4:27: model profile: default of 'aspect_ratio': 'wide' does not match '^[0-9]+:[0-9]+$'",
-        "models/a.yaml:6:1: model profile: unknown field 'bogus'",
         "models/c.yaml:4:34: pricing.usd_per_second.720p: nan is not a finite number",
     ]
 
@@ -295,7 +298,7 @@ def test_schema_errors_in_one_shot_do_not_hide_problems_elsewhere(project, run_c
     )
     assert errors(run_cli) == [
         "board.yaml:2:23: reference image 'assets/nope.png' does not exist",
-        "board.yaml:4:30: shots[0].seed: -1 is less than the minimum of 0",
+        "board.yaml:4:30: shot 'a': seed must be at least 0, not -1",
         "board.yaml:6:10: duplicate shot id 'b' (first used on line 5)",
         "board.yaml:6:36: shot 'b': duration: 99 is out of range for alibaba/wan-2-7-r2v (2 to 15)",
         "board.yaml:7:5: shots[3] must be a mapping, not the string 'just a string'",
@@ -339,7 +342,7 @@ def test_output_path_may_be_no_input_at_all(project, run_cli, setup, path, extra
         (root / "snippets").mkdir()
         (root / "snippets" / "style.mp4").write_text("neon rain")
     elif setup == "profile":
-        (root / "models").mkdir()
+        (root / "models").mkdir(exist_ok=True)
         (root / "models" / "wan.yaml").write_text("model: alibaba/wan-2-7-r2v\npricing: {usd_per_second: {720p: 1}}\n")
         (root / "film.mp4").symlink_to(root / "models" / "wan.yaml")
     elif setup == "lock":
@@ -385,7 +388,7 @@ def test_a_nul_character_in_a_path_is_an_input_error(project, run_cli, shots, ou
     [
         ("{id: {a: 1}, prompt: x}", "board.yaml:2:10: shots[0].id must be a string, not a mapping"),
         ("{id: [1], prompt: x}", "board.yaml:2:10: shots[0].id must be a string, not a list"),
-        ("{id: b, prompt: x, first_frame: {shot: {a: 1}}}", "board.yaml:2:44: shots[0].first_frame.shot must be a string, "
+        ("{id: b, prompt: x, first_frame: {shot: {a: 1}}}", "board.yaml:2:44: shot 'b': first_frame.shot must be a string, "
                                                             "not a mapping"),
     ],
 )
@@ -461,7 +464,7 @@ def test_unicode_line_separators_do_not_move_line_numbers(project, run_cli, char
         f"  - id: a\n    prompt: \"one{character}two\"\n    seed: -1\n",
         encoding="utf-8",
     )
-    assert errors(run_cli) == ["board.yaml:6:11: shots[0].seed: -1 is less than the minimum of 0"]
+    assert errors(run_cli) == ["board.yaml:6:11: shot 'a': seed must be at least 0, not -1"]
     (project.root / "board.yaml").write_text(
         f"storyboard: 1\nshots:\n  - id: a\n    prompt: one{character}two\n", encoding="utf-8"
     )
@@ -470,7 +473,7 @@ def test_unicode_line_separators_do_not_move_line_numbers(project, run_cli, char
 
 
 def test_model_profile_labels_take_only_their_own_placeholders(project, run_cli):
-    (project.root / "models").mkdir()
+    (project.root / "models").mkdir(exist_ok=True)
     (project.root / "models" / "wan.yaml").write_text(
         'model: alibaba/wan-2-7-r2v\nreferences:\n  labels: {image: "Image {n:>999999999}", video: "Video {n.real}"}\n'
         '  mention: "{label} ({description!r})"\n')
@@ -495,3 +498,266 @@ def test_thousands_of_shots_are_checked_in_linear_time(project, run_cli):
     assert time.monotonic() - started < 30
     assert found[0] == "board.yaml:3:45: first_frame cycle: s0 -> s1 -> s2 -> s3 -> s4 -> ... (3995 more) -> s0"
     assert len(found) == 1 + count and found[-1].endswith(f"first_frame names unknown shot 'z{count - 1}'")
+
+
+# A new user's first hour: every problem of every section in one run, each message saying what is
+# wrong and what to write instead.
+
+UNDEFINED = ": a prompt can use {}title, shot.<field>, cast.<name>; define new variables under vars"
+
+
+def test_a_typo_in_the_cast_hides_nothing_else(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        cast:
+          fairy:
+            image: assets/red.png
+            descripton: a tiny fairy
+        shots:
+          - id: opening
+            prompt: "{{ cast.fairy }} in a forest, {{ lok }}, {{ shot.durration }} s"
+            duration: 16
+          - id: landing
+            prompt: "{{ cast.fairy }} lands"
+            resolution: 4k
+        output:
+          path: film.mov
+          resolution: 4k
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:5:5: unknown field 'descripton' in cast.fairy (did you mean 'description'?)",
+        "board.yaml:8:13: shot 'opening': 'lok' is undefined" + UNDEFINED.format(""),
+        "board.yaml:8:13: shot 'opening': shot.durration is undefined (did you mean 'duration'?): the shot's fields are "
+        "aspect_ratio, duration, enhance_prompt, id, model, number, resolution, watermark",
+        "board.yaml:9:15: shot 'opening': duration: 16 is out of range for alibaba/wan-2-7-r2v (2 to 15)",
+        "board.yaml:12:17: shot 'landing': resolution: '4k' is not offered by alibaba/wan-2-7-r2v (choose '720p', '1080p')",
+        "board.yaml:14:9: output.path: 'film.mov' must end in .mp4: the film is written as an MP4 file "
+        "(e.g. renders/film.mp4)",
+        "board.yaml:15:15: output.resolution: '4k' is not one of '480p', '720p', '1080p'",
+    ]
+
+
+def test_problems_in_every_section_are_reported_together(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        title: [not, a, title]
+        publish: {s3: {bucket: ""}}
+        render: {jobs: 0}
+        output: {audio: {music: {volume: 9}}, fps: .nan}
+        cast: {fairy: {image: assets/nope.png}}
+        shots:
+          - id: a
+            prompt: "{{ title }} {{ lok }}"
+            trim: {start: -1}
+            transition: {type: wipe}
+          - id: b
+            prompt: "{{ cast.fairy }}"
+            first_frame: {shot: a, at: middle}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:2:8: title must be a string, not a list",
+        "board.yaml:3:24: publish.s3.bucket must not be empty",
+        "board.yaml:4:16: render.jobs must be at least 1, not 0",
+        "board.yaml:5:25: output.audio.music is missing the required field 'path'",
+        "board.yaml:5:34: output.audio.music.volume must be at most 4, not 9",
+        "board.yaml:5:44: output.fps: nan is not a finite number",
+        "board.yaml:6:23: reference image 'assets/nope.png' does not exist",
+        "board.yaml:9:13: shot 'a': 'lok' is undefined" + UNDEFINED.format(""),
+        "board.yaml:10:19: shot 'a': trim.start must be at least 0, not -1",
+        "board.yaml:11:24: shot 'a': transition.type: 'wipe' is not one of 'cut', 'crossfade', 'fade'",
+        "board.yaml:14:32: shot 'b': first_frame.at must be start, end or a time in seconds (e.g. 2.5), not 'middle'",
+    ]
+
+
+def test_a_refused_field_leaves_out_only_the_checks_that_depend_on_it(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        shots:
+          - id: seeded
+            prompt: "seed {{ shot.seed }}, {{ lok }}"
+            seed: -1
+            image_urls: [assets/nope.png]
+          - id: timed
+            prompt: "{{ shot.duration }} s, {{ lok }}"
+            duration: five
+            image_urls: [assets/nope.png]
+          - id: nameless
+            prompt: [a, list]
+            image_urls: [assets/nope.png]
+          - id: next
+            prompt: x
+            first_frame: {shot: timed}
+        """
+    )
+    assert errors(run_cli) == [
+        # A refused seed is left out (the prompt shows it as written): everything else is checked.
+        "board.yaml:4:13: shot 'seeded': 'lok' is undefined" + UNDEFINED.format(""),
+        "board.yaml:5:11: shot 'seeded': seed must be at least 0, not -1",
+        "board.yaml:6:18: reference image 'assets/nope.png' does not exist",
+        # Without its duration the shot's timing and references would be judged on another one:
+        # only its prompt is expanded, and the shot taking its first frame does not call it unknown.
+        "board.yaml:8:13: shot 'timed': 'lok' is undefined" + UNDEFINED.format(""),
+        "board.yaml:9:15: shot 'timed': duration must be a whole number, not the string 'five'",
+        # Without a prompt there is nothing of the shot left to check.
+        "board.yaml:12:13: shot 'nameless': prompt must be a string, not a list",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "shot", "expected"),
+    [
+        # vars refused: any name a prompt uses may have been there, so prompts are not expanded.
+        ("vars: [look]", "{id: a, prompt: '{{ look }}', image_urls: [assets/nope.png]}",
+         ["board.yaml:2:7: vars must be a mapping, not a list",
+          "board.yaml:3:52: reference image 'assets/nope.png' does not exist"]),
+        # cast refused: any member may be mentioned; the prompt's other problems still show.
+        ("cast: [fairy]", "{id: a, prompt: '{{ cast.fairy }} {{ lok }}'}",
+         ["board.yaml:2:7: cast must be a mapping, not a list",
+          "board.yaml:3:25: shot 'a': 'lok' is undefined" + UNDEFINED.format("")]),
+        # one member refused: it may still be mentioned by name.
+        ("cast: {fairy: assets/red.png, my-bird: {image: assets/red.png}}",
+         "{id: a, prompt: '{{ cast.fairy }} {{ lok }}'}",
+         ["board.yaml:2:15: cast.fairy must be a mapping, not the string 'assets/red.png'",
+          "board.yaml:2:31: cast name 'my-bird' must be letters, digits and underscores, not starting with a digit, "
+          "for templates to name it (e.g. red_fox); 'my_bird' would do",
+          "board.yaml:3:25: shot 'a': 'lok' is undefined" + UNDEFINED.format("")]),
+        # a refused default: shots that inherit it are treated as if they had written it.
+        ("defaults: {duration: five, seed: -1}",
+         "{id: a, prompt: '{{ shot.seed }} {{ lok }}', image_urls: [assets/nope.png]}",
+         ["board.yaml:2:22: defaults.duration must be a whole number, not the string 'five'",
+          "board.yaml:2:34: defaults.seed must be at least 0, not -1",
+          "board.yaml:3:25: shot 'a': 'lok' is undefined" + UNDEFINED.format("")]),
+    ],
+)
+def test_a_refused_section_holds_back_only_what_needs_it(project, run_cli, section, shot, expected):
+    (project.root / "board.yaml").write_text(f"storyboard: 1\n{section}\nshots: [{shot}]\n")
+    assert errors(run_cli) == expected
+
+
+def test_broken_model_profiles_and_schema_problems_show_together(project, run_cli):
+    (project.root / "models" / "wan.yaml").write_text("model: alibaba/wan-2-7-r2v\nbogus: 1\n")
+    project.write("storyboard: 1\nshots: [{id: a, prompt: x, seed: -1}]\n")
+    found = errors(run_cli)
+    assert found[0] == "board.yaml:2:34: shot 'a': seed must be at least 0, not -1"
+    assert found[1].startswith("models/wan.yaml:2:1: model profile: unknown field 'bogus': the top level takes model, ")
+    assert len(found) == 2
+
+
+@pytest.mark.parametrize(
+    ("shot", "expected"),
+    [
+        ("{id: a, prompt: x, resolution: 4k}",
+         "shot 'a': resolution: '4k' is not offered by alibaba/wan-2-7-r2v (choose '720p', '1080p')"),
+        ("{id: a, prompt: x, resolution: 1080}",
+         "shot 'a': resolution must be a string, not the number 1080 (choose '720p', '1080p'; did you mean '1080p'?)"),
+        ("{id: a, prompt: x, aspect_ratio: 16/9}",
+         "shot 'a': aspect_ratio: '16/9' is not offered by alibaba/wan-2-7-r2v "
+         "(choose '16:9', '9:16', '1:1', '4:3', '3:4'; did you mean '16:9'?)"),
+        ("{id: a, prompt: x, fit: cove}", "shot 'a': fit: 'cove' is not one of 'contain', 'cover' (did you mean 'cover'?)"),
+        ("{id: my shot, prompt: x}", "shots[0].id: 'my shot' must be letters, digits, '_', '.' and '-', starting with a "
+                                     "letter or digit (e.g. shot-010); 'my_shot' would do"),
+        ("{prompt: x}", "shots[0] is missing the required field 'id'; add it, e.g. id: forest"),
+        ("{id: a}", "shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)"),
+        ("{id: a, prompt: x, colour: red}", "unknown field 'colour' in shot 'a': shot 'a' takes id, prompt, clip, trim, "
+                                            "fit, vars, first_frame, transition, model, first_frame_image, image_urls, "
+                                            "video_urls, aspect_ratio, resolution, duration, enhance_prompt, "
+                                            "negative_prompt, seed, watermark, params"),
+    ],
+)
+def test_schema_messages_name_the_shot_and_say_what_to_write(project, run_cli, shot, expected):
+    (project.root / "board.yaml").write_text(f"storyboard: 1\nshots:\n  - {shot}\n")
+    (line,) = errors(run_cli)
+    assert line.split(": ", 1)[1] == expected
+
+
+def test_a_model_without_listed_values_gets_the_rule_instead(project, run_cli):
+    (project.root / "models" / "free.yaml").write_text(
+        "model: acme/free\nfields: {prompt: {type: string}, resolution: {type: string}}\n"
+        "references: {labels: {image: 'Image {n}'}, mention: '{label}'}\n")
+    project.write("storyboard: 1\ndefaults: {model: acme/free, resolution: 4k}\nshots: [{id: a, prompt: x}]\n")
+    assert errors(run_cli) == [
+        "board.yaml:2:42: defaults.resolution: '4k' must be the short side of the frame in pixels followed by p "
+        "(e.g. 720p)",
+    ]
+
+
+# `x-` keys: the user's own, for anchors to merge with `<<`.
+
+
+def test_top_level_x_keys_hold_anchors_that_shots_merge(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        x-night: &night
+          resolution: 1080p
+          seed: 7
+        x-notes: {anything: [at, all], even: .nan}
+        shots:
+          - id: alley
+            <<: *night
+            prompt: "A neon alley, seed {{ shot.seed }}"
+          - id: roof
+            <<: *night
+            seed: 8
+            prompt: "A rooftop, seed {{ seed }}"
+        """
+    )
+    code, _, err = run_cli("validate", "board.yaml")
+    assert (code, err) == (0, ""), err
+    board = storyboard.load("board.yaml")
+    assert [(shot.prompt, shot.fields["resolution"]) for shot in board.shots] == [
+        ("A neon alley, seed 7", "1080p"), ("A rooftop, seed 8", "1080p")]
+
+
+def test_a_problem_in_a_merged_mapping_points_at_its_line_and_names_the_merge(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        x-base: &base
+          resolution: 4k
+          durration: 5
+        shots:
+          - id: alley
+            <<: *base
+            prompt: x
+          - id: roof
+            prompt: x
+            <<: *base
+            resolution: 720p
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:3:15: shot 'alley': resolution: '4k' is not offered by alibaba/wan-2-7-r2v (choose '720p', '1080p') "
+        "(merged in by '<<' on line 7)",
+        "board.yaml:4:3: unknown field 'durration' in shot 'alley' (did you mean 'duration'?) "
+        "(merged in by '<<' on line 7)",
+        "board.yaml:4:3: unknown field 'durration' in shot 'roof' (did you mean 'duration'?) "
+        "(merged in by '<<' on line 11)",
+    ]
+
+
+def test_an_unknown_top_level_field_says_how_to_keep_one_of_your_own(project, run_cli):
+    project.write("storyboard: 1\nbase: &base {seed: 1}\nshots: [{id: a, prompt: x}]\n")
+    assert errors(run_cli) == [
+        "board.yaml:2:1: unknown field 'base': the top level takes storyboard, title, vars, defaults, cast, shots, "
+        "output, publish, render; a field of your own (an anchor to merge with <<, say) must start with x-, e.g. x-base",
+    ]
+
+
+def test_thousands_of_shots_with_schema_problems_are_checked_in_linear_time(project, run_cli):
+    import time
+
+    count = 4000
+    shots = "".join(f"  - {{id: s{i}, prompt: '{{{{ lok }}}}', seed: -1}}\n" for i in range(count))
+    (project.root / "board.yaml").write_text(f"storyboard: 1\nshots:\n{shots}")
+    started = time.monotonic()
+    found = errors(run_cli)
+    assert time.monotonic() - started < 30
+    assert len(found) == 2 * count
+    assert found[:2] == ["board.yaml:3:22: shot 's0': 'lok' is undefined" + UNDEFINED.format(""),
+                         "board.yaml:3:41: shot 's0': seed must be at least 0, not -1"]

@@ -142,3 +142,28 @@ def test_aliases_of_long_text_count_as_the_text_they_repeat():
     text = "a: &a " + "x" * 100_000 + "\nb: [" + ", ".join(["*a"] * 2_000) + "]\n"
     (message,) = problems_of(text)
     assert "alias bomb" in message
+
+
+# Anchors and merge keys, for settings several shots share.
+
+
+def test_a_problem_in_a_merged_value_is_at_its_line_and_names_the_merge():
+    text = ("x-base: &base\n  seed: -1\n  look: {grade: warm}\n"
+            "shot:\n  seed: 4\n  <<: *base\n"
+            "other:\n  <<: [*base]\n")
+    document = parse_yaml(text.encode(), "f.yaml")
+    assert document.data["shot"] == {"seed": 4, "look": {"grade": "warm"}}
+    assert str(document.problem(("other", "seed"), "too small")) == "f.yaml:2:9: too small (merged in by '<<' on line 8)"
+    assert str(document.problem(("other", "look", "grade"), "unknown")) == \
+        "f.yaml:3:17: unknown (merged in by '<<' on line 8)"
+    assert str(document.problem(("shot", "seed"), "too small")) == "f.yaml:5:9: too small"  # its own, not merged
+    assert str(document.problem(("shot", "look"), "odd")) == "f.yaml:3:9: odd (merged in by '<<' on line 6)"
+    assert str(document.problem(("x-base", "seed"), "too small")) == "f.yaml:2:9: too small"
+
+
+def test_a_merge_of_a_merge_names_the_merge_written_in_the_mapping():
+    text = "a: &a {seed: 1}\nb: &b\n  <<: *a\n  size: 2\nshot:\n  <<: *b\n"
+    document = parse_yaml(text.encode(), "f.yaml")
+    assert document.data["shot"] == {"seed": 1, "size": 2}
+    assert str(document.problem(("shot", "seed"), "x")) == "f.yaml:1:14: x (merged in by '<<' on line 6)"
+    assert str(document.problem(("b", "seed"), "x")) == "f.yaml:1:14: x (merged in by '<<' on line 3)"

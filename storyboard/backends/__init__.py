@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "Backend", "GenerationFailed", "Job", "LinkExpired", "Submission", "SubmissionUnknown",
            "backend_class", "get_backend"]
 
-BACKENDS = ("preview", "aimlapi")
+BACKENDS = ("preview", "preview-sync", "aimlapi")
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -27,6 +27,10 @@ def backend_class(name: str) -> type[Backend]:
         from .preview import PreviewBackend
 
         return PreviewBackend
+    if name == "preview-sync":
+        from .preview import PreviewSyncBackend
+
+        return PreviewSyncBackend
     if name == "aimlapi":
         from .aimlapi import AimlApiBackend
 

@@ -37,8 +37,10 @@ class Backend(Protocol):
     paid: bool  # submitting costs money: unknown outcomes and lost clips need the user's consent
     default_jobs: int  # generations at once unless --jobs says otherwise
 
-    def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
-        """Problems that would make these shots fail, found before anything is paid."""
+    @classmethod
+    def check(cls, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
+        """Problems that would make these shots fail, found before anything is paid (no key needed:
+        `validate --backend` and `plan --backend` ask it too)."""
 
     async def prepare(self, job: Job) -> Job:
         """Make the request ready to send (publish local files); costs nothing."""

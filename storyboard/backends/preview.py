@@ -1,18 +1,25 @@
-"""The offline backend: every shot becomes an animatic clip made on this machine, for free.
+"""The offline backends: every shot becomes an animatic clip made on this machine, for free.
 
-A clip shows the shot id (of the first shot that rendered this request), the prompt and the
-references (thumbnails, named as the prompt names them), a moving playhead, and the first
-frame when one was asked for; see `storyboard.animatic`. The same request always gives the
-same clip. Drawing is imported only when a clip is made, so planning stays light.
+`preview` draws a quiet card: the shot id (of the first shot that rendered this request), its
+number in the storyboard and where it starts in the film (as they were when the clip was
+drawn), the seed, the prompt, the references (thumbnails, named as the prompt names them), a
+clock, and the first frame when one was asked for; its sound is silent. `preview-sync` draws
+the same card with sync markers: a white flash and a beep at the same instants, over a hum.
+See `storyboard.animatic`. Each keeps its clips in the store under its own name, so a clip
+with markers is never taken for one without. The same request always gives the same clip.
+Drawing is imported only when a clip is made, so planning stays light.
 """
 from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..media import frame_size
+from ..errors import MediaError
+from ..media import frame_size, probe
 from .base import Job, Submission
 
 if TYPE_CHECKING:
@@ -21,16 +28,57 @@ if TYPE_CHECKING:
     from ..model import Storyboard
     from ..planning import ShotPlan
 
+DEFAULT_DURATION = 5.0  # seconds, for a model profile that gives no duration
 
-def animatic_for(job: Job) -> Animatic:
+
+@dataclass(frozen=True)
+class Place:
+    """Where a shot is: its number among the storyboard's shots, and the film time of its clip's first frame."""
+
+    number: int
+    count: int
+    film_start: float | None  # None: not known (a footage file before it could not be read)
+
+
+def places_in_film(storyboard: Storyboard) -> dict[str, Place]:
+    """Every shot's place, by shot id. Pieces are laid end to end as the assembly lays them
+    (`assemble.timeline.Timeline`): each as long as its clip after its trim, a crossfade
+    overlapping the piece before it; a trimmed clip's first frame lies before its piece starts."""
+    from ..planning import make_plan
+
+    items = make_plan(storyboard).shots
+    places: dict[str, Place] = {}
+    at: float | None = 0.0
+    for number, item in enumerate(items, start=1):
+        trim_start, trim_end = item.shot.trim
+        if at is not None and number > 1 and item.shot.transition.type == "crossfade":
+            at -= item.shot.transition.duration
+        places[item.id] = Place(number, len(items), None if at is None else at - trim_start)
+        length = _clip_length(item)
+        if at is not None and length is not None:
+            at += (length if trim_end is None else min(trim_end, length)) - trim_start
+        else:
+            at = None
+    return places
+
+
+def _clip_length(item: ShotPlan) -> float | None:
+    if item.footage is None:
+        return item.duration or DEFAULT_DURATION
+    try:
+        info = probe(item.footage)
+        return info.picture.end - info.start
+    except MediaError:
+        return None
+
+
+def animatic_for(job: Job, place: Place | None = None, markers: bool = False) -> Animatic:
     from ..animatic import Animatic
 
     plan: ShotPlan = job.shot
     # A model profile without these defaults still gets a sensible animatic.
     width, height = frame_size(plan.setting("resolution") or "720p", plan.setting("aspect_ratio") or "16:9")
-    seed = plan.setting("seed")
-    if seed is None:  # the service would pick one at random; the preview stays deterministic
-        seed = int(plan.hash[:8], 16)
+    seed = plan.setting("seed")  # None: the service picks one at random
     counters = {"image": 0, "video": 0}
     references = []
     for ref in plan.shot.all_references():
@@ -40,31 +88,52 @@ def animatic_for(job: Job) -> Animatic:
     return Animatic(
         width=width,
         height=height,
-        duration=plan.duration or 5.0,
-        seed=int(seed),
+        duration=plan.duration or DEFAULT_DURATION,
+        seed=None if seed is None else int(seed),
         shot_id=plan.id,
         prompt=plan.body["prompt"],
         references=references,
         first_frame=job.first_frame,
+        tint=int(plan.hash[:8], 16),  # the preview stays deterministic without a seed
+        place=(place.number, place.count) if place else None,
+        film_start=place.film_start if place else None,
+        markers=markers,
     )
 
 
 class PreviewBackend:
     name = "preview"
+    markers = False  # sync markers: see PreviewSyncBackend
     paid = False
     default_jobs = max(1, os.cpu_count() or 1)  # rendering animatics is CPU-bound
 
-    def __init__(self, scratch: Path | None = None) -> None:
+    def __init__(self, scratch: Path | None = None, storyboard: Storyboard | None = None) -> None:
         self._accepted: dict[str, Job] = {}
         self._scratch = scratch  # working files while a clip is drawn
+        self._storyboard = storyboard  # where each shot is in the film; None: the card does not say
+        self._places: dict[str, Place] | None = None
+        self._places_lock = threading.Lock()  # clips are drawn in worker threads
 
     @classmethod
     def for_storyboard(cls, storyboard: Storyboard) -> PreviewBackend:
         from ..store import ClipStore
 
-        return cls(ClipStore(storyboard.root).scratch)
+        return cls(ClipStore(storyboard.root).scratch, storyboard)
 
-    def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
+    def animatic(self, job: Job) -> Animatic:
+        """What this backend draws for `job`."""
+        return animatic_for(job, self._place(job.shot.id), markers=self.markers)
+
+    def _place(self, shot_id: str) -> Place | None:
+        if self._storyboard is None:
+            return None
+        with self._places_lock:
+            if self._places is None:
+                self._places = places_in_film(self._storyboard)
+        return self._places.get(shot_id)
+
+    @classmethod
+    def check(cls, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
         return []  # everything local renders offline
 
     async def close(self) -> None:
@@ -74,7 +143,7 @@ class PreviewBackend:
         return job
 
     async def submit(self, job: Job) -> Submission:
-        generation_id = f"preview-{job.shot.hash[:16]}"
+        generation_id = f"{self.name}-{job.shot.hash[:16]}"
         self._accepted[generation_id] = job
         return Submission(generation_id=generation_id, usd_spent=0.0)
 
@@ -82,9 +151,18 @@ class PreviewBackend:
         return submission.generation_id
 
     async def fetch(self, location: str, destination: Path) -> None:
+        # Rendered straight into the caller's temporary file: nothing to clean up elsewhere.
+        await asyncio.to_thread(self._draw, self._accepted.pop(location), destination)
+
+    def _draw(self, job: Job, destination: Path) -> None:
         from ..animatic import render_animatic
 
-        # Rendered straight into the caller's temporary file: nothing to clean up elsewhere.
-        await asyncio.to_thread(render_animatic, animatic_for(self._accepted.pop(location)), destination, self._scratch)
+        render_animatic(self.animatic(job), destination, self._scratch)
 
 
+class PreviewSyncBackend(PreviewBackend):
+    """The preview with sync markers: a one-frame white flash and a 1 kHz beep at 0.5 s and every
+    second after, over a hum, so audio/video sync can be measured on the film."""
+
+    name = "preview-sync"
+    markers = True

@@ -5,25 +5,32 @@ import os
 
 import click
 
-from ..backends import BACKENDS
-from ..inventory import plan
+from ..backends import BACKENDS, backend_class
+from ..inventory import check_backend, plan, take_stock
 from ..loading import load
-from ..planning import STATUSES
+from ..planning import STATUSES, Plan
+from .notes import echo_warnings
+
+PAID_BACKEND = "aimlapi"
 
 
 @click.command("plan")
 @click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
-              help="Whose clip store decides what is already cached.")
+              help="Whose clips count as made, and whose pre-payment checks run (aimlapi: local references "
+                   "must be publishable). The cost on the real service is shown either way.")
 def command(file: str, as_json: bool, backend: str) -> None:
     """Show the exact request of every shot, what is cached and what it would cost. Sends nothing."""
-    the_plan = plan(load(file), backend)
+    board = load(file)
+    the_plan = plan(board, backend)
+    check_backend(the_plan, backend)
+    echo_warnings(board)
     if as_json:
         click.echo(json.dumps(the_plan.to_dict(), indent=2, ensure_ascii=False))
         return
-    board = the_plan.storyboard
-    click.echo(f"{board.title} — {file} ({len(the_plan.shots)} shots, clips from the {backend} backend)")
+    count = len(the_plan.shots)
+    click.echo(f"{board.title} — {file} ({count} shot{'' if count == 1 else 's'}, clips from the {backend} backend)")
     for item in the_plan.shots:
         if item.footage is not None:
             click.echo(f"\n{item.id}  [footage]  {os.path.relpath(item.footage)}")
@@ -34,10 +41,21 @@ def command(file: str, as_json: bool, backend: str) -> None:
         click.echo(f"\n{item.id}  [{state}]  {item.shot.model}  {item.duration:g} s  est. {cost}  {item.hash[:12]}{after}")
         for line in json.dumps(item.body, indent=2, ensure_ascii=False).splitlines():
             click.echo(f"    {line}")
-    missing = [item for item in the_plan.shots if item.to_pay]
-    click.echo(
-        f"\n{len(missing)} of {len(the_plan.shots)} shots to generate; estimated cost on the real service: "
-        f"${the_plan.missing_usd:.2f} (all shots ${the_plan.estimated_usd:.2f})"
-    )
+    click.echo("\n" + _summary(the_plan, backend))
     shown = sorted({item.status for item in the_plan.shots})
     click.echo("  " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown))
+
+
+def _summary(the_plan: Plan, backend: str) -> str:
+    """What rendering would make, and what it would cost on the real service: from that service's own
+    store and records, whichever backend the plan was made for (a preview clip saves nothing there)."""
+    generated = [item for item in the_plan.shots if item.footage is None]
+    missing = [item for item in generated if item.to_pay]
+    free = not backend_class(backend).paid
+    lines = [f"{len(missing)} of {len(generated)} generated shot{'' if len(generated) == 1 else 's'} to make with the "
+             f"{backend} backend" + (" (free)" if free else "")]
+    paid = take_stock(the_plan, PAID_BACKEND, paid=True) if free else the_plan
+    to_pay = [item for item in paid.shots if item.to_pay]
+    lines.append(f"on the real service (--backend {PAID_BACKEND}): {len(to_pay)} to pay, estimated ${paid.missing_usd:.2f}"
+                 f" (every shot ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")
+    return "\n".join(lines)

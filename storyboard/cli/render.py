@@ -8,6 +8,7 @@ import click
 from ..backends import BACKENDS
 from ..errors import StoryboardError, UsageError
 from ..loading import load
+from .notes import echo_warnings
 from .progress import JsonLines, Lines, LiveTable
 
 CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before paying
@@ -16,7 +17,8 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 @click.command("render")
 @click.argument("file", type=click.Path())
 @click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
-              help="preview renders animatics offline for free; aimlapi calls the paid service.")
+              help="preview renders animatics offline for free; preview-sync adds a flash and a beep every second "
+                   "to measure audio/video sync; aimlapi calls the paid service.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Generations at once (default: render.jobs, else 8 on the service, CPU cores for the preview).")
 @click.option("--only", multiple=True, metavar="ID", help="Generate only this shot (repeatable).")
@@ -34,6 +36,7 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
     from ..pipeline import display_path, render  # generation and assembly: imported only to render
 
     board = load(file)
+    echo_warnings(board)
 
     def confirm(estimate: float) -> bool:
         if yes or max_cost is not None or estimate <= CONFIRM_ABOVE_USD:

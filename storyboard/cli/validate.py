@@ -2,13 +2,23 @@ from __future__ import annotations
 
 import click
 
+from ..backends import BACKENDS
+from ..inventory import check_backend, plan
 from ..loading import load
+from .notes import echo_warnings
 
 
 @click.command("validate")
 @click.argument("file", type=click.Path())
-def command(file: str) -> None:
+@click.option("--backend", type=click.Choice(BACKENDS), default=None,
+              help="Also run the checks a render with this backend makes before paying (e.g. that every "
+                   "local reference can be published). Needs no key.")
+def command(file: str, backend: str | None) -> None:
     """Check FILE: schema, meaning, templates and model limits. Exit 0 or 2."""
     storyboard = load(file)
+    if backend is not None:
+        check_backend(plan(storyboard, backend), backend)
+    echo_warnings(storyboard)
     count = len(storyboard.shots)
-    click.echo(f"{file}: ok ({count} shot{'' if count == 1 else 's'})")
+    checked = f"; ready for the {backend} backend" if backend else ""
+    click.echo(f"{file}: ok ({count} shot{'' if count == 1 else 's'}{checked})")

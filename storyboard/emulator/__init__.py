@@ -29,7 +29,9 @@ The parts: `faults` (the fault list and the seeded draws), `hostile` (the knobs 
 hostile answers), `validation` (create requests against model profiles), `references`
 (fetching and checking references), `service`
 (generations, statuses, the render worker) and `http` (`Emulator`: the service on a port,
-the server and the request handler).
+the server and the request handler); apart, `s3` (`LocalS3`: moto's S3-compatible server,
+for `storyboard emulator --s3`, so local reference files can be published without a cloud
+account). The contract itself is written up in docs/service.md.
 """
 from __future__ import annotations
 

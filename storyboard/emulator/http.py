@@ -53,8 +53,10 @@ class Emulator(Service):
         faults: str = "",
         seed: int = 0,
         work_dir: str | os.PathLike[str] | None = None,
+        profiles_from: str | os.PathLike[str] | None = None,
     ):
-        super().__init__(api_key=api_key, latency=latency, faults=faults, seed=seed, work_dir=work_dir)
+        super().__init__(api_key=api_key, latency=latency, faults=faults, seed=seed, work_dir=work_dir,
+                         profiles_from=profiles_from)
         try:
             self._server = bind_server(host, port, self)
         except OSError:

@@ -2,7 +2,8 @@
 
 `Service` knows nothing of HTTP (`http.Emulator` serves it on a port). Each accepted
 generation is made by a worker thread: its references are fetched (see `references`), then
-the animatic is drawn by the preview renderer into the clip that `GET /files/<id>.mp4` serves.
+the animatic is drawn by the preview renderer, with its sync markers, into the clip that
+`GET /files/<id>.mp4` serves.
 """
 from __future__ import annotations
 
@@ -61,14 +62,17 @@ class Service:
         faults: str = "",
         seed: int = 0,
         work_dir: str | os.PathLike[str] | None = None,
+        profiles_from: str | os.PathLike[str] | None = None,
     ):
+        """`profiles_from`: a project folder whose `models/` profiles the service also honours, standing
+        for an account whose models accept more than the published contract (e.g. 2 s clips)."""
         if latency < 0:
             raise UsageError("latency must not be negative")
         self.latency = float(latency)
         self.seed = seed
         self.faults = FaultDraws(seed, parse_faults(faults))
         self._api_key = api_key
-        self._profiles = load_profiles()
+        self._profiles = load_profiles(Path(profiles_from) if profiles_from is not None else None)
         self._owns_work_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="storyboard-emulator-") if work_dir is None else work_dir)
         (self.work_dir / "clips").mkdir(parents=True, exist_ok=True)
@@ -225,6 +229,7 @@ class Service:
         spec = Animatic(
             width=width, height=height, duration=float(duration), seed=int(seed), shot_id=generation.id[:8],
             prompt=body["prompt"], references=references, first_frame=first_frame,
+            markers=True,  # flash + beep: sync can be measured on films made over the service path
         )
         clip = self.clip_path(generation.id)
         partial = clip.with_name(f"{generation.id}.partial.mp4")

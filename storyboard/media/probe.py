@@ -11,7 +11,9 @@ and a sound track may start before the picture) and lasts until its picture ends
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -97,7 +99,17 @@ class MediaInfo:
 def probe(path: Path) -> MediaInfo:
     """Read the first video and audio stream of `path` to their ends. Raises MediaError for files
     that are not media, or whose video has no frames; a file whose streams stop short of what it
-    declares is returned with `damage` saying so (see `check_intact`)."""
+    declares is returned with `damage` saying so (see `check_intact`). A file probed before and
+    unchanged since (same size and modification time) is not read again."""
+    try:
+        facts = os.stat(path)
+    except OSError as error:
+        raise MediaError(f"{Path(path).name} cannot be read as media ({_reason(error)})") from None
+    return _probe(Path(path), facts.st_size, facts.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _probe(path: Path, size: int, modified: int) -> MediaInfo:
     import av
 
     try:

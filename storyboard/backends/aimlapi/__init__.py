@@ -1,4 +1,4 @@
-"""The real generation service (SPEC §2) over httpx: create, poll, download.
+"""The real generation service (its contract: docs/service.md) over httpx: create, poll, download.
 
 Money is spent at create, so create is retried only when no generation can exist:
 - the connection could not be made (nothing was sent), or

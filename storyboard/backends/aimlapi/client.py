@@ -108,8 +108,10 @@ class AimlApiBackend:
 
     # -- the Backend protocol -------------------------------------------------------------
 
-    def check(self, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
-        return [problem for item in items for problem in self.publisher.problems(item, storyboard.document)]
+    @classmethod
+    def check(cls, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:
+        publisher = Publisher(storyboard.publish)  # as for_storyboard makes it
+        return [problem for item in items for problem in publisher.problems(item, storyboard.document)]
 
     async def prepare(self, job: Job) -> Job:
         return job if job.body is not None else replace(job, body=await self._resolved_body(job))
