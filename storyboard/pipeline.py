@@ -110,7 +110,8 @@ def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: froz
         estimate = math.inf
     if budget is not None and estimate > budget + 1e-9:
         raise OverBudget(
-            f"this render is estimated at {estimate:.2f} USD for {len(to_pay)} new generation(s), over the budget of "
+            f"this render is estimated at {estimate:.2f} USD for {len(to_pay)} new "
+            f"generation{'' if len(to_pay) == 1 else 's'}, over the budget of "
             f"{budget:.2f} USD (--max-cost or render.max_cost); nothing was submitted"
         )
     if confirm is not None and estimate > 0 and not confirm(estimate):  # inf: the price is unknown

@@ -211,7 +211,7 @@ def test_budget_refuses_to_start_above_max_cost_before_any_request(project, run_
     project.write(FOUR_SHOTS)
     code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--max-cost", "0.5")
     assert code == 2
-    assert "estimated at 1.04 USD for 4 new generation(s), over the budget of 0.50 USD" in err
+    assert "estimated at 1.04 USD for 4 new generations, over the budget of 0.50 USD" in err
     project.write(FOUR_SHOTS + "render: {max_cost: 0.5}\n")
     code, _, err = run_cli(*PAID)
     assert code == 2 and "over the budget of 0.50 USD" in err
