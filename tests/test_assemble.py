@@ -239,7 +239,7 @@ def test_footage_mistakes_are_reported_at_their_lines(project, run_cli):
     assert err.splitlines() == [
         "board.yaml:4:11: clip 'assets/red.png' is a PNG image, not a video file",
         "board.yaml:7:5: a shot with a `clip` is not generated: remove `prompt`",
-        "board.yaml:8:27: trim: end (1 s) must be after start (2 s)",
+        "board.yaml:8:27: shot 'b': trim: end (1 s) must be after start (2 s)",
         "board.yaml:10:11: clip 'assets/missing.mp4' does not exist",
     ]
 

@@ -29,10 +29,11 @@ def test_trims_are_checked_at_validate_against_the_shot_or_the_clip_all_at_once(
     code, out, err = run_cli("validate", "board.yaml")
     assert code == 2, out
     lines = err.splitlines()
-    assert "board.yaml:6:27: trim: end (2 s) must be after start (3 s)" in lines
-    assert ("board.yaml:10:27: trim: end (9 s) is past the end of the 5 s shot; use at most 5, or leave `end` out "
-            "to keep the rest") in lines
-    assert any(line.startswith("board.yaml:13:19: trim: start (60 s) is at or past the end of the clip (") for line in lines)
+    assert "board.yaml:6:27: shot 'backwards': trim: end (2 s) must be after start (3 s)" in lines
+    assert ("board.yaml:10:27: shot 'too-long': trim: end (9 s) is past the end of the 5 s shot; use at most 5, or "
+            "leave `end` out to keep the rest") in lines
+    assert any(line.startswith("board.yaml:13:19: shot 'late-start': trim: start (60 s) is at or past the end of the clip (")
+               for line in lines)
     assert len(lines) == 3  # the fine trim is fine
     code, out, _ = run_cli("render", "board.yaml")
     assert code == 2 and not (project.root / ".storyboard" / "clips").exists()  # nothing generated

@@ -14,17 +14,20 @@ def check_trim(storyboard: Storyboard, shot: Shot, readable: bool) -> list[Probl
     start, end = shot.trim
     where = (*shot.where, "trim")
     if end is not None and end <= start:
-        return [storyboard.document.problem((*where, "end"), f"trim: end ({end:g} s) must be after start ({start:g} s)")]
+        return [storyboard.document.problem((*where, "end"), f"shot {shot.id!r}: trim: end ({end:g} s) must be after start "
+                                                             f"({start:g} s)")]
     source = _source(storyboard, shot) if readable or shot.clip is None else None
     if source is None:
         return []
     length, slack = source
     what = f"the clip ({length:.3g} s long)" if shot.clip is not None else f"the {length:g} s shot"
     if start >= length:
-        return [storyboard.document.problem((*where, "start"), f"trim: start ({start:g} s) is at or past the end of {what}; "
+        return [storyboard.document.problem((*where, "start"), f"shot {shot.id!r}: trim: start ({start:g} s) is at or past "
+                                                               f"the end of {what}; "
                                                                f"it must be less than {length:g}")]
     if end is not None and end > length + slack:
-        return [storyboard.document.problem((*where, "end"), f"trim: end ({end:g} s) is past the end of {what}; "
+        return [storyboard.document.problem((*where, "end"), f"shot {shot.id!r}: trim: end ({end:g} s) is past the end of "
+                                                             f"{what}; "
                                                              f"use at most {length:g}, or leave `end` out to keep the rest")]
     return []
 
