@@ -160,13 +160,11 @@ class Mixer:
 class _Stream:
     """The soundtrack: decoded samples from an ffmpeg pipe (looped by ffmpeg), read forward in order; silence after the end."""
 
-    def __init__(self, arguments: list[str] | None):
+    def __init__(self, arguments: list[str]):
         self.position = 0
-        self.ended_at: int | None = None if arguments else 0
-        self._process: subprocess.Popen[bytes] | None = None
-        if arguments:
-            self._process = subprocess.Popen([ffmpeg_exe(), "-v", "error", *arguments], stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL)
+        self.ended_at: int | None = None
+        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            [ffmpeg_exe(), "-v", "error", *arguments], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
     def read(self, offset: int, count: int) -> np.ndarray:
         samples = np.zeros((count, CHANNELS), dtype=np.float32)
