@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .backends import Backend, backend_class
+from .backends import Backend, backend_class, store_name
 from .errors import InvalidStoryboard
 from .lockfile import Entry, LockFile
 from .model import Storyboard
@@ -19,8 +19,9 @@ from .store import ClipStore
 
 def plan(storyboard: Storyboard, backend: str | Backend = "preview") -> Plan:
     """Every shot's request, hash and cost, and what `backend` already has of it."""
-    engine = backend_class(backend) if isinstance(backend, str) else backend
-    return take_stock(make_plan(storyboard), engine.name, paid=engine.paid)
+    if isinstance(backend, str):
+        return take_stock(make_plan(storyboard), store_name(backend), paid=backend_class(backend).paid)
+    return take_stock(make_plan(storyboard), backend.name, paid=backend.paid)
 
 
 def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:

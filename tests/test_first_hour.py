@@ -93,7 +93,7 @@ def test_validate_and_plan_with_a_backend_refuse_what_render_would_refuse(projec
     assert code == 0 and "ready for the preview backend" in out
 
 
-def test_plan_without_a_backend_says_what_the_real_service_would_cost(project, run_cli, service):
+def test_plan_without_a_backend_says_what_the_real_service_would_cost(project, run_cli, service, monkeypatch):
     project.write("storyboard: 1\nshots:\n  - id: a\n    prompt: a wave\n    duration: 2\n    resolution: 720p\n"
                   "  - id: b\n    prompt: a cliff\n    duration: 2\n    resolution: 720p\n")
     assert run_cli("render", "board.yaml")[0] == 0  # preview clips: they save nothing on the service
@@ -104,6 +104,11 @@ def test_plan_without_a_backend_says_what_the_real_service_would_cost(project, r
     assert run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")[0] == 0
     out = run_cli("plan", "board.yaml")[1]
     assert "on the real service (--backend aimlapi): 0 to pay, estimated $0.00 (every shot $0.52); 2 already there" in out
+    # The emulator's clips are its own: pointed at the real service, nothing is there yet.
+    monkeypatch.delenv("AIMLAPI_BASE_URL")
+    out = run_cli("plan", "board.yaml")[1]
+    assert "on the real service (--backend aimlapi): 2 to pay, estimated $0.52 (every shot $0.52); 0 already there" in out
+    assert run_cli("plan", "board.yaml", "--backend", "aimlapi")[1].count("[missing]") == 2
 
 
 def test_results_print_short_and_list_shots_in_storyboard_order(project):

@@ -18,6 +18,8 @@ import yaml
 from avprobe import decode_errors
 from conftest import KEY
 
+from storyboard.backends.addresses import service_name
+
 FOUR_SHOTS = """
 storyboard: 1
 defaults: {resolution: 720p, duration: 2}
@@ -141,7 +143,9 @@ def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, ru
     plan = json.loads(run_cli("plan", "board.yaml", "--json", "--backend", "aimlapi")[1])
     one = entries["one"]
     assert one["request"] == plan["shots"][0]["hash"]
-    assert (one["backend"], one["model"], one["seed"], one["usd"]) == ("aimlapi", "alibaba/wan-2-7-r2v", 1, 0.26)
+    name = service_name(emulator.url)  # the emulator's clips are kept apart from the real service's
+    assert name.startswith("aimlapi@127.0.0.1-") and plan["backend"] == name
+    assert (one["backend"], one["model"], one["seed"], one["usd"]) == (name, "alibaba/wan-2-7-r2v", 1, 0.26)
     assert one["video_url"].startswith(emulator.origin) and one["generation"]
 
     # A teammate clones the project: the lock file, no clip store, no film.
@@ -153,7 +157,7 @@ def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, ru
     after = emulator.stats()
     assert after["creates"] == before["creates"] and after["downloads"] == before["downloads"] + 4
     assert out.count("done (generation") == 4 and "0 generated, 4 reused" in out
-    clip = project.root / ".storyboard" / "clips" / "aimlapi" / f"{one['request']}.mp4"
+    clip = project.root / ".storyboard" / "clips" / name / f"{one['request']}.mp4"
     from storyboard.files import file_sha256
 
     assert file_sha256(clip) == one["clip_sha256"]
@@ -182,7 +186,7 @@ def test_a_damaged_clip_is_detected_and_downloaded_again(project, run_cli, servi
     project.write(FOUR_SHOTS)
     assert run_cli(*PAID)[0] == 0
     plan = json.loads(run_cli("plan", "board.yaml", "--json", "--backend", "aimlapi")[1])
-    clip = project.root / ".storyboard" / "clips" / "aimlapi" / f"{plan['shots'][1]['hash']}.mp4"
+    clip = project.root / ".storyboard" / "clips" / service_name(emulator.url) / f"{plan['shots'][1]['hash']}.mp4"
     data = clip.read_bytes()
     clip.write_bytes(data[: len(data) // 2])
     before = emulator.stats()

@@ -16,9 +16,17 @@ if TYPE_CHECKING:
     from ..model import Storyboard
 
 __all__ = ["BACKENDS", "Backend", "GenerationFailed", "Job", "LinkExpired", "Submission", "SubmissionUnknown",
-           "backend_class", "get_backend"]
+           "backend_class", "get_backend", "store_name"]
 
 BACKENDS = ("preview", "preview-sync", "aimlapi")
+
+
+def store_name(name: str) -> str:
+    """The name backend `name`'s clips, render state and lock entries are kept under here (see
+    `addresses`): the service's includes its address when that is not the real one."""
+    from .addresses import SERVICE, service_name
+
+    return service_name() if name == SERVICE else name
 
 
 def backend_class(name: str) -> type[Backend]:

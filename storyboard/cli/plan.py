@@ -5,7 +5,7 @@ import os
 
 import click
 
-from ..backends import BACKENDS, backend_class
+from ..backends import BACKENDS, backend_class, store_name
 from ..inventory import check_backend, plan, take_stock
 from ..loading import load
 from ..planning import STATUSES, Plan
@@ -54,7 +54,7 @@ def _summary(the_plan: Plan, backend: str) -> str:
     free = not backend_class(backend).paid
     lines = [f"{len(missing)} of {len(generated)} generated shot{'' if len(generated) == 1 else 's'} to make with the "
              f"{backend} backend" + (" (free)" if free else "")]
-    paid = take_stock(the_plan, PAID_BACKEND, paid=True) if free else the_plan
+    paid = take_stock(the_plan, store_name(PAID_BACKEND), paid=True) if free else the_plan
     to_pay = [item for item in paid.shots if item.to_pay]
     lines.append(f"on the real service (--backend {PAID_BACKEND}): {len(to_pay)} to pay, estimated ${paid.missing_usd:.2f}"
                  f" (every shot ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")

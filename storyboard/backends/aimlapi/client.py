@@ -18,6 +18,7 @@ from ...errors import Problem, RenderError, UsageError, redact
 from ...model import FrameOf, PublishSettings, Reference, Storyboard
 from ...planning import ShotPlan
 from ...publish import Publisher
+from ..addresses import service_name
 from ..base import Job, Submission
 from .download import Retryable, check_clip, download
 from .policy import (
@@ -85,6 +86,7 @@ class AimlApiBackend:
             raise UsageError(f"{KEY_VARIABLE} is not set; export {KEY_VARIABLE}=<your key> to use --backend aimlapi")
         self._key = api_key
         self.base_url = base_url.rstrip("/")
+        self.name = service_name(self.base_url)  # `aimlapi`, or with the address when it is not the real service
         self.publisher = publisher or Publisher(PublishSettings())
         self.poll = poll
         self.retry = retry

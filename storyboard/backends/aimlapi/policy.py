@@ -7,10 +7,9 @@ import random
 from dataclasses import dataclass
 
 from ...errors import GenerationFailed, LinkExpired, RenderError, SubmissionUnknown
+from ..addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL  # noqa: F401 - this backend's settings, with the key's
 
-DEFAULT_BASE_URL = "https://api.aimlapi.com/v2"
 KEY_VARIABLE = "AIMLAPI_KEY"
-BASE_URL_VARIABLE = "AIMLAPI_BASE_URL"
 # The published statuses of a generation still under way, plus the two the provider's own
 # sample client also waits on. Any other status is not understood: the generation is followed
 # on (it may well complete), the user is told what the service says, and it is never taken
