@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import MediaError
-from ..media import frame_size, probe
+from ..checks.timing import clip_length
+from ..media import frame_size
 from .base import Job, Submission
 
 if TYPE_CHECKING:
@@ -44,32 +44,22 @@ def places_in_film(storyboard: Storyboard) -> dict[str, Place]:
     """Every shot's place, by shot id. Pieces are laid end to end as the assembly lays them
     (`assemble.timeline.Timeline`): each as long as its clip after its trim, a crossfade
     overlapping the piece before it; a trimmed clip's first frame lies before its piece starts."""
-    from ..planning import make_plan
-
-    items = make_plan(storyboard).shots
+    shots = storyboard.shots
     places: dict[str, Place] = {}
     at: float | None = 0.0
-    for number, item in enumerate(items, start=1):
-        trim_start, trim_end = item.shot.trim
-        if at is not None and number > 1 and item.shot.transition.type == "crossfade":
-            at -= item.shot.transition.duration
-        places[item.id] = Place(number, len(items), None if at is None else at - trim_start)
-        length = _clip_length(item)
+    for number, shot in enumerate(shots, start=1):
+        trim_start, trim_end = shot.trim
+        if at is not None and number > 1 and shot.transition.type == "crossfade":
+            at -= shot.transition.duration
+        places[shot.id] = Place(number, len(shots), None if at is None else at - trim_start)
+        length = clip_length(storyboard, shot)
+        if length is None and shot.clip is None:
+            length = DEFAULT_DURATION  # a model profile that gives no duration
         if at is not None and length is not None:
             at += (length if trim_end is None else min(trim_end, length)) - trim_start
         else:
             at = None
     return places
-
-
-def _clip_length(item: ShotPlan) -> float | None:
-    if item.footage is None:
-        return item.duration or DEFAULT_DURATION
-    try:
-        info = probe(item.footage)
-        return info.picture.end - info.start
-    except MediaError:
-        return None
 
 
 def animatic_for(job: Job, place: Place | None = None, markers: bool = False) -> Animatic:

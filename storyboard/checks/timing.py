@@ -32,20 +32,30 @@ def check_trim(storyboard: Storyboard, shot: Shot, readable: bool) -> list[Probl
     return []
 
 
-def _source(storyboard: Storyboard, shot: Shot) -> tuple[float, float] | None:
-    """(seconds, tolerance) of what the shot's trim cuts: its footage (probed; half a frame of
-    tolerance) or the clip it asks for (its duration). None where that is not known."""
+def clip_length(storyboard: Storyboard, shot: Shot) -> float | None:
+    """Seconds of the clip a shot cuts its trim from, known before rendering: its footage's (probed),
+    or the duration it asks for. None where that is not known (footage that cannot be read)."""
     if shot.clip is not None:
         try:
             info = probe(shot.clip)
-            return round(info.picture.end - info.start, 3), 0.5 / info.picture.fps
         except (MediaError, OSError):
             return None  # reported by the footage's own checks
+        return info.picture.end - info.start
     profile = storyboard.profiles.get(shot.model)
     duration = shot.fields.get("duration", profile.default("duration") if profile else None)
     if not isinstance(duration, (int, float)) or isinstance(duration, bool):
         return None
-    return float(duration), 0.0
+    return float(duration)
+
+
+def _source(storyboard: Storyboard, shot: Shot) -> tuple[float, float] | None:
+    """(seconds, tolerance) of what the shot's trim cuts: footage gets half a frame of tolerance."""
+    length = clip_length(storyboard, shot)
+    if length is None:
+        return None
+    if shot.clip is None:
+        return length, 0.0
+    return round(length, 3), 0.5 / probe(shot.clip).picture.fps
 
 
 def _shot_length(storyboard: Storyboard, shot: Shot) -> float | None:

@@ -26,14 +26,12 @@ class SoundReader:
     def __init__(self, path: Path | None, origin: float, rate: int, channels: int):
         self.rate, self.channels = rate, channels
         self.origin = origin
-        self.position = 0  # samples handed out so far
         self.ended_at: int | None = None if path is not None else 0
         self._buffer = np.zeros((0, channels), dtype=np.float32)
         self._buffer_at = 0  # sample number of the buffer's first sample
         self._container: Any = None
         self._frames: Any = None
         self._resampler: Any = None
-        self.path = path
         if path is not None:
             self._open(path)
 
@@ -51,7 +49,6 @@ class SoundReader:
             samples[start - offset:stop - offset] = self._buffer[start - self._buffer_at:stop - self._buffer_at]
         consumed = max(0, min(len(self._buffer), offset + count - self._buffer_at))
         self._buffer, self._buffer_at = self._buffer[consumed:], self._buffer_at + consumed
-        self.position = offset + count
         return samples
 
     def close(self) -> None:
