@@ -58,7 +58,7 @@ class Outcome:
     skipped: dict[str, str] = field(default_factory=dict)
     usd_spent: float = 0.0
     interrupted: bool = False
-    locked: dict[str, Entry] = field(default_factory=dict)  # shot id -> what storyboard.lock says of it
+    locked: dict[str, Entry] = field(default_factory=dict)  # take key -> what storyboard.lock is to say of it
 
 
 class Generator:
@@ -68,7 +68,7 @@ class Generator:
         engine: Backend,
         store: ClipStore,
         state: State,
-        locked: dict[str, Entry],
+        locked: dict[str, Entry],  # storyboard.lock's entries by request hash
         emit: Callable[[Event], None],
         options: GenerateOptions,
     ):
@@ -93,10 +93,10 @@ class Generator:
         leaders: dict[str, ShotPlan] = {}
         for item in selected:
             if item.hash in leaders:  # identical requests are generated (and paid for) once
-                self.tasks[item.id] = asyncio.create_task(self._reported(item, self._share(item, leaders[item.hash])))
+                self.tasks[item.key] = asyncio.create_task(self._reported(item, self._share(item, leaders[item.hash])))
             else:
                 leaders[item.hash] = item
-                self.tasks[item.id] = asyncio.create_task(self._reported(item, self._produce(item)))
+                self.tasks[item.key] = asyncio.create_task(self._reported(item, self._produce(item)))
         with self._interruptible():
             try:
                 outcomes = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
@@ -148,18 +148,19 @@ class Generator:
         try:
             await work
         except ShotFailed as failure:  # shown at once: other shots may run for minutes yet
-            self.emit(Event(item.id, "skipped" if failure.skipped else "failed", failure.reason))
+            self.emit(Event(item.key, "skipped" if failure.skipped else "failed", failure.reason))
             raise
 
     async def _produce(self, item: ShotPlan) -> None:
         for upstream in item.depends_on:
-            if upstream not in self.tasks:
+            task = self.tasks.get(self.plan.shot(upstream).key)
+            if task is None:
                 continue  # footage: nothing to wait for
             try:
                 # shielded: a Ctrl-C cancelling this shot must not cancel a create on the wire upstream
-                await asyncio.shield(self.tasks[upstream])
+                await asyncio.shield(task)
             except ShotFailed as error:
-                raise ShotFailed(item.id, f"its first frame comes from shot {upstream!r}, which "
+                raise ShotFailed(item.key, f"its first frame comes from shot {upstream!r}, which "
                                           f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
         backend = self.engine.name
         clip = self.store.clip_path(backend, item.hash)
@@ -173,11 +174,11 @@ class Generator:
             self._reused(item, "cached", str(clip))
             return
         if clip.exists():
-            self.emit(Event(item.id, "note", "the stored clip is damaged (checksum mismatch); recovering it"))
+            self.emit(Event(item.key, "note", "the stored clip is damaged (checksum mismatch); recovering it"))
             clip.unlink()
         lost = ""
         if item.status == "resume" and record is not None and record.generation_id:
-            self.emit(Event(item.id, "resuming", f"generation {record.generation_id}", generation=record.generation_id))
+            self.emit(Event(item.key, "resuming", f"generation {record.generation_id}", generation=record.generation_id))
             async with self.slots:
                 await self._follow(item, self._job(item), Submission(record.generation_id), record.attempts)
             return
@@ -191,11 +192,11 @@ class Generator:
                 lost = str(error) or type(error).__name__
         if self.engine.paid:
             if lost and item.id not in self.options.resubmit:
-                raise ShotFailed(item.id, f"its clip was paid for but cannot be fetched again ({lost}); "
+                raise ShotFailed(item.key, f"its clip was paid for but cannot be fetched again ({lost}); "
                                           f"to pay for a new generation of this shot, render with --resubmit {item.id}")
             if item.status == "unknown" and record is not None and item.id not in self.options.resubmit:
                 why = record.error or "the render stopped before the answer"
-                raise ShotFailed(item.id, f"an earlier create may have reached the service ({why}); "
+                raise ShotFailed(item.key, f"an earlier create may have reached the service ({why}); "
                                           "if it did, it is billed and its id was never received; "
                                           "check your usage on the service, then render with "
                                           f"--resubmit {item.id} to submit it again")
@@ -217,8 +218,8 @@ class Generator:
             claim = self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
             attempt = claim.attempt
             job = replace(job, idempotency_key=claim.idempotency_key)
-            self.emit(Event(item.id, "generating", backend, attempt=attempt))
-            self.creating.add(item.id)
+            self.emit(Event(item.key, "generating", backend, attempt=attempt))
+            self.creating.add(item.key)
             try:
                 submission = await self.engine.submit(job)
             except SubmissionUnknown as error:
@@ -233,7 +234,7 @@ class Generator:
                 raise self._failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
                                          f"so it is not retried without --resubmit {item.id}", mark="unknown") from None
             finally:
-                self.creating.discard(item.id)
+                self.creating.discard(item.key)
                 self.reserved_usd -= reserved
             reported = submission.usd_spent
             if reported is not None and not 0 <= reported < math.inf:  # a service that lies must not lower the total
@@ -242,7 +243,7 @@ class Generator:
             cost = reported if reported is not None else (item.estimated_usd if self.engine.paid else 0.0)
             self.outcome.usd_spent += cost or 0.0
             spent = f", {reported:.2f} USD; total {self.outcome.usd_spent:.2f} USD" if reported else ""
-            self.emit(Event(item.id, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
+            self.emit(Event(item.key, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
                             total_usd=self.outcome.usd_spent, attempt=attempt, generation=submission.generation_id))
             if self.stopping and self.outcome.interrupted:
                 raise asyncio.CancelledError  # recorded: the next render follows it
@@ -271,14 +272,14 @@ class Generator:
         except Exception as error:  # noqa: BLE001 - the shot fails but stays `completed`: the next render downloads again
             kept = "the generation is paid for and recorded; the next render downloads it again" if self.engine.paid else ""
             raise self._failed(item, _reason(error), advice=kept) from None
-        self.outcome.generated.append(item.id)
-        self.emit(Event(item.id, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
+        self.outcome.generated.append(item.key)
+        self.emit(Event(item.key, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
                         generation=submission.generation_id))
 
     async def _recover(self, item: ShotPlan, record: Record | None) -> None:
         """Download a clip generated before, from the render state or storyboard.lock."""
         backend = self.engine.name
-        entry = self.locked.get(item.id)
+        entry = self.locked.get(item.hash)
         expected_sha = None
         if record is None or not record.video_url:
             assert entry is not None
@@ -287,12 +288,12 @@ class Generator:
             record = self.state.get(backend, item.hash)
             assert record is not None
             expected_sha = entry.clip_sha256
-        self.emit(Event(item.id, "downloading", f"generation {record.generation_id or '?'}", generation=record.generation_id))
+        self.emit(Event(item.key, "downloading", f"generation {record.generation_id or '?'}", generation=record.generation_id))
         async with self.slots:
             await self._fetch(item, record.video_url, record.generation_id)
         facts = self.state.get(backend, item.hash)
         if expected_sha and facts is not None and facts.clip_sha256 != expected_sha:
-            self.emit(Event(item.id, "note", "the downloaded clip differs from the one storyboard.lock records"))
+            self.emit(Event(item.key, "note", "the downloaded clip differs from the one storyboard.lock records"))
         self._reused(item, "downloaded", f"generation {record.generation_id}")
 
     async def _fetch(self, item: ShotPlan, location: str | None, generation_id: str | None, job: Job | None = None) -> None:
@@ -316,32 +317,32 @@ class Generator:
 
     async def _share(self, item: ShotPlan, leader: ShotPlan) -> None:
         try:
-            await asyncio.shield(self.tasks[leader.id])  # see _produce
+            await asyncio.shield(self.tasks[leader.key])  # see _produce
         except ShotFailed as error:
-            raise ShotFailed(item.id, f"it is the same request as shot {leader.id!r}, which "
+            raise ShotFailed(item.key, f"it is the same request as shot {leader.key!r}, which "
                                       f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
-        self._reused(item, "cached", f"same request as shot {leader.id!r}")
+        self._reused(item, "cached", f"same request as shot {leader.key!r}")
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def _reused(self, item: ShotPlan, how: str, message: str) -> None:
         self._lock_entry(item)
-        self.outcome.reused.append(item.id)
-        self.emit(Event(item.id, "cached" if how == "cached" else "done", message))
+        self.outcome.reused.append(item.key)
+        self.emit(Event(item.key, "cached" if how == "cached" else "done", message))
 
     def _lock_entry(self, item: ShotPlan) -> None:
         """What storyboard.lock says of a shot: only paid clips, the ones worth sharing."""
         record = self.state.get(self.engine.name, item.hash)
         if record is None or not self.engine.paid:
             return
-        self.outcome.locked[item.id] = Entry(
+        self.outcome.locked[item.key] = Entry(
             request=item.hash, backend=self.engine.name, model=record.model, seed=record.seed,
             generation=record.generation_id, video_url=record.video_url,
-            clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4),
+            clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4), take=item.take if item.takes > 1 else None,
         )
 
     def _job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
-        return Job(item, first_frame, report=lambda message: self.emit(Event(item.id, "note", message)))
+        return Job(item, first_frame, report=lambda message: self.emit(Event(item.key, "note", message)))
 
     def _failed(self, item: ShotPlan, reason: str, *, mark: str | None = None, advice: str = "") -> ShotFailed:
         """The one path of a shot that failed: its request is marked `failed` or `unknown` (with
@@ -351,24 +352,24 @@ class Generator:
             self.state.failed(self.engine.name, item.hash, reason)
         elif mark == "unknown":
             self.state.unknown(self.engine.name, item.hash, reason)
-        self.first_failures.append(item.id)
+        self.first_failures.append(item.key)
         if not self.options.keep_going:
             self.stopping = True
-        return ShotFailed(item.id, f"{reason}; {advice}" if advice else reason)
+        return ShotFailed(item.key, f"{reason}; {advice}" if advice else reason)
 
     def _may_submit(self, item: ShotPlan) -> None:
         if self.outcome.interrupted:
             raise asyncio.CancelledError
         if self.stopping:
             failed = ", ".join(repr(shot_id) for shot_id in self.first_failures) or "another shot"
-            raise ShotFailed(item.id, f"not submitted: {failed} failed first (--keep-going renders the rest)", skipped=True)
+            raise ShotFailed(item.key, f"not submitted: {failed} failed first (--keep-going renders the rest)", skipped=True)
         if self.options.max_cost is not None and self.engine.paid:
             estimate = item.estimated_usd
             if estimate is None:
-                raise ShotFailed(item.id, "not submitted: a budget is set and the model profile gives no price", skipped=True)
+                raise ShotFailed(item.key, "not submitted: a budget is set and the model profile gives no price", skipped=True)
             committed = self.outcome.usd_spent + self.reserved_usd  # creates on the wire count too
             if committed + estimate > self.options.max_cost + 1e-9:
-                raise ShotFailed(item.id, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
+                raise ShotFailed(item.key, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
                                           f"{self.options.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
 
     async def _first_frame(self, item: ShotPlan) -> Path | None:

@@ -6,11 +6,12 @@ each shot's status (see `planning.STATUSES`) for one backend.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from .backends import Backend, backend_class, store_name
 from .errors import InvalidStoryboard
-from .lockfile import Entry, LockFile
+from .lockfile import Entry, LockFile, by_request, in_film
 from .model import Storyboard
 from .planning import Plan, ShotPlan, make_plan
 from .state import Record, State, clip_is_intact
@@ -18,10 +19,29 @@ from .store import ClipStore
 
 
 def plan(storyboard: Storyboard, backend: str | Backend = "preview") -> Plan:
-    """Every shot's request, hash and cost, and what `backend` already has of it."""
+    """Every take's request, hash and cost, what `backend` already has of it, and what changed since
+    the last render (held shots keep their clip)."""
     if isinstance(backend, str):
-        return take_stock(make_plan(storyboard), store_name(backend), paid=backend_class(backend).paid)
-    return take_stock(make_plan(storyboard), backend.name, paid=backend.paid)
+        return stock(storyboard, store_name(backend), paid=backend_class(backend).paid)
+    return stock(storyboard, backend.name, paid=backend.paid)
+
+
+def stock(storyboard: Storyboard, backend: str, *, paid: bool) -> Plan:
+    """The plan for `backend` (a store name): each shot's clip in the last film (render state, else
+    storyboard.lock) held where the shot says `hold: true`, and every take's status."""
+    store = ClipStore(storyboard.root)
+    previous: dict[str, str] = {}
+    if store.state_path.exists():
+        state = State(store.state_path, read_only=True)
+        try:
+            previous = state.in_film(storyboard.file.name, backend)
+        finally:
+            state.close()
+    locked = in_film(LockFile(storyboard.root, storyboard.file.name).entries(), backend)
+    previous = {shot.id: previous.get(shot.id) or locked[shot.id] for shot in storyboard.shots
+                if shot.id in previous or shot.id in locked}
+    kept = {shot.id: previous[shot.id] for shot in storyboard.shots if shot.hold and shot.id in previous}
+    return take_stock(replace(make_plan(storyboard, kept), previous=previous), backend, paid=paid)
 
 
 def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:
@@ -29,23 +49,37 @@ def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: 
     (all, or `only` these): the checks `render` runs before paying, which `validate --backend`
     and `plan --backend` run too."""
     engine = backend_class(backend) if isinstance(backend, str) else backend
-    items = [item for item in (the_plan.shots if only is None else only) if item.footage is None and not item.cached]
+    items = [item for item in (the_plan.requests if only is None else only) if item.footage is None and not item.cached]
     problems = engine.check(items, the_plan.storyboard)
     if problems:
         raise InvalidStoryboard(problems)
 
 
+def check_holds(the_plan: Plan) -> None:
+    """Raise InvalidStoryboard for each held shot whose kept clip can no longer be had: its request
+    is gone from the storyboard, so it cannot be made again."""
+    board = the_plan.storyboard
+    problems = [
+        board.document.problem(item.shot.origins["hold"], f"shot {item.id!r}: hold: the clip it holds ({item.hash[:12]}) "
+                               "is neither in the clip store nor in storyboard.lock any more; remove `hold: true` to "
+                               "generate the shot as it is written now")
+        for item in the_plan.shots if item.held and item.status not in ("cached", "download", "resume")
+    ]
+    if problems:
+        raise InvalidStoryboard(problems)
+
+
 def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
-    """`the_plan` with each generated shot's status for `backend`."""
+    """`the_plan` with each generated take's status for `backend`."""
     board = the_plan.storyboard
     store = ClipStore(board.root)
     state = State(store.state_path, read_only=True) if store.state_path.exists() else None
-    locked = LockFile(board.root, board.file.name).entries()
+    locked = by_request(LockFile(board.root, board.file.name).entries())
     try:
         statuses = {
-            item.id: _status(item, store.clip_path(backend, item.hash), state.get(backend, item.hash) if state else None,
-                             locked.get(item.id), backend, paid)
-            for item in the_plan.shots
+            item.key: _status(item, store.clip_path(backend, item.hash), state.get(backend, item.hash) if state else None,
+                              locked.get(item.hash), backend, paid)
+            for item in the_plan.requests
             if item.footage is None
         }
     finally:

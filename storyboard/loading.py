@@ -274,6 +274,12 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
                 first_frame = reference("image", source, origin)
                 origins["first_frame_image"] = origin
 
+        takes, takes_origin = pick(raw, here, "takes")
+        for name, origin in (("takes", takes_origin), ("take", (*here, "take") if "take" in raw else None),
+                             ("hold", (*here, "hold") if "hold" in raw else None)):
+            if origin is not None:
+                origins[name] = origin
+
         transition_spec, _ = pick(raw, here, "transition")
         transition = Transition()
         if transition_spec:
@@ -296,6 +302,9 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
                 clip=root / raw["clip"] if "clip" in raw else None,
                 trim=(float(raw.get("trim", {}).get("start", 0.0)), _optional_float(raw.get("trim", {}).get("end"))),
                 fit=raw.get("fit"),
+                takes=1 if takes is None or "clip" in raw else takes,
+                take=raw.get("take", 1),
+                hold=raw.get("hold", False),
             )
         )
 

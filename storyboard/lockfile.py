@@ -1,9 +1,10 @@
-"""`storyboard.lock`: what each shot was generated from and where its clip can be fetched.
+"""`storyboard.lock`: what each shot was generated from and where its clips can be fetched.
 
 It sits next to the storyboard and is meant to be committed: a teammate who clones the
 project without the (git-ignored) clip store re-downloads clips instead of paying for them
-again. One section per storyboard file in the folder, one entry per shot, keys sorted, so a
-change shows up in `git diff` as the lines of the shots that changed.
+again, and sees the same choices. One section per storyboard file in the folder; per shot a
+list of its takes (the one in the film marked `film: true`), keys sorted, so a change shows up
+in `git diff` as the lines of the shots that changed.
 """
 from __future__ import annotations
 
@@ -35,6 +36,22 @@ class Entry:
     video_url: str | None = None
     clip_sha256: str | None = None
     usd: float | None = None
+    take: int | None = None  # which of the shot's takes (when it has several)
+    film: bool = False  # the clip in the film
+
+
+Entries = dict[str, list[Entry]]  # shot id -> its takes
+
+
+def by_request(entries: Entries) -> dict[str, Entry]:
+    """Every entry by its request hash."""
+    return {entry.request: entry for takes in entries.values() for entry in takes}
+
+
+def in_film(entries: Entries, backend: str) -> dict[str, str]:
+    """Shot id -> request hash of the clip `backend` made that it has in the film."""
+    return {shot_id: entry.request for shot_id, takes in entries.items() for entry in takes
+            if entry.film and entry.backend == backend}
 
 
 class LockFile:
@@ -43,20 +60,25 @@ class LockFile:
         self.section = storyboard_name
         self._document = self._read()
 
-    def entries(self) -> dict[str, Entry]:
+    def entries(self) -> Entries:
         """The usable entries of this storyboard's section; anything malformed is left out."""
         section = self._document.get(self.section)
         shots = section.get("shots") if isinstance(section, dict) else None
-        found = {}
+        found: Entries = {}
         for shot_id, values in (shots.items() if isinstance(shots, dict) else ()):
-            if isinstance(values, dict) and isinstance(values.get("request"), str):
-                found[str(shot_id)] = _entry(values)
+            if isinstance(values, dict):  # written before shots had takes: the one clip, in the film
+                values = [values | {"film": True}]
+            takes = [_entry(value) for value in values if isinstance(value, dict) and isinstance(value.get("request"), str)] \
+                if isinstance(values, list) else []
+            if takes:
+                found[str(shot_id)] = takes
         return found
 
-    def write(self, entries: dict[str, Entry]) -> None:
+    def write(self, entries: Entries) -> None:
         """Replace this storyboard's section; other storyboards' sections are kept as they are."""
-        shots = {shot_id: {k: v for k, v in asdict(_shareable(entry)).items() if v is not None}
-                 for shot_id, entry in sorted(entries.items())}
+        shots = {shot_id: [{k: v for k, v in asdict(_shareable(entry)).items() if v is not None and v is not False}
+                           for entry in sorted(takes, key=lambda entry: (entry.take or 0, entry.request))]
+                 for shot_id, takes in sorted(entries.items()) if takes}
         document = dict(self._document)
         if shots:
             document[self.section] = {"shots": shots}
@@ -103,7 +125,7 @@ def _entry(values: dict[str, Any]) -> Entry:
         value = values.get(name)
         return None if value is None or isinstance(value, (dict, list)) else str(value)
 
-    seed, usd = values.get("seed"), values.get("usd")
+    seed, usd, take = values.get("seed"), values.get("usd"), values.get("take")
     return Entry(
         request=str(values["request"]),
         backend=text("backend") or "",
@@ -113,5 +135,7 @@ def _entry(values: dict[str, Any]) -> Entry:
         video_url=text("video_url"),
         clip_sha256=text("clip_sha256"),
         usd=float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) else None,
+        take=take if isinstance(take, int) and not isinstance(take, bool) and take > 0 else None,
+        film=values.get("film") is True,
     )
 

@@ -81,6 +81,9 @@ class Shot:
     clip: Path | None = None  # existing footage: nothing is generated for this shot
     trim: tuple[float, float | None] = (0.0, None)  # (start, end) seconds into the clip
     fit: str | None = None  # contain | cover; None: the film's
+    takes: int = 1  # variants generated, each its own request (see request.take_seeds)
+    take: int = 1  # the one in the film
+    hold: bool = False  # keep the clip in the film even when the request changes
     # Filled in by templating:
     prompt: str = ""
     cast: list[CastMember] = field(default_factory=list)  # in order of first mention

@@ -7,7 +7,7 @@ import json
 import math
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .assemble import FilmSettings, Piece, Soundtrack, assemble
@@ -16,12 +16,12 @@ from .errors import OverBudget, RenderError, UsageError
 from .events import Event
 from .files import remove_leftovers
 from .generate import GenerateOptions, Generator, Outcome
-from .inventory import check_backend, take_stock
+from .inventory import check_backend, check_holds, stock
 from .loading import load
-from .lockfile import Entry, LockFile
+from .lockfile import Entries, Entry, LockFile, by_request
 from .media import check_tools, frame_size, probe
 from .model import Storyboard
-from .planning import Plan, ShotPlan, make_plan
+from .planning import Plan, ShotPlan
 from .state import State, project_lock
 from .store import ClipStore
 
@@ -49,6 +49,7 @@ def render(
     keep_going: bool = False,
     resubmit: bool | Iterable[str] = False,
     max_cost: float | None = None,
+    takes: int | None = None,
     confirm: Callable[[float], bool] | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> RenderResult:
@@ -59,10 +60,13 @@ def render(
     the file's `render.max_cost`) caps the estimated and the actual spend of this render,
     `confirm(estimated_usd)` is asked before anything is submitted, and `resubmit` allows
     paying again: True (or "*") where an earlier create's outcome is unknown; shot ids for those
-    shots, also where a clip that was paid for can no longer be fetched.
+    shots, also where a clip that was paid for can no longer be fetched. `takes`: make at least
+    this many takes of every generated shot (`render --takes`).
     Raises RenderError naming each failed shot, KeyboardInterrupt when interrupted.
     """
     board = storyboard if isinstance(storyboard, Storyboard) else load(storyboard)
+    if takes is not None:
+        board = with_takes(board, takes)
     engine = get_backend(backend, board) if isinstance(backend, str) else backend
     emit = on_event or (lambda event: None)
     store = ClipStore(board.root)
@@ -70,9 +74,10 @@ def render(
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
         store.remove_leftovers()
         remove_leftovers(board.output.path)
-        the_plan = take_stock(make_plan(board), engine.name, paid=engine.paid)
+        the_plan = stock(board, engine.name, paid=engine.paid)
         selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
         consent = _consent(the_plan, resubmit)
+        check_holds(the_plan)
         check_backend(the_plan, engine, selected)
         check_tools()
         budget = max_cost if max_cost is not None else board.render.max_cost
@@ -82,7 +87,7 @@ def render(
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
         outcome = _generate(the_plan, selected, engine, store, emit, options)
-        in_order = [item.id for item in the_plan.shots]  # storyboard order, not the order they finished in
+        in_order = [item.key for item in the_plan.requests]  # storyboard order, not the order they finished in
         result.generated = [shot_id for shot_id in in_order if shot_id in set(outcome.generated)]
         result.reused = [shot_id for shot_id in in_order if shot_id in set(outcome.reused)]
         result.usd_spent = outcome.usd_spent
@@ -122,20 +127,34 @@ def _generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: 
               emit: Callable[[Event], None], options: GenerateOptions) -> Outcome:
     state = State(store.state_path)
     lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.file.name)
-    generator = Generator(the_plan, engine, store, state, lock.entries(), emit, options)
+    generator = Generator(the_plan, engine, store, state, by_request(lock.entries()), emit, options)
     try:
         return asyncio.run(generator.run(selected))
     finally:
         lock.write(_lock_entries(the_plan, lock.entries(), generator.outcome.locked))
+        made = {item.id: item.hash for item in the_plan.shots
+                if item.footage is None and store.has_clip(the_plan.backend or engine.name, item.hash)}
+        state.record_film(the_plan.storyboard.file.name, engine.name, made, [item.id for item in the_plan.shots])
         state.close()
 
 
-def _lock_entries(the_plan: Plan, existing: dict[str, Entry], rendered: dict[str, Entry]) -> dict[str, Entry]:
-    """storyboard.lock after this render: current entries kept, this render's paid clips added;
-    an entry whose shot is gone or whose request changed is dropped."""
-    current = {item.id: item.hash for item in the_plan.shots}
-    entries = {shot_id: entry for shot_id, entry in existing.items() if current.get(shot_id) == entry.request}
-    return entries | rendered
+def _lock_entries(the_plan: Plan, existing: Entries, rendered: dict[str, Entry]) -> Entries:
+    """storyboard.lock after this render: for each shot, its current takes (and the clip it holds)
+    as recorded before or made now, numbered and the film's marked; anything else is dropped."""
+    known = by_request(existing) | {entry.request: entry for entry in rendered.values()}
+    entries: Entries = {}
+    for item in the_plan.shots:
+        takes = [replace(known[take.hash], take=take.take if take.takes > 1 else None, film=take.hash == item.hash)
+                 for take in the_plan.takes(item.id) if take.hash in known]
+        if takes:
+            entries[item.id] = takes
+    return entries
+
+
+def with_takes(board: Storyboard, takes: int) -> Storyboard:
+    """The storyboard with at least `takes` takes of every generated shot."""
+    shots = [shot if shot.clip is not None else replace(shot, takes=max(shot.takes, takes)) for shot in board.shots]
+    return replace(board, shots=shots)
 
 
 def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Event], None], result: RenderResult) -> None:
@@ -221,7 +240,7 @@ def _consent(the_plan: Plan, resubmit: bool | Iterable[str]) -> frozenset[str]:
     if strangers:
         raise UsageError(f"--resubmit: no shot {strangers[0]!r} in {the_plan.storyboard.display_path}")
     if "*" in names:
-        names |= {item.id for item in the_plan.shots if item.status == "unknown"}
+        names |= {item.id for item in the_plan.requests if item.status == "unknown"}
     return frozenset(names - {"*"})
 
 
@@ -234,16 +253,18 @@ def display_path(path: Path) -> str:
 
 
 def _with_dependencies(the_plan: Plan, only: Iterable[str] | None) -> list[ShotPlan]:
+    """The takes a render makes: every take of the shots named (all, without `only`), and the take in
+    the film of each shot they take a first frame from."""
     if only is None:
-        return list(the_plan.shots)
+        return the_plan.requests
     by_id = {item.id: item for item in the_plan.shots}
-    wanted: set[str] = set()
+    named, needed = set(), set()
     for shot_id in only:
         if shot_id not in by_id:
             raise UsageError(f"--only: no shot {shot_id!r} in {the_plan.storyboard.display_path}")
-        while shot_id not in wanted:
-            wanted.add(shot_id)
-            if not by_id[shot_id].depends_on:
-                break
+        named.add(shot_id)
+        while by_id[shot_id].depends_on and by_id[shot_id].depends_on[0] not in needed:
             shot_id = by_id[shot_id].depends_on[0]
-    return [item for item in the_plan.shots if item.id in wanted]
+            needed.add(shot_id)
+    return [item for item in the_plan.requests
+            if item.id in named or (item.id in needed and item.hash == by_id[item.id].hash)]

@@ -35,14 +35,22 @@ class ShotPlan:
     estimated_usd: float | None
     status: str = "missing"  # see STATUSES
     references: list[Reference] = field(default_factory=list)  # in the order they are sent
+    take: int = 1  # which of the shot's takes this request is
+    takes: int = 1  # how many the shot has
+    held: bool = False  # `hold: true` keeps this clip though the shot's request has changed since
 
     @property
     def cached(self) -> bool:
         return self.status == "cached"
 
+    @property
+    def key(self) -> str:
+        """Names this request in progress, results and errors: the shot id, with `#take` when it has several."""
+        return self.id if self.takes == 1 else f"{self.id}#{self.take}"
+
     def __repr__(self) -> str:
         cost = "" if self.estimated_usd is None else f", est. ${self.estimated_usd:.2f}"
-        return f"<ShotPlan {self.id!r}: {self.status}, {self.hash[:12]}{cost}>"
+        return f"<ShotPlan {self.key!r}: {self.status}, {self.hash[:12]}{cost}>"
 
     @property
     def footage(self) -> Path | None:
@@ -68,6 +76,8 @@ class ShotPlan:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "take": self.take,
+            "held": self.held,
             "model": self.shot.model,
             "hash": self.hash,
             "depends_on": self.depends_on,
@@ -83,34 +93,84 @@ class ShotPlan:
 
 
 @dataclass
+class Change:
+    """An edit since the last render and what it regenerates: `shot` changed itself; `regenerates`
+    are the shots (itself and those taking a first frame from it, in storyboard order) with a take to
+    make, for `usd` on the service."""
+
+    shot: str
+    changed: list[str]
+    regenerates: list[str]
+    usd: float
+
+
+@dataclass
 class Plan:
     storyboard: Storyboard
-    shots: list[ShotPlan]
+    shots: list[ShotPlan]  # one per shot, in film order: the take in the film
     backend: str | None = None  # whose clips the statuses describe; None before they are looked up
+    others: list[ShotPlan] = field(default_factory=list)  # the takes not in the film
+    previous: dict[str, str] = field(default_factory=dict)  # shot id -> request hash of its clip in the last film
 
     def shot(self, shot_id: str) -> ShotPlan:
         return next(item for item in self.shots if item.id == shot_id)
 
+    def takes(self, shot_id: str) -> list[ShotPlan]:
+        """Every take of the shot, by take number, the one in the film included."""
+        return sorted((item for item in self.requests if item.id == shot_id), key=lambda item: item.take)
+
+    @property
+    def requests(self) -> list[ShotPlan]:
+        """Every take of every shot, in storyboard order, then by take number."""
+        order = {item.id: number for number, item in enumerate(self.shots)}
+        return sorted(self.shots + self.others, key=lambda item: (order[item.id], item.take))
+
     def __repr__(self) -> str:
-        count, to_make = len(self.shots), sum(item.to_pay for item in self.shots)
+        count, to_make = len(self.shots), sum(item.to_pay for item in self.requests)
         backend = f" for {self.backend}" if self.backend else ""
         return (f"<Plan {self.storyboard.display_path!r}{backend}: {count} shot{'' if count == 1 else 's'}, {to_make} to make; "
-                f"every shot est. ${self.estimated_usd:.2f} on the service>")
+                f"every take est. ${self.estimated_usd:.2f} on the service>")
 
     @property
     def estimated_usd(self) -> float:
-        return round(sum(item.estimated_usd or 0 for item in self.shots), 4)
+        """Every take of every shot, identical requests once."""
+        return round(sum({item.hash: item.estimated_usd or 0 for item in self.requests}.values()), 4)
 
     @property
     def missing_usd(self) -> float:
         """Estimated cost of what is left to generate; identical requests are generated once."""
-        missing = {item.hash: item.estimated_usd or 0 for item in self.shots if item.to_pay}
+        missing = {item.hash: item.estimated_usd or 0 for item in self.requests if item.to_pay}
         return round(sum(missing.values()), 4)
 
     def with_statuses(self, backend: str, statuses: dict[str, str]) -> Plan:
-        """This plan with each shot's status (by shot id) as found for `backend`."""
-        shots = [replace(item, status=statuses.get(item.id, item.status)) for item in self.shots]
-        return Plan(self.storyboard, shots, backend)
+        """This plan with each take's status (by key) as found for `backend`."""
+        def found(items: list[ShotPlan]) -> list[ShotPlan]:
+            return [replace(item, status=statuses.get(item.key, item.status)) for item in items]
+        return replace(self, shots=found(self.shots), others=found(self.others), backend=backend)
+
+    def changes(self) -> list[Change]:
+        """What was edited since the last render, and what each edit regenerates: a shot whose clip in
+        the film would change, grouped under the edit it follows from (an upstream shot's first frame)."""
+        changed = {item.id for item in self.shots if self.previous.get(item.id, item.hash) != item.hash}
+        dependants: dict[str, list[str]] = {}
+        for item in self.shots:
+            for upstream in item.depends_on:
+                dependants.setdefault(upstream, []).append(item.id)
+        found = []
+        for item in self.shots:
+            if item.id not in changed or any(upstream in changed for upstream in item.depends_on):
+                continue
+            reach, queue = {item.id}, [item.id]
+            while queue:
+                for follower in dependants.get(queue.pop(), []):
+                    if follower in changed and follower not in reach:
+                        reach.add(follower)
+                        queue.append(follower)
+            to_make = {take.hash: take for take in self.requests if take.id in reach and take.to_pay}
+            ordered = [shot.id for shot in self.shots if shot.id in reach]
+            found.append(Change(item.id, ordered, [shot for shot in ordered if any(t.id == shot for t in to_make.values())],
+                                round(sum(take.estimated_usd or 0 for take in to_make.values()), 4)))
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,37 +178,43 @@ class Plan:
             "title": self.storyboard.title,
             "backend": self.backend,
             "output": str(self.storyboard.output.path),
-            "shots": [item.to_dict() for item in self.shots],
+            "shots": [item.to_dict() | {"takes": [take.to_dict() for take in self.takes(item.id)]} for item in self.shots],
             "estimated_usd": self.estimated_usd,
             "missing_usd": self.missing_usd,
-            "missing": [item.id for item in self.shots if item.to_pay],
+            "missing": [item.key for item in self.requests if item.to_pay],
+            "changes": [vars(change) for change in self.changes()],
         }
 
 
-def make_plan(storyboard: Storyboard) -> Plan:
-    """Resolve every shot into its request, hash and estimated cost. Looks at nothing but the
-    storyboard and its files; every generated shot starts as `missing`."""
-    hashes = request_hashes(storyboard)
-    items = []
+def make_plan(storyboard: Storyboard, kept: dict[str, str] | None = None) -> Plan:
+    """Resolve every take of every shot into its request, hash and estimated cost. Looks at nothing
+    but the storyboard and its files (and `kept`: held shots' clips, by shot id, see
+    request.request_hashes); every generated take starts as `missing`."""
+    takes = request_hashes(storyboard, kept)
+    chosen: list[ShotPlan] = []
+    others: list[ShotPlan] = []
     for shot in storyboard.shots:
         profile = storyboard.profile(shot)
         if shot.clip is not None:
-            items.append(ShotPlan(shot=shot, profile=profile, body={}, depends_on=[], hash=hashes[shot.id],
-                                  estimated_usd=None, status="footage"))
+            chosen.append(ShotPlan(shot=shot, profile=profile, body={}, depends_on=[], hash=takes[shot.id][0].hash,
+                                   estimated_usd=None, status="footage"))
             continue
-        body = request_body(shot, storyboard.root)
         references = shot.all_references()
         if isinstance(shot.first_frame, Reference):
             references.insert(0, shot.first_frame)
-        items.append(
-            ShotPlan(
+        for request in takes[shot.id]:
+            body = request_body(shot, storyboard.root, request.seed)
+            item = ShotPlan(
                 shot=shot,
                 profile=profile,
                 body=body,
                 depends_on=[shot.first_frame.shot] if isinstance(shot.first_frame, FrameOf) else [],
-                hash=hashes[shot.id],
+                hash=request.hash,
                 estimated_usd=profile.estimate_usd(body.get("resolution"), body.get("duration")),
                 references=references,
+                take=request.take,
+                takes=len(takes[shot.id]),
+                held=request.held,
             )
-        )
-    return Plan(storyboard, items)
+            (chosen if request.held or request.take == shot.take else others).append(item)
+    return Plan(storyboard, chosen, others=others)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from .files import file_sha256
 from .model import SERVICE_FIELDS, FrameOf, Reference, Shot, Storyboard
 
 HASH_VERSION = 1
+SEED_LIMIT = 2**31  # the service's seeds are 0 … 2147483647
 
 
 def reference_text(ref: Reference, root: Path) -> str:
@@ -37,8 +40,9 @@ def frame_text(frame: FrameOf) -> str:
     return f"frame:{frame.shot}@{frame.at}"
 
 
-def request_body(shot: Shot, root: Path) -> dict[str, Any]:
-    """The JSON body the service receives for this shot (local files still as paths)."""
+def request_body(shot: Shot, root: Path, seed: int | None = None) -> dict[str, Any]:
+    """The JSON body the service receives for this shot (local files still as paths); `seed`: a
+    take's seed, in place of the shot's."""
     body: dict[str, Any] = {"model": shot.model, "prompt": shot.prompt}
     if isinstance(shot.first_frame, FrameOf):
         body["first_frame_image"] = frame_text(shot.first_frame)
@@ -52,8 +56,36 @@ def request_body(shot: Shot, root: Path) -> dict[str, Any]:
     for name in SERVICE_FIELDS:
         if name in shot.fields:
             body[name] = shot.fields[name]
+    if seed is not None:
+        body["seed"] = seed
     body.update(shot.fields.get("params", {}))
     return body
+
+
+@dataclass(frozen=True)
+class TakeRequest:
+    """One take of a shot: its number, the seed it sends (None: the request as written sets none)
+    and its request hash."""
+
+    take: int
+    seed: int | None
+    hash: str
+    held: bool = False  # an earlier clip kept by `hold: true` in place of the shot's current request
+
+
+def take_seeds(shot: Shot, first_hash: str) -> list[int | None]:
+    """The seed of each of the shot's takes. Take 1 is the request as written, so asking for more
+    takes never replaces a clip already made. With a `seed`, the others count up from it; without
+    one they are drawn from the first take's request hash: random-looking, the same on every machine."""
+    written = shot.fields.get("seed")
+    seeds: list[int | None] = [written]
+    for take in range(2, shot.takes + 1):
+        if written is not None:
+            seeds.append((int(written) + take - 1) % SEED_LIMIT)
+        else:
+            drawn = hashlib.sha256(f"{first_hash}:take:{take}".encode()).digest()
+            seeds.append(int.from_bytes(drawn[:8], "big") % SEED_LIMIT)
+    return seeds
 
 
 def frame_time(upstream: Shot, at: str | float) -> str | float:
@@ -66,28 +98,47 @@ def frame_time(upstream: Shot, at: str | float) -> str | float:
     return start + float(at) if start else at
 
 
-def request_hashes(storyboard: Storyboard) -> dict[str, str]:
-    """The request hash of every shot, by shot id (a first frame's shot is hashed first)."""
-    hashes: dict[str, str] = {}
+def request_hashes(storyboard: Storyboard, kept: dict[str, str] | None = None) -> dict[str, list[TakeRequest]]:
+    """Every take of every shot, by shot id (a first frame's shot is hashed first). `kept`: shots
+    whose clip is held (shot id -> the request hash of that clip); they have that one take only, and
+    the shots that take a first frame from them are hashed against it."""
+    kept = kept or {}
+    takes: dict[str, list[TakeRequest]] = {}
 
-    def hash_of(shot: Shot) -> str:
-        if shot.id not in hashes:
-            hashes[shot.id] = _request_hash(shot, storyboard, hash_of)
-        return hashes[shot.id]
+    def chosen_hash(shot: Shot) -> str:
+        if shot.id not in takes:
+            takes[shot.id] = _takes(shot, storyboard, chosen_hash, kept.get(shot.id))
+        found = takes[shot.id]
+        return found[0].hash if len(found) == 1 else found[shot.take - 1].hash
 
     for shot in storyboard.shots:
-        hash_of(shot)
-    return hashes
+        chosen_hash(shot)
+    return takes
 
 
-def _request_hash(shot: Shot, storyboard: Storyboard, hash_of: Any) -> str:
+def _takes(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], str], kept: str | None) -> list[TakeRequest]:
+    first = _request_hash(shot, storyboard, hash_of, None)
+    if shot.takes == 1:
+        takes = [TakeRequest(1, shot.fields.get("seed"), first)]
+    else:
+        seeds = take_seeds(shot, first)
+        takes = [TakeRequest(1, seeds[0], first)] + [
+            TakeRequest(number, seed, _request_hash(shot, storyboard, hash_of, seed))
+            for number, seed in enumerate(seeds[1:], start=2)
+        ]
+    if kept is not None and kept != takes[shot.take - 1].hash:
+        return [TakeRequest(shot.take, None, kept, held=True)]
+    return takes
+
+
+def _request_hash(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], str], seed: int | None) -> str:
     if shot.clip is not None:  # footage: its content is what a dependant's first frame comes from
         return hashlib.sha256(f"footage:{file_sha256(shot.clip)}".encode()).hexdigest()
 
     def content(ref: Reference) -> str:
         return f"sha256:{file_sha256(ref.path)}" if ref.path else ref.source
 
-    body = request_body(shot, storyboard.root)
+    body = request_body(shot, storyboard.root, seed)
     refs = shot.all_references()
     for name, kind in (("image_urls", "image"), ("video_urls", "video")):
         if name in body:

@@ -54,6 +54,18 @@ CREATE TABLE IF NOT EXISTS generations (
     PRIMARY KEY (backend, request_hash)
 )
 """
+# The clip each shot had in the last render of a storyboard file: what `hold: true` keeps, and what
+# `plan` compares against to show what an edit regenerates.
+FILM_SCHEMA = """
+CREATE TABLE IF NOT EXISTS in_film (
+    storyboard    TEXT NOT NULL,
+    backend       TEXT NOT NULL,
+    shot_id       TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    updated_at    REAL NOT NULL,
+    PRIMARY KEY (storyboard, backend, shot_id)
+)
+"""
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,7 @@ class State:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=FULL")  # a committed claim survives power loss
                 self._db.execute(SCHEMA)
+                self._db.execute(FILM_SCHEMA)
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
                 if "idempotency_key" not in columns:  # a state written before creates carried a key
                     self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
@@ -119,6 +132,30 @@ class State:
         else:
             rows = self._db.execute("SELECT * FROM generations WHERE backend = ? ORDER BY created_at", (backend,)).fetchall()
         return [Record(**dict(row)) for row in rows]
+
+    def in_film(self, storyboard: str, backend: str) -> dict[str, str]:
+        """Shot id -> request hash of the clip each shot of `storyboard` (a file name) had in its last render."""
+        try:
+            rows = self._db.execute("SELECT shot_id, request_hash FROM in_film WHERE storyboard = ? AND backend = ?",
+                                    (storyboard, backend)).fetchall()
+        except sqlite3.OperationalError:  # a state written before this table existed, opened read-only
+            return {}
+        return {row[0]: row[1] for row in rows}
+
+    def record_film(self, storyboard: str, backend: str, clips: dict[str, str], shots: list[str]) -> None:
+        """Remember clips (shot id -> request hash) as the ones this render put in the film; shots no
+        longer among `shots` (the storyboard's) are forgotten."""
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(f"DELETE FROM in_film WHERE storyboard = ? AND backend = ? AND shot_id NOT IN "
+                             f"({', '.join('?' * len(shots))})", (storyboard, backend, *shots))
+            self._db.executemany(
+                """INSERT INTO in_film (storyboard, backend, shot_id, request_hash, updated_at) VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (storyboard, backend, shot_id) DO UPDATE SET
+                     request_hash = excluded.request_hash, updated_at = excluded.updated_at""",
+                [(storyboard, backend, shot_id, request_hash, now) for shot_id, request_hash in clips.items()],
+            )
 
     def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> Claim:
         """Record that a create is about to be sent, committed before this returns.

@@ -157,7 +157,7 @@ def test_a_lock_file_seed_of_the_wrong_type_is_not_believed(tmp_path, seed):
     (tmp_path / "storyboard.lock").write_text(yaml.safe_dump(
         {"board.yaml": {"shots": {"one": {"request": "abc", "backend": "aimlapi", "seed": seed, "usd": "lots",
                                           "video_url": ["not", "a", "url"]}}}}))
-    entry = LockFile(tmp_path, "board.yaml").entries()["one"]
+    [entry] = LockFile(tmp_path, "board.yaml").entries()["one"]
     assert entry.seed is None and entry.usd is None and entry.video_url is None
     assert entry.request == "abc" and entry.backend == "aimlapi"
 

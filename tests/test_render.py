@@ -298,7 +298,7 @@ def test_the_lock_file_never_receives_a_url_that_carries_the_key(tmp_path, monke
 
     monkeypatch.setenv("AIMLAPI_KEY", "sk-Secret-Key-1234")
     lock = LockFile(tmp_path, "board.yaml")
-    lock.write({"one": Entry(request="abc", backend="aimlapi", generation="gen-1",
-                             video_url="https://cdn.example/v.mp4?token=sk-secret-key-1234")})
+    lock.write({"one": [Entry(request="abc", backend="aimlapi", generation="gen-1",
+                              video_url="https://cdn.example/v.mp4?token=sk-secret-key-1234")]})
     text = (tmp_path / "storyboard.lock").read_text()
     assert "secret-key" not in text.lower() and "gen-1" in text

@@ -141,8 +141,8 @@ def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, ru
     entries = yaml.safe_load(lock_text)["board.yaml"]["shots"]
     assert list(entries) == ["four", "one", "three", "two"]
     plan = json.loads(run_cli("plan", "board.yaml", "--json", "--backend", "aimlapi")[1])
-    one = entries["one"]
-    assert one["request"] == plan["shots"][0]["hash"]
+    [one] = entries["one"]
+    assert one["request"] == plan["shots"][0]["hash"] and one["film"] is True
     name = service_name(emulator.url)  # the emulator's clips are kept apart from the real service's
     assert name.startswith("aimlapi@127.0.0.1-") and plan["backend"] == name
     assert (one["backend"], one["model"], one["seed"], one["usd"]) == (name, "alibaba/wan-2-7-r2v", 1, 0.26)

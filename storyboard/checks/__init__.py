@@ -59,8 +59,22 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None)
                                      key=True)
                 )
     for shot in storyboard.shots:
-        problems += check_footage(storyboard, shot)
+        problems += check_footage(storyboard, shot) + _check_takes(storyboard, shot)
     return problems + check_soundtrack(storyboard)
+
+
+def _check_takes(storyboard: Storyboard, shot: Shot) -> list[Problem]:
+    document = storyboard.document
+    raw = document.data["shots"][shot.index]
+    if shot.clip is not None:
+        return [document.problem((*shot.where, name), f"shot {shot.id!r}: {name}: footage (`clip`) has no takes to choose from",
+                                 key=True) for name in ("takes", "take", "hold") if name in raw]
+    if shot.take > shot.takes:
+        written = "takes" in shot.origins
+        return [document.problem(shot.origins["take"], f"shot {shot.id!r}: take: {shot.take}, but the shot has "
+                                 f"{shot.takes} take{'' if shot.takes == 1 else 's'}"
+                                 + (f" (takes: {shot.takes})" if written else "; add `takes: N` to make more"))]
+    return []
 
 
 RESERVED_PARAMS = {"model", "prompt", "first_frame_image", *REFERENCE_FIELDS, *SERVICE_FIELDS}
