@@ -1,7 +1,7 @@
 """The storyboard after loading: every default applied, every path resolved, every position known."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +11,7 @@ from .yaml_source import Document, Path_
 MediaKind = Literal["image", "video"]
 
 STATE_DIR = ".storyboard"  # storyboard's own state next to the storyboard file: clips, render state
+MAX_TAKES = 16  # takes of one shot (the schema says so too)
 LOCK_FILE = "storyboard.lock"  # next to the storyboard file: what each shot was generated from (see lockfile.py)
 
 # Service fields a storyboard may set directly (docs/service.md); `prompt` and references are handled apart.
@@ -177,6 +178,11 @@ class Storyboard:
 
     def __repr__(self) -> str:
         return f"<Storyboard {self.display_path!r}: {len(self.shots)} shot{'' if len(self.shots) == 1 else 's'}>"
+
+    def with_takes(self, takes: int) -> Storyboard:
+        """This storyboard with at least `takes` takes of every generated shot (`render --takes`)."""
+        shots = [shot if shot.clip is not None else replace(shot, takes=max(shot.takes, takes)) for shot in self.shots]
+        return replace(self, shots=shots)
 
     def shot(self, shot_id: str) -> Shot:
         for shot in self.shots:

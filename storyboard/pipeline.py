@@ -66,7 +66,7 @@ def render(
     """
     board = storyboard if isinstance(storyboard, Storyboard) else load(storyboard)
     if takes is not None:
-        board = with_takes(board, takes)
+        board = board.with_takes(takes)
     engine = get_backend(backend, board) if isinstance(backend, str) else backend
     emit = on_event or (lambda event: None)
     store = ClipStore(board.root)
@@ -149,12 +149,6 @@ def _lock_entries(the_plan: Plan, existing: Entries, rendered: dict[str, Entry])
         if takes:
             entries[item.id] = takes
     return entries
-
-
-def with_takes(board: Storyboard, takes: int) -> Storyboard:
-    """The storyboard with at least `takes` takes of every generated shot."""
-    shots = [shot if shot.clip is not None else replace(shot, takes=max(shot.takes, takes)) for shot in board.shots]
-    return replace(board, shots=shots)
 
 
 def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Event], None], result: RenderResult) -> None:

@@ -102,6 +102,15 @@ class Change:
     changed: list[str]
     regenerates: list[str]
     usd: float
+    picked: int | None = None  # the edit is a pick of this take (`take: K`)
+
+    def __str__(self) -> str:
+        edit = f"picking take {self.picked} of {self.shot!r}" if self.picked else f"editing {self.shot!r}"
+        if not self.regenerates:
+            return f"{edit} changes {', '.join(map(repr, self.changed))} in the film; every clip needed exists"
+        count = len(self.regenerates)
+        return (f"{edit} regenerates {', '.join(map(repr, self.regenerates))}: {count} shot{'' if count == 1 else 's'}, "
+                f"est. {self.usd:.2f} USD on the service (hold: true on a shot keeps its clip)")
 
 
 @dataclass
@@ -168,8 +177,9 @@ class Plan:
                         queue.append(follower)
             to_make = {take.hash: take for take in self.requests if take.id in reach and take.to_pay}
             ordered = [shot.id for shot in self.shots if shot.id in reach]
+            picked = item.take if any(take.hash == self.previous[item.id] for take in self.takes(item.id)) else None
             found.append(Change(item.id, ordered, [shot for shot in ordered if any(t.id == shot for t in to_make.values())],
-                                round(sum(take.estimated_usd or 0 for take in to_make.values()), 4)))
+                                round(sum(take.estimated_usd or 0 for take in to_make.values()), 4), picked))
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -182,7 +192,7 @@ class Plan:
             "estimated_usd": self.estimated_usd,
             "missing_usd": self.missing_usd,
             "missing": [item.key for item in self.requests if item.to_pay],
-            "changes": [vars(change) for change in self.changes()],
+            "changes": [vars(change) | {"message": str(change)} for change in self.changes()],
         }
 
 

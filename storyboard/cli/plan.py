@@ -6,9 +6,10 @@ import os
 import click
 
 from ..backends import BACKENDS, backend_class, store_name
-from ..inventory import check_backend, plan, take_stock
+from ..inventory import check_backend, check_holds, plan, take_stock
 from ..loading import load
-from ..planning import STATUSES, Plan
+from ..model import MAX_TAKES
+from ..planning import STATUSES, Plan, ShotPlan
 from .notes import echo_warnings
 
 PAID_BACKEND = "aimlapi"
@@ -20,10 +21,16 @@ PAID_BACKEND = "aimlapi"
 @click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
               help="Whose clips count as made, and whose pre-payment checks run (aimlapi: local references "
                    "must be publishable). The cost on the real service is shown either way.")
-def command(file: str, as_json: bool, backend: str) -> None:
-    """Show the exact request of every shot, what is cached and what it would cost. Sends nothing."""
+@click.option("--takes", type=click.IntRange(1, MAX_TAKES), default=None, metavar="N",
+              help="As `render --takes N`: at least N takes of every generated shot.")
+def command(file: str, as_json: bool, backend: str, takes: int | None) -> None:
+    """Show the exact request of every take, what is cached, what an edit regenerates and what it
+    would cost. Sends nothing."""
     board = load(file)
+    if takes is not None:
+        board = board.with_takes(takes)
     the_plan = plan(board, backend)
+    check_holds(the_plan)
     check_backend(the_plan, backend)
     echo_warnings(board)
     if as_json:
@@ -35,27 +42,43 @@ def command(file: str, as_json: bool, backend: str) -> None:
         if item.footage is not None:
             click.echo(f"\n{item.id}  [footage]  {os.path.relpath(item.footage)}")
             continue
-        state = item.status
-        cost = "?" if item.estimated_usd is None else f"${item.estimated_usd:.2f}"
         after = f"  after {', '.join(item.depends_on)}" if item.depends_on else ""
-        click.echo(f"\n{item.id}  [{state}]  {item.shot.model}  {item.duration:g} s  est. {cost}  {item.hash[:12]}{after}")
+        chosen = f"  take {item.take} of {item.takes} in the film" if item.takes > 1 else ""
+        click.echo(f"\n{item.id}  [{item.status}]  {item.shot.model}  {item.duration:g} s  est. {_usd(item)}  "
+                   f"{item.hash[:12]}{chosen}{after}")
+        if item.held:
+            click.echo("    held (hold: true): keeps its clip from the last render; the request below is the shot's "
+                       "current one, not generated until the hold is removed")
         for line in json.dumps(item.body, indent=2, ensure_ascii=False).splitlines():
             click.echo(f"    {line}")
+        if item.takes > 1:
+            click.echo("    takes:")
+            for take in the_plan.takes(item.id):
+                mark = "  <- in the film" if take.hash == item.hash else ""
+                click.echo(f"      {take.take}  [{take.status}]  seed {take.setting('seed')}  est. {_usd(take)}  "
+                           f"{take.hash[:12]}{mark}")
     click.echo("\n" + _summary(the_plan, backend))
-    shown = sorted({item.status for item in the_plan.shots})
+    for change in the_plan.changes():
+        click.echo(str(change))
+    shown = sorted({item.status for item in the_plan.requests})
     click.echo("  " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown))
+
+
+def _usd(item: ShotPlan) -> str:
+    return "?" if item.estimated_usd is None else f"${item.estimated_usd:.2f}"
 
 
 def _summary(the_plan: Plan, backend: str) -> str:
     """What rendering would make, and what it would cost on the real service: from that service's own
     store and records, whichever backend the plan was made for (a preview clip saves nothing there)."""
-    generated = [item for item in the_plan.shots if item.footage is None]
+    generated = [item for item in the_plan.requests if item.footage is None]
     missing = [item for item in generated if item.to_pay]
     free = not backend_class(backend).paid
-    lines = [f"{len(missing)} of {len(generated)} generated shot{'' if len(generated) == 1 else 's'} to make with the "
+    noun = "take" if any(item.takes > 1 for item in generated) else "shot"
+    lines = [f"{len(missing)} of {len(generated)} generated {noun}{'' if len(generated) == 1 else 's'} to make with the "
              f"{backend} backend" + (" (free)" if free else "")]
     paid = take_stock(the_plan, store_name(PAID_BACKEND), paid=True) if free else the_plan
-    to_pay = [item for item in paid.shots if item.to_pay]
+    to_pay = [item for item in paid.requests if item.to_pay]
     lines.append(f"on the real service (--backend {PAID_BACKEND}): {len(to_pay)} to pay, estimated ${paid.missing_usd:.2f}"
-                 f" (every shot ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")
+                 f" (every {noun} ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")
     return "\n".join(lines)

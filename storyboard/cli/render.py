@@ -8,6 +8,7 @@ import click
 from ..backends import BACKENDS
 from ..errors import StoryboardError, UsageError
 from ..loading import load
+from ..model import MAX_TAKES
 from .notes import echo_warnings
 from .progress import JsonLines, Lines, LiveTable
 
@@ -29,9 +30,12 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 @click.option("--resubmit", multiple=True, is_flag=False, flag_value="*", metavar="[SHOT]",
               help="Pay again for SHOT (repeatable) where an earlier create's outcome is unknown or its paid clip "
                    "can no longer be fetched; without SHOT, for every shot whose outcome is unknown.")
+@click.option("--takes", type=click.IntRange(1, MAX_TAKES), default=None, metavar="N",
+              help="Make at least N takes of every generated shot (as `takes: N`); `take: K` on a shot picks the "
+                   "one in the film.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line instead of progress.")
 def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], keep_going: bool,
-            max_cost: float | None, yes: bool, resubmit: tuple[str, ...], as_json: bool) -> None:
+            max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, as_json: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
     from ..pipeline import display_path, render  # generation and assembly: imported only to render
 
@@ -54,7 +58,7 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
         progress = Lines()
     try:
         result = render(board, backend=backend, jobs=jobs, only=list(only) or None, keep_going=keep_going,
-                        resubmit=resubmit, max_cost=max_cost, confirm=confirm, on_event=progress)
+                        resubmit=resubmit, max_cost=max_cost, takes=takes, confirm=confirm, on_event=progress)
     except (StoryboardError, KeyboardInterrupt) as error:
         if isinstance(progress, JsonLines):  # a program reading the events learns how it ended
             ended = {"interrupted": True} if isinstance(error, KeyboardInterrupt) else {"error": str(error)}

@@ -110,6 +110,11 @@ class Service:
                 "faults": self.faults.injected(),
             }
 
+    def created(self) -> list[dict[str, Any]]:
+        """The body of every generation made (and billed), in the order they were created."""
+        with self._lock:
+            return [generation.body for generation in self._generations.values()]
+
     # Bookkeeping for the request handler.
 
     def count(self, name: str) -> None:
