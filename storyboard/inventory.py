@@ -14,7 +14,7 @@ from .errors import InvalidStoryboard
 from .lockfile import Entry, LockFile, by_request, in_film
 from .model import Storyboard
 from .planning import Plan, ShotPlan, make_plan
-from .state import Record, State, clip_is_intact
+from .state import InFilm, Record, State, clip_is_intact
 from .store import ClipStore
 
 
@@ -30,18 +30,22 @@ def stock(storyboard: Storyboard, backend: str, *, paid: bool) -> Plan:
     """The plan for `backend` (a store name): each shot's clip in the last film (render state, else
     storyboard.lock) held where the shot says `hold: true`, and every take's status."""
     store = ClipStore(storyboard.root)
-    previous: dict[str, str] = {}
+    recorded: dict[str, InFilm] = {}
     if store.state_path.exists():
         state = State(store.state_path, read_only=True)
         try:
-            previous = state.in_film(storyboard.file.name, backend)
+            recorded = state.in_film(storyboard.file.name, backend)
         finally:
             state.close()
     locked = in_film(LockFile(storyboard.root, storyboard.file.name).entries(), backend)
-    previous = {shot.id: previous.get(shot.id) or locked[shot.id] for shot in storyboard.shots
-                if shot.id in previous or shot.id in locked}
+    previous = {shot.id: recorded[shot.id].request_hash if shot.id in recorded else locked[shot.id]
+                for shot in storyboard.shots if shot.id in recorded or shot.id in locked}
     kept = {shot.id: previous[shot.id] for shot in storyboard.shots if shot.hold and shot.id in previous}
-    return take_stock(replace(make_plan(storyboard, kept), previous=previous), backend, paid=paid)
+    the_plan = make_plan(storyboard, kept)
+    # A held clip was made from an earlier request: show that one where it was recorded.
+    shots = [replace(item, body=recorded[item.id].body or item.body) if item.held and item.id in recorded else item
+             for item in the_plan.shots]
+    return take_stock(replace(the_plan, shots=shots, previous=previous), backend, paid=paid)
 
 
 def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:

@@ -22,7 +22,7 @@ from .lockfile import Entries, Entry, LockFile, by_request
 from .media import check_tools, frame_size, probe
 from .model import Storyboard
 from .planning import Plan, ShotPlan
-from .state import State, project_lock
+from .state import InFilm, State, project_lock
 from .store import ClipStore
 
 
@@ -132,8 +132,8 @@ def _generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: 
         return asyncio.run(generator.run(selected))
     finally:
         lock.write(_lock_entries(the_plan, lock.entries(), generator.outcome.locked))
-        made = {item.id: item.hash for item in the_plan.shots
-                if item.footage is None and store.has_clip(the_plan.backend or engine.name, item.hash)}
+        made = {item.id: InFilm(item.hash, item.body) for item in the_plan.shots
+                if item.footage is None and store.has_clip(engine.name, item.hash)}
         state.record_film(the_plan.storyboard.file.name, engine.name, made, [item.id for item in the_plan.shots])
         state.close()
 

@@ -19,6 +19,7 @@ the start of a run was left by a run that died.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import sys
@@ -27,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .errors import StateError, redact
 from .files import file_sha256
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS in_film (
     backend       TEXT NOT NULL,
     shot_id       TEXT NOT NULL,
     request_hash  TEXT NOT NULL,
+    body          TEXT,                     -- the request as sent (JSON): what a held shot shows
     updated_at    REAL NOT NULL,
     PRIMARY KEY (storyboard, backend, shot_id)
 )
@@ -112,6 +114,8 @@ class State:
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
                 if "idempotency_key" not in columns:  # a state written before creates carried a key
                     self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
+                if "body" not in {row[1] for row in self._db.execute("PRAGMA table_info(in_film)")}:
+                    self._db.execute("ALTER TABLE in_film ADD COLUMN body TEXT")
             self._db.row_factory = sqlite3.Row
             self._db.execute("SELECT 1 FROM generations LIMIT 1").fetchall()
         except sqlite3.DatabaseError as error:
@@ -133,28 +137,29 @@ class State:
             rows = self._db.execute("SELECT * FROM generations WHERE backend = ? ORDER BY created_at", (backend,)).fetchall()
         return [Record(**dict(row)) for row in rows]
 
-    def in_film(self, storyboard: str, backend: str) -> dict[str, str]:
-        """Shot id -> request hash of the clip each shot of `storyboard` (a file name) had in its last render."""
+    def in_film(self, storyboard: str, backend: str) -> dict[str, InFilm]:
+        """By shot id, the clip each shot of `storyboard` (a file name) had in its last render."""
         try:
-            rows = self._db.execute("SELECT shot_id, request_hash FROM in_film WHERE storyboard = ? AND backend = ?",
+            rows = self._db.execute("SELECT shot_id, request_hash, body FROM in_film WHERE storyboard = ? AND backend = ?",
                                     (storyboard, backend)).fetchall()
         except sqlite3.OperationalError:  # a state written before this table existed, opened read-only
             return {}
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: InFilm(row[1], _json_object(row[2])) for row in rows}
 
-    def record_film(self, storyboard: str, backend: str, clips: dict[str, str], shots: list[str]) -> None:
-        """Remember clips (shot id -> request hash) as the ones this render put in the film; shots no
-        longer among `shots` (the storyboard's) are forgotten."""
+    def record_film(self, storyboard: str, backend: str, clips: dict[str, InFilm], shots: list[str]) -> None:
+        """Remember clips (by shot id) as the ones this render put in the film; shots no longer among
+        `shots` (the storyboard's) are forgotten."""
         now = time.time()
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(f"DELETE FROM in_film WHERE storyboard = ? AND backend = ? AND shot_id NOT IN "
                              f"({', '.join('?' * len(shots))})", (storyboard, backend, *shots))
             self._db.executemany(
-                """INSERT INTO in_film (storyboard, backend, shot_id, request_hash, updated_at) VALUES (?, ?, ?, ?, ?)
+                """INSERT INTO in_film (storyboard, backend, shot_id, request_hash, body, updated_at) VALUES (?, ?, ?, ?, ?, ?)
                    ON CONFLICT (storyboard, backend, shot_id) DO UPDATE SET
-                     request_hash = excluded.request_hash, updated_at = excluded.updated_at""",
-                [(storyboard, backend, shot_id, request_hash, now) for shot_id, request_hash in clips.items()],
+                     request_hash = excluded.request_hash, body = excluded.body, updated_at = excluded.updated_at""",
+                [(storyboard, backend, shot_id, clip.request_hash, json.dumps(clip.body) if clip.body is not None else None, now)
+                 for shot_id, clip in clips.items()],
             )
 
     def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> Claim:
@@ -244,6 +249,22 @@ def _cannot_open(path: Path, error: sqlite3.DatabaseError) -> str:
                   "(make a copy before anything else). Paid clips listed in storyboard.lock can still be "
                   "downloaded without it")
     return f"the render state {path} cannot be used ({text}); {advice}"
+
+
+@dataclass(frozen=True)
+class InFilm:
+    """A shot's clip in the last render: its request hash, and the request as sent when known."""
+
+    request_hash: str
+    body: dict[str, Any] | None = None
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)

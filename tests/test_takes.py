@@ -159,6 +159,11 @@ def test_plan_shows_what_an_edit_regenerates_and_hold_keeps_the_clip(project, ru
     assert plan_of(run_cli)["shots"][1] | {"held": True} == plan_of(run_cli)["shots"][1]
     assert plan_of(run_cli)["shots"][1]["hash"] == landing_before
 
+    # A held shot whose own prompt changes still shows (and keeps) the request that made its clip.
+    project.write(edited.replace("    seed: 2\n", "    seed: 2\n    hold: true\n").replace("a fairy lands", "a fairy flies"))
+    held = plan_of(run_cli)["shots"][1]
+    assert held["held"] and held["hash"] == landing_before and held["body"]["prompt"].startswith("a fairy lands")
+
     # The hold removed: the shot follows its first frame again.
     project.write(edited)
     code, out, _ = run_cli("plan", "board.yaml")

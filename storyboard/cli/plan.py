@@ -47,8 +47,8 @@ def command(file: str, as_json: bool, backend: str, takes: int | None) -> None:
         click.echo(f"\n{item.id}  [{item.status}]  {item.shot.model}  {item.duration:g} s  est. {_usd(item)}  "
                    f"{item.hash[:12]}{chosen}{after}")
         if item.held:
-            click.echo("    held (hold: true): keeps its clip from the last render; the request below is the shot's "
-                       "current one, not generated until the hold is removed")
+            click.echo(f"    held (hold: true): keeps clip {item.hash[:12]} from an earlier render; the shot as written "
+                       "now is generated once the hold is removed")
         for line in json.dumps(item.body, indent=2, ensure_ascii=False).splitlines():
             click.echo(f"    {line}")
         if item.takes > 1:
