@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .loading import load
     from .pipeline import RenderResult, render
     from .planning import Plan, ShotPlan
+    from .review import write_review
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ _LAZY = {
     "ShotPlan": "planning",
     "render": "pipeline",
     "RenderResult": "pipeline",
+    "write_review": "review",
 }
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "load",
     "plan",
     "render",
+    "write_review",
 ]
 
 

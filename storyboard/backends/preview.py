@@ -25,7 +25,7 @@ from .base import Job, Submission
 if TYPE_CHECKING:
     from ..animatic import Animatic
     from ..errors import Problem
-    from ..model import Storyboard
+    from ..model import Reference, Storyboard
     from ..planning import ShotPlan
 
 DEFAULT_DURATION = 5.0  # seconds, for a model profile that gives no duration
@@ -62,6 +62,18 @@ def places_in_film(storyboard: Storyboard) -> dict[str, Place]:
     return places
 
 
+def labelled_references(plan: ShotPlan) -> list[tuple[str, Reference]]:
+    """The references the shot's prompt names, each with the name the prompt gives it (`Image 1`,
+    `Video 1`: the model profile's labels, numbered by kind; the kind where the profile has no label)."""
+    counters = {"image": 0, "video": 0}
+    labelled = []
+    for ref in plan.shot.all_references():
+        counters[ref.kind] += 1
+        label = plan.profile.label(ref.kind, counters[ref.kind]) if ref.kind in plan.profile.labels else ref.kind
+        labelled.append((label, ref))
+    return labelled
+
+
 def animatic_for(job: Job, place: Place | None = None, markers: bool = False) -> Animatic:
     from ..animatic import Animatic
 
@@ -69,12 +81,7 @@ def animatic_for(job: Job, place: Place | None = None, markers: bool = False) ->
     # A model profile without these defaults still gets a sensible animatic.
     width, height = frame_size(plan.setting("resolution") or "720p", plan.setting("aspect_ratio") or "16:9")
     seed = plan.setting("seed")  # None: the service picks one at random
-    counters = {"image": 0, "video": 0}
-    references = []
-    for ref in plan.shot.all_references():
-        counters[ref.kind] += 1
-        label = plan.profile.label(ref.kind, counters[ref.kind]) if ref.kind in plan.profile.labels else ref.kind
-        references.append((label, ref.path, ref.source))
+    references = [(label, ref.path, ref.source) for label, ref in labelled_references(plan)]
     return Animatic(
         width=width,
         height=height,

@@ -1,0 +1,308 @@
+"""`storyboard review`: the page a director looks at. What it says, checked in its HTML; how it
+looks and plays, checked in headless Chromium (tests/browser.py)."""
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from browser import chromium_or_skip
+
+import storyboard
+from storyboard.backends import store_name
+from storyboard.inventory import plan
+from storyboard.media import probe
+from storyboard.review import write_review
+from storyboard.review.data import gather
+from storyboard.review.page import timecode
+from storyboard.state import State
+from storyboard.store import ClipStore
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+# Line numbers matter: the page tells which line to change.
+BOARD = """\
+storyboard: 1
+title: The Night <Ferry> & Co
+defaults: {resolution: 720p, duration: 2, aspect_ratio: "16:9"}
+cast:
+  fox: {image: assets/red.png, description: a red fox}
+shots:
+  - id: dock
+    prompt: |
+      {{ cast.fox }} waits on the dock, "lanterns" <swaying> & fog.
+      Second line.
+    seed: 5
+    takes: 2
+    take: 2
+  - id: lake
+    prompt: The ferry crosses the lake
+    transition: {type: crossfade, duration: 0.5}
+output: {path: out/film.mp4}
+"""
+TAKE_LINE = BOARD.splitlines().index("    take: 2") + 1  # of shot dock
+FPS = 24
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    """A project rendered once on the preview backend; each test gets its own copy (see `project_copy`)."""
+    from conftest import Project
+
+    root = tmp_path_factory.mktemp("review") / "project"
+    root.mkdir()
+    Project(root).write(BOARD)
+    storyboard.render(root / "board.yaml")
+    return root
+
+
+@pytest.fixture
+def copy(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the rendered project (clips keep their times, so they still count as rendered), as the current folder."""
+    root = tmp_path / "project"
+    shutil.copytree(made, root)
+    monkeypatch.chdir(root)
+    return root
+
+
+def page_of(root: Path, name: str = "out/review.html") -> str:
+    return (root / name).read_text(encoding="utf-8")
+
+
+def take_articles(page: str) -> dict[str, str]:
+    """Each take's <article>, by its key."""
+    return {match.group(1): match.group(0) for match in re.finditer(r'<article class="take[^"]*" id="take-([^"]+)".*?</article>',
+                                                                    page, re.S)}
+
+
+def test_the_page_lists_every_take_and_marks_the_one_in_the_film(copy, run_cli):
+    code, out, err = run_cli("review", "board.yaml")
+    assert code == 0, err
+    assert "out/review.html" in out
+    takes = take_articles(page_of(copy))
+    assert list(takes) == ["dock#1", "dock#2", "lake"]
+    marked = [key for key, article in takes.items() if 'class="take in-film"' in article]
+    assert marked == ["dock#2", "lake"]  # `take: 2`; a one-take shot's only take
+    assert all("In the film" in takes[key] for key in marked)
+    assert "In the film" not in takes["dock#1"]
+    assert all("<video controls preload=\"metadata\"" in article for article in takes.values())
+
+
+def test_the_prompt_is_shown_exactly_as_sent_with_the_references_as_it_names_them(copy, run_cli):
+    assert run_cli("review", "board.yaml")[0] == 0
+    page = page_of(copy)
+    sent = storyboard.plan(storyboard.load("board.yaml")).shot("dock").body["prompt"]
+    assert sent.startswith("Image 1 (a red fox) waits") and "\n" in sent
+    shown = re.findall(r'<p class="prompt">(.*?)</p>', page, re.S)
+    assert html.unescape(shown[0]) == sent  # line breaks kept (the page shows them: white-space: pre-wrap)
+    assert "&lt;swaying&gt; &amp; fog." in shown[0]  # escaped, never markup
+    assert "<b>Image 1</b><span>assets/red.png</span>" in page
+    assert "<title>The Night &lt;Ferry&gt; &amp; Co · review</title>" in page
+
+
+def test_each_other_take_says_the_line_to_change_or_the_line_to_add(copy, project_text, run_cli):
+    project_text(copy, BOARD.replace("    transition: {type: crossfade", "    takes: 2\n    transition: {type: crossfade"))
+    assert run_cli("review", "board.yaml")[0] == 0
+    takes = take_articles(page_of(copy))
+    assert f'data-pick="line {TAKE_LINE}: take: 1"' in takes["dock#1"]
+    assert f"<code>line {TAKE_LINE}: take: 1</code>" in takes["dock#1"]
+    lake_line = BOARD.splitlines().index("  - id: lake") + 1
+    assert html.unescape(re.search(r'data-pick="([^"]+)"', takes["lake#2"]).group(1)) == \
+        f"add `take: 2` to shot 'lake' (line {lake_line})"
+    assert "data-pick" not in takes["dock#2"] and "data-pick" not in takes["lake#1"]
+
+
+def test_a_take_not_rendered_yet_shows_a_placeholder_not_a_broken_video(copy, project_text, run_cli):
+    project_text(copy, BOARD.replace("    takes: 2\n", "    takes: 3\n"))
+    assert run_cli("review", "board.yaml")[0] == 0
+    takes = take_articles(page_of(copy))
+    assert "Not rendered yet" in takes["dock#3"] and "<video" not in takes["dock#3"]
+    assert "storyboard render board.yaml" in takes["dock#3"]
+    assert "<video" in takes["dock#1"] and "Not rendered yet" not in takes["dock#1"]
+
+
+def test_the_totals_say_what_was_spent_what_everything_costs_and_what_is_left_to_pay(copy, run_cli):
+    board = storyboard.load("board.yaml")
+    the_plan = plan(board)
+    dock = the_plan.takes("dock")
+    state = State(ClipStore(copy).state_path)
+    try:  # the service made take 1 of dock for 0.26 USD
+        state.claim(store_name("aimlapi"), dock[0].hash, "dock", None, 5)
+        state.submitted(store_name("aimlapi"), dock[0].hash, "gen-1", 0.26)
+    finally:
+        state.close()
+    assert run_cli("review", "board.yaml")[0] == 0
+    page = page_of(copy)
+    assert the_plan.estimated_usd > 0
+    assert '<dd data-total="spent">$0.26</dd>' in page
+    assert f'<dd data-total="estimated">${the_plan.estimated_usd:,.2f}</dd>' in page
+    to_pay = plan(board, "aimlapi").missing_usd  # the service is making dock#1: the other takes are left to pay
+    assert to_pay == pytest.approx(the_plan.estimated_usd - dock[0].estimated_usd)
+    assert f'<dd data-total="to-pay">${to_pay:,.2f}</dd>' in page
+
+
+def test_the_page_shows_the_film_and_where_each_shot_is_in_it(copy, run_cli):
+    assert run_cli("review", "board.yaml")[0] == 0
+    page = page_of(copy)
+    assert '<video id="film" controls preload="metadata" src="film.mp4">' in page
+    # dock lasts 2 s; lake begins 0.5 s before dock ends (a crossfade) and lasts 2 s.
+    for shot, start, end in (("dock", "00:00.00", "00:02.00"), ("lake", "00:01.50", "00:03.50")):
+        shown = f'<span class="tc start">{start}</span> – <span class="tc end">{end}</span>'
+        assert re.search(f'id="shot-{shot}".*?{shown}', page, re.S)
+
+
+def test_a_film_older_than_the_choices_says_so(copy, project_text, run_cli):
+    assert run_cli("review", "board.yaml")[0] == 0
+    assert 'class="note"' not in page_of(copy)
+    project_text(copy, BOARD.replace("    take: 2", "    take: 1"))
+    assert run_cli("review", "board.yaml")[0] == 0
+    page = page_of(copy)
+    assert "The film was assembled before the latest changes to &#39;dock&#39;" in page
+    assert 'class="take in-film" id="take-dock#1"' in page  # the storyboard's choice, which the next render puts in
+
+
+def test_footage_shows_its_file(copy, project_text, run_cli):
+    shutil.copy(copy / "assets" / "walk.mp4", copy / "assets" / "title card.mp4")
+    project_text(copy, BOARD.replace("shots:\n", "shots:\n  - id: title\n    clip: assets/title card.mp4\n"))
+    assert run_cli("review", "board.yaml")[0] == 0
+    page = page_of(copy)
+    takes = take_articles(page)
+    assert "Existing footage: <code>assets/title card.mp4</code>" in page
+    assert '<video controls preload="metadata" src="../assets/title%20card.mp4" poster="data:image/jpeg;base64,' in takes["title"]
+    assert 'class="take in-film"' in takes["title"]
+
+
+def test_the_page_goes_next_to_the_film_unless_told_where(copy, run_cli):
+    assert run_cli("review", "board.yaml")[0] == 0
+    assert (copy / "out" / "review.html").is_file()
+    code, out, _ = run_cli("review", "board.yaml", "-o", "notes/for-anna.html")
+    assert code == 0 and "notes/for-anna.html" in out
+    page = page_of(copy, "notes/for-anna.html")
+    sources = re.findall(r'<video[^>]* src="([^"]+)"', page)
+    assert len(sources) == 4  # the film and three takes
+    assert all((copy / "notes" / source).resolve().is_file() for source in sources)  # relative to the page
+
+
+@pytest.mark.parametrize(("target", "said"), [
+    ("board.yaml", "is the storyboard file itself"),
+    ("assets/red.png", "is a reference image of cast member 'fox'"),
+    ("out/film.mp4", "is the film"),
+    (".storyboard/page.html", "inside .storyboard/"),
+    ("out", "is a folder"),
+])
+def test_the_page_never_overwrites_an_input_or_the_film(copy, run_cli, target, said):
+    before = {path: path.read_bytes() for path in (copy / "board.yaml", copy / "assets" / "red.png", copy / "out" / "film.mp4")}
+    code, _, err = run_cli("review", "board.yaml", "-o", target)
+    assert code == 2
+    assert said in err and err.startswith("error: ") and err.count("\n") == 1
+    assert {path: path.read_bytes() for path in before} == before
+
+
+def test_the_page_is_written_atomically(copy, run_cli, monkeypatch):
+    (copy / "out" / "review.html").write_text("the previous page")
+
+    def half_then_fail(self: Path, data: bytes) -> int:
+        with open(self, "wb") as file:
+            file.write(data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_fail)
+    code, _, err = run_cli("review", "board.yaml")
+    assert code == 1 and "No space left on device" in err
+    assert page_of(copy) == "the previous page"
+    assert sorted(path.name for path in (copy / "out").iterdir()) == ["film.mp4", "review.html"]  # no half-written leftover
+
+
+def test_thumbnails_are_decoded_once(copy):
+    board = storyboard.load("board.yaml")
+    first = gather(plan(board), copy / "page.html")
+    again = gather(plan(board), copy / "page.html")
+    assert first.decoded == 4  # three takes and the reference image
+    assert again.decoded == 0
+    assert [take.facts for shot in again.shots for take in shot.takes] == \
+        [take.facts for shot in first.shots for take in shot.takes]
+
+
+def test_the_python_api_writes_the_same_page(copy):
+    page = storyboard.write_review("board.yaml", output="api.html")
+    assert page == copy / "api.html"
+    assert 'id="take-dock#2"' in page.read_text()
+    assert write_review(storyboard.load("board.yaml")) == copy / "out" / "review.html"
+
+
+def test_the_aimlapi_backend_has_no_clips_here(copy, run_cli):
+    assert run_cli("review", "board.yaml", "--backend", "aimlapi")[0] == 0
+    page = page_of(copy)
+    assert "clips of the aimlapi backend" in page
+    takes = take_articles(page)
+    assert all("Not rendered yet" in article and "<video" not in article for article in takes.values())
+    assert "storyboard render board.yaml --backend aimlapi" in page
+
+
+def test_an_invalid_storyboard_is_one_message_per_problem_and_exit_2(copy, project_text, run_cli):
+    project_text(copy, BOARD.replace("take: 2", "take: 3"))
+    code, out, err = run_cli("review", "board.yaml")
+    assert code == 2 and out == ""
+    assert f"board.yaml:{TAKE_LINE}:" in err and "take: 3" in err
+
+
+def test_timecodes():
+    assert timecode(0) == "00:00.00"
+    assert timecode(5) == "00:05.00"
+    assert timecode(61.257) == "01:01.26"
+    assert timecode(3725.5) == "1:02:05.50"
+    assert timecode(None) == "–"
+
+
+@pytest.fixture
+def project_text():
+    def write(root: Path, text: str) -> None:
+        (root / "board.yaml").write_text(text, encoding="utf-8")
+
+    return write
+
+
+# In the browser -----------------------------------------------------------------------------------
+
+
+def test_the_page_in_a_browser(copy, run_cli):
+    """Every shot visible; every video plays (metadata, duration as probed); the timecodes match the film;
+    no console error, no failed request; no horizontal scroll at 1280 or 900 px. Screenshot: test-artifacts/review.png."""
+    chromium = chromium_or_skip()
+    assert run_cli("review", "board.yaml")[0] == 0
+    page_file = copy / "out" / "review.html"
+    film = probe(copy / "out" / "film.mp4")
+    dock, lake = (probe(copy / "out" / src) for src in _film_take_sources(page_file.read_text()))
+    dock_length, lake_length = dock.picture.end - dock.start, lake.picture.end - lake.start
+    expected = {"dock": (0.0, dock_length), "lake": (dock_length - 0.5, dock_length - 0.5 + lake_length)}  # a 0.5 s crossfade
+    assert abs(expected["lake"][1] - film.picture.duration) <= 1 / FPS  # the page's arithmetic is the film's
+
+    with chromium(width=1280) as browser:
+        seen = browser.open(page_file)
+        for shot in ("dock", "lake"):
+            assert seen.page.locator(f"#shot-{shot}").is_visible()
+        videos = seen.videos()
+        assert len(videos) == 4  # the film and three takes
+        for video in videos:
+            assert video["readyState"] >= 1, video
+            clip = probe((page_file.parent / video["src"]).resolve())
+            assert abs(video["duration"] - clip.duration) <= 0.1, video
+        for shot, (start, end) in expected.items():
+            assert seen.page.locator(f"#shot-{shot} .tc.start").inner_text() == timecode(start)
+            assert seen.page.locator(f"#shot-{shot} .tc.end").inner_text() == timecode(end)
+        assert seen.horizontal_overflow() == 0
+        # A click on a shot in the strip under the film seeks the film there.
+        seen.page.locator('.segment[data-shot="lake"]').click()
+        seen.page.wait_for_function(f"Math.abs(document.getElementById('film').currentTime - {expected['lake'][0]}) < 0.3")
+        ARTIFACTS.mkdir(exist_ok=True)
+        seen.screenshot(ARTIFACTS / "review.png")
+        assert seen.errors() == []
+        seen.page.set_viewport_size({"width": 900, "height": 900})
+        assert seen.horizontal_overflow() == 0
+
+
+def _film_take_sources(page: str) -> list[str]:
+    takes = take_articles(page)
+    return [re.search(r'<video[^>]* src="([^"]+)"', takes[key]).group(1) for key in ("dock#2", "lake")]
