@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Sequence
 
 import click
 
-from ..backends import BACKENDS
-from ..errors import StoryboardError, UsageError
+from ..backends import BACKENDS, backend_class
+from ..errors import Problem, StoryboardError, UsageError, redact
 from ..loading import load
-from ..model import MAX_TAKES
+from ..model import MAX_TAKES, Storyboard
+from ..watch import Budget, watch
 from .notes import echo_warnings
 from .progress import JsonLines, Lines, LiveTable
 
@@ -34,13 +36,18 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
               help="Make at least N takes of every generated shot (as `takes: N`); `take: K` on a shot picks the "
                    "one in the film.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line instead of progress.")
+@click.option("--watch", "watch_", is_flag=True,
+              help="Render again whenever FILE or a file it reads changes, making only what changed; Ctrl-C to stop. "
+                   "A paid backend needs --max-cost, then the budget of the whole session.")
 def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], keep_going: bool,
-            max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, as_json: bool) -> None:
+            max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, as_json: bool,
+            watch_: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
     from ..pipeline import display_path, render  # generation and assembly: imported only to render
 
-    board = load(file)
-    echo_warnings(board)
+    if watch_ and backend_class(backend).paid and max_cost is None:
+        raise UsageError(f"--watch with --backend {backend} pays for every save that changes a shot: add --max-cost USD, "
+                         "the most the whole session may spend (or watch with the free preview backend)")
 
     def confirm(estimate: float) -> bool:
         if yes or max_cost is not None or estimate <= CONFIRM_ABOVE_USD:
@@ -50,28 +57,51 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
             return click.confirm(f"New generations on the paid service are {cost}. Submit them?", err=True)
         raise UsageError(f"this render is {cost}: add --yes to confirm, or --max-cost USD to cap it")
 
-    if as_json:
-        progress: JsonLines | LiveTable | Lines = JsonLines()
-    elif sys.stderr.isatty():
-        progress = LiveTable()
-    else:
-        progress = Lines()
-    try:
-        result = render(board, backend=backend, jobs=jobs, only=list(only) or None, keep_going=keep_going,
-                        resubmit=resubmit, max_cost=max_cost, takes=takes, confirm=confirm, on_event=progress)
-    except (StoryboardError, KeyboardInterrupt) as error:
-        if isinstance(progress, JsonLines):  # a program reading the events learns how it ended
-            ended = {"interrupted": True} if isinstance(error, KeyboardInterrupt) else {"error": str(error)}
-            progress.emit({"state": "summary", **ended})
-        raise
-    finally:
-        progress.close()
-    if isinstance(progress, JsonLines):
-        progress.emit({"state": "summary", "generated": result.generated, "reused": result.reused,
-                       "usd_spent": round(result.usd_spent, 4), "film": str(result.film) if result.film else None})
+    def render_once(board: Storyboard, budget: Budget | None = None) -> None:
+        if as_json:
+            progress: JsonLines | LiveTable | Lines = JsonLines()
+        elif sys.stderr.isatty():
+            progress = LiveTable()
+        else:
+            progress = Lines()
+        file_cap = math.inf if board.render.max_cost is None else board.render.max_cost
+        cap = max_cost if budget is None else min(budget.left(), file_cap)  # watching: what the session has left
+        try:
+            result = render(board, backend=backend, jobs=jobs, only=list(only) or None, keep_going=keep_going,
+                            resubmit=resubmit, max_cost=cap, takes=takes, confirm=confirm,
+                            on_event=budget.track(progress) if budget else progress)
+        except (StoryboardError, KeyboardInterrupt) as error:
+            if isinstance(progress, JsonLines):  # a program reading the events learns how it ended
+                ended = {"interrupted": True} if isinstance(error, KeyboardInterrupt) else {"error": str(error)}
+                progress.emit({"state": "summary", **ended})
+            raise
+        finally:
+            progress.close()
+        if isinstance(progress, JsonLines):
+            progress.emit({"state": "summary", "generated": result.generated, "reused": result.reused,
+                           "usd_spent": round(result.usd_spent, 4), "film": str(result.film) if result.film else None})
+            return
+        click.echo(
+            f"{len(result.generated)} generated, {len(result.reused)} reused"
+            + (f", {result.usd_spent:.2f} USD spent" if result.usd_spent else "")
+            + (f"; film: {display_path(result.film)}" if result.film else "")
+        )
+
+    if watch_:
+        _watch(file, render_once, Budget(max_cost) if backend_class(backend).paid and max_cost is not None else None)
         return
-    click.echo(
-        f"{len(result.generated)} generated, {len(result.reused)} reused"
-        + (f", {result.usd_spent:.2f} USD spent" if result.usd_spent else "")
-        + (f"; film: {display_path(result.film)}" if result.film else "")
-    )
+    board = load(file)
+    echo_warnings(board)
+    render_once(board)
+
+
+def _watch(file: str, render_once: Callable[[Storyboard, Budget | None], None], budget: Budget | None) -> None:
+    def once(board: Storyboard) -> None:
+        echo_warnings(board)
+        render_once(board, budget)
+
+    def show_problems(problems: Sequence[Problem]) -> None:  # as `validate` shows them
+        for problem in problems:
+            click.echo(redact(str(problem)), err=True)
+
+    watch(file, once, say=lambda text: click.echo(redact(text), err=True), show_problems=show_problems, budget=budget)
