@@ -21,6 +21,7 @@ from .model import (
     CastMember,
     FirstFrame,
     FrameOf,
+    Line,
     Music,
     Output,
     PublishSettings,
@@ -88,6 +89,7 @@ def _load(path: str | os.PathLike[str]) -> Storyboard:
     checked_shots = [shot for shot in storyboard.shots if shot.index not in salvage.expanded_only]
     whole = replace(storyboard, shots=checked_shots) if salvage.expanded_only else storyboard
     problems += checks.check_meaning(whole, salvage.unchecked_ids(document.data))
+    problems += checks.check_dialogue(storyboard, cast_known=not salvage.cast_refused, untimed=salvage.expanded_only)
     if not salvage.vars_refused:
         kept = {shot.index: dict(shot.fields) for shot in storyboard.shots if shot.index in salvage.as_written}
         for shot in storyboard.shots:  # a prompt shows a refused value as written; the other checks, without it
@@ -305,6 +307,8 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
                 takes=1 if takes is None or "clip" in raw else takes,
                 take=raw.get("take", 1),
                 hold=raw.get("hold", False),
+                dialogue=[Line(line["who"], line["say"], _optional_float(line.get("at")), (*here, "dialogue", number))
+                          for number, line in enumerate(raw.get("dialogue", []))],
             )
         )
 
@@ -327,6 +331,7 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
         crf=output_spec.get("quality", {}).get("crf", 20),
         preset=output_spec.get("quality", {}).get("preset", "veryfast"),
         normalize=output_spec.get("audio", {}).get("normalize", False),
+        subtitles=output_spec.get("subtitles", "none"),
     )
     publish_spec: dict[str, Any] = data.get("publish", {})
     s3_spec = publish_spec.get("s3")

@@ -62,6 +62,18 @@ class CastMember:
 
 
 @dataclass(frozen=True)
+class Line:
+    """A line of dialogue: who says it (a cast member's name), what is said, and optionally when, in
+    seconds into the shot's clip as generated (before its trim). The prompt gets it (see templating);
+    subtitles are timed by it (see subtitles.py)."""
+
+    who: str
+    say: str
+    at: float | None
+    where: Path_  # YAML path of the line, for error messages
+
+
+@dataclass(frozen=True)
 class Transition:
     type: Literal["cut", "crossfade", "fade"] = "cut"
     duration: float = 0.0
@@ -85,6 +97,7 @@ class Shot:
     takes: int = 1  # variants generated, each its own request (see request.take_seeds)
     take: int = 1  # the one in the film
     hold: bool = False  # keep the clip in the film even when the request changes
+    dialogue: list[Line] = field(default_factory=list)  # what the cast says in this shot, in order
     # Filled in by templating:
     prompt: str = ""
     cast: list[CastMember] = field(default_factory=list)  # in order of first mention
@@ -121,6 +134,7 @@ class Output:
     crf: int = 20
     preset: str = "veryfast"
     normalize: bool = False
+    subtitles: Literal["none", "sidecar", "burn"] = "none"  # the dialogue as .srt/.vtt next to the film, or drawn in
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .assemble import FilmSettings, Piece, Soundtrack, assemble
+from .assemble import CAPTION_STYLE, FilmSettings, Piece, Soundtrack, assemble, film_timeline
 from .backends import Backend, get_backend
-from .errors import OverBudget, RenderError, UsageError
+from .errors import OverBudget, RenderError, UsageError, describe_os_error
 from .events import Event
 from .files import remove_leftovers
 from .generate import GenerateOptions, Generator, Outcome
@@ -24,6 +24,7 @@ from .model import Storyboard
 from .planning import Plan, ShotPlan
 from .state import InFilm, State, project_lock
 from .store import ClipStore
+from .subtitles import Cue, cues_of, sidecar_paths, write_sidecars
 
 
 @dataclass
@@ -167,23 +168,44 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
     try:
         settings = FilmSettings(size=_film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
                                 music=_soundtrack(board), normalize=output.normalize)
-        fingerprint = _film_fingerprint(the_plan, pieces, settings)
+        cues = _cues(the_plan, pieces, settings.fps) if output.subtitles != "none" else []
+        burned = cues if output.subtitles == "burn" else []
+        fingerprint = _film_fingerprint(the_plan, pieces, settings, burned)
         current = store.film_is_current(board.output.path, fingerprint)
         if not current:
             emit(Event(None, "assembling", display_path(board.output.path)))
-            assemble(pieces, board.output.path, settings, scratch=store.scratch)
+            assemble(pieces, board.output.path, settings, scratch=store.scratch, captions=burned)
+            store.remember_film(board.output.path, fingerprint)
     except (RenderError, OSError) as error:  # OSError: the film or the soundtrack could not be looked at
         raise RenderError(f"assembling the film failed: {error}") from error
-    if current:
-        emit(Event(None, "current", display_path(board.output.path)))
+    try:  # the subtitle files are compared with what they should hold: an edited line rewrites them, not the film
+        subtitles = write_sidecars(cues, board.output.path) if output.subtitles == "sidecar" else []
+    except OSError as error:
+        raise RenderError(f"writing the subtitles failed: {describe_os_error(error)}; the film is written") from error
+    film = display_path(board.output.path)
+    written = ", ".join(display_path(path) for path in subtitles)
+    if current and subtitles:
+        emit(Event(None, "film", f"{written} (subtitles; the film {film} is up to date)"))
+    elif current:
+        emit(Event(None, "current", film))
     else:
-        store.remember_film(board.output.path, fingerprint)
-        emit(Event(None, "film", display_path(board.output.path)))
+        emit(Event(None, "film", f"{film} (subtitles: {written})" if subtitles else film))
+        stale = [display_path(path) for path in sidecar_paths(board.output.path) if path.exists()]
+        if output.subtitles == "burn" and stale:
+            emit(Event(None, "note", f"{', '.join(stale)} next to the film would show over the burned subtitles "
+                                     "in most players; delete them (they are not updated with output.subtitles: burn)"))
     result.film = board.output.path
 
 
-def _film_fingerprint(the_plan: Plan, pieces: list[Piece], settings: FilmSettings) -> str:
-    """Everything the assembled film depends on: the clips in order, how they join, the output settings."""
+def _cues(the_plan: Plan, pieces: list[Piece], fps: float) -> list[Cue]:
+    """The dialogue's subtitles, timed to the film as it is assembled (the clips' real lengths, trims, crossfades)."""
+    timeline = film_timeline(pieces, fps)
+    return cues_of([item.shot for item in the_plan.shots], timeline.starts, timeline.lengths, fps)
+
+
+def _film_fingerprint(the_plan: Plan, pieces: list[Piece], settings: FilmSettings, burned: list[Cue]) -> str:
+    """Everything the assembled film depends on: the clips in order, how they join, the output settings,
+    the subtitles burned into it. (Sidecar subtitles are files of their own: they never make the film stale.)"""
     facts = {
         "clips": [item.hash for item in the_plan.shots],
         "backend": the_plan.backend,
@@ -193,6 +215,8 @@ def _film_fingerprint(the_plan: Plan, pieces: list[Piece], settings: FilmSetting
         "music": _file_fact(settings.music.path) if settings.music else None,
         "assembler": 2,
     }
+    if burned:  # only then: films without burned subtitles keep the fingerprint they had
+        facts["burned"] = [[cue.start, cue.end, cue.text] for cue in burned] + [CAPTION_STYLE]
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 

@@ -664,8 +664,9 @@ def test_broken_model_profiles_and_schema_problems_show_together(project, run_cl
         ("{prompt: x}", "shots[0] is missing the required field 'id'; add it, e.g. id: forest"),
         ("{id: a}", "shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)"),
         ("{id: a, prompt: x, colour: red}", "unknown field 'colour' in shot 'a': shot 'a' takes id, prompt, clip, trim, "
-                                            "fit, vars, first_frame, takes, take, hold, transition, model, first_frame_image, "
-                                            "image_urls, video_urls, aspect_ratio, resolution, duration, enhance_prompt, "
+                                            "fit, vars, first_frame, takes, take, hold, transition, dialogue, model, "
+                                            "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, "
+                                            "enhance_prompt, "
                                             "negative_prompt, seed, watermark, params"),
     ],
 )

@@ -3,6 +3,7 @@ fades through black, their sound kept in sync and the soundtrack mixed under it.
 
 - `timeline`: the pieces, what each clip holds (`storyboard.media.probe`), where each sits in the film;
 - `picture`: the video, stream-copied when the clips allow it, else drawn frame by frame (moviepy);
+- `captions`: subtitles burned into the frames drawn (never stream-copied, then);
 - `sound`: the mix, sample-exact, into a WAV;
 - `mux`: picture and sound into the film.
 
@@ -13,27 +14,39 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import AssemblyError, MediaError
 from ..files import atomic_path
+from ..subtitles import Cue
+from .captions import STYLE as CAPTION_STYLE
+from .captions import Captions
 from .mux import mux
 from .picture import can_copy, copy_picture, draw_picture
 from .sound import Mixer
 from .timeline import FilmSettings, Piece, Soundtrack, Source, Timeline
 
-__all__ = ["AssemblyError", "FilmSettings", "Piece", "Soundtrack", "Source", "assemble"]
+__all__ = ["CAPTION_STYLE", "AssemblyError", "FilmSettings", "Piece", "Soundtrack", "Source", "Timeline", "assemble",
+           "film_timeline"]
 
 
-def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scratch: Path | None = None) -> str:
-    """Write the film to `destination` (atomically); return which way wrote the picture: 'copy' or 'moviepy'.
-    Working files (the mix, the picture) go to a folder made inside `scratch` (default: the
-    system's temporary folder) and removed. Raises AssemblyError."""
+def film_timeline(pieces: list[Piece], fps: float) -> Timeline:
+    """Where each piece sits in the film (each clip probed). Raises AssemblyError."""
     with _as_assembly_error():
         if not pieces:
             raise AssemblyError("nothing to assemble")
-        timeline = Timeline(pieces, [Source.of(piece) for piece in pieces], settings.fps)
+        return Timeline(pieces, [Source.of(piece) for piece in pieces], fps)
+
+
+def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scratch: Path | None = None,
+             captions: Sequence[Cue] = ()) -> str:
+    """Write the film to `destination` (atomically); return which way wrote the picture: 'copy' or 'moviepy'.
+    Working files (the mix, the picture) go to a folder made inside `scratch` (default: the
+    system's temporary folder) and removed. `captions`: subtitles to burn into the picture (which
+    is then drawn, never copied). Raises AssemblyError."""
+    with _as_assembly_error():
+        timeline = film_timeline(pieces, settings.fps)
         if scratch is not None:
             scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:
@@ -41,11 +54,11 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
             mix = scratch / "mix.wav"
             Mixer(timeline, settings.music).write_wav(mix)
             picture = scratch / "picture.mp4"
-            way = "copy" if settings.fast_path and can_copy(timeline, settings) else "moviepy"
+            way = "copy" if settings.fast_path and not captions and can_copy(timeline, settings) else "moviepy"
             if way == "copy":
                 copy_picture(timeline, picture, scratch)
             else:
-                draw_picture(timeline, settings, picture)
+                draw_picture(timeline, settings, picture, Captions(captions, settings.size, settings.fps) if captions else None)
             with atomic_path(destination) as temporary:
                 mux(picture, mix, timeline.duration, settings, temporary)
         return way

@@ -4,7 +4,7 @@
   every join is a cut: ffmpeg copies the video streams as they are;
 - the general path: moviepy asks for each output frame; each clip on screen (two, in a
   crossfade) gives the source frame whose timestamp is nearest that film frame, turned upright
-  and fitted, decoded as a stream, never whole.
+  and fitted, decoded as a stream, never whole; burned subtitles (`captions.py`) are drawn over it.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..media import FrameReader, run_ffmpeg
+from .captions import Captions
 from .timeline import FilmSettings, Timeline
 
 START_TOLERANCE = 0.001  # seconds between a clip's start and its first picture that a stream copy may ignore
@@ -52,10 +53,10 @@ def copy_picture(timeline: Timeline, picture: Path, scratch: Path) -> None:
     run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v:0", "-c:v", "copy", "-an", str(picture)])
 
 
-def draw_picture(timeline: Timeline, settings: FilmSettings, picture: Path) -> None:
+def draw_picture(timeline: Timeline, settings: FilmSettings, picture: Path, captions: Captions | None = None) -> None:
     from moviepy import VideoClip
 
-    frames = FrameSource(timeline, settings.size)
+    frames = FrameSource(timeline, settings.size, captions)
     try:
         clip = VideoClip(frames.frame_at, duration=(timeline.frames + 0.5) / settings.fps)
         clip.write_videofile(
@@ -69,13 +70,18 @@ def draw_picture(timeline: Timeline, settings: FilmSettings, picture: Path) -> N
 class FrameSource:
     """Output frames on demand, decoding each clip as a stream while it is on screen."""
 
-    def __init__(self, timeline: Timeline, size: tuple[int, int]):
+    def __init__(self, timeline: Timeline, size: tuple[int, int], captions: Captions | None = None):
         self.timeline = timeline
         self.size = size
+        self.captions = captions
         self._readers: dict[int, FrameReader] = {}  # piece index -> its clip's frames
         self._black = np.zeros((size[1], size[0], 3), dtype=np.uint8)
 
     def frame_at(self, t: float) -> np.ndarray:
+        frame = self._composed(t)
+        return frame if self.captions is None else self.captions.draw(frame, t)
+
+    def _composed(self, t: float) -> np.ndarray:
         shown = self.timeline.on_screen(t)
         for index in [index for index in self._readers if index not in dict(shown)]:
             if self.timeline.starts[index] + self.timeline.lengths[index] <= t:

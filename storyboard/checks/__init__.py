@@ -3,6 +3,7 @@
 - `files`: references, footage and the soundtrack exist, are what they claim and are whole;
 - `timing`: trims, transitions and first-frame times fit the shots they cut;
 - `requests`: each shot's request against its model profile;
+- `dialogue`: each line said by a cast member, at a time the film shows;
 - here: ids, the first-frame graph, and the film overwriting no input.
 """
 from __future__ import annotations
@@ -15,11 +16,13 @@ from ..errors import Problem
 from ..model import LOCK_FILE, REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Reference, Shot, Storyboard
 from ..profiles import PROJECT_PROFILES_DIR, profile_files
 from ..schema import suggest
+from ..subtitles import sidecar_paths
 from ..yaml_source import Path_
+from .dialogue import check_dialogue
 from .files import all_references, check_footage, check_reference, check_soundtrack
 from .requests import check_requests, prompt_warnings
 
-__all__ = ["check_meaning", "check_output", "check_requests", "prompt_warnings"]
+__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "prompt_warnings"]
 
 
 def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None) -> list[Problem]:
@@ -90,11 +93,16 @@ def check_output(storyboard: Storyboard) -> list[Problem]:
         return [storyboard.document.problem(where, "output.path contains a NUL character; file names cannot")]
     try:
         target, target_id = film.resolve(), _file_id(film)
-        for path, role in _inputs(storyboard):
+        inputs = _inputs(storyboard)
+        for path, role in inputs:
             if _resolved(path) == target or (target_id and _file_id(path) == target_id):
                 return [storyboard.document.problem(
                     where, f"output.path {written!r} is {role}; the film would overwrite it. "
                            f"Name another file, e.g. renders/{storyboard.file.stem}.mp4")]
+        if storyboard.output.subtitles == "sidecar":
+            problems = _check_sidecars(storyboard, inputs)
+            if problems:
+                return problems
         if target.is_relative_to(storyboard.state_dir.resolve()):
             return [storyboard.document.problem(where, f"output.path may not be inside {STATE_DIR}/, storyboard's own state")]
         if film.is_dir():
@@ -106,6 +114,18 @@ def check_output(storyboard: Storyboard) -> list[Problem]:
                 break
     except (OSError, RuntimeError) as error:  # RuntimeError: a symbolic link loop
         return [storyboard.document.problem(where, f"output.path cannot be used: {getattr(error, 'strerror', error)}")]
+    return []
+
+
+def _check_sidecars(storyboard: Storyboard, inputs: list[tuple[Path, str]]) -> list[Problem]:
+    """The subtitle files written next to the film (`output.subtitles: sidecar`) overwrite no input either."""
+    for sidecar in sidecar_paths(storyboard.output.path):
+        target, target_id = sidecar.resolve(), _file_id(sidecar)
+        for path, role in inputs:
+            if _resolved(path) == target or (target_id and _file_id(path) == target_id):
+                return [storyboard.document.problem(
+                    ("output", "subtitles"), f"output.subtitles: sidecar writes {sidecar.name!r} next to the film, "
+                                             f"and it is {role}; name the film (output.path) otherwise")]
     return []
 
 

@@ -1,5 +1,10 @@
 """Stage 3: expand each shot's prompt template and attach the cast members it mentions.
 
+The context of a prompt: its `vars`, `shot` (its fields, id and number, and `shot.dialogue`, the
+lines of a shot with `dialogue:`), `cast` and `title`; mentions and dialogue are in `cast.py`. A
+prompt that never uses `shot.dialogue` gets the lines appended in their default phrasing, so no
+line is dropped silently.
+
 Templates run in Jinja's sandbox with strict undefined variables: a typo is an error that
 names the shot and the line, never an empty string sent to a paid service. `{% include %}`
 reads files inside the project folder only. A template is input, so it runs under limits
@@ -7,7 +12,6 @@ reads files inside the project folder only. A template is input, so it runs unde
 """
 from __future__ import annotations
 
-import itertools
 import re
 import time
 import traceback
@@ -16,15 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 from jinja2.loaders import split_template_path
 from jinja2.sandbox import SecurityError
 from jinja2.utils import missing
 
-from .errors import FileRefused, Problem
-from .files import read_regular_file
-from .model import CastMember, Shot, Storyboard
-from .profiles import ModelProfile
-from .sandbox import (
+from ..errors import FileRefused, Problem
+from ..files import read_regular_file
+from ..model import Shot, Storyboard
+from ..profiles import ModelProfile
+from ..sandbox import (
     MAX_PROMPT_CHARS,
     MAX_SECONDS,
     MAX_TOTAL_SECONDS,
@@ -34,11 +39,11 @@ from .sandbox import (
     late_in_all,
     too_long,
 )
-from .schema import MAX_SUGGESTIONS, suggest
-from .undefined import Undefined, UndefinedLookup, undefined_message
-from .yaml_source import MAX_FILE_BYTES
+from ..schema import suggest
+from ..undefined import Undefined, UndefinedLookup, undefined_message
+from ..yaml_source import MAX_FILE_BYTES
+from .cast import LINE_FIELDS, MENTION_FIELDS, Cast, CastMention, Dialogue, Mentions, SpokenLine, with_dialogue
 
-MAX_NAMES_SHOWN = 20  # cast members listed in a message
 _TEMPLATE_FILE = "<template>"  # the file name Jinja gives templates made from strings
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the line breaks Jinja's lexer recognises
 
@@ -68,94 +73,6 @@ class _ProjectLoader(jinja2.BaseLoader):
         return source, str(path), lambda: True
 
 
-class _Mentions:
-    """Numbers the references of cast members in order of first mention within one prompt."""
-
-    def __init__(self, shot: Shot, profile: ModelProfile):
-        self.shot = shot
-        self.profile = profile
-        self.counters = {"image": 0, "video": 0}
-        for ref in shot.references:
-            self.counters[ref.kind] += 1
-        self.labels: dict[str, str] = {}
-        self.order: list[CastMember] = []
-
-    def say(self, member: CastMember, with_description: bool) -> str:
-        first = member.name not in self.labels
-        if first:
-            labels = []
-            for ref in sorted(member.references, key=lambda r: r.kind != "image"):
-                if ref.kind not in self.profile.labels:
-                    raise TemplateProblem(
-                        f"cast member {member.name!r} has a reference {ref.kind}, "
-                        f"but model {self.profile.model} takes no reference {ref.kind}s"
-                    )
-                self.counters[ref.kind] += 1
-                labels.append(self.profile.label(ref.kind, self.counters[ref.kind]))
-            self.labels[member.name] = " and ".join(labels)
-            self.order.append(member)
-        label = self.labels[member.name]
-        if not label:  # a cast member without references is just its description
-            return member.description or member.name
-        if first and with_description and member.description:
-            return self.profile.mention.format(label=label, description=member.description)
-        return label
-
-
-class _CastMention:
-    """`{{ cast.fairy }}` in a template: renders the mention and attaches the references."""
-
-    def __init__(self, mentions: _Mentions, member: CastMember):
-        self._mentions = mentions
-        self._member = member
-
-    def __str__(self) -> str:
-        return self._mentions.say(self._member, with_description=True)
-
-    @property
-    def label(self) -> str:
-        return self._mentions.say(self._member, with_description=False)
-
-    @property
-    def description(self) -> str:
-        return self._member.description or ""
-
-    @property
-    def name(self) -> str:
-        return self._member.name
-
-
-_MENTION_FIELDS = ("label", "description", "name")  # what `{{ cast.NAME.x }}` may ask of a _CastMention
-
-
-class _Cast:
-    def __init__(self, mentions: _Mentions, cast: dict[str, CastMember], any_name: bool = False):
-        self._mentions = mentions
-        self._cast = cast
-        self._any_name = any_name  # the cast itself is refused: any member might have been there
-
-    def __str__(self) -> str:
-        raise TemplateProblem("mention a cast member as cast.NAME; `cast` itself cannot be printed")
-
-    def __iter__(self) -> Any:
-        raise TemplateProblem("the cast cannot be looped over; mention members as cast.NAME")
-
-    def __getattr__(self, name: str) -> _CastMention:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return self[name]
-
-    def __getitem__(self, name: str) -> _CastMention:
-        if self._any_name and isinstance(name, str) and name not in self._cast:
-            return _CastMention(self._mentions, CastMember(name, [], None, ("cast",)))
-        if not isinstance(name, str) or name not in self._cast:
-            names = list(self._cast) if len(self._cast) <= MAX_SUGGESTIONS else []
-            known = ", ".join(itertools.islice(self._cast, MAX_NAMES_SHOWN))
-            known += f" and {len(self._cast) - MAX_NAMES_SHOWN} more" if len(self._cast) > MAX_NAMES_SHOWN else ""
-            raise TemplateProblem(f"unknown cast member {name!r}{suggest(str(name), names)}; cast: {known or 'none'}")
-        return _CastMention(self._mentions, self._cast[name])
-
-
 def environment(root: Path) -> Sandbox:
     env = Sandbox(
         undefined=Undefined,
@@ -181,6 +98,27 @@ class _Templates:
         prefixes = (env.line_statement_prefix, env.line_comment_prefix)
         self.syntax = [start for start in (*starts, *prefixes) if start]
         self.stop = time.monotonic() + MAX_TOTAL_SECONDS  # for all the prompts together
+
+    def names_dialogue(self, source: str) -> bool:
+        """True if the template mentions `shot.dialogue` anywhere, even where it did not run (a branch
+        not taken): a prompt that does so has taken charge of the lines."""
+        if "dialogue" not in source or not any(start in source for start in self.syntax):
+            return False
+        try:
+            tree = self.env.parse(source)
+        except jinja2.TemplateSyntaxError:
+            return False
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+            key: Any
+            if isinstance(node, nodes.Getattr):
+                key, owner = node.attr, node.node
+            elif isinstance(node, nodes.Getitem):
+                key, owner = getattr(node.arg, "value", None), node.node
+            else:
+                continue
+            if key == "dialogue" and isinstance(owner, nodes.Name) and owner.name == "shot":
+                return True
+        return False
 
     @property
     def out_of_time(self) -> bool:
@@ -211,7 +149,8 @@ class _Templates:
 
 
 def template_context(
-    storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: _Mentions, any_cast: bool = False
+    storyboard: Storyboard, shot: Shot, profile: ModelProfile, mentions: Mentions, any_cast: bool = False,
+    dialogue: Dialogue | None = None,
 ) -> dict[str, Any]:
     shot_fields = {name: profile.default(name) for name in profile.fields if profile.default(name) is not None}
     shot_fields.update({key: value for key, value in shot.fields.items() if key != "params"})
@@ -222,8 +161,8 @@ def template_context(
         **shot_fields,
         **variables,
         "vars": variables,
-        "shot": shot_fields,
-        "cast": _Cast(mentions, storyboard.cast, any_cast),
+        "shot": shot_fields if dialogue is None else {**shot_fields, "dialogue": dialogue},
+        "cast": Cast(mentions, storyboard.cast, any_cast),
         "title": storyboard.title,
     }
 
@@ -269,12 +208,17 @@ def _expand_shot(storyboard: Storyboard, shot: Shot, profile: ModelProfile, temp
     found: list[Problem] = []
     stand_ins: list[tuple[str, str]] = []  # (the mapping it is missing from: "", "shot" or "vars"; the name)
     while True:
-        mentions = _Mentions(shot, profile)
-        context = template_context(storyboard, shot, profile, mentions, any_cast)
+        mentions = Mentions(shot, profile)
+        dialogue = Dialogue(mentions, storyboard.cast, shot.dialogue) if shot.dialogue else None
+        context = template_context(storyboard, shot, profile, mentions, any_cast, dialogue)
         for scope, name in stand_ins:
             (context[scope] if scope else context)[name] = jinja2.ChainableUndefined(name=name)
         try:
             prompt = templates.render(shot.prompt_template, context)
+            if dialogue is not None and not dialogue.used and not templates.names_dialogue(shot.prompt_template):
+                prompt = with_dialogue(prompt, str(dialogue))  # as if `{{ shot.dialogue }}` ended the template
+                if len(prompt) > MAX_PROMPT_CHARS:
+                    raise too_long()
         except Exception as error:  # noqa: BLE001 - any failure inside a user's template is reported, not raised
             if found and not isinstance(error, UndefinedLookup):
                 break  # past a stand-in, only another undefined name is surely the template's own problem
@@ -314,9 +258,18 @@ def _problem(
     advice = ""  # how to fix it, said after where in the template it is
     if isinstance(error, jinja2.TemplateSyntaxError):
         message = f"template syntax error: {error.message}"
-    elif isinstance(error, UndefinedLookup) and isinstance(error.owner, _CastMention):
-        message = f"cast.{error.owner.name}.{error.name} is undefined{suggest(str(error.name), list(_MENTION_FIELDS))}"
-        advice = f"a cast member gives {', '.join(_MENTION_FIELDS)}"
+    elif isinstance(error, UndefinedLookup) and isinstance(error.owner, CastMention):
+        message = f"cast.{error.owner.name}.{error.name} is undefined{suggest(str(error.name), list(MENTION_FIELDS))}"
+        advice = f"a cast member gives {', '.join(MENTION_FIELDS)}"
+    elif isinstance(error, UndefinedLookup) and isinstance(error.owner, SpokenLine):
+        message = f"a dialogue line has no {error.name!r}{suggest(str(error.name), list(LINE_FIELDS))}"
+        advice = f"a line gives {', '.join(LINE_FIELDS)}"
+    elif isinstance(error, UndefinedLookup) and isinstance(error.owner, Dialogue):
+        message = f"shot.dialogue has no {error.name!r}"
+        advice = "loop over its lines ({% for line in shot.dialogue %}), each gives " + ", ".join(LINE_FIELDS)
+    elif isinstance(error, UndefinedLookup) and error.name == "dialogue" and error.owner is context.get("shot"):
+        message = f"shot.dialogue is undefined: shot {shot.id!r} has no dialogue"
+        advice = "give it `dialogue:` lines, or test `{% if shot.dialogue is defined %}`"
     elif isinstance(error, UndefinedLookup):
         message, advice = undefined_message(error, context)
     elif isinstance(error, jinja2.UndefinedError):
