@@ -17,6 +17,7 @@ from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .events import Event
+    from .export import export
     from .inventory import plan
     from .loading import load
     from .pipeline import RenderResult, render
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Event": "events",
+    "export": "export",
     "load": "loading",
     "plan": "inventory",
     "Plan": "planning",
@@ -47,6 +49,7 @@ __all__ = [
     "ShotPlan",
     "StoryboardError",
     "UsageError",
+    "export",
     "load",
     "plan",
     "render",

@@ -159,14 +159,9 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
         emit(Event(None, "note", f"film not assembled: no clip yet for {', '.join(missing)}"))
         return
     output = board.output
-    pieces = [
-        Piece(item.footage or store.clip_path(backend, item.hash), trim_start=item.shot.trim[0], trim_end=item.shot.trim[1],
-              transition=item.shot.transition.type, transition_duration=item.shot.transition.duration,
-              fit=item.shot.fit or output.fit, shot=item.id)
-        for item in the_plan.shots
-    ]
+    pieces = film_pieces(the_plan, store, backend)
     try:
-        settings = FilmSettings(size=_film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
+        settings = FilmSettings(size=film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
                                 music=_soundtrack(board), normalize=output.normalize)
         cues = _cues(the_plan, pieces, settings.fps) if output.subtitles != "none" else []
         burned = cues if output.subtitles == "burn" else []
@@ -233,7 +228,19 @@ def _soundtrack(board: Storyboard) -> Soundtrack | None:
                       loop=music.loop, duck=music.duck)
 
 
-def _film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
+def film_pieces(the_plan: Plan, store: ClipStore, backend: str) -> list[Piece]:
+    """The film's pieces in order: each shot's clip in the film (`backend`'s, or its footage), how it
+    is trimmed, joined and fitted. The exported cut is made of the same pieces."""
+    fit = the_plan.storyboard.output.fit
+    return [
+        Piece(item.footage or store.clip_path(backend, item.hash), trim_start=item.shot.trim[0], trim_end=item.shot.trim[1],
+              transition=item.shot.transition.type, transition_duration=item.shot.transition.duration,
+              fit=item.shot.fit or fit, shot=item.id)
+        for item in the_plan.shots
+    ]
+
+
+def film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
     """`output.resolution`/`aspect_ratio` where given, else the first generated shot's, else the first clip's."""
     output = the_plan.storyboard.output
     generated = next((item for item in the_plan.shots if item.footage is None), None)

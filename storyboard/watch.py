@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checks.outputs import inputs as read_files
 from .errors import InvalidStoryboard, Problem, StoryboardError, describe_os_error
 from .events import Event
 from .loading import load
-from .model import LOCK_FILE, STATE_DIR, Reference, Storyboard
+from .model import LOCK_FILE, STATE_DIR, Storyboard
 from .profiles import PROJECT_PROFILES_DIR, profile_files
 
 DEBOUNCE = 0.3  # seconds the files must rest after a change before the render starts
@@ -37,19 +38,7 @@ RenderOnce = Callable[[Storyboard], None]
 
 def inputs(board: Storyboard) -> list[Path]:
     """Every local file the storyboard reads, the storyboard first, each once."""
-    found = [board.file]
-    found += [ref.path for member in board.cast.values() for ref in member.references if ref.path]
-    for shot in board.shots:
-        found += [ref.path for ref in shot.references if ref.path]
-        if isinstance(shot.first_frame, Reference) and shot.first_frame.path:
-            found.append(shot.first_frame.path)
-        if shot.clip is not None:
-            found.append(shot.clip)
-    if board.output.music is not None:
-        found.append(board.output.music.path)
-    found += list(board.includes)
-    found += profile_files(board.root)
-    return list(dict.fromkeys(Path(os.path.normpath(path)) for path in found))
+    return list(dict.fromkeys(Path(os.path.normpath(path)) for path, _ in read_files(board)))
 
 
 @dataclass

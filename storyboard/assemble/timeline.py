@@ -2,6 +2,7 @@
 every piece sits in the film."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,21 @@ class Timeline:
     @property
     def frames(self) -> int:
         return round((self.starts[-1] + self.lengths[-1]) * self.fps)
+
+    def frame_span(self, index: int) -> tuple[int, int]:
+        """The film frames [first, end) on which piece `index` is on screen: frame k is shown at
+        t = k / fps and shows the pieces whose [start, start + length) holds t (see on_screen)."""
+        start, end = self.starts[index], self.starts[index] + self.lengths[index]
+        return min(self._first_frame_from(start), self.frames), min(self._first_frame_from(end), self.frames)
+
+    def _first_frame_from(self, t: float) -> int:
+        """The first film frame k with k / fps >= t, by the comparison on_screen makes."""
+        k = max(0, math.ceil(t * self.fps - 1e-6))
+        while k > 0 and (k - 1) / self.fps >= t:
+            k -= 1
+        while k / self.fps < t:
+            k += 1
+        return k
 
     def on_screen(self, t: float) -> list[tuple[int, float]]:
         """(piece index, opacity) of what shows at film time t."""

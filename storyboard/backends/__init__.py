@@ -15,10 +15,11 @@ from .base import Backend, Job, Submission
 if TYPE_CHECKING:
     from ..model import Storyboard
 
-__all__ = ["BACKENDS", "Backend", "GenerationFailed", "Job", "LinkExpired", "Submission", "SubmissionUnknown",
+__all__ = ["BACKENDS", "PAID_BACKEND", "Backend", "GenerationFailed", "Job", "LinkExpired", "Submission", "SubmissionUnknown",
            "backend_class", "get_backend", "store_name"]
 
 BACKENDS = ("preview", "preview-sync", "aimlapi")
+PAID_BACKEND = "aimlapi"  # the real service: whose records say what was spent, and whose store what is left to pay
 
 
 def store_name(name: str) -> str:

@@ -8,21 +8,19 @@
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
-from ..model import LOCK_FILE, REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Reference, Shot, Storyboard
-from ..profiles import PROJECT_PROFILES_DIR, profile_files
+from ..model import REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Shot, Storyboard
 from ..schema import suggest
 from ..subtitles import sidecar_paths
 from ..yaml_source import Path_
 from .dialogue import check_dialogue
 from .files import all_references, check_footage, check_reference, check_soundtrack
+from .outputs import inputs, overwritten
 from .requests import check_requests, prompt_warnings
 
-__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "prompt_warnings"]
+__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "inputs", "overwritten", "prompt_warnings"]
 
 
 def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None) -> list[Problem]:
@@ -92,15 +90,14 @@ def check_output(storyboard: Storyboard) -> list[Problem]:
     if "\0" in str(film):
         return [storyboard.document.problem(where, "output.path contains a NUL character; file names cannot")]
     try:
-        target, target_id = film.resolve(), _file_id(film)
-        inputs = _inputs(storyboard)
-        for path, role in inputs:
-            if _resolved(path) == target or (target_id and _file_id(path) == target_id):
-                return [storyboard.document.problem(
-                    where, f"output.path {written!r} is {role}; the film would overwrite it. "
-                           f"Name another file, e.g. renders/{storyboard.file.stem}.mp4")]
+        target = film.resolve()
+        role = overwritten(storyboard, film, film=False)
+        if role:
+            return [storyboard.document.problem(
+                where, f"output.path {written!r} is {role}; the film would overwrite it. "
+                       f"Name another file, e.g. renders/{storyboard.file.stem}.mp4")]
         if storyboard.output.subtitles == "sidecar":
-            problems = _check_sidecars(storyboard, inputs)
+            problems = _check_sidecars(storyboard)
             if problems:
                 return problems
         if target.is_relative_to(storyboard.state_dir.resolve()):
@@ -117,51 +114,15 @@ def check_output(storyboard: Storyboard) -> list[Problem]:
     return []
 
 
-def _check_sidecars(storyboard: Storyboard, inputs: list[tuple[Path, str]]) -> list[Problem]:
+def _check_sidecars(storyboard: Storyboard) -> list[Problem]:
     """The subtitle files written next to the film (`output.subtitles: sidecar`) overwrite no input either."""
     for sidecar in sidecar_paths(storyboard.output.path):
-        target, target_id = sidecar.resolve(), _file_id(sidecar)
-        for path, role in inputs:
-            if _resolved(path) == target or (target_id and _file_id(path) == target_id):
-                return [storyboard.document.problem(
-                    ("output", "subtitles"), f"output.subtitles: sidecar writes {sidecar.name!r} next to the film, "
-                                             f"and it is {role}; name the film (output.path) otherwise")]
+        role = overwritten(storyboard, sidecar, film=False)
+        if role:
+            return [storyboard.document.problem(
+                ("output", "subtitles"), f"output.subtitles: sidecar writes {sidecar.name!r} next to the film, "
+                                         f"and it is {role}; name the film (output.path) otherwise")]
     return []
-
-
-def _inputs(storyboard: Storyboard) -> list[tuple[Path, str]]:
-    """Every file the storyboard reads, and what it is to the storyboard."""
-    found = [(storyboard.file, "the storyboard file itself")]
-    for name, member in storyboard.cast.items():
-        found += [(ref.path, f"a reference {ref.kind} of cast member {name!r}") for ref in member.references if ref.path]
-    for shot in storyboard.shots:
-        found += [(ref.path, f"a reference {ref.kind} of shot {shot.id!r}") for ref in shot.references if ref.path]
-        if isinstance(shot.first_frame, Reference) and shot.first_frame.path:
-            found.append((shot.first_frame.path, f"the first frame image of shot {shot.id!r}"))
-        if shot.clip is not None:
-            found.append((shot.clip, f"the clip of shot {shot.id!r}"))
-    if storyboard.output.music is not None:
-        found.append((storyboard.output.music.path, "the soundtrack"))
-    found += [(path, f"the template snippet {name!r} a prompt includes") for path, name in storyboard.includes.items()]
-    found += [(path, f"the model profile {PROJECT_PROFILES_DIR}/{path.name}") for path in profile_files(storyboard.root)]
-    return [*found, (storyboard.root / LOCK_FILE, f"{LOCK_FILE}, the record of generated clips")]
-
-
-def _resolved(path: Path) -> Path | None:
-    """`path` with symbolic links and `..` resolved; None if it cannot be (a NUL, a link loop: reported elsewhere)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError, ValueError):
-        return None
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of an existing file, after symbolic links: one file under any name."""
-    try:
-        info = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return info.st_dev, info.st_ino
 
 
 def _check_ids(storyboard: Storyboard) -> list[Problem]:

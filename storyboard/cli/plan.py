@@ -5,14 +5,12 @@ import os
 
 import click
 
-from ..backends import BACKENDS, backend_class, store_name
+from ..backends import BACKENDS, PAID_BACKEND, backend_class, store_name
 from ..inventory import check_backend, check_holds, plan, take_stock
 from ..loading import load
 from ..model import MAX_TAKES
 from ..planning import STATUSES, Plan, ShotPlan
 from .notes import echo_warnings
-
-PAID_BACKEND = "aimlapi"
 
 
 @click.command("plan")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from ..backends import store_name
+from ..backends import PAID_BACKEND, store_name
 from ..backends.preview import DEFAULT_DURATION, labelled_references
 from ..checks.timing import clip_length
 from ..errors import MediaError
@@ -21,7 +21,6 @@ from ..state import State
 from ..store import ClipStore
 from .thumbnails import ClipFacts, Thumbnails
 
-PAID_BACKEND = "aimlapi"  # whose records say what was spent, and whose store what is left to pay
 WORKERS = max(1, min(8, os.cpu_count() or 1))  # clips decoded at once (PyAV decodes outside the GIL)
 
 

@@ -6,7 +6,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..checks import _file_id, _inputs, _resolved
+from ..checks.outputs import overwritten, resolved
 from ..errors import UsageError
 from ..files import atomic_write_bytes
 from ..model import STATE_DIR, Storyboard
@@ -37,11 +37,10 @@ def check_page_path(board: Storyboard, page: Path, written: str) -> None:
     storyboard's state; and it must be a file in a folder."""
     if "\0" in written:
         raise UsageError("the review page's path contains a NUL character; file names cannot")
-    target, target_id = _resolved(page), _file_id(page)
-    for path, role in [*_inputs(board), (board.output.path, "the film")]:
-        if (target is not None and _resolved(path) == target) or (target_id is not None and _file_id(path) == target_id):
-            raise UsageError(f"-o {written!r} is {role}; the review page would overwrite it. Name another file, "
-                             f"e.g. {PAGE_NAME}")
+    role = overwritten(board, page)
+    if role:
+        raise UsageError(f"-o {written!r} is {role}; the review page would overwrite it. Name another file, e.g. {PAGE_NAME}")
+    target = resolved(page)
     if target is not None and target.is_relative_to(board.state_dir.resolve()):
         raise UsageError(f"-o {written!r} is inside {STATE_DIR}/, storyboard's own state; name a file outside it")
     if page.is_dir():

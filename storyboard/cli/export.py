@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from ..backends import BACKENDS
+from ..export import export, format_for
+from ..loading import load
+from .notes import echo_warnings
+
+
+@click.command("export")
+@click.argument("file", type=click.Path())
+@click.argument("out", type=click.Path())
+@click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
+              help="Whose clips the cut points at (as for render and plan).")
+def command(file: str, out: str, backend: str) -> None:
+    """Write the film's cut for an editor to OUT: the rendered clips, named by shot id, with their
+    trims, crossfades and fades, as long as the film to the frame. The format is OUT's extension:
+    .otio (OpenTimelineIO, with each shot's prompt, seed, take and request hash), .xml (FCP 7 XML,
+    for Premiere Pro and DaVinci Resolve), .edl (CMX 3600, picture only), .fcpxml (Final Cut Pro X).
+    Render first: every shot's clip must exist. Sends nothing."""
+    format_for(Path(out))  # an unknown extension or a missing adapter, said before any work
+    board = load(file)
+    echo_warnings(board)
+    written = export(board, out, backend=backend)
+    try:
+        shown = os.path.relpath(written.path)
+    except ValueError:  # another drive (Windows)
+        shown = str(written.path)
+    count = written.shots
+    click.echo(f"exported: {shown}  ({written.format.name}: {count} shot{'' if count == 1 else 's'}, "
+               f"{written.frames} frames at {written.fps:g} fps, {written.seconds:.2f} s; clips from the {backend} backend)")
+    if written.format.loses:
+        click.echo(f"  {written.path.suffix} holds {written.format.loses}; .otio keeps everything")
+    if not written.format.keeps_rate:
+        click.echo(f"  the file does not say its frame rate: import it at {written.fps:g} fps")
+
