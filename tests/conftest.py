@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,28 @@ class Project:
     def write(self, text: str, name: str = "board.yaml") -> Path:
         (self.root / name).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
         return Path(name)  # as a user would type it, from the project folder
+
+
+def rendered_once(factory: pytest.TempPathFactory, name: str, board: str,
+                  prepare: Callable[[Path], object] | None = None) -> Path:
+    """A project rendered once on the preview backend (for a module's tests to copy, see `copy_of`)."""
+    import storyboard
+
+    root = factory.mktemp(name) / "project"
+    root.mkdir()
+    Project(root).write(board)
+    if prepare is not None:
+        prepare(root)
+    assert storyboard.render(root / "board.yaml").film is not None
+    return root
+
+
+def copy_of(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of a rendered project (clips keep their times, so they still count as rendered), as the current folder."""
+    root = tmp_path / "project"
+    shutil.copytree(made, root)
+    monkeypatch.chdir(root)
+    return root
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
 import wave
 import xml.etree.ElementTree as ElementTree
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 import pytest
+from conftest import copy_of, rendered_once
 
 import storyboard
 from storyboard.export import FORMATS, export
@@ -67,23 +67,12 @@ def write_theme(path: Path, seconds: float = THEME_SECONDS) -> None:
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
     """A project rendered once on the preview backend; each test gets its own copy."""
-    from conftest import Project
-
-    root = tmp_path_factory.mktemp("export") / "project"
-    root.mkdir()
-    Project(root).write(BOARD)
-    write_theme(root / "assets" / "theme.wav")
-    result = storyboard.render(root / "board.yaml")
-    assert result.film is not None
-    return root
+    return rendered_once(tmp_path_factory, "export", BOARD, lambda root: write_theme(root / "assets" / "theme.wav"))
 
 
 @pytest.fixture
 def copy(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "project"
-    shutil.copytree(made, root)
-    monkeypatch.chdir(root)
-    return root
+    return copy_of(made, tmp_path, monkeypatch)
 
 
 def film_frames(root: Path) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from browser import chromium_or_skip
+from conftest import copy_of, rendered_once
 
 import storyboard
 from storyboard.backends import store_name
@@ -48,23 +49,13 @@ FPS = 24
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
-    """A project rendered once on the preview backend; each test gets its own copy (see `project_copy`)."""
-    from conftest import Project
-
-    root = tmp_path_factory.mktemp("review") / "project"
-    root.mkdir()
-    Project(root).write(BOARD)
-    storyboard.render(root / "board.yaml")
-    return root
+    """A project rendered once on the preview backend; each test gets its own copy."""
+    return rendered_once(tmp_path_factory, "review", BOARD)
 
 
 @pytest.fixture
 def copy(made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the rendered project (clips keep their times, so they still count as rendered), as the current folder."""
-    root = tmp_path / "project"
-    shutil.copytree(made, root)
-    monkeypatch.chdir(root)
-    return root
+    return copy_of(made, tmp_path, monkeypatch)
 
 
 def page_of(root: Path, name: str = "out/review.html") -> str:
