@@ -139,12 +139,15 @@ class State:
 
     def in_film(self, storyboard: str, backend: str) -> dict[str, InFilm]:
         """By shot id, the clip each shot of `storyboard` (a file name) had in its last render."""
-        try:
-            rows = self._db.execute("SELECT shot_id, request_hash, body FROM in_film WHERE storyboard = ? AND backend = ?",
-                                    (storyboard, backend)).fetchall()
-        except sqlite3.OperationalError:  # a state written before this table existed, opened read-only
-            return {}
-        return {row[0]: InFilm(row[1], _json_object(row[2])) for row in rows}
+        # A state written by an older version and opened read-only may lack the body, or the table.
+        for columns in ("shot_id, request_hash, body", "shot_id, request_hash, NULL"):
+            try:
+                rows = self._db.execute(f"SELECT {columns} FROM in_film WHERE storyboard = ? AND backend = ?",
+                                        (storyboard, backend)).fetchall()
+            except sqlite3.OperationalError:
+                continue
+            return {row[0]: InFilm(row[1], _json_object(row[2])) for row in rows}
+        return {}
 
     def record_film(self, storyboard: str, backend: str, clips: dict[str, InFilm], shots: list[str]) -> None:
         """Remember clips (by shot id) as the ones this render put in the film; shots no longer among

@@ -198,3 +198,21 @@ def test_takes_count_in_the_budget(project, run_cli, service):
     every = plan["estimated_usd"]
     code, _out, err = run_cli(*PAID, "--max-cost", f"{every - 0.01:.2f}")
     assert code != 0 and "over the budget" in err and emulator.stats()["creates"] == 0
+
+
+def test_a_render_state_from_before_request_bodies_were_kept_still_says_what_is_in_the_film(tmp_path):
+    import sqlite3
+
+    from storyboard.state import State
+
+    path = tmp_path / "state.sqlite"
+    State(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE in_film DROP COLUMN body")
+        db.execute("INSERT INTO in_film VALUES ('board.yaml', 'preview', 'lake', 'abc', 0)")
+    state = State(path, read_only=True)  # as `plan` opens it: nothing is migrated
+    try:
+        [(shot, clip)] = state.in_film("board.yaml", "preview").items()
+    finally:
+        state.close()
+    assert shot == "lake" and clip.request_hash == "abc" and clip.body is None
