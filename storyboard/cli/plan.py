@@ -53,13 +53,18 @@ def command(file: str, as_json: bool, backend: str, takes: int | None) -> None:
             click.echo("    takes:")
             for take in the_plan.takes(item.id):
                 mark = "  <- in the film" if take.hash == item.hash else ""
-                click.echo(f"      {take.take}  [{take.status}]  seed {take.setting('seed')}  est. {_usd(take)}  "
+                click.echo(f"      {take.take}  [{take.status}]  seed {_seed(take)}  est. {_usd(take)}  "
                            f"{take.hash[:12]}{mark}")
     click.echo("\n" + _summary(the_plan, backend))
     for change in the_plan.changes():
         click.echo(str(change))
     shown = sorted({item.status for item in the_plan.requests})
     click.echo("  " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown))
+
+
+def _seed(item: ShotPlan) -> str:
+    seed = item.setting("seed")
+    return "random (the service picks)" if seed is None else str(seed)
 
 
 def _usd(item: ShotPlan) -> str:
