@@ -58,7 +58,7 @@ class Outcome:
     skipped: dict[str, str] = field(default_factory=dict)
     usd_spent: float = 0.0
     interrupted: bool = False
-    locked: dict[str, Entry] = field(default_factory=dict)  # take key -> what storyboard.lock is to say of it
+    locked: dict[str, Entry] = field(default_factory=dict)  # request hash -> what storyboard.lock is to say of it
 
 
 class Generator:
@@ -335,11 +335,9 @@ class Generator:
         record = self.state.get(self.engine.name, item.hash)
         if record is None or not self.engine.paid:
             return
-        self.outcome.locked[item.key] = Entry(
-            request=item.hash, backend=self.engine.name, model=record.model, seed=record.seed,
-            generation=record.generation_id, video_url=record.video_url,
-            clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4), take=item.take if item.takes > 1 else None,
-        )
+        self.outcome.locked[item.hash] = Entry(  # numbered and marked as the film's by the render (pipeline)
+            request=item.hash, backend=self.engine.name, model=record.model, seed=record.seed, generation=record.generation_id,
+            video_url=record.video_url, clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4))
 
     def _job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
         return Job(item, first_frame, report=lambda message: self.emit(Event(item.key, "note", message)))

@@ -142,7 +142,7 @@ def _generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: 
 def _lock_entries(the_plan: Plan, existing: Entries, rendered: dict[str, Entry]) -> Entries:
     """storyboard.lock after this render: for each shot, its current takes (and the clip it holds)
     as recorded before or made now, numbered and the film's marked; anything else is dropped."""
-    known = by_request(existing) | {entry.request: entry for entry in rendered.values()}
+    known = by_request(existing) | rendered
     entries: Entries = {}
     for item in the_plan.shots:
         takes = [replace(known[take.hash], take=take.take if take.takes > 1 else None, film=take.hash == item.hash)
