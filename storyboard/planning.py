@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -126,13 +127,19 @@ class Plan:
 
     def takes(self, shot_id: str) -> list[ShotPlan]:
         """Every take of the shot, by take number, the one in the film included."""
-        return sorted((item for item in self.requests if item.id == shot_id), key=lambda item: item.take)
+        return list(self._takes.get(shot_id, []))
 
     @property
     def requests(self) -> list[ShotPlan]:
         """Every take of every shot, in storyboard order, then by take number."""
-        order = {item.id: number for number, item in enumerate(self.shots)}
-        return sorted(self.shots + self.others, key=lambda item: (order[item.id], item.take))
+        return [take for takes in self._takes.values() for take in takes]
+
+    @cached_property
+    def _takes(self) -> dict[str, list[ShotPlan]]:
+        found: dict[str, list[ShotPlan]] = {item.id: [] for item in self.shots}
+        for item in self.shots + self.others:
+            found[item.id].append(item)
+        return {shot_id: sorted(takes, key=lambda item: item.take) for shot_id, takes in found.items()}
 
     def __repr__(self) -> str:
         count, to_make = len(self.shots), sum(item.to_pay for item in self.requests)
