@@ -216,3 +216,19 @@ def test_a_render_state_from_before_request_bodies_were_kept_still_says_what_is_
     finally:
         state.close()
     assert shot == "lake" and clip.request_hash == "abc" and clip.body is None
+
+
+def test_a_teammate_s_clone_holds_the_clip_the_lock_file_marks_as_in_the_film(project, run_cli, service):
+    emulator = service(latency=0.2)
+    project.write(CHAIN)
+    assert run_cli(*PAID)[0] == 0
+    held_hash = plan_of(run_cli, "--backend", "aimlapi")["shots"][2]["hash"]
+    # The lake's prompt is rewritten but held; the clone has the lock file only.
+    project.write(CHAIN.replace("the lake at night, seed: 3}", "the lake at noon, seed: 3, hold: true}"))
+    shutil.rmtree(project.root / ".storyboard")
+    lake = plan_of(run_cli, "--backend", "aimlapi")["shots"][2]
+    assert lake["held"] and lake["hash"] == held_hash and lake["status"] == "download"
+    creates = emulator.stats()["creates"]
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == creates and "0 generated, 3 reused" in out
