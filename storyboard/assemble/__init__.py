@@ -13,8 +13,10 @@ the user, whatever raised it below: ffmpeg, PyAV, moviepy or the file system.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import AssemblyError, MediaError
@@ -23,7 +25,7 @@ from ..subtitles import Cue
 from .captions import STYLE as CAPTION_STYLE
 from .captions import Captions
 from .mux import mux
-from .picture import can_copy, copy_picture, draw_picture
+from .picture import can_copy, copy_input, draw_picture
 from .sound import Mixer
 from .timeline import FilmSettings, Piece, Soundtrack, Source, Timeline
 
@@ -32,11 +34,14 @@ __all__ = ["CAPTION_STYLE", "AssemblyError", "FilmSettings", "Piece", "Soundtrac
 
 
 def film_timeline(pieces: list[Piece], fps: float) -> Timeline:
-    """Where each piece sits in the film (each clip probed). Raises AssemblyError."""
+    """Where each piece sits in the film (each clip probed, as many at once as there are cores:
+    PyAV lets go of the GIL while it reads). Raises AssemblyError."""
     with _as_assembly_error():
         if not pieces:
             raise AssemblyError("nothing to assemble")
-        return Timeline(pieces, [Source.of(piece) for piece in pieces], fps)
+        with ThreadPoolExecutor(max_workers=max(1, min(len(pieces), os.cpu_count() or 1))) as pool:
+            sources = list(pool.map(Source.of, pieces))  # the first failure in the film's order is raised
+        return Timeline(pieces, sources, fps)
 
 
 def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scratch: Path | None = None,
@@ -51,16 +56,15 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
             scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:
             scratch = Path(scratch_dir)
-            mix = scratch / "mix.wav"
-            Mixer(timeline, settings.music).write_wav(mix)
-            picture = scratch / "picture.mp4"
             way = "copy" if settings.fast_path and not captions and can_copy(timeline, settings) else "moviepy"
-            if way == "copy":
-                copy_picture(timeline, picture, scratch)
+            if way == "copy":  # the clips' video copied straight into the film: no picture file between
+                picture = copy_input(timeline, scratch)
             else:
-                draw_picture(timeline, settings, picture, Captions(captions, settings.size, settings.fps) if captions else None)
+                drawn = scratch / "picture.mp4"
+                draw_picture(timeline, settings, drawn, Captions(captions, settings.size, settings.fps) if captions else None)
+                picture = ["-i", str(drawn)]
             with atomic_path(destination) as temporary:
-                mux(picture, mix, timeline.duration, settings, temporary)
+                mux(picture, Mixer(timeline, settings.music), timeline.duration, settings, temporary)
         return way
 
 
