@@ -73,8 +73,11 @@ ANALYSIS_SIZE = (32, 18)  # frames are decoded this small to find the flashes
 WAYS = {
     "sb": ("storyboard `assemble()`", ("cuts", "crossfades")),
     "sb-moviepy": ("storyboard `assemble(fast_path=False)`", ("cuts",)),
+    "sb-music": ("storyboard again after a change only to the music (picture kept from the `sb` run)", ("crossfades",)),
     "mp": ("moviepy `concatenate_videoclips` + `write_videofile`", ("cuts", "crossfades")),
+    "sb-before": ("storyboard `assemble()` at `--before` (a source tree)", ("cuts", "crossfades")),
     "ff-copy": ("ffmpeg concat demuxer, `-c copy`", ("cuts", "crossfades")),
+    "ff-copy-aac": ("ffmpeg concat demuxer, video `-c copy`, audio re-encoded", ("cuts",)),
     "ff-encode": ("ffmpeg concat demuxer, re-encode", ("cuts",)),
     "ff-xfade": ("ffmpeg `xfade` + `acrossfade` graph", ("crossfades",)),
 }
@@ -142,6 +145,19 @@ def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 # -- the ways --------------------------------------------------------------------------------
 
 
+def music_file(work: Path) -> Path:
+    """A quiet 220 Hz tone, 7 s (looped under the film): the soundtrack that the `sb-music` way adds."""
+    path = work / "music.wav"
+    if not path.exists():
+        t = np.arange(7 * RATE) / RATE
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(RATE)
+            out.writeframes((0.5 * np.sin(2 * np.pi * 220 * t) * 32767).astype("<i2").tobytes())
+    return path
+
+
 def concat_list(clips: list[Path], folder: Path) -> Path:
     listing = folder / "concat.txt"
     listing.write_text("".join(f"file '{clip.resolve()}'\n" for clip in clips))
@@ -160,6 +176,9 @@ def ffmpeg_command(way: str, clips: list[Path], out: Path, overlap: float, folde
     if way == "ff-copy":
         return [FFMPEG, "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(concat_list(clips, folder)),
                 "-c", "copy", "-movflags", "+faststart", str(out)]
+    if way == "ff-copy-aac":
+        return [FFMPEG, "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(concat_list(clips, folder)),
+                "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-ar", str(RATE), "-movflags", "+faststart", str(out)]
     if way == "ff-encode":
         return [FFMPEG, "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(concat_list(clips, folder)),
                 *encode, "-movflags", "+faststart", str(out)]
@@ -182,13 +201,17 @@ def worker(spec: dict) -> None:
     crossfades = spec["joins"] == "crossfades"
     started = time.perf_counter()
     path = None
-    if spec["way"] in ("sb", "sb-moviepy"):
-        from storyboard.assemble import FilmSettings, Piece, assemble
+    if spec.get("before"):
+        sys.path.insert(0, spec["before"])  # that tree's storyboard, not the installed one
+    if spec["way"] in ("sb", "sb-moviepy", "sb-before", "sb-music"):
+        from storyboard.assemble import FilmSettings, Piece, Soundtrack, assemble
 
         pieces = [Piece(clip, transition="crossfade" if crossfades and i else "cut",
                         transition_duration=overlap if crossfades and i else 0.0) for i, clip in enumerate(clips)]
-        settings = FilmSettings(size=tuple(spec["size"]), fps=FPS, fast_path=spec["way"] == "sb")
-        path = assemble(pieces, out, settings)
+        music = Soundtrack(Path(spec["music"]), volume=0.1) if spec.get("music") else None
+        settings = FilmSettings(size=tuple(spec["size"]), fps=FPS, fast_path=spec["way"] != "sb-moviepy", music=music)
+        kept = {"pictures": Path(spec["pictures"])} if spec.get("pictures") else {}  # an earlier version has no such argument
+        path = assemble(pieces, out, settings, **kept)
     elif spec["way"] == "mp":
         from moviepy import VideoFileClip, concatenate_videoclips, vfx
 
@@ -341,6 +364,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "storyboard-bench-assembly",
                         help="where clips are cached and films written")
     parser.add_argument("--json", type=Path, help="also save the raw figures here")
+    parser.add_argument("--before", type=Path, help="a source tree of storyboard (e.g. `git archive main storyboard | "
+                        "tar -x -C DIR`) for the way sb-before: the same film, side by side with an earlier version")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -348,7 +373,7 @@ def main() -> None:
         return
     clips_count = args.clips or (4 if args.quick else 12)
     sizes = (args.sizes or ("720p" if args.quick else "720p,1080p")).split(",")
-    ways = args.ways.split(",")
+    ways = [way for way in args.ways.split(",") if way != "sb-before" or args.before]
     joins_list = args.joins.split(",")
     overlap = args.crossfade
     args.work.mkdir(parents=True, exist_ok=True)
@@ -382,12 +407,18 @@ def main() -> None:
                     results.append(row)
                     continue
                 folder = Path(tempfile.mkdtemp(prefix=f"{size_name}-{joins}-{way}-", dir=args.work))
+                pictures = args.work / "pictures" / f"{size_name}-{joins}"  # drawn pictures kept by `sb`, for `sb-music`
+                if way == "sb":
+                    shutil.rmtree(pictures, ignore_errors=True)
                 out = folder / "film.mp4"
                 if way.startswith("ff-"):
                     command = ffmpeg_command(way, clips, out, overlap, folder)
                 else:
                     spec = {"way": way, "joins": joins, "clips": [str(c) for c in clips], "out": str(out),
-                            "overlap": overlap, "size": size, "report": str(folder / "report.json")}
+                            "overlap": overlap, "size": size, "report": str(folder / "report.json"),
+                            "before": str(args.before.resolve()) if way == "sb-before" and args.before else None,
+                            "pictures": str(pictures) if way in ("sb", "sb-music") else None,
+                            "music": str(music_file(args.work)) if way == "sb-music" else None}
                     command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
                 log(f"{size_name} {joins}: {label} ...")
                 row.update(measure(command, folder))

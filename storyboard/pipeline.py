@@ -169,7 +169,11 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
         current = store.film_is_current(board.output.path, fingerprint)
         if not current:
             emit(Event(None, "assembling", display_path(board.output.path)))
-            assemble(pieces, board.output.path, settings, scratch=store.scratch, captions=burned)
+            store.ensure()
+            way = assemble(pieces, board.output.path, settings, scratch=store.scratch, captions=burned,
+                           pictures=store.pictures)
+            if way == "kept":
+                emit(Event(None, "note", "the picture is unchanged: kept from the last assembly, only the sound mixed again"))
             store.remember_film(board.output.path, fingerprint)
     except (RenderError, OSError) as error:  # OSError: the film or the soundtrack could not be looked at
         raise RenderError(f"assembling the film failed: {error}") from error

@@ -217,8 +217,18 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
 
     # Assembly-only edits re-assemble without generating anything.
     project.write(FOOTAGE_BOARD.replace("crf: 28", "crf: 30").replace("start: 0.5", "start: 0.25"))
-    code, out, _ = run_cli("render", "board.yaml", "--backend", "preview-sync")
+    code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")
     assert code == 0 and "0 generated, 2 reused" in out and "assembling" in out
+    assert "only the sound mixed again" not in out + err  # crf changed: the picture is drawn again
+
+    # A change only to the music keeps the drawn picture: the sound is mixed and muxed again.
+    kept, length = sorted((project.root / ".storyboard" / "pictures").glob("*.mp4")), probe(film).duration
+    project.write(FOOTAGE_BOARD.replace("crf: 28", "crf: 30").replace("start: 0.5", "start: 0.25")
+                  .replace("volume: 0.3", "volume: 0.6"))
+    code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")
+    assert code == 0 and "assembling" in out and "only the sound mixed again" in err
+    assert sorted((project.root / ".storyboard" / "pictures").glob("*.mp4")) == kept
+    assert probe(film).duration == length and decode_errors(film) == ""
 
 
 def test_footage_mistakes_are_reported_at_their_lines(project, run_cli):
@@ -381,3 +391,44 @@ def test_a_soundtrack_without_sound_is_a_validation_error(project, run_cli):
     project.write("storyboard: 1\nshots: [{id: a, prompt: x}]\noutput: {audio: {music: {path: assets/walk.mp4}}}\n")
     code, _, err = run_cli("validate", "board.yaml")
     assert code == 2 and err == "board.yaml:3:32: soundtrack 'assets/walk.mp4' has no sound\n"
+
+
+def test_a_change_only_to_the_sound_keeps_the_drawn_picture(clips, tmp_path):
+    write_tone(tmp_path / "tone.wav")
+    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
+    pictures, film = tmp_path / "pictures", tmp_path / "film.mp4"
+    loud = FilmSettings(size=(1280, 720), fps=FPS, music=Soundtrack(tmp_path / "tone.wav", volume=0.2))
+    assert assemble(pieces, film, loud, pictures=pictures) == "moviepy"
+    [picture] = pictures.glob("*.mp4")
+    drawn_at = picture.stat().st_mtime_ns
+    flashes = center_flash_times(film)
+
+    quiet = FilmSettings(size=(1280, 720), fps=FPS, music=Soundtrack(tmp_path / "tone.wav", volume=0.05))
+    assert assemble(pieces, film, quiet, pictures=pictures) == "kept"
+    assert list(pictures.glob("*.mp4")) == [picture] and picture.stat().st_mtime_ns == drawn_at  # not drawn again
+    assert abs(probe(film).duration - 3.5) <= FRAME and center_flash_times(film) == flashes
+    fresh = tmp_path / "fresh.mp4"  # the same film drawn from scratch: the kept picture makes no difference
+    assert assemble(pieces, fresh, quiet) == "moviepy"
+    assert beep_times(film) == beep_times(fresh) and len(beep_times(film)) == 4
+    assert near(beep_times(film), flashes, tolerance=0.001 + 0.5 / FPS)
+    assert decode_errors(film) == ""
+
+    trimmed = [pieces[0], Piece(clips["wide24_b"], trim_start=0.25, transition="crossfade", transition_duration=0.5)]
+    assert assemble(trimmed, film, quiet, pictures=pictures) == "moviepy"  # a trim changes the picture
+    assert len(list(pictures.glob("*.mp4"))) == 2
+
+
+def test_a_crash_while_drawing_keeps_no_partial_picture(clips, tmp_path, monkeypatch):
+    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
+    pictures = tmp_path / "pictures"
+
+    def crash(timeline, settings, picture, captions=None):
+        picture.write_bytes(b"half a picture")
+        raise OSError(28, "No space left on device", str(picture))
+
+    monkeypatch.setattr("storyboard.assemble.draw_picture", crash)
+    with pytest.raises(AssemblyError, match="No space left on device"):
+        assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), pictures=pictures)
+    assert list(pictures.iterdir()) == []
+    monkeypatch.undo()
+    assert assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), pictures=pictures) == "moviepy"

@@ -267,10 +267,10 @@ def test_json_progress_is_one_event_per_line(project, run_cli, monkeypatch):
     assert events[0]["shot"] == "solo" and isinstance(events[0]["time"], float)
     assert events[-1]["generated"] == ["solo"] and events[-1]["film"].endswith("board.mp4")
 
-    def disk_full(self, path):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    def disk_full(self):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "mix")
 
-    monkeypatch.setattr("storyboard.assemble.sound.Mixer.write_wav", disk_full)
+    monkeypatch.setattr("storyboard.assemble.sound.Mixer.pcm", disk_full)
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2},"
                   " {id: logo, clip: assets/walk.mp4}]\n")
     code, out, _ = run_cli("render", "board.yaml", "--json")

@@ -3,9 +3,10 @@ fades through black, their sound kept in sync and the soundtrack mixed under it.
 
 - `timeline`: the pieces, what each clip holds (`storyboard.media.probe`), where each sits in the film;
 - `picture`: the video, stream-copied when the clips allow it, else drawn frame by frame (moviepy);
+- `keep`: drawn pictures kept by what determines them, so a change only to the sound draws nothing again;
 - `captions`: subtitles burned into the frames drawn (never stream-copied, then);
-- `sound`: the mix, sample-exact, into a WAV;
-- `mux`: picture and sound into the film.
+- `sound`: the mix, sample-exact, chunk by chunk;
+- `mux`: picture and sound into the film (the mix piped into ffmpeg as it is rendered).
 
 Every failure leaves `assemble` as an `AssemblyError` (a `RenderError`) with a message for
 the user, whatever raised it below: ffmpeg, PyAV, moviepy or the file system.
@@ -13,8 +14,10 @@ the user, whatever raised it below: ffmpeg, PyAV, moviepy or the file system.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import AssemblyError, MediaError
@@ -22,8 +25,9 @@ from ..files import atomic_path
 from ..subtitles import Cue
 from .captions import STYLE as CAPTION_STYLE
 from .captions import Captions
+from .keep import PictureCache
 from .mux import mux
-from .picture import can_copy, copy_picture, draw_picture
+from .picture import can_copy, copy_input, draw_picture
 from .sound import Mixer
 from .timeline import FilmSettings, Piece, Soundtrack, Source, Timeline
 
@@ -32,36 +36,56 @@ __all__ = ["CAPTION_STYLE", "AssemblyError", "FilmSettings", "Piece", "Soundtrac
 
 
 def film_timeline(pieces: list[Piece], fps: float) -> Timeline:
-    """Where each piece sits in the film (each clip probed). Raises AssemblyError."""
+    """Where each piece sits in the film (each clip probed, as many at once as there are cores:
+    PyAV lets go of the GIL while it reads). Raises AssemblyError."""
     with _as_assembly_error():
         if not pieces:
             raise AssemblyError("nothing to assemble")
-        return Timeline(pieces, [Source.of(piece) for piece in pieces], fps)
+        with ThreadPoolExecutor(max_workers=max(1, min(len(pieces), os.cpu_count() or 1))) as pool:
+            sources = list(pool.map(Source.of, pieces))  # the first failure in the film's order is raised
+        return Timeline(pieces, sources, fps)
 
 
 def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scratch: Path | None = None,
-             captions: Sequence[Cue] = ()) -> str:
-    """Write the film to `destination` (atomically); return which way wrote the picture: 'copy' or 'moviepy'.
-    Working files (the mix, the picture) go to a folder made inside `scratch` (default: the
-    system's temporary folder) and removed. `captions`: subtitles to burn into the picture (which
-    is then drawn, never copied). Raises AssemblyError."""
+             captions: Sequence[Cue] = (), pictures: Path | None = None) -> str:
+    """Write the film to `destination` (atomically); return which way made the picture: 'copy' (the
+    clips' video stream-copied), 'moviepy' (drawn) or 'kept' (drawn before, unchanged: only the sound
+    was mixed again). Working files go to a folder made inside `scratch` (default: the system's
+    temporary folder) and removed. `captions`: subtitles to burn into the picture (which is then
+    drawn, never copied). `pictures`: a folder where drawn pictures are kept between assemblies
+    (`keep.PictureCache`); None: none kept. Raises AssemblyError."""
     with _as_assembly_error():
         timeline = film_timeline(pieces, settings.fps)
         if scratch is not None:
             scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:
             scratch = Path(scratch_dir)
-            mix = scratch / "mix.wav"
-            Mixer(timeline, settings.music).write_wav(mix)
-            picture = scratch / "picture.mp4"
             way = "copy" if settings.fast_path and not captions and can_copy(timeline, settings) else "moviepy"
-            if way == "copy":
-                copy_picture(timeline, picture, scratch)
+            if way == "copy":  # the clips' video copied straight into the film: no picture file between
+                picture = copy_input(timeline, scratch)
             else:
-                draw_picture(timeline, settings, picture, Captions(captions, settings.size, settings.fps) if captions else None)
+                drawn, way = _drawn(timeline, settings, captions, scratch, pictures)
+                picture = ["-i", str(drawn)]
             with atomic_path(destination) as temporary:
-                mux(picture, mix, timeline.duration, settings, temporary)
+                mux(picture, Mixer(timeline, settings.music), timeline.duration, settings, temporary)
         return way
+
+
+def _drawn(timeline: Timeline, settings: FilmSettings, captions: Sequence[Cue], scratch: Path,
+           pictures: Path | None) -> tuple[Path, str]:
+    """The drawn picture, and 'kept' if it was drawn before and kept, else 'moviepy'."""
+    burned = Captions(captions, settings.size, settings.fps) if captions else None
+    if pictures is None:
+        draw_picture(timeline, settings, scratch / "picture.mp4", burned)
+        return scratch / "picture.mp4", "moviepy"
+    cache = PictureCache(pictures)
+    key = cache.key(timeline, settings, captions)
+    kept = cache.get(key)
+    if kept is not None:
+        return kept, "kept"
+    with cache.writing(key) as temporary:
+        draw_picture(timeline, settings, temporary, burned)
+    return cache.get(key) or temporary, "moviepy"
 
 
 @contextlib.contextmanager

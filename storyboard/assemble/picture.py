@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..media import FrameReader, run_ffmpeg
+from ..media import FrameReader
 from .captions import Captions
 from .timeline import FilmSettings, Timeline
 
@@ -43,14 +43,19 @@ def _only_cuts_of_whole_clips(timeline: Timeline) -> bool:
     )
 
 
-def copy_picture(timeline: Timeline, picture: Path, scratch: Path) -> None:
+def copy_input(timeline: Timeline, scratch: Path) -> list[str]:
+    """ffmpeg input options and input reading the clips one after the other (concat demuxer), for a stream copy."""
     listing = scratch / "clips.txt"
     lines = ["ffconcat version 1.0"]
     for source in timeline.sources:
         quoted = str(source.path.resolve()).replace("'", "'\\''")
-        lines += [f"file '{quoted}'", f"duration {source.duration:.6f}"]  # video length, not a longer audio track's
+        # inpoint: the file's time counts from its picture (else from the sound's priming, 21 ms earlier, and the
+        # picture would start that late in the film); duration: the picture's length, not a longer sound track's
+        lines += [f"file '{quoted}'", f"inpoint {source.video.start:.6f}", f"duration {source.duration:.6f}"]
     listing.write_text("\n".join(lines) + "\n")
-    run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v:0", "-c:v", "copy", "-an", str(picture)])
+    # -copyts: the picture keeps the times the listing gives it (from 0); else ffmpeg would shift it by the
+    # concatenation's start, which a clip's sound priming can make 21 ms early, and the picture would start late
+    return ["-copyts", "-f", "concat", "-safe", "0", "-i", str(listing)]
 
 
 def draw_picture(timeline: Timeline, settings: FilmSettings, picture: Path, captions: Captions | None = None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import wave
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from .timeline import Soundtrack, Timeline
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
+PCM_FORMAT = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]  # ffmpeg input options for `Mixer.pcm`
 EDGE_RAMP = 0.004  # seconds: a fade this short is inaudible but removes the click of a hard cut
 CHUNK = SAMPLE_RATE // 2  # samples mixed at a time
 DUCK_THRESHOLD = 0.01  # clip sound louder than this (RMS, about -40 dBFS) ducks the music
@@ -37,26 +38,29 @@ class Mixer:
         self._duck_gain = 1.0
 
     def write_wav(self, path: Path) -> None:
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(CHANNELS)
+            out.setsampwidth(2)
+            out.setframerate(SAMPLE_RATE)
+            for chunk in self.pcm():
+                out.writeframes(chunk)
+
+    def pcm(self) -> Generator[bytes, None, None]:
+        """The mix as 16-bit little-endian interleaved PCM (`PCM_FORMAT`), chunk by chunk, in order."""
         if self.music is not None:
             check_soundtrack(self.music.path)
         try:
-            self._write_wav(path)
+            with self._music_stream() as music:
+                for first in range(0, self.total, CHUNK):
+                    count = min(CHUNK, self.total - first)
+                    mixed = self._clips(first, count)
+                    if music is not None:
+                        mixed += self._soundtrack(music, first, count, mixed)
+                    yield (np.clip(mixed, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         finally:
             for stream in self._clip_sound.values():
                 stream.close()
             self._clip_sound.clear()
-
-    def _write_wav(self, path: Path) -> None:
-        with wave.open(str(path), "wb") as out, self._music_stream() as music:
-            out.setnchannels(CHANNELS)
-            out.setsampwidth(2)
-            out.setframerate(SAMPLE_RATE)
-            for first in range(0, self.total, CHUNK):
-                count = min(CHUNK, self.total - first)
-                mixed = self._clips(first, count)
-                if music is not None:
-                    mixed += self._soundtrack(music, first, count, mixed)
-                out.writeframes((np.clip(mixed, -1.0, 1.0) * 32767).astype("<i2").tobytes())
 
     def _clips(self, first: int, count: int) -> np.ndarray:
         mixed = np.zeros((count, CHANNELS), dtype=np.float32)

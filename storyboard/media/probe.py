@@ -11,6 +11,7 @@ and a sound track may start before the picture) and lasts until its picture ends
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -164,16 +165,22 @@ def check_video(path: Path) -> MediaInfo:
 
 
 class _Packets:
-    """Every packet's (time, duration) per stream, read in one pass; a read error is kept, not raised."""
+    """Every packet's (time, duration) per stream, read in one pass; a read error is kept, not raised.
+    The first frame of each stream is decoded on the way (`first`), so the file is opened once."""
 
     def __init__(self, container: Any, streams: list[Any]):
         import av
 
         self.times: dict[int, list[tuple[float, float]]] = {stream.index: [] for stream in streams}
         self.untimed: dict[int, int] = {stream.index: 0 for stream in streams}  # packets with no timestamp at all
+        self.first: dict[int, Any] = {}  # stream index -> its first decoded frame (None: none could be decoded)
         self.error: str | None = None
+        for stream in streams:
+            with contextlib.suppress(AttributeError, ValueError, av.FFmpegError):
+                stream.codec_context.thread_count = 1  # one frame is wanted: no frame threads holding it back
         try:
             for packet in container.demux(streams):
+                self._decode_first(packet)
                 if not packet.size:
                     continue
                 if packet.pts is None:
@@ -183,17 +190,33 @@ class _Packets:
                 self.times[packet.stream.index].append((float(packet.pts * base), float((packet.duration or 0) * base)))
         except av.FFmpegError as error:
             self.error = f"reading stops with an error ({_reason(error)})"
+        for stream in streams:  # the decoder may hold frames back until it is flushed
+            if stream.index not in self.first:
+                self.first[stream.index] = self._flushed(stream)
 
+    def _decode_first(self, packet: Any) -> None:
+        import av
 
-def _first_frame(path: Path, index: int) -> Any:
-    """The first decoded frame of stream `index` (read afresh: not every container can seek back), or None."""
-    import av
-
-    with av.open(str(path)) as container:
+        index = packet.stream.index
+        if index in self.first:
+            return
         try:
-            return next(container.decode(container.streams[index]), None)
+            frames = packet.decode()
+        except (av.FFmpegError, ValueError):
+            self.first[index] = None
+            return
+        if frames:
+            self.first[index] = frames[0]
+
+    @staticmethod
+    def _flushed(stream: Any) -> Any:
+        import av
+
+        try:
+            frames = stream.codec_context.decode(None)
         except (av.FFmpegError, ValueError):
             return None
+        return frames[0] if frames else None
 
 
 def _video(container: Any, stream: Any, packets: _Packets, path: Path) -> VideoStream:
@@ -211,7 +234,7 @@ def _video(container: Any, stream: Any, packets: _Packets, path: Path) -> VideoS
     constant = all(abs(interval - 1 / fps) <= slack for interval in intervals)
     last = 1 / fps if constant else timed[-1][1] or (sorted(intervals)[len(intervals) // 2] if intervals else 1 / fps)
     context = stream.codec_context
-    first = _first_frame(path, stream.index)
+    first = packets.first.get(stream.index)
     rotation = round(getattr(first, "rotation", 0) or 0) % 360 if first is not None else 0
     return VideoStream(
         codec=context.name,
@@ -235,7 +258,7 @@ def _audio(container: Any, stream: Any, packets: _Packets, path: Path) -> AudioS
     timed = packets.times[stream.index]
     start = timed[0][0] if timed else 0.0
     end = max((time + length for time, length in timed), default=start)
-    first = _first_frame(path, stream.index)  # the decoder drops an encoder's priming samples: the first sound played
+    first = packets.first.get(stream.index)  # the decoder drops an encoder's priming samples: the first sound played
     if first is not None and first.time is not None:  # starts later than the first packet
         start = max(start, float(first.time))
     return AudioStream(
