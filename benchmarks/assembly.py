@@ -359,7 +359,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sizes", default=None, help="comma-separated, of " + ", ".join(SIZES) + " (720p,1080p; --quick: 720p)")
     parser.add_argument("--crossfade", type=float, default=0.5)
-    parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated subset of " + ", ".join(WAYS))
+    parser.add_argument("--ways", default=None, help="comma-separated subset of " + ", ".join(WAYS)
+                        + " (all; --quick: all but mp, plain moviepy, the slowest, to stay under a minute)")
     parser.add_argument("--joins", default="cuts,crossfades")
     parser.add_argument("--quick", action="store_true", help="720p, 4 clips: a fast check")
     parser.add_argument("--long", action="store_true", help="the clips ten times over: a 10-minute film (memory against length)")
@@ -375,7 +376,8 @@ def main() -> None:
         return
     clips_count = args.clips or (4 if args.quick else 12)
     sizes = (args.sizes or ("720p" if args.quick else "720p,1080p")).split(",")
-    ways = [way for way in args.ways.split(",") if way != "sb-before" or args.before]
+    chosen = args.ways.split(",") if args.ways else [way for way in WAYS if not (args.quick and way == "mp")]
+    ways = [way for way in chosen if way != "sb-before" or args.before]
     joins_list = args.joins.split(",")
     overlap = args.crossfade
     args.work.mkdir(parents=True, exist_ok=True)
