@@ -1,7 +1,8 @@
 """Film assembly: storyboard against plain moviepy and plain ffmpeg, time, memory and timing.
 
     python benchmarks/assembly.py [--clips 12] [--seconds 5] [--sizes 720p,1080p]
-                                  [--crossfade 0.5] [--quick] [--work DIR] [--json FILE]
+                                  [--crossfade 0.5] [--quick] [--long] [--work DIR] [--json FILE]
+                                  [--ways sb,...] [--joins cuts,crossfades] [--before SRC]
 
 Makes N test clips of S seconds per size once (cached under `--work`, by default a folder in
 the system temporary directory): H.264 yuv420p 24 fps, keyframe at the start, AAC 48 kHz
@@ -358,9 +359,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--sizes", default=None, help="comma-separated, of " + ", ".join(SIZES) + " (720p,1080p; --quick: 720p)")
     parser.add_argument("--crossfade", type=float, default=0.5)
-    parser.add_argument("--ways", default=",".join(WAYS), help="comma-separated subset of " + ", ".join(WAYS))
+    parser.add_argument("--ways", default=None, help="comma-separated subset of " + ", ".join(WAYS)
+                        + " (all; --quick: all but mp, plain moviepy, the slowest, to stay under a minute)")
     parser.add_argument("--joins", default="cuts,crossfades")
     parser.add_argument("--quick", action="store_true", help="720p, 4 clips: a fast check")
+    parser.add_argument("--long", action="store_true", help="the clips ten times over: a 10-minute film (memory against length)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "storyboard-bench-assembly",
                         help="where clips are cached and films written")
     parser.add_argument("--json", type=Path, help="also save the raw figures here")
@@ -373,7 +376,8 @@ def main() -> None:
         return
     clips_count = args.clips or (4 if args.quick else 12)
     sizes = (args.sizes or ("720p" if args.quick else "720p,1080p")).split(",")
-    ways = [way for way in args.ways.split(",") if way != "sb-before" or args.before]
+    chosen = args.ways.split(",") if args.ways else [way for way in WAYS if not (args.quick and way == "mp")]
+    ways = [way for way in chosen if way != "sb-before" or args.before]
     joins_list = args.joins.split(",")
     overlap = args.crossfade
     args.work.mkdir(parents=True, exist_ok=True)
@@ -391,11 +395,11 @@ def main() -> None:
     for size_name in sizes:
         size = SIZES[size_name]
         log(f"{size_name}: test clips")
-        clips = make_clips(args.work / "clips", size, clips_count, args.seconds, overlap)
+        clips = make_clips(args.work / "clips", size, clips_count, args.seconds, overlap) * (10 if args.long else 1)
         for joins in joins_list:
             step = overlap if joins == "crossfades" else 0.0
-            starts = [i * (args.seconds - step) for i in range(clips_count)]
-            expected = clips_count * args.seconds - (clips_count - 1) * step
+            starts = [i * (args.seconds - step) for i in range(len(clips))]
+            expected = len(clips) * args.seconds - (len(clips) - 1) * step
             markers = [start + m for start in starts for m in marker_offsets(args.seconds, overlap)]
             for way in ways:
                 label, applies = WAYS[way]
@@ -437,9 +441,10 @@ def main() -> None:
                 shutil.rmtree(folder, ignore_errors=True)
     total = time.perf_counter() - begun
 
-    print(f"\n`python benchmarks/assembly.py --clips {clips_count} --seconds {args.seconds:g} --sizes {','.join(sizes)} "
+    long = " --long" if args.long else ""
+    print(f"\n`python benchmarks/assembly.py{long} --clips {clips_count} --seconds {args.seconds:g} --sizes {','.join(sizes)} "
           f"--crossfade {overlap:g}` — {date.today()}, {machine}; whole run {total / 60:.1f} min\n")
-    print(table(results, clips_count, args.seconds, overlap))
+    print(table(results, clips_count * (10 if args.long else 1), args.seconds, overlap))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
 

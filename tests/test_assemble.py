@@ -432,3 +432,17 @@ def test_a_crash_while_drawing_keeps_no_partial_picture(clips, tmp_path, monkeyp
     assert list(pictures.iterdir()) == []
     monkeypatch.undo()
     assert assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), pictures=pictures) == "moviepy"
+
+
+def test_the_fast_path_copies_clips_whose_timestamps_begin_later(clips, tmp_path):
+    later = tmp_path / "later.mp4"  # the same picture, silent, every timestamp 1.5 s later
+    subprocess.run([FFMPEG, "-v", "error", "-i", str(clips["wide24"]), "-map", "0:v", "-c", "copy", "-output_ts_offset", "1.5",
+                    str(later)], check=True)
+    pieces = [Piece(later), Piece(clips["wide24_b"]), Piece(later)]
+    copied, drawn = tmp_path / "copied.mp4", tmp_path / "drawn.mp4"
+    settings = FilmSettings(size=(1280, 720), fps=FPS)
+    assert assemble(pieces, copied, settings) == "copy"
+    assert assemble(pieces, drawn, FilmSettings(size=(1280, 720), fps=FPS, fast_path=False)) == "moviepy"
+    assert abs(probe(copied).duration - 6.0) <= FRAME
+    assert flash_times(copied, FPS) == flash_times(drawn, FPS) and len(flash_times(copied, FPS)) == 6
+    assert near(beep_times(copied), beep_times(drawn), tolerance=0.002) and len(beep_times(copied)) == 2

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,9 @@ def copy_input(timeline: Timeline, scratch: Path) -> list[str]:
         quoted = str(source.path.resolve()).replace("'", "'\\''")
         # inpoint: the file's time counts from its picture (else from the sound's priming, 21 ms earlier, and the
         # picture would start that late in the film); duration: the picture's length, not a longer sound track's
-        lines += [f"file '{quoted}'", f"inpoint {source.video.start:.6f}", f"duration {source.duration:.6f}"]
+        # (rounded down: ffmpeg seeks there, and a keyframe after the in point would fail the seek)
+        inpoint = math.floor(source.video.start * 1e6) / 1e6
+        lines += [f"file '{quoted}'", f"inpoint {inpoint:.6f}", f"duration {source.duration:.6f}"]
     listing.write_text("\n".join(lines) + "\n")
     # -copyts: the picture keeps the times the listing gives it (from 0); else ffmpeg would shift it by the
     # concatenation's start, which a clip's sound priming can make 21 ms early, and the picture would start late
