@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .backends import Backend, backend_class, store_name
+from .backends import PAID_BACKEND, Backend, backend_class, store_name
 from .errors import InvalidStoryboard
 from .lockfile import Entry, LockFile, by_request, in_film
 from .model import Storyboard
@@ -71,6 +71,13 @@ def check_holds(the_plan: Plan) -> None:
     ]
     if problems:
         raise InvalidStoryboard(problems)
+
+
+def on_the_service(the_plan: Plan) -> Plan:
+    """`the_plan` with the real service's statuses, whichever backend it was made for: what paying
+    would still cost (a preview clip saves nothing there)."""
+    service = store_name(PAID_BACKEND)
+    return the_plan if the_plan.backend == service else take_stock(the_plan, service, paid=True)
 
 
 def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:

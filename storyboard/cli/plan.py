@@ -5,8 +5,8 @@ import os
 
 import click
 
-from ..backends import BACKENDS, PAID_BACKEND, backend_class, store_name
-from ..inventory import check_backend, check_holds, plan, take_stock
+from ..backends import BACKENDS, PAID_BACKEND, backend_class
+from ..inventory import check_backend, check_holds, on_the_service, plan
 from ..loading import load
 from ..model import MAX_TAKES
 from ..planning import STATUSES, Plan, ShotPlan
@@ -80,7 +80,7 @@ def _summary(the_plan: Plan, backend: str) -> str:
     noun = "take" if any(item.takes > 1 for item in generated) else "shot"
     lines = [f"{len(missing)} of {len(generated)} generated {noun}{'' if len(generated) == 1 else 's'} to make with the "
              f"{backend} backend" + (" (free)" if free else "")]
-    paid = take_stock(the_plan, store_name(PAID_BACKEND), paid=True) if free else the_plan
+    paid = on_the_service(the_plan)
     to_pay = [item for item in paid.requests if item.to_pay]
     lines.append(f"on the real service (--backend {PAID_BACKEND}): {len(to_pay)} to pay, estimated ${paid.missing_usd:.2f}"
                  f" (every {noun} ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")

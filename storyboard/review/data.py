@@ -14,7 +14,7 @@ from ..backends import PAID_BACKEND, store_name
 from ..backends.preview import DEFAULT_DURATION, labelled_references
 from ..checks.timing import clip_length
 from ..errors import MediaError
-from ..inventory import take_stock
+from ..inventory import on_the_service
 from ..model import FrameOf, Reference, Shot, Storyboard
 from ..planning import STATUSES, Plan, ShotPlan
 from ..state import State
@@ -157,7 +157,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
             aspect=_aspect(item, views),
             notes=_notes(board, item),
         ))
-    paid = the_plan if backend == store_name(PAID_BACKEND) else take_stock(the_plan, store_name(PAID_BACKEND), paid=True)
+    paid = on_the_service(the_plan)
     film = board.output.path
     return Review(
         title=board.title,
