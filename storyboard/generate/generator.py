@@ -1,20 +1,4 @@
-"""Stage 5: bring every selected shot's clip into the store — concurrently, durably, within budget.
-
-For each shot, the cheapest way that is still correct, in this order:
-1. the clip is in the store and matches its checksum: nothing to do;
-2. an earlier render submitted it (render state): follow that generation, do not pay again;
-3. it was generated before (render state or storyboard.lock): download it again, asking the
-   service for a fresh URL if the recorded one expired;
-4. otherwise submit a new generation. On a paid backend this needs the user's consent
-   (`resubmit`) when an earlier create may have reached the service, or when a clip that
-   was paid for can no longer be fetched.
-
-Independent shots run concurrently, at most `jobs` generations at once; a shot whose first
-frame comes from another waits for it. After a failure no new generation is submitted
-unless `keep_going`, but what is in flight is finished. On Ctrl-C (SIGINT/SIGTERM) nothing
-new is submitted, creates already on the wire are allowed to answer so their generation id
-is recorded, and everything else stops; the next render resumes from the render state.
-"""
+"""`Generator`: each selected shot's clip brought into the store (see the package's docstring)."""
 from __future__ import annotations
 
 import asyncio
@@ -23,42 +7,22 @@ import math
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-from .backends import Backend, Job, Submission
-from .errors import GenerationFailed, LinkExpired, RenderError, ShotFailed, SubmissionUnknown, describe_os_error
-from .events import Event
-from .lockfile import Entry
-from .media import extract_frame
-from .model import FrameOf, Reference
-from .planning import Plan, ShotPlan
-from .request import frame_time
-from .state import ClipFacts, Record, State
-from .store import ClipStore
+from ..backends import Backend, Job, Submission
+from ..errors import GenerationFailed, LinkExpired, RenderError, ShotFailed, SubmissionUnknown, describe_os_error
+from ..events import Event
+from ..lockfile import Entry
+from ..media import extract_frame
+from ..model import FrameOf, Reference
+from ..planning import Plan, ShotPlan
+from ..request import frame_time
+from ..state import ClipFacts, Record, State
+from ..store import ClipStore
+from .options import GenerateOptions, Outcome
 
 URL_REFRESHES = 2  # fresh result URLs asked of the service for one download before the shot fails
-
-
-@dataclass(frozen=True)
-class GenerateOptions:
-    jobs: int  # generations at once
-    keep_going: bool = False  # after a failure, still submit the other shots
-    # Consent to pay again, by shot id: where an earlier create's outcome is unknown, or where a
-    # clip that was paid for can no longer be fetched.
-    resubmit: frozenset[str] = frozenset()
-    max_cost: float | None = None  # USD this render may spend (paid backends)
-
-
-@dataclass
-class Outcome:
-    generated: list[str] = field(default_factory=list)
-    reused: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    usd_spent: float = 0.0
-    interrupted: bool = False
-    locked: dict[str, Entry] = field(default_factory=dict)  # request hash -> what storyboard.lock is to say of it
 
 
 class Generator:

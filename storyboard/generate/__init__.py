@@ -1,0 +1,24 @@
+"""Stage 5: bring every selected shot's clip into the store — concurrently, durably, within budget.
+
+For each shot, the cheapest way that is still correct, in this order:
+1. the clip is in the store and matches its checksum: nothing to do;
+2. an earlier render submitted it (render state): follow that generation, do not pay again;
+3. it was generated before (render state or storyboard.lock): download it again, asking the
+   service for a fresh URL if the recorded one expired;
+4. otherwise submit a new generation. On a paid backend this needs the user's consent
+   (`resubmit`) when an earlier create may have reached the service, or when a clip that
+   was paid for can no longer be fetched.
+
+Independent shots run concurrently, at most `jobs` generations at once; a shot whose first
+frame comes from another waits for it. After a failure no new generation is submitted
+unless `keep_going`, but what is in flight is finished. On Ctrl-C (SIGINT/SIGTERM) nothing
+new is submitted, creates already on the wire are allowed to answer so their generation id
+is recorded, and everything else stops; the next render resumes from the render state.
+"""
+from __future__ import annotations
+
+from ..events import Event
+from .generator import Generator
+from .options import GenerateOptions, Outcome
+
+__all__ = ["Event", "GenerateOptions", "Generator", "Outcome"]
