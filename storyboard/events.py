@@ -9,7 +9,7 @@ class Event:
     """Something the user may want to see while rendering."""
 
     shot: str | None  # None for film-wide events
-    # cached | resuming | downloading | generating | submitted | done | failed | skipped
+    # cached | resuming | downloading | following | waiting | generating | submitted | done | failed | skipped
     # | assembling | film | current | note
     state: str
     message: str = ""

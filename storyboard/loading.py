@@ -18,6 +18,7 @@ from .errors import InvalidStoryboard, Problem
 from .model import (
     REFERENCE_FIELDS,
     SERVICE_FIELDS,
+    CacheSettings,
     CastMember,
     FirstFrame,
     FrameOf,
@@ -28,6 +29,7 @@ from .model import (
     Reference,
     RenderSettings,
     S3Settings,
+    SharedStore,
     Shot,
     Storyboard,
     Transition,
@@ -350,7 +352,14 @@ def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: s
         profiles=profiles,
         publish=publish,
         render=RenderSettings(**data.get("render", {})),
+        cache=_cache(data.get("cache", {})),
     )
+
+
+def _cache(spec: dict[str, Any]) -> CacheSettings:
+    s3 = spec.get("s3")
+    takeover = spec.get("takeover_after")
+    return CacheSettings(s3=SharedStore(**s3) if s3 else None, takeover_after=None if takeover is None else float(takeover))
 
 
 def _optional_float(value: Any) -> float | None:

@@ -155,6 +155,29 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class SharedStore:
+    """An S3-compatible bucket (and key prefix) where clips are shared by every machine that renders."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint: str | None = None  # None: boto3's own (AWS_ENDPOINT_URL_S3, else AWS)
+    region: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The shared clip cache as the storyboard's `cache:` block sets it (the environment may override it,
+    see cache.settings)."""
+
+    s3: SharedStore | None = None
+    takeover_after: float | None = None  # seconds after which a claim with no generation id is taken over
+
+
+@dataclass(frozen=True)
 class RenderSettings:
     max_cost: float | None = None
     jobs: int | None = None
@@ -172,6 +195,7 @@ class Storyboard:
     profiles: dict[str, ModelProfile]  # by model id
     publish: PublishSettings = field(default_factory=PublishSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
     includes: dict[Path, str] = field(default_factory=dict)  # files `{% include %}` read (resolved -> as named); templating
 
     @property

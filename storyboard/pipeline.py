@@ -12,10 +12,11 @@ from pathlib import Path
 
 from .assemble import CAPTION_STYLE, FilmSettings, Piece, Soundtrack, assemble, film_timeline
 from .backends import Backend, get_backend
+from .cache.settings import shared_settings
 from .errors import OverBudget, RenderError, UsageError, describe_os_error
 from .events import Event
 from .files import remove_leftovers
-from .generate import GenerateOptions, Generator, Outcome
+from .generate import GenerateOptions, Generator, Outcome, SharedCache, open_shared_cache
 from .inventory import check_backend, check_holds, stock
 from .loading import load
 from .lockfile import Entries, Entry, LockFile, by_request
@@ -80,6 +81,7 @@ def render(
         consent = _consent(the_plan, resubmit)
         check_holds(the_plan)
         check_backend(the_plan, engine, selected)
+        shared = open_shared_cache(shared_settings(board.cache), engine, store, emit)
         check_tools()
         budget = max_cost if max_cost is not None else board.render.max_cost
         if engine.paid:
@@ -87,7 +89,7 @@ def render(
         result = RenderResult(plan=the_plan, film=None)
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
-        outcome = _generate(the_plan, selected, engine, store, emit, options)
+        outcome = _generate(the_plan, selected, engine, store, emit, options, shared)
         in_order = [item.key for item in the_plan.requests]  # storyboard order, not the order they finished in
         result.generated = [shot_id for shot_id in in_order if shot_id in set(outcome.generated)]
         result.reused = [shot_id for shot_id in in_order if shot_id in set(outcome.reused)]
@@ -125,10 +127,10 @@ def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: froz
 
 
 def _generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: ClipStore,
-              emit: Callable[[Event], None], options: GenerateOptions) -> Outcome:
+              emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None) -> Outcome:
     state = State(store.state_path)
     lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.file.name)
-    generator = Generator(the_plan, engine, store, state, by_request(lock.entries()), emit, options)
+    generator = Generator(the_plan, engine, store, state, by_request(lock.entries()), emit, options, shared)
     try:
         return asyncio.run(generator.run(selected))
     finally:

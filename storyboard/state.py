@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS generations (
     attempts      INTEGER NOT NULL DEFAULT 0,
     error         TEXT,
     idempotency_key TEXT,                   -- sent with the create; kept while its outcome is unknown
+    shared        TEXT,                     -- the shared cache (s3://bucket/prefix) known to hold the clip
     created_at    REAL NOT NULL,
     updated_at    REAL NOT NULL,
     PRIMARY KEY (backend, request_hash)
@@ -89,6 +90,7 @@ class Record:
     idempotency_key: str | None
     created_at: float
     updated_at: float
+    shared: str | None = None
 
     @property
     def outcome_unknown(self) -> bool:
@@ -114,6 +116,8 @@ class State:
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
                 if "idempotency_key" not in columns:  # a state written before creates carried a key
                     self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
+                if "shared" not in columns:  # a state written before the shared cache
+                    self._db.execute("ALTER TABLE generations ADD COLUMN shared TEXT")
                 if "body" not in {row[1] for row in self._db.execute("PRAGMA table_info(in_film)")}:
                     self._db.execute("ALTER TABLE in_film ADD COLUMN body TEXT")
             self._db.row_factory = sqlite3.Row
@@ -165,17 +169,18 @@ class State:
                  for shot_id, clip in clips.items()],
             )
 
-    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None) -> Claim:
+    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None,
+              idempotency_key: str | None = None) -> Claim:
         """Record that a create is about to be sent, committed before this returns.
 
-        The claim carries the create's idempotency key. A request whose earlier create has an
-        unknown outcome keeps its key, so a service that honours keys answers a resubmission
-        with the generation the lost create made instead of billing a second one; any other
-        new attempt gets a new key."""
+        The claim carries the create's idempotency key: `idempotency_key` when given (the one the
+        shared cache's claim records). A request whose earlier create has an unknown outcome keeps
+        its key, so a service that honours keys answers a resubmission with the generation the lost
+        create made instead of billing a second one; any other new attempt gets a new key."""
         now = time.time()
         previous = self.get(backend, request_hash)
         key = previous.idempotency_key if previous and previous.outcome_unknown and previous.idempotency_key else None
-        key = key or str(uuid.uuid4())
+        key = idempotency_key or key or str(uuid.uuid4())
         self._db.execute(
             """INSERT INTO generations
                  (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, created_at, updated_at)
@@ -183,7 +188,7 @@ class State:
                ON CONFLICT (backend, request_hash) DO UPDATE SET
                  shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = 'claimed',
                  generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
-                 clip_mtime_ns = NULL, error = NULL, attempts = attempts + 1,
+                 clip_mtime_ns = NULL, error = NULL, shared = NULL, attempts = attempts + 1,
                  idempotency_key = excluded.idempotency_key, updated_at = excluded.updated_at""",
             (backend, request_hash, shot_id, model, seed, key, now, now),
         )
@@ -199,6 +204,10 @@ class State:
     def stored(self, backend: str, request_hash: str, clip: ClipFacts) -> None:
         self._update(backend, request_hash, "status = 'stored', clip_sha256 = ?, clip_size = ?, clip_mtime_ns = ?, error = NULL",
                      clip.sha256, clip.size, clip.mtime_ns)
+
+    def shared_in(self, backend: str, request_hash: str, cache: str) -> None:
+        """Record that the shared cache `cache` holds this request's clip (it is not uploaded again)."""
+        self._update(backend, request_hash, "shared = ?", cache)
 
     def failed(self, backend: str, request_hash: str, error: str) -> None:
         self._update(backend, request_hash, "status = 'failed', error = ?", redact(error))

@@ -8,7 +8,7 @@ import traceback
 import click
 
 from ..errors import InvalidStoryboard, StoryboardError, UsageError, describe_os_error, redact
-from . import emulator, export, init, plan, render, review, schema, validate
+from . import cache, emulator, export, init, plan, render, review, schema, validate
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a shot failed, assembly failed, or an unexpected error
@@ -30,7 +30,7 @@ def cli(context: click.Context, debug: bool) -> None:
     context.obj = {"debug": debug}
 
 
-for module in (init, validate, plan, render, export, review, schema, emulator):
+for module in (init, validate, plan, render, export, review, schema, emulator, cache):
     cli.add_command(module.command)
 
 

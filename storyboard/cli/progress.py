@@ -13,7 +13,7 @@ import click
 from ..errors import redact
 from ..events import Event
 
-ACTIVE = {"generating", "submitted", "resuming", "downloading"}
+ACTIVE = {"generating", "submitted", "resuming", "downloading", "following", "waiting"}
 FINISHED = {"cached", "done", "failed", "skipped"}
 
 
@@ -26,6 +26,8 @@ class Lines:
             "cached": "reused cached clip",
             "resuming": f"resuming {event.message} (submitted by an earlier render)",
             "downloading": f"downloading the clip of {event.message}",
+            "following": f"following {event.message} (claimed in the shared cache; not paid again)",
+            "waiting": f"waiting: {event.message}",
             "generating": f"generating ({event.message}" + (f", attempt {event.attempt})" if (event.attempt or 1) > 1 else ")"),
             "submitted": f"submitted: {event.message}",
             "done": f"done in {event.message}" if event.message.endswith(" s") else f"done ({event.message})",
@@ -121,7 +123,7 @@ class LiveTable:
         from rich.text import Text
 
         colours = {"done": "green", "cached": "green", "failed": "red", "skipped": "yellow", "submitted": "cyan",
-                   "generating": "cyan", "resuming": "cyan", "downloading": "cyan"}
+                   "generating": "cyan", "resuming": "cyan", "downloading": "cyan", "following": "cyan", "waiting": "cyan"}
         table = Table(box=None, pad_edge=False, show_footer=True)
         widest = max((len(shot_id) for shot_id in self.rows), default=5)
         table.add_column("shot", footer="total", no_wrap=True, min_width=min(24, max(5, widest)))

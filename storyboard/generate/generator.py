@@ -6,50 +6,21 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import replace
-from pathlib import Path
 
-from ..backends import Backend, Job, Submission
-from ..errors import GenerationFailed, LinkExpired, RenderError, ShotFailed, SubmissionUnknown, describe_os_error
+from ..backends import Job, Submission
+from ..errors import GenerationFailed, RenderError, ShotFailed, SubmissionUnknown
 from ..events import Event
-from ..lockfile import Entry
-from ..media import extract_frame
-from ..model import FrameOf, Reference
-from ..planning import Plan, ShotPlan
-from ..request import frame_time
-from ..state import ClipFacts, Record, State
-from ..store import ClipStore
-from .options import GenerateOptions, Outcome
-
-URL_REFRESHES = 2  # fresh result URLs asked of the service for one download before the shot fails
+from ..planning import ShotPlan
+from ..state import ClipFacts
+from .fetching import Fetching, quietly, reason_of
+from .options import Outcome
+from .shared import Held
 
 
-class Generator:
-    def __init__(
-        self,
-        the_plan: Plan,
-        engine: Backend,
-        store: ClipStore,
-        state: State,
-        locked: dict[str, Entry],  # storyboard.lock's entries by request hash
-        emit: Callable[[Event], None],
-        options: GenerateOptions,
-    ):
-        self.plan = the_plan
-        self.engine = engine
-        self.store = store
-        self.state = state
-        self.locked = locked
-        self.emit = emit
-        self.options = options
-        self.slots = asyncio.Semaphore(options.jobs)
-        self.outcome = Outcome()
-        self.stopping = False  # no new creates: a shot failed (without keep_going), or Ctrl-C
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.creating: set[str] = set()  # shots whose create request is on the wire
-        self.first_failures: list[str] = []
-        self.reserved_usd = 0.0  # estimates of creates sent but not yet answered
+class Generator(Fetching):
+    """Every selected shot's clip into the store: concurrently, within budget, paying once per request."""
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -135,6 +106,7 @@ class Generator:
                                  clip=ClipFacts.of(clip))
             elif record.clip_sha256 is None:  # moved into place just before a crash: keep what was paid for
                 self.state.stored(backend, item.hash, ClipFacts.of(clip))
+            await self._published(item)  # a clip made before the cache was set up, or while it was unreachable
             self._reused(item, "cached", str(clip))
             return
         if clip.exists():
@@ -143,8 +115,12 @@ class Generator:
         lost = ""
         if item.status == "resume" and record is not None and record.generation_id:
             self.emit(Event(item.key, "resuming", f"generation {record.generation_id}", generation=record.generation_id))
+            if self.shared is not None:  # stopped before its claim recorded the generation id: others wait for it
+                await quietly(self.shared.resumed(item, record.generation_id, record.usd_spent))
             async with self.slots:
                 await self._follow(item, self._job(item), Submission(record.generation_id), record.attempts)
+            return
+        if await self._from_cache(item):
             return
         if item.status == "download":
             try:
@@ -175,11 +151,21 @@ class Generator:
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as error:  # noqa: BLE001 - any failure to prepare is this shot's failure; nothing was paid
-                raise self._failed(item, _reason(error)) from None
+                raise self._failed(item, reason_of(error)) from None
             self._may_submit(item)
+            held = await self._claim_shared(item, job)
+            if held is False:
+                return  # another machine's generation, followed, or its clip from the cache
+            try:
+                self._may_submit(item)  # the claim may have taken a while: a failure, Ctrl-C or the budget came first
+            except (ShotFailed, asyncio.CancelledError) as stopped:
+                if self.shared is not None and isinstance(held, Held):  # nothing created: others need not wait for it
+                    await quietly(self.shared.failed(item, f"released without creating: {stopped or 'interrupted'}"))
+                raise
             reserved = (item.estimated_usd or 0.0) if self.engine.paid else 0.0
             self.reserved_usd += reserved
-            claim = self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"))
+            claim = self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"),
+                                     idempotency_key=held.idempotency_key if isinstance(held, Held) else None)
             attempt = claim.attempt
             job = replace(job, idempotency_key=claim.idempotency_key)
             self.emit(Event(item.key, "generating", backend, attempt=attempt))
@@ -193,7 +179,9 @@ class Generator:
                 raise
             except Exception as error:  # noqa: BLE001 - any failure fails the shot; its mark says if paying again needs consent
                 if isinstance(error, RenderError) or not self.engine.paid:  # a definite answer, or nothing to pay
-                    raise self._failed(item, _reason(error), mark="failed") from None
+                    if self.shared is not None:  # nothing was made: another machine may claim it
+                        await quietly(self.shared.failed(item, reason_of(error)))
+                    raise self._failed(item, reason_of(error), mark="failed") from None
                 # unexpected, on a paid backend: the request may have been created
                 raise self._failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
                                          f"so it is not retried without --resubmit {item.id}", mark="unknown") from None
@@ -204,6 +192,8 @@ class Generator:
             if reported is not None and not 0 <= reported < math.inf:  # a service that lies must not lower the total
                 reported = None
             self.state.submitted(backend, item.hash, submission.generation_id, reported)
+            if self.shared is not None:
+                await quietly(self.shared.submitted(item, submission.generation_id, reported))
             cost = reported if reported is not None else (item.estimated_usd if self.engine.paid else 0.0)
             self.outcome.usd_spent += cost or 0.0
             spent = f", {reported:.2f} USD; total {self.outcome.usd_spent:.2f} USD" if reported else ""
@@ -219,6 +209,8 @@ class Generator:
         try:
             location = await self.engine.wait(job, submission)
         except GenerationFailed as error:
+            if self.shared is not None:
+                await quietly(self.shared.failed(item, str(error)))
             raise self._failed(item, str(error), mark="failed") from None
         except SubmissionUnknown as error:
             raise self._failed(item, str(error), mark="unknown", advice="check the generation on the service, "
@@ -227,7 +219,7 @@ class Generator:
             raise
         except Exception as error:  # noqa: BLE001 - the generation may still complete: it stays `submitted`, resumable
             resumes = f" (the next render resumes generation {submission.generation_id})" if self.engine.paid else ""
-            raise self._failed(item, f"{_reason(error)}{resumes}") from None
+            raise self._failed(item, f"{reason_of(error)}{resumes}") from None
         self.state.completed(backend, item.hash, location)
         try:
             await self._fetch(item, location, submission.generation_id, job)
@@ -235,49 +227,10 @@ class Generator:
             raise
         except Exception as error:  # noqa: BLE001 - the shot fails but stays `completed`: the next render downloads again
             kept = "the generation is paid for and recorded; the next render downloads it again" if self.engine.paid else ""
-            raise self._failed(item, _reason(error), advice=kept) from None
+            raise self._failed(item, reason_of(error), advice=kept) from None
         self.outcome.generated.append(item.key)
         self.emit(Event(item.key, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
                         generation=submission.generation_id))
-
-    async def _recover(self, item: ShotPlan, record: Record | None) -> None:
-        """Download a clip generated before, from the render state or storyboard.lock."""
-        backend = self.engine.name
-        entry = self.locked.get(item.hash)
-        expected_sha = None
-        if record is None or not record.video_url:
-            assert entry is not None
-            self.state.adopt(backend, item.hash, item.id, model=entry.model, seed=entry.seed,
-                             generation_id=entry.generation, video_url=entry.video_url, usd_spent=entry.usd or 0.0)
-            record = self.state.get(backend, item.hash)
-            assert record is not None
-            expected_sha = entry.clip_sha256
-        self.emit(Event(item.key, "downloading", f"generation {record.generation_id or '?'}", generation=record.generation_id))
-        async with self.slots:
-            await self._fetch(item, record.video_url, record.generation_id)
-        facts = self.state.get(backend, item.hash)
-        if expected_sha and facts is not None and facts.clip_sha256 != expected_sha:
-            self.emit(Event(item.key, "note", "the downloaded clip differs from the one storyboard.lock records"))
-        self._reused(item, "downloaded", f"generation {record.generation_id}")
-
-    async def _fetch(self, item: ShotPlan, location: str | None, generation_id: str | None, job: Job | None = None) -> None:
-        """Bring the clip into the store; while its URL no longer serves it, ask the service for a
-        fresh one (a few times) before giving up."""
-        destination = self.store.clip_path(self.engine.name, item.hash)
-        for refresh in range(URL_REFRESHES + 1):
-            try:
-                if not location:
-                    raise LinkExpired("no video URL was recorded")
-                with self.store.writing(destination) as temporary:
-                    await self.engine.fetch(location, temporary)
-                break
-            except LinkExpired:
-                if not generation_id or refresh == URL_REFRESHES:
-                    raise
-                location = await self.engine.wait(job or self._job(item), Submission(generation_id))
-                self.state.completed(self.engine.name, item.hash, location)
-        self.state.stored(self.engine.name, item.hash, await asyncio.to_thread(ClipFacts.of, destination))
-        self._lock_entry(item)
 
     async def _share(self, item: ShotPlan, leader: ShotPlan) -> None:
         try:
@@ -286,38 +239,6 @@ class Generator:
             raise ShotFailed(item.key, f"it is the same request as shot {leader.key!r}, which "
                                       f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
         self._reused(item, "cached", f"same request as shot {leader.key!r}")
-
-    # -- helpers ---------------------------------------------------------------------------------
-
-    def _reused(self, item: ShotPlan, how: str, message: str) -> None:
-        self._lock_entry(item)
-        self.outcome.reused.append(item.key)
-        self.emit(Event(item.key, "cached" if how == "cached" else "done", message))
-
-    def _lock_entry(self, item: ShotPlan) -> None:
-        """What storyboard.lock says of a shot: only paid clips, the ones worth sharing."""
-        record = self.state.get(self.engine.name, item.hash)
-        if record is None or not self.engine.paid:
-            return
-        self.outcome.locked[item.hash] = Entry(  # numbered and marked as the film's by the render (pipeline)
-            request=item.hash, backend=self.engine.name, model=record.model, seed=record.seed, generation=record.generation_id,
-            video_url=record.video_url, clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4))
-
-    def _job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
-        return Job(item, first_frame, report=lambda message: self.emit(Event(item.key, "note", message)))
-
-    def _failed(self, item: ShotPlan, reason: str, *, mark: str | None = None, advice: str = "") -> ShotFailed:
-        """The one path of a shot that failed: its request is marked `failed` or `unknown` (with
-        `reason`) in the render state when asked, new submissions stop (unless keep-going), and
-        the error to raise, with `advice` for the user."""
-        if mark == "failed":
-            self.state.failed(self.engine.name, item.hash, reason)
-        elif mark == "unknown":
-            self.state.unknown(self.engine.name, item.hash, reason)
-        self.first_failures.append(item.key)
-        if not self.options.keep_going:
-            self.stopping = True
-        return ShotFailed(item.key, f"{reason}; {advice}" if advice else reason)
 
     def _may_submit(self, item: ShotPlan) -> None:
         if self.outcome.interrupted:
@@ -334,30 +255,3 @@ class Generator:
                 raise ShotFailed(item.key, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
                                           f"{self.options.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
 
-    async def _first_frame(self, item: ShotPlan) -> Path | None:
-        frame = item.shot.first_frame
-        if isinstance(frame, Reference):
-            return frame.path  # a URL first frame stays in the body as it is
-        if not isinstance(frame, FrameOf):
-            return None
-        upstream = self.plan.shot(frame.shot)
-        clip = upstream.footage or self.store.clip_path(self.engine.name, upstream.hash)
-        record = self.state.get(self.engine.name, upstream.hash)
-        clip_sha = record.clip_sha256 if record and record.clip_sha256 else (await asyncio.to_thread(ClipFacts.of, clip)).sha256
-        at = frame_time(upstream.shot, frame.at)
-        destination = self.store.frame_path(clip_sha, at)  # named by the clip it comes from, whatever made it
-        if not destination.is_file():
-            await asyncio.to_thread(_extract_frame, clip, at, destination, self.store)
-        return destination
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, OSError):
-        return describe_os_error(error)
-    return str(error) or type(error).__name__
-
-
-def _extract_frame(clip: Path, at: str | float, destination: Path, store: ClipStore) -> None:
-    image = extract_frame(clip, at)
-    with store.writing(destination) as temporary:
-        image.save(temporary, format="PNG")

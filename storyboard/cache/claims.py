@@ -1,0 +1,183 @@
+"""Claims: pay once per request across every machine that shares a cache.
+
+Before a machine creates a generation it claims the request in the bucket: it writes
+`claims/<attempt>.json` with `If-None-Match: *`, which exactly one writer wins. The claim
+records who (a random id kept in the project's state folder, user, host, process) and when;
+its owner adds the generation id as soon as the service gives it, then `completed` or `failed`.
+
+What another machine does on finding a claim (`decide`):
+- it holds a generation id: follow that generation (poll it with this machine's own key),
+  or wait for the clip to appear in the cache; nothing is created;
+- it ended `failed`: the outcome is known, so the next attempt is claimed and created;
+- it has no generation id yet: its owner is between claiming and creating; wait. If that lasts
+  (`PATIENCE`), its owner probably stopped, and whether its create reached the service is
+  unknown: it is taken over (a new attempt, sent with the old claim's idempotency key) only with
+  the user's consent (`render --resubmit SHOT`) or once older than the user's
+  `cache.takeover_after`, never silently; otherwise the shot fails saying so.
+A machine finding its own claim (a render of this project that stopped) carries on with it: its
+render state tells whether a create was sent under it (see generate.shared).
+"""
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import redact
+from ..files import atomic_write_bytes
+
+CLAIMED, SUBMITTED, COMPLETED, FAILED, UNREADABLE = "claimed", "submitted", "completed", "failed", "unreadable"
+PATIENCE = 600.0  # seconds a claim may go without a generation id before its owner is thought gone
+OWNER_FILE = "cache-owner"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who claims: this project folder (its id outlives the process), and, to tell people, who and where."""
+
+    id: str
+    user: str
+    host: str
+    pid: int
+
+    @classmethod
+    def of_project(cls, state_dir: Path) -> Owner:
+        path = state_dir / OWNER_FILE
+        try:
+            found = path.read_text().strip()
+        except OSError:
+            found = ""
+        if not found:
+            found = uuid.uuid4().hex
+            atomic_write_bytes(path, f"{found}\n".encode())
+        user = "someone"
+        with contextlib.suppress(Exception):  # no login name in some containers
+            user = getpass.getuser()
+        return cls(found, user, socket.gethostname(), os.getpid())
+
+    def record(self) -> dict[str, Any]:
+        return {"id": self.id, "user": self.user, "host": self.host, "pid": self.pid}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim as read from the bucket; `age`: seconds since it was last written, by the bucket's clock."""
+
+    attempt: int
+    age: float
+    status: str
+    owner: str | None = None
+    who: str = "an unreadable claim"
+    claimed_at: str | None = None
+    generation: str | None = None
+    idempotency_key: str | None = None
+    usd: float | None = None
+    error: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, attempt: int, record: dict[str, Any] | None, age: float) -> Claim:
+        """A claim from its record; anything that is not one (garbage, a wrong shape) is `unreadable`:
+        it still stands (the attempt is taken) but tells nothing, so it is treated as a claim without
+        a generation id whose owner is unknown."""
+        if record is None or record.get("status") not in (CLAIMED, SUBMITTED, COMPLETED, FAILED):
+            return cls(attempt, age, UNREADABLE)
+        owner: dict[str, Any] = record["owner"] if isinstance(record.get("owner"), dict) else {}
+        user, host, pid = (_text(owner.get(name)) for name in ("user", "host", "pid"))
+        usd = record.get("usd")
+        return cls(
+            attempt=attempt, age=age, status=record["status"],
+            owner=_text(owner.get("id")),
+            who=f"{user or 'someone'}@{host or '?'} (pid {pid or '?'})",
+            claimed_at=_text(record.get("claimed_at")),
+            generation=_text(record.get("generation")),
+            idempotency_key=_text(record.get("idempotency_key")),
+            usd=float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else None,
+            error=_text(record.get("error")),
+            raw=record,
+        )
+
+    def describe(self) -> str:
+        if self.status == UNREADABLE:
+            return f"claim {self.attempt} (unreadable, written {_ago(self.age)} ago)"
+        return f"{self.who}, claim {self.attempt} of {self.claimed_at or '?'}"
+
+
+def new_claim(owner: Owner, attempt: int, *, backend: str, request: str, shot: str, idempotency_key: str,
+              taken_over: Claim | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "request": request, "backend": backend, "attempt": attempt, "shot": shot, "status": CLAIMED,
+        "owner": owner.record(), "claimed_at": _now(), "updated_at": _now(), "idempotency_key": idempotency_key,
+    }
+    if taken_over is not None:
+        record["takes_over"] = {"attempt": taken_over.attempt, "who": taken_over.who, "status": taken_over.status}
+    return record
+
+
+def updated(claim: Claim, status: str, **changes: Any) -> dict[str, Any]:
+    """The claim's record moved to `status`, with `changes` (an error is scrubbed of secrets)."""
+    record = dict(claim.raw) | {"status": status, "updated_at": _now()}
+    for name, value in changes.items():
+        record[name] = redact(value)[:500] if name == "error" and isinstance(value, str) else value
+    return record
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about a request given its current claim:
+    `create`: claim `attempt` (a new one) and create; `hold`: the claim is this project's, carry on with it;
+    `follow`: follow `claim`'s generation; `wait`: look again soon; `refuse`: fail the shot, saying why."""
+
+    action: str
+    attempt: int
+    claim: Claim | None = None
+    takeover: bool = False  # creating over a claim whose outcome is unknown (consent or takeover_after)
+
+
+def decide(current: Claim | None, me: str, *, consent: bool, takeover_after: float | None,
+           patience: float | None = None) -> Decision:
+    patience = PATIENCE if patience is None else patience
+    if current is None:
+        return Decision("create", 1)
+    following = current.generation is not None and current.status in (SUBMITTED, COMPLETED)
+    if current.owner == me:
+        if following:
+            return Decision("follow", current.attempt, current)
+        if current.status == CLAIMED:
+            return Decision("hold", current.attempt, current)
+        return Decision("create", current.attempt + 1, current)
+    if current.status == FAILED:
+        return Decision("create", current.attempt + 1, current)
+    if following:
+        return Decision("follow", current.attempt, current)
+    if consent or (takeover_after is not None and current.age >= takeover_after):
+        return Decision("create", current.attempt + 1, current, takeover=True)
+    if current.age >= patience:
+        return Decision("refuse", current.attempt, current)
+    return Decision("wait", current.attempt, current)
+
+
+def stalled_message(shot: str, claim: Claim, takeover_after: float | None) -> str:
+    later = (f"it is taken over automatically once {takeover_after:.0f} s old (cache.takeover_after)" if takeover_after
+             else "`cache: {takeover_after: SECONDS}` lets renders take such claims over automatically")
+    return (f"another machine claimed this request ({claim.describe()}) {_ago(claim.age)} ago and has recorded no "
+            f"generation id since: it probably stopped between claiming and creating, and its create may have "
+            f"been paid for. If it is not coming back, render with --resubmit {shot} to take the claim over; {later}")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or isinstance(value, (dict, list)) else str(value)[:200]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

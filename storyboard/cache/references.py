@@ -1,0 +1,76 @@
+"""What a project folder's storyboards still reference: the request hashes of every take of every
+shot (held clips included) for each backend whose clips are stored, and what storyboard.lock and
+the render state record of them. `cache status` and `cache gc` judge the stores by it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..backends.addresses import SERVICE
+from ..errors import InvalidStoryboard, StoryboardError
+from ..inventory import stock
+from ..loading import load
+from ..lockfile import LockFile
+from ..model import Storyboard
+
+_STORYBOARD = re.compile(r"^storyboard\s*:", re.MULTILINE)
+
+
+@dataclass
+class References:
+    folder: Path
+    boards: list[Storyboard] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)  # file name -> why it cannot be loaded
+    requests: set[str] = field(default_factory=set)  # request hashes, every backend
+    in_lock: set[str] = field(default_factory=set)  # of them, those storyboard.lock records
+
+    @property
+    def complete(self) -> bool:
+        """Every storyboard of the folder could be read: nothing referenced is unknown."""
+        return not self.broken
+
+
+def storyboard_files(folder: Path) -> list[Path]:
+    """The folder's storyboard files: YAML files that say `storyboard:` at the top level."""
+    found = []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if _STORYBOARD.search(text):
+            found.append(path)
+    return found
+
+
+def references(folder: Path, backends: list[str]) -> References:
+    """What the storyboards of `folder` reference, for clips of `backends` (store names; those
+    storyboard.lock names and the real service's are looked at too)."""
+    found = References(folder)
+    paths = storyboard_files(folder)
+    backends = sorted({*backends, SERVICE, *(entry.backend for path in paths
+                                              for takes in LockFile(folder, path.name).entries().values()
+                                              for entry in takes if entry.backend)})
+    for path in paths:
+        try:
+            board = load(path)
+        except InvalidStoryboard as error:
+            found.broken[path.name] = str(error.problems[0]) if error.problems else "invalid"
+            continue
+        except (StoryboardError, OSError) as error:
+            found.broken[path.name] = str(error)
+            continue
+        found.boards.append(board)
+        for backend in backends:
+            the_plan = stock(board, backend, paid=paid_store(backend))
+            found.requests |= {item.hash for item in the_plan.requests if item.footage is None}
+        for takes in LockFile(folder, path.name).entries().values():
+            found.in_lock |= {entry.request for entry in takes}
+    found.requests |= found.in_lock
+    return found
+
+
+def paid_store(backend: str) -> bool:
+    """True for the store name of the paid service's clips (`aimlapi`, or `aimlapi@HOST` for another address)."""
+    return backend == SERVICE or backend.startswith(f"{SERVICE}@")
