@@ -11,9 +11,10 @@ What another machine does on finding a claim (`decide`):
 - it ended `failed`: the outcome is known, so the next attempt is claimed and created;
 - it has no generation id yet: its owner is between claiming and creating; wait. If that lasts
   (`PATIENCE`), its owner probably stopped, and whether its create reached the service is
-  unknown: it is taken over (a new attempt, sent with the old claim's idempotency key) only with
-  the user's consent (`render --resubmit SHOT`) or once older than the user's
-  `cache.takeover_after`, never silently; otherwise the shot fails saying so.
+  unknown (so too for a claim that cannot be read): it is taken over (a new attempt, sent with
+  the old claim's idempotency key) only with the user's consent (`render --resubmit SHOT`) or
+  once older than the user's `cache.takeover_after`, never silently; otherwise the shot fails
+  saying so.
 A machine finding its own claim (a render of this project that stopped) carries on with it: its
 render state tells whether a create was sent under it (see generate.shared).
 """
@@ -158,7 +159,7 @@ def decide(current: Claim | None, me: str, *, consent: bool, takeover_after: flo
         return Decision("follow", current.attempt, current)
     if consent or (takeover_after is not None and current.age >= takeover_after):
         return Decision("create", current.attempt + 1, current, takeover=True)
-    if current.age >= patience:
+    if current.age >= patience or current.status == UNREADABLE:  # an unreadable claim will never say more
         return Decision("refuse", current.attempt, current)
     return Decision("wait", current.attempt, current)
 
@@ -166,9 +167,14 @@ def decide(current: Claim | None, me: str, *, consent: bool, takeover_after: flo
 def stalled_message(shot: str, claim: Claim, takeover_after: float | None) -> str:
     later = (f"it is taken over automatically once {takeover_after:.0f} s old (cache.takeover_after)" if takeover_after
              else "`cache: {takeover_after: SECONDS}` lets renders take such claims over automatically")
-    return (f"another machine claimed this request ({claim.describe()}) {_ago(claim.age)} ago and has recorded no "
-            f"generation id since: it probably stopped between claiming and creating, and its create may have "
-            f"been paid for. If it is not coming back, render with --resubmit {shot} to take the claim over; {later}")
+    if claim.status == UNREADABLE:
+        what = (f"the shared cache holds a claim on this request that cannot be read ({claim.describe()}): whoever "
+                "wrote it may have created the request, and paid for it")
+    else:
+        what = (f"another machine claimed this request ({claim.describe()}) {_ago(claim.age)} ago and has recorded no "
+                "generation id since: it probably stopped between claiming and creating, and its create may have "
+                "been paid for")
+    return f"{what}. If it is not coming back, render with --resubmit {shot} to take the claim over; {later}"
 
 
 def _text(value: Any) -> str | None:

@@ -224,7 +224,8 @@ class RemoteStore:
             import boto3
             from botocore.config import Config
 
-            self._client = boto3.client(
+            # a session of its own: credentials are looked up now, not taken from an earlier render in this process
+            self._client = boto3.session.Session().client(
                 "s3", endpoint_url=self.store.endpoint, region_name=self.store.region,
                 # an unreachable bucket must not hold a render up for minutes: it goes on without it
                 config=Config(signature_version="s3v4", connect_timeout=5, read_timeout=30,

@@ -1,0 +1,454 @@
+"""The clip cache shared by several machines (issue 15), against a local S3-compatible server (moto's,
+started here on 127.0.0.1) and the emulator of the service. A "machine" is a project folder of its own,
+with its own `.storyboard/` state, rendered by its own `storyboard render --backend aimlapi` process."""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from avprobe import decode_errors
+from conftest import KEY, Project
+
+from storyboard.cache import claims
+from storyboard.cache.claims import Claim, decide
+from storyboard.cache.settings import shared_settings
+from storyboard.errors import UsageError
+from storyboard.model import CacheSettings, SharedStore
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "team-cache-test", "AWS_SECRET_ACCESS_KEY": "team-cache-test-secret"}
+PAID = ("render", "board.yaml", "--backend", "aimlapi", "--yes")
+BOARD = """
+storyboard: 1
+defaults: {{resolution: 720p, duration: 2}}
+cache:
+  s3: {{bucket: {bucket}, prefix: team/, endpoint: "{endpoint}"}}
+shots:
+  - {{id: one, prompt: a lighthouse at dusk, seed: 1}}
+  - {{id: two, prompt: waves on rocks, seed: 2}}
+  - {{id: three, prompt: a gull takes off, seed: 3}}
+  - {{id: again, prompt: a lighthouse at dusk, seed: 1}}
+output: {{path: out/film.mp4}}
+"""
+DISTINCT_REQUESTS = 3  # `again` is the same request as `one`
+
+
+# -- servers ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server (the `moto[server]` extra) in a process of its own on 127.0.0.1."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("moto_server did not start")
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@dataclass
+class Bucket:
+    name: str
+    endpoint: str
+    client: Any
+
+    def objects(self) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def write(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=body)
+
+    def ending(self, suffix: str) -> list[str]:
+        return [key for key in self.objects() if key.endswith(suffix)]
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """A bucket of its own for each test (the server outlives them), and credentials for it."""
+    import boto3
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    for name in ("STORYBOARD_CACHE", "STORYBOARD_CACHE_BUCKET", "STORYBOARD_CACHE_ENDPOINT", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **{
+        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"]})
+    name = f"clips-{uuid.uuid4().hex[:16]}"
+    client.create_bucket(Bucket=name)
+    return Bucket(name, s3_endpoint, client)
+
+
+def machine(root: Path, bucket: Bucket, board: str = BOARD) -> Project:
+    """A clone of the project on a machine of its own: its own folder and state."""
+    root.mkdir(parents=True)
+    project = Project(root)
+    project.write(board.format(bucket=bucket.name, endpoint=bucket.endpoint))
+    return project
+
+
+class Render:
+    """`storyboard render` in a process of its own, in a machine's folder; its output read as it comes."""
+
+    def __init__(self, root: Path, *args: str):
+        self.process = subprocess.Popen([sys.executable, "-m", "storyboard", *(args or PAID)], cwd=root,
+                                        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while sum(text in line for line in self.seen) < count:
+            try:
+                self.seen.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
+            except queue.Empty:
+                raise AssertionError(f"no {count} x {text!r}; output: {''.join(self.seen)}") from None
+
+    def finish(self, timeout: float = 180.0) -> tuple[int, str]:
+        code = self.process.wait(timeout)
+        time.sleep(0.1)
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return code, "".join(self.seen)
+
+
+def film_is_whole(project: Project) -> bool:
+    film = project.root / "out" / "film.mp4"
+    return film.is_file() and decode_errors(film) == ""
+
+
+# -- pay once across machines ------------------------------------------------------------------------
+
+
+def test_two_machines_rendering_at_once_pay_once_per_request_and_a_third_clone_pays_nothing(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    alice, bob = machine(tmp_path / "alice", bucket), machine(tmp_path / "bob", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=3)
+
+    renders = [Render(alice.root), Render(bob.root)]
+    results = [render.finish() for render in renders]
+
+    for code, output in results:
+        assert code == 0, output
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    assert film_is_whole(alice) and film_is_whole(bob)
+    # Whoever lost the claim of a request followed the winner's generation instead of paying for it.
+    assert sum(output.count(": following generation") for _, output in results) == DISTINCT_REQUESTS
+    assert (alice.root / "storyboard.lock").read_text() == (bob.root / "storyboard.lock").read_text()
+    assert len(bucket.ending("/clip.json")) == DISTINCT_REQUESTS
+    assert all(KEY not in bucket.read(key).decode("latin-1") for key in bucket.objects() if key.endswith(".json"))
+
+    # A third clone: the storyboard and its lock from git, no state; the result URLs have expired.
+    carol = machine(tmp_path / "carol", bucket)
+    (carol.root / "storyboard.lock").write_text((alice.root / "storyboard.lock").read_text())
+    emulator.set_faults("expired=1")
+    asked = emulator.stats()["requests"]
+    monkeypatch.chdir(carol.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert out.count("done (from the shared cache") == DISTINCT_REQUESTS
+    assert emulator.stats()["requests"] == asked  # not one request to the service: no create, poll or download
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    assert film_is_whole(carol)
+
+
+def test_a_claimant_killed_after_creating_leaves_the_other_machine_to_finish_without_paying_again(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    alice, bob = machine(tmp_path / "alice", bucket), machine(tmp_path / "bob", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=5)
+    killed = Render(alice.root)
+    killed.wait_for(": submitted: generation", count=DISTINCT_REQUESTS)
+    killed.process.kill()
+    killed.finish()
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+
+    code, output = Render(bob.root).finish()
+
+    assert code == 0, output
+    assert output.count(": following generation") == DISTINCT_REQUESTS and ": submitted" not in output
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    assert film_is_whole(bob)
+    # The killed machine, started again, resumes what it submitted: still nothing paid twice.
+    monkeypatch.chdir(alice.root)
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    assert film_is_whole(alice)
+
+
+def test_a_claimant_killed_before_writing_its_generation_id_into_the_claim_writes_it_when_it_resumes(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=5)
+    killed = Render(alice.root)
+    killed.wait_for(": submitted: generation", count=DISTINCT_REQUESTS)
+    killed.process.kill()
+    killed.finish()
+    # As if killed between recording the generation id in its own state and in its claims.
+    for key in bucket.ending("/000001.json"):
+        record = json.loads(bucket.read(key))
+        record.pop("generation")
+        bucket.write(key, json.dumps(record | {"status": "claimed"}).encode())
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert out.count("resuming generation") == DISTINCT_REQUESTS
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    recorded = [json.loads(bucket.read(key)) for key in bucket.ending("/000001.json")]
+    assert all(record["generation"] and record["status"] == "completed" for record in recorded)
+
+
+def test_a_claim_this_project_made_before_a_crash_and_never_created_under_is_carried_on(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    board = BOARD.split("  - {{id: two")[0] + "output: {{path: out/film.mp4}}\n"
+    alice = machine(tmp_path / "alice", bucket, board)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    request = json.loads(run_cli("plan", "board.yaml", "--json")[1])["shots"][0]["hash"]
+    (alice.root / ".storyboard").mkdir()
+    (alice.root / ".storyboard" / "cache-owner").write_text("alice-folder\n")
+    # Killed after claiming in the bucket, before recording anything in its own state: nothing was created.
+    backend = f"aimlapi@{emulator.url.split('//')[1].split('/')[0].replace(':', '-')}"
+    claim = {"status": "claimed", "owner": {"id": "alice-folder", "user": "alice", "host": "laptop", "pid": 1},
+             "claimed_at": "2026-11-26T09:00:00Z", "request": request, "idempotency_key": "k-1"}
+    bucket.write(f"team/v1/{backend}/{request}/claims/000001.json", json.dumps(claim).encode())
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == 1
+    assert bucket.ending("/claims/000002.json") == []
+    assert json.loads(bucket.read(f"team/v1/{backend}/{request}/claims/000001.json"))["status"] == "completed"
+
+
+# -- claims another machine left -----------------------------------------------------------------------
+
+
+def _stalled_claim(bucket: Bucket, emulator: Any, run_cli: Any, body: bytes) -> str:
+    """Leave `body` as the first claim of shot `one`'s request, as a machine that stopped would; its key."""
+    request = json.loads(run_cli("plan", "board.yaml", "--json")[1])["shots"][0]["hash"]
+    backend = f"aimlapi@{emulator.url.split('//')[1].split('/')[0].replace(':', '-')}"
+    key = f"team/v1/{backend}/{request}/claims/000001.json"
+    bucket.write(key, body)
+    return key
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps({"status": "claimed", "owner": {"id": "bob-folder", "user": "bob", "host": "ci-7", "pid": 4242},
+                "claimed_at": "2026-11-26T08:00:00Z", "idempotency_key": "bob-key"}).encode(),
+    b"{this is not json",
+], ids=["owner-died-before-creating", "garbage"])
+def test_a_claim_without_a_generation_id_is_taken_over_only_with_consent(
+        body, tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    key = _stalled_claim(bucket, emulator, run_cli, body)
+    monkeypatch.setattr(claims, "PATIENCE", 0.0)  # the claim has waited long enough for its generation id
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 1
+    assert "shot 'one' failed: " in err and "--resubmit one" in err
+    assert ("ci-7" in err) if body.startswith(b"{\"") else ("cannot be read" in err)
+    assert "Traceback" not in err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS - 1  # the others, not the claimed one
+
+    code, out, err = run_cli(*PAID, "--resubmit", "one")
+
+    assert code == 0, out + err
+    assert "taking over the claim" in err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    taken = json.loads(bucket.read(key.replace("000001", "000002")))
+    assert taken["takes_over"]["attempt"] == 1 and taken["generation"]
+    assert bucket.read(key) == body  # the history stays
+
+
+def test_a_claim_whose_generation_failed_is_claimed_again_without_consent(tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    failed = {"status": "failed", "owner": {"id": "bob-folder", "user": "bob", "host": "ci-7", "pid": 1},
+              "generation": "g-that-failed", "error": "the model could not generate this video"}
+    key = _stalled_claim(bucket, emulator, run_cli, json.dumps(failed).encode())
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    assert json.loads(bucket.read(key.replace("000001", "000002")))["status"] == "completed"
+
+
+# -- what the cache holds can be wrong -----------------------------------------------------------------
+
+
+def test_a_cached_clip_that_fails_its_checksum_never_enters_the_store(tmp_path, bucket, service, monkeypatch, run_cli):
+    alice, bob = machine(tmp_path / "alice", bucket), machine(tmp_path / "bob", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    assert run_cli(*PAID)[0] == 0
+    clip = next(key for key in bucket.objects() if key.endswith(".mp4"))
+    whole = bucket.read(clip)
+    damaged = whole[:-4096] + bytes(4096)  # the size its record says, another content
+    bucket.write(clip, damaged)
+    monkeypatch.chdir(bob.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert "fails its checksum" in err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS  # its generation was followed, not paid again
+    stored = {path.name: path.read_bytes() for path in (bob.root / ".storyboard" / "clips").rglob("*.mp4")}
+    assert damaged not in stored.values() and whole in stored.values() and len(stored) == DISTINCT_REQUESTS
+    assert film_is_whole(bob)
+
+
+@pytest.mark.parametrize("trouble", ["wrong endpoint", "no such bucket", "no credentials"])
+def test_an_unusable_bucket_is_said_once_and_the_render_goes_on_with_the_local_store(
+        trouble, tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    if trouble == "wrong endpoint":
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        monkeypatch.setenv("STORYBOARD_CACHE_ENDPOINT", f"http://127.0.0.1:{port}")
+    elif trouble == "no such bucket":
+        monkeypatch.setenv("STORYBOARD_CACHE_BUCKET", "nobody-made-this-bucket")
+    else:
+        for name in CREDENTIALS:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert err.count("the shared cache s3://") == 1 and "rendering with the local store only" in err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    assert film_is_whole(alice)
+
+
+def test_a_malformed_cache_block_is_one_located_message(project, run_cli):
+    project.write("storyboard: 1\ncache:\n  s3: {bucket: My_Bucket, endpoint: ftp://x}\n  takeover_after: 5\n"
+                  "shots: [{id: a, prompt: x}]\n")
+
+    code, _, err = run_cli("validate", "board.yaml")
+
+    assert code == 2 and "Traceback" not in err
+    lines = err.splitlines()
+    assert any(line.startswith("board.yaml:3:") and "bucket" in line and "not a bucket name" in line for line in lines)
+    assert any(line.startswith("board.yaml:3:") and "http://" in line for line in lines)
+    assert any(line.startswith("board.yaml:4:") and "takeover_after" in line for line in lines)
+
+
+def test_cache_variables_override_the_file_and_a_bad_one_is_named(monkeypatch):
+    board = CacheSettings(s3=SharedStore(bucket="from-the-file", prefix="films"))
+    found = shared_settings(board, {"STORYBOARD_CACHE_BUCKET": "ci-bucket", "STORYBOARD_CACHE_ENDPOINT": "http://minio:9000",
+                                    "STORYBOARD_CACHE_TAKEOVER_AFTER": "900"})
+    assert found.s3 == SharedStore(bucket="ci-bucket", prefix="films/", endpoint="http://minio:9000")
+    assert found.takeover_after == 900
+    assert shared_settings(board, {"STORYBOARD_CACHE": "off"}).s3 is None
+    assert shared_settings(CacheSettings(), {}).s3 is None
+    with pytest.raises(UsageError, match="STORYBOARD_CACHE_TAKEOVER_AFTER='soon'"):
+        shared_settings(board, {"STORYBOARD_CACHE_TAKEOVER_AFTER": "soon"})
+
+
+# -- the claim protocol's decisions --------------------------------------------------------------------
+
+
+def _claim(status: str, owner: str | None = "bob", *, generation: str | None = None, age: float = 1.0) -> Claim:
+    record = {"status": status, "owner": {"id": owner, "user": "bob", "host": "ci-7"}, "generation": generation}
+    return Claim.read(3, record if owner else None, age)
+
+
+@pytest.mark.parametrize(("current", "options", "action", "attempt"), [
+    (None, {}, "create", 1),
+    (_claim("submitted", generation="g1"), {}, "follow", 3),
+    (_claim("completed", generation="g1"), {}, "follow", 3),
+    (_claim("failed", generation="g1"), {}, "create", 4),
+    (_claim("claimed"), {}, "wait", 3),
+    (_claim("claimed", age=700), {}, "refuse", 3),
+    (_claim("claimed", age=700), {"takeover_after": 600}, "create", 4),
+    (_claim("claimed", age=500), {"takeover_after": 600}, "wait", 3),
+    (_claim("claimed"), {"consent": True}, "create", 4),
+    (_claim("claimed", owner=None), {}, "refuse", 3),  # unreadable: it will never say more
+    (_claim("claimed", owner=None), {"consent": True}, "create", 4),
+    (_claim("claimed", owner="me"), {}, "hold", 3),
+    (_claim("submitted", owner="me", generation="g1"), {}, "follow", 3),
+    (_claim("failed", owner="me"), {}, "create", 4),
+], ids=lambda value: "" if not isinstance(value, Claim) else f"{value.status}-{value.owner}-{value.age:.0f}")
+def test_what_a_render_does_on_finding_a_claim(current, options, action, attempt):
+    decision = decide(current, "me", **({"consent": False, "takeover_after": None} | options), patience=600)
+    assert (decision.action, decision.attempt) == (action, attempt)
+    assert decision.takeover == (action == "create" and current is not None and current.status in ("claimed", "unreadable"))
+
+
+# -- housekeeping of the shared cache ----------------------------------------------------------------
+
+
+def test_status_shows_the_shared_cache_and_gc_touches_it_only_with_remote(tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    service(latency=0.5)
+    assert run_cli(*PAID)[0] == 0
+    (alice.root / "board.yaml").write_text((alice.root / "board.yaml").read_text().replace("waves on rocks", "waves"))
+    assert run_cli(*PAID)[0] == 0
+
+    code, out, _ = run_cli("cache", "status", "--json")
+
+    assert code == 0
+    [shared] = json.loads(out)["shared"]
+    assert (shared["requests"], shared["with_clip"], shared["referenced_with_clip"]) == (4, 4, 3)
+    assert json.loads(out)["local"]["clips"]["only_copies"] == 0  # the old clip is in the shared cache
+    code, out, _ = run_cli("cache", "gc")
+    assert code == 0 and "removed 1 file" in out
+    assert len(bucket.ending("/clip.json")) == 4  # the shared cache is left alone
+
+    code, out, _ = run_cli("cache", "gc", "--remote", "--older-than", "0")
+
+    assert code == 0 and "removed 1 request" in out
+    assert len(bucket.ending("/clip.json")) == 3
+    code, out, err = run_cli(*PAID)
+    assert code == 0 and "0 generated" in out, out + err
