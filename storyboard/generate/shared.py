@@ -29,7 +29,7 @@ from ..store import ClipStore
 
 T = TypeVar("T")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-FIRST_LOOK, LONGEST_LOOK = 1.0, 10.0  # seconds between looks at a claim that has no generation id yet
+FIRST_LOOK, LONGEST_LOOK = 0.25, 10.0  # seconds between looks at a claim that has no generation id yet
 CLIP_WAIT = 1800.0  # seconds to wait for the clip of a generation this machine cannot follow
 
 
