@@ -22,7 +22,7 @@ from avprobe import decode_errors
 from conftest import KEY, Project
 
 from storyboard.cache import claims
-from storyboard.cache.claims import Claim, decide
+from storyboard.cache.claims import Claim, Owner, decide
 from storyboard.cache.settings import shared_settings
 from storyboard.errors import UsageError
 from storyboard.model import CacheSettings, SharedStore
@@ -245,10 +245,10 @@ def test_a_claim_this_project_made_before_a_crash_and_never_created_under_is_car
     emulator = service(latency=0.5)
     request = json.loads(run_cli("plan", "board.yaml", "--json")[1])["shots"][0]["hash"]
     (alice.root / ".storyboard").mkdir()
-    (alice.root / ".storyboard" / "cache-owner").write_text("alice-folder\n")
+    me = Owner.of_project(alice.root / ".storyboard").id
     # Killed after claiming in the bucket, before recording anything in its own state: nothing was created.
     backend = f"aimlapi@{emulator.url.split('//')[1].split('/')[0].replace(':', '-')}"
-    claim = {"status": "claimed", "owner": {"id": "alice-folder", "user": "alice", "host": "laptop", "pid": 1},
+    claim = {"status": "claimed", "owner": {"id": me, "user": "alice", "host": "laptop", "pid": 1},
              "claimed_at": "2026-11-26T09:00:00Z", "request": request, "idempotency_key": "k-1"}
     bucket.write(f"team/v1/{backend}/{request}/claims/000001.json", json.dumps(claim).encode())
 
@@ -452,3 +452,15 @@ def test_status_shows_the_shared_cache_and_gc_touches_it_only_with_remote(tmp_pa
     assert len(bucket.ending("/clip.json")) == 3
     code, out, err = run_cli(*PAID)
     assert code == 0 and "0 generated" in out, out + err
+
+
+def test_a_copy_of_a_project_folder_with_its_state_is_another_claimant(tmp_path):
+    import shutil
+
+    original = tmp_path / "alice" / ".storyboard"
+    original.mkdir(parents=True)
+    first = Owner.of_project(original)
+    shutil.copytree(tmp_path / "alice", tmp_path / "copy")
+
+    assert Owner.of_project(original).id == first.id  # the same folder stays the same claimant
+    assert Owner.of_project(tmp_path / "copy" / ".storyboard").id != first.id

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import hashlib
 import os
 import socket
 import time
@@ -49,6 +50,8 @@ class Owner:
 
     @classmethod
     def of_project(cls, state_dir: Path) -> Owner:
+        """This project folder as a claimant. The random id kept in the folder is mixed with the host and
+        the folder's path, so a copy of the folder (state and all) elsewhere is another claimant."""
         path = state_dir / OWNER_FILE
         try:
             found = path.read_text().strip()
@@ -60,7 +63,9 @@ class Owner:
         user = "someone"
         with contextlib.suppress(Exception):  # no login name in some containers
             user = getpass.getuser()
-        return cls(found, user, socket.gethostname(), os.getpid())
+        host = socket.gethostname()
+        where = f"{found}\n{host}\n{state_dir.resolve()}"
+        return cls(hashlib.sha256(where.encode()).hexdigest()[:32], user, host, os.getpid())
 
     def record(self) -> dict[str, Any]:
         return {"id": self.id, "user": self.user, "host": self.host, "pid": self.pid}

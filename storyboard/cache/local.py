@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..files import file_sha256
 from ..state import State
 from ..store import ClipStore
 from .references import References, paid_store
@@ -40,10 +41,6 @@ class LocalStore:
     def of(self, kind: str) -> list[StoredFile]:
         return [item for item in self.files if item.kind == kind]
 
-    @property
-    def backends(self) -> list[str]:
-        return sorted({item.path.parent.name for item in self.of("clips")})
-
 
 def clip_backends(store: ClipStore) -> list[str]:
     folder = store.root / "clips"
@@ -68,8 +65,6 @@ def survey(store: ClipStore, refs: References) -> LocalStore:
         if referenced and record is not None and record.clip_sha256:
             kept_shas.add(record.clip_sha256)
         elif referenced:
-            from ..files import file_sha256
-
             with contextlib.suppress(OSError):
                 kept_shas.add(file_sha256(path))
         only_copy = paid_store(backend) and (record is None or not record.shared)

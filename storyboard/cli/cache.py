@@ -4,11 +4,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import UsageError, redact
+from ..model import CacheSettings, SharedStore, Storyboard
+
+if TYPE_CHECKING:
+    from ..cache.local import StoredFile
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)\s*$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -129,11 +133,10 @@ def _folder(given: str) -> Path:
     return path.parent if path.is_file() else path
 
 
-def _shared_stores(boards: list[Any]) -> list[Any]:
+def _shared_stores(boards: list[Storyboard]) -> list[SharedStore]:
     from ..cache.settings import shared_settings
-    from ..model import CacheSettings
 
-    found = []
+    found: list[SharedStore] = []
     for board in boards:
         store = shared_settings(board.cache).s3
         if store is not None and store not in found:
@@ -172,7 +175,7 @@ def _show_status(report: dict[str, Any]) -> None:
                        + (f", generation {claim['generation']}" if claim["generation"] else ""))
 
 
-def _by_kind(files: list[Any]) -> str:
+def _by_kind(files: list[StoredFile]) -> str:
     counts: dict[str, int] = {}
     for item in files:
         counts[item.kind] = counts.get(item.kind, 0) + 1

@@ -26,6 +26,8 @@ URL_REFRESHES = 2  # fresh result URLs asked of the service for one download bef
 
 
 class Fetching:
+    """What every step of a render's generation shares, and the steps that bring a clip without paying."""
+
     def __init__(
         self,
         the_plan: Plan,
