@@ -60,8 +60,8 @@ def main() -> None:
         finally:
             emulator.stop()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
-          f"{platform.python_version()}; {args.shots} distinct requests (2 s 720p shots), emulator latency "
-          f"{args.latency:g} s")
+          f"{platform.python_version()}, load average at the end {os.getloadavg()[0]:.1f}; {args.shots} distinct "
+          f"requests (2 s 720p shots), emulator latency {args.latency:g} s")
     print("| renderers | way | creates | creates per request | USD | wall (all done) | exit codes |")
     print("|---|---|---|---|---|---|---|")
     for count, way, creates, per, usd, wall, codes in rows:
