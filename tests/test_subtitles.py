@@ -135,6 +135,7 @@ def test_burned_subtitles_are_in_the_picture_during_their_cues_only(project, run
     burned, plain = frames(0.5)  # "Hold on tight!"
     extract_frame(film, 0.5).save(project.root / "burned.png")
     changed = np.abs(burned - plain).max(axis=2) > 40
+    changed &= changed.sum(axis=1, keepdims=True) >= 3  # not a lone pixel the two encodings round apart at an edge
     rows, columns = np.nonzero(changed)
     assert changed.sum() > 2000  # the text is there
     # Bottom centre, inside the title-safe area.

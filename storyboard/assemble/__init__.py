@@ -2,9 +2,11 @@
 fades through black, their sound kept in sync and the soundtrack mixed under it.
 
 - `timeline`: the pieces, what each clip holds (`storyboard.media.probe`), where each sits in the film;
-- `picture`: the video, stream-copied when the clips allow it, else drawn frame by frame (moviepy);
-- `keep`: drawn pictures kept by what determines them, so a change only to the sound draws nothing again;
-- `captions`: subtitles burned into the frames drawn (never stream-copied, then);
+- `picture`: the video stream-copied when the clips allow it (the fast path); moviepy's frame by frame drawing;
+- `segments`, `encode`: otherwise the picture cut into segments (a clip's body, a crossfade), each encoded by
+  ffmpeg alone, several at once, kept by what determines it, and joined by a stream copy: an edit encodes
+  only the segments it touched, and a change only to the sound encodes none;
+- `captions`, `keep`: subtitles burned into frames drawn by moviepy, the drawn picture kept the same way;
 - `sound`: the mix, sample-exact, chunk by chunk;
 - `mux`: picture and sound into the film (the mix piped into ffmpeg as it is rendered).
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,14 +27,15 @@ from ..files import atomic_path
 from ..subtitles import Cue
 from .captions import STYLE as CAPTION_STYLE
 from .captions import Captions
+from .encode import Progress, SegmentStore, encode_segments
 from .keep import PictureCache
 from .mux import mux
-from .picture import can_copy, copy_input, draw_picture
+from .picture import can_copy, concat_input, copy_input, draw_picture
 from .sound import Mixer
 from .timeline import FilmSettings, Piece, Soundtrack, Source, Timeline
 
-__all__ = ["CAPTION_STYLE", "AssemblyError", "FilmSettings", "Piece", "Soundtrack", "Source", "Timeline", "assemble",
-           "film_timeline"]
+__all__ = ["CAPTION_STYLE", "AssemblyError", "FilmSettings", "Piece", "Progress", "Soundtrack", "Source", "Timeline",
+           "assemble", "film_timeline"]
 
 
 def film_timeline(pieces: list[Piece], fps: float) -> Timeline:
@@ -47,25 +50,32 @@ def film_timeline(pieces: list[Piece], fps: float) -> Timeline:
 
 
 def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scratch: Path | None = None,
-             captions: Sequence[Cue] = (), pictures: Path | None = None) -> str:
+             captions: Sequence[Cue] = (), kept: Path | None = None,
+             progress: Callable[[Progress], None] | None = None) -> str:
     """Write the film to `destination` (atomically); return which way made the picture: 'copy' (the
-    clips' video stream-copied), 'moviepy' (drawn) or 'kept' (drawn before, unchanged: only the sound
-    was mixed again). Working files go to a folder made inside `scratch` (default: the system's
-    temporary folder) and removed. `captions`: subtitles to burn into the picture (which is then
-    drawn, never copied). `pictures`: a folder where drawn pictures are kept between assemblies
-    (`keep.PictureCache`); None: none kept. Raises AssemblyError."""
+    clips' video stream-copied), 'segments' (encoded by segments, those made before found again),
+    'moviepy' (drawn, to burn captions into it) or 'kept' (every segment or the drawn picture found
+    as it was: only the sound was mixed again).
+
+    Working files go to a folder made inside `scratch` (default: the system's temporary folder) and
+    are removed. `captions`: subtitles to burn into the picture (which is then drawn). `kept`: a
+    folder whose `segments/` and `pictures/` keep what was encoded between assemblies; None: nothing
+    kept. `progress`: told of each segment found or encoded. Raises AssemblyError."""
     with _as_assembly_error():
         timeline = film_timeline(pieces, settings.fps)
         if scratch is not None:
             scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:
             scratch = Path(scratch_dir)
-            way = "copy" if settings.fast_path and not captions and can_copy(timeline, settings) else "moviepy"
-            if way == "copy":  # the clips' video copied straight into the film: no picture file between
-                picture = copy_input(timeline, scratch)
-            else:
-                drawn, way = _drawn(timeline, settings, captions, scratch, pictures)
+            if captions:
+                drawn, way = _drawn(timeline, settings, captions, scratch, kept and kept / "pictures")
                 picture = ["-i", str(drawn)]
+            elif settings.fast_path and can_copy(timeline, settings):  # the clips' video copied straight into the film
+                picture, way = copy_input(timeline, scratch), "copy"
+            else:
+                encoded, made = encode_segments(timeline, settings, SegmentStore((kept or scratch) / "segments"), progress)
+                picture = concat_input([(path, 0.0, frames / settings.fps) for path, frames in encoded], scratch)
+                way = "segments" if made else "kept"
             with atomic_path(destination) as temporary:
                 mux(picture, Mixer(timeline, settings.music), timeline.duration, settings, temporary)
         return way
@@ -73,16 +83,15 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
 
 def _drawn(timeline: Timeline, settings: FilmSettings, captions: Sequence[Cue], scratch: Path,
            pictures: Path | None) -> tuple[Path, str]:
-    """The drawn picture, and 'kept' if it was drawn before and kept, else 'moviepy'."""
-    burned = Captions(captions, settings.size, settings.fps) if captions else None
+    """The picture drawn with the captions burned in, and 'kept' if it was drawn before and kept, else 'moviepy'."""
+    burned = Captions(captions, settings.size, settings.fps)
     if pictures is None:
         draw_picture(timeline, settings, scratch / "picture.mp4", burned)
         return scratch / "picture.mp4", "moviepy"
     cache = PictureCache(pictures)
     key = cache.key(timeline, settings, captions)
-    kept = cache.get(key)
-    if kept is not None:
-        return kept, "kept"
+    if (found := cache.get(key)) is not None:
+        return found, "kept"
     with cache.writing(key) as temporary:
         draw_picture(timeline, settings, temporary, burned)
     return cache.get(key) or temporary, "moviepy"

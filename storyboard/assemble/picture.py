@@ -46,15 +46,20 @@ def _only_cuts_of_whole_clips(timeline: Timeline) -> bool:
 
 def copy_input(timeline: Timeline, scratch: Path) -> list[str]:
     """ffmpeg input options and input reading the clips one after the other (concat demuxer), for a stream copy."""
-    listing = scratch / "clips.txt"
+    # in point: the file's time counts from its picture (else from the sound's priming, 21 ms earlier, and the
+    # picture would start that late in the film); duration: the picture's length, not a longer sound track's
+    return concat_input([(source.path, source.video.start, source.duration) for source in timeline.sources], scratch)
+
+
+def concat_input(files: list[tuple[Path, float, float]], scratch: Path) -> list[str]:
+    """ffmpeg input options and input reading (file, in point, duration) one after the other, for a stream copy."""
+    listing = scratch / "pictures.txt"
     lines = ["ffconcat version 1.0"]
-    for source in timeline.sources:
-        quoted = str(source.path.resolve()).replace("'", "'\\''")
-        # inpoint: the file's time counts from its picture (else from the sound's priming, 21 ms earlier, and the
-        # picture would start that late in the film); duration: the picture's length, not a longer sound track's
-        # (rounded down: ffmpeg seeks there, and a keyframe after the in point would fail the seek)
-        inpoint = math.floor(source.video.start * 1e6) / 1e6
-        lines += [f"file '{quoted}'", f"inpoint {inpoint:.6f}", f"duration {source.duration:.6f}"]
+    for path, start, duration in files:
+        quoted = str(path.resolve()).replace("'", "'\\''")
+        # the in point rounded down: ffmpeg seeks there, and a keyframe after it would fail the seek
+        inpoint = math.floor(start * 1e6) / 1e6
+        lines += [f"file '{quoted}'", f"inpoint {inpoint:.6f}", f"duration {duration:.6f}"]
     listing.write_text("\n".join(lines) + "\n")
     # -copyts: the picture keeps the times the listing gives it (from 0); else ffmpeg would shift it by the
     # concatenation's start, which a clip's sound priming can make 21 ms early, and the picture would start late
