@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import AssemblyError, MediaError
 from ..files import atomic_path
+from ..media import probe
 from ..subtitles import Cue
 from .captions import STYLE as CAPTION_STYLE
 from .captions import Captions
@@ -73,12 +74,29 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
             elif settings.fast_path and can_copy(timeline, settings):  # the clips' video copied straight into the film
                 picture, way = copy_input(timeline, scratch), "copy"
             else:
-                encoded, made = encode_segments(timeline, settings, SegmentStore((kept or scratch) / "segments"), progress)
-                picture = concat_input([(path, 0.0, frames / settings.fps) for path, frames in encoded], scratch)
-                way = "segments" if made else "kept"
+                return _from_segments(timeline, settings, SegmentStore((kept or scratch) / "segments"), scratch,
+                                      destination, progress)
             with atomic_path(destination) as temporary:
                 mux(picture, Mixer(timeline, settings.music), timeline.duration, settings, temporary)
         return way
+
+
+def _from_segments(timeline: Timeline, settings: FilmSettings, store: SegmentStore, scratch: Path, destination: Path,
+                   progress: Callable[[Progress], None] | None) -> str:
+    """The film from its segments; a kept segment found damaged when they are joined is encoded again, once."""
+    for attempt in (1, 2):
+        encoded, made = encode_segments(timeline, settings, store, progress)
+        picture = concat_input([(path, 0.0, frames / settings.fps) for path, frames in encoded], scratch)
+        try:
+            with atomic_path(destination) as temporary:
+                mux(picture, Mixer(timeline, settings.music), timeline.duration, settings, temporary)
+                _check_frames(temporary, timeline.frames)  # ffmpeg's concat skips a file it cannot read
+        except MediaError:
+            if attempt == 2 or not store.discard_damaged(encoded):
+                raise
+            continue
+        break
+    return "segments" if made else "kept"
 
 
 def _drawn(timeline: Timeline, settings: FilmSettings, captions: Sequence[Cue], scratch: Path,
@@ -95,6 +113,12 @@ def _drawn(timeline: Timeline, settings: FilmSettings, captions: Sequence[Cue], 
     with cache.writing(key) as temporary:
         draw_picture(timeline, settings, temporary, burned)
     return cache.get(key) or temporary, "moviepy"
+
+
+def _check_frames(film: Path, expected: int) -> None:
+    frames = probe(film).picture.frames
+    if frames != expected:
+        raise MediaError(f"the film's picture has {frames} frames where {expected} were expected")
 
 
 @contextlib.contextmanager

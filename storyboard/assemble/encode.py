@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import MediaError
 from ..files import atomic_path
-from ..media import ffmpeg_exe
+from ..media import check_intact, ffmpeg_exe, probe
 from .picture import fitted_size
 from .segments import Layer, Segment, describe, segment_key, segments_of
 from .timeline import FilmSettings, Timeline
@@ -54,6 +54,14 @@ class SegmentStore:
             return path
         return None
 
+    def discard_damaged(self, files: list[tuple[Path, int]]) -> bool:
+        """Remove the segments that are no longer whole (a disk error, a file cut short or changed by hand):
+        each must hold its frames. True if any was removed, so that encoding again can mend the film."""
+        damaged = [path for path, frames in files if not _whole(path, frames)]
+        for path in damaged:
+            path.unlink(missing_ok=True)
+        return bool(damaged)
+
     def prune(self, used: set[Path]) -> None:
         """Drop the least recently used segments once the folder outgrows BUDGET times those in use."""
         files = [path for path in self.folder.glob("*.mp4") if not path.name.startswith(".")]
@@ -74,7 +82,8 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
     """Each segment's file and frame count, in the film's order, found in the store or encoded into it;
     and how many were encoded."""
     segments = segments_of(timeline)
-    keys = [segment_key(segment, timeline, settings) for segment in segments]
+    encoder = _encoder()
+    keys = [segment_key(segment, timeline, settings, encoder) for segment in segments]
     found = {key: store.get(key) for key in set(keys)}
     missing = sorted({key: segment for key, segment in zip(keys, segments, strict=True) if found[key] is None}.items(),
                      key=lambda item: -item[1].frames)  # longest first: the last to finish is then a short one
@@ -157,9 +166,24 @@ def _layer_filter(layer: Layer, timeline: Timeline, settings: FilmSettings, fram
     return ",".join(steps)
 
 
+def _encoder() -> str:
+    """The ffmpeg build: its file (the imageio-ffmpeg wheel names its version in it) and size."""
+    exe = ffmpeg_exe()
+    return f"{exe}:{_size(Path(exe))}"
+
+
 def _rate(fps: float) -> str:
     rate = Fraction(fps).limit_denominator(1001)
     return str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
+
+
+def _whole(path: Path, frames: int) -> bool:
+    try:
+        info = probe(path)
+        check_intact(info)
+        return info.picture.frames == frames
+    except MediaError:
+        return False
 
 
 def _size(path: Path) -> int:

@@ -85,15 +85,18 @@ def _within(ramp: tuple[float, float] | None, seconds: float) -> tuple[float, fl
     return ramp if ramp is not None and ramp[0] < seconds and ramp[0] + ramp[1] > 0 else None
 
 
-def segment_key(segment: Segment, timeline: Timeline, settings: FilmSettings) -> str:
-    """What determines the segment's frames and their encoding; never where it sits in the film."""
+def segment_key(segment: Segment, timeline: Timeline, settings: FilmSettings, encoder: str) -> str:
+    """What determines the segment's frames and their encoding, `encoder` naming the ffmpeg build (another
+    build's x264 may write other parameter sets, and segments are joined only with their own); never where
+    the segment sits in the film."""
     layers = []
     for layer in segment.layers:
         piece, source = timeline.pieces[layer.piece], timeline.sources[layer.piece]
         layers.append([*_file(source.path), round(layer.origin, DECIMALS), piece.fit,
                        _rounded(layer.fade_in), _rounded(layer.fade_out)])
-    facts = {"version": VERSION, "frames": segment.frames, "layers": layers, "crossfade": round(segment.crossfade, DECIMALS),
-             "size": list(settings.size), "fps": settings.fps, "crf": settings.crf, "preset": settings.preset}
+    facts = {"version": VERSION, "encoder": encoder, "frames": segment.frames, "layers": layers,
+             "crossfade": round(segment.crossfade, DECIMALS), "size": list(settings.size), "fps": settings.fps,
+             "crf": settings.crf, "preset": settings.preset}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
 
 
