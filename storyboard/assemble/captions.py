@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from ..errors import MediaError
 from ..subtitles import Cue
+
+if TYPE_CHECKING:  # Pillow is loaded only when subtitles are burned
+    from PIL import ImageFont
 
 STYLE = 1  # the look below; a film's fingerprint holds it, so a new look redraws films with burned subtitles
 TEXT_SIZE = 0.055  # of the frame's short side: 40 px at 720p, 59 px at 1080p
@@ -60,6 +63,8 @@ class Captions:
 
     def _render(self, text: str) -> tuple[int, int, np.ndarray, np.ndarray]:
         """The cue's overlay, cropped to what it covers: (top, left, RGB, opacity 0..1)."""
+        from PIL import Image, ImageDraw, ImageFilter
+
         width, height = self.size
         font = self.font
         size = int(font.size)
@@ -93,6 +98,8 @@ class Captions:
 
 def _font(size: int) -> ImageFont.FreeTypeFont:
     """Pillow's own scalable font (Aileron; no system fonts needed), as the animatics use."""
+    from PIL import ImageFont
+
     font = ImageFont.load_default(size=size)
     if not isinstance(font, ImageFont.FreeTypeFont):
         raise MediaError("Pillow was built without FreeType, which burned subtitles need")
