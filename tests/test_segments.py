@@ -11,6 +11,7 @@ from avprobe import beep_times, decode_errors, probe
 from test_assemble import FPS, FRAME, center_flash_times, make_clip, near, write_tone
 
 from storyboard.assemble import AssemblyError, FilmSettings, Piece, Progress, Soundtrack, assemble
+from storyboard.subtitles import Cue
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,17 @@ def test_a_damaged_kept_segment_is_encoded_again(clips, tmp_path):
     assert assemble(pieces, film, settings, kept=kept, progress=reports.append) == "segments"
     assert sum(not report.reused for report in reports) == 2  # the two damaged ones, encoded again; the third kept
     assert center_flash_times(film) == flashes and decode_errors(film) == ""
+
+
+def test_an_edited_subtitle_encodes_only_the_segments_it_shows_on(clips, tmp_path):
+    kept, film = tmp_path / "kept", tmp_path / "film.mp4"
+    pieces = [Piece(clips["wide24"], shot="a"), Piece(clips["wide24_b"], shot="b", transition="crossfade",
+                                                       transition_duration=0.5)]
+    settings = FilmSettings(size=(1280, 720), fps=FPS)
+    lines = [Cue(0.25, 1.0, "Hold on tight!", "a"), Cue(2.0, 3.0, "Where to?", "b")]  # in a's body; in b's
+    assert assemble(pieces, film, settings, captions=lines, kept=kept) == "segments"
+    reports: list[Progress] = []
+    edited = [lines[0], Cue(2.0, 3.0, "Where now?", "b")]
+    assert assemble(pieces, film, settings, captions=edited, kept=kept, progress=reports.append) == "segments"
+    assert [report.segment for report in reports if not report.reused] == ["shot 'b'"]  # a and the crossfade: kept
+    assert decode_errors(film) == "" and abs(probe(film).duration - 3.5) <= FRAME

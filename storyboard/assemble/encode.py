@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,11 +20,13 @@ from pathlib import Path
 from ..errors import MediaError
 from ..files import atomic_path
 from ..media import check_intact, ffmpeg_exe, probe
+from .captions import Caption, write_overlay
 from .picture import fitted_size
 from .segments import Layer, Segment, describe, segment_key, segments_of
 from .timeline import FilmSettings, Timeline
 
 SEEK_MARGIN = 1.0  # seconds before a segment's first frame to seek to: ffmpeg then decodes from the keyframe before
+Overlay = tuple[Path, int, int]  # a subtitle's image, and where it goes on the frame: left, top
 BUDGET = 3  # the folder keeps up to this many times the current film's segments, the least recently used going first
 
 
@@ -77,11 +79,12 @@ class SegmentStore:
                 total -= sizes[path]
 
 
-def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentStore,
+def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentStore, scratch: Path,
+                    captions: Sequence[Caption] = (),
                     progress: Callable[[Progress], None] | None = None) -> tuple[list[tuple[Path, int]], int]:
     """Each segment's file and frame count, in the film's order, found in the store or encoded into it;
-    and how many were encoded."""
-    segments = segments_of(timeline)
+    and how many were encoded. `captions`: subtitles to burn in; `scratch`: a folder for their images."""
+    segments = segments_of(timeline, captions)
     encoder = _encoder()
     keys = [segment_key(segment, timeline, settings, encoder) for segment in segments]
     found = {key: store.get(key) for key in set(keys)}
@@ -95,10 +98,11 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
             progress(Progress(describe(segment, timeline), True, done, len(segments), len(reused)))
     if missing:
         store.folder.mkdir(parents=True, exist_ok=True)
+        overlays = _overlays({caption.text for _, segment in missing for caption in segment.captions}, settings, scratch)
         workers = max(1, min(len(missing), os.cpu_count() or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_encode, segment, timeline, settings, store.path(key), threads): segment
+            futures = {pool.submit(_encode, segment, timeline, settings, overlays, store.path(key), threads): segment
                        for key, segment in missing}
             for future in as_completed(futures):
                 future.result()
@@ -110,9 +114,21 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
     return [(store.path(key), segment.frames) for key, segment in zip(keys, segments, strict=True)], len(missing)
 
 
-def _encode(segment: Segment, timeline: Timeline, settings: FilmSettings, destination: Path, threads: int) -> None:
+def _overlays(texts: set[str], settings: FilmSettings, scratch: Path) -> dict[str, Overlay]:
+    """Each subtitle drawn once, as an image to lay over the frames: text -> (image, left, top)."""
+    overlays = {}
+    for number, text in enumerate(sorted(texts)):
+        image = scratch / f"caption-{number}.png"
+        left, top = write_overlay(text, settings.size, image)
+        overlays[text] = (image, left, top)
+    return overlays
+
+
+def _encode(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
+            destination: Path, threads: int) -> None:
     with atomic_path(destination) as temporary:
-        command = [ffmpeg_exe(), "-v", "error", "-y", *encode_arguments(segment, timeline, settings, threads), str(temporary)]
+        arguments = encode_arguments(segment, timeline, settings, overlays, threads)
+        command = [ffmpeg_exe(), "-v", "error", "-y", *arguments, str(temporary)]
         done = subprocess.run(command, capture_output=True, check=False)
         if done.returncode != 0:
             lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -120,7 +136,8 @@ def _encode(segment: Segment, timeline: Timeline, settings: FilmSettings, destin
             raise MediaError(f"encoding the film's {describe(segment, timeline)} failed: ffmpeg: {reason}")
 
 
-def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSettings, threads: int = 1) -> list[str]:
+def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
+                     threads: int = 1) -> list[str]:
     """ffmpeg's inputs, filter graph and encoder settings for one segment (the output file follows)."""
     inputs: list[str] = []
     graph = []
@@ -130,9 +147,15 @@ def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSetting
         inputs += ["-threads", str(threads), "-ss", f"{seek:.6f}", "-noaccurate_seek", "-i", str(source.path)]
         graph.append(f"[{number}:v:0]{_layer_filter(layer, timeline, settings, segment.frames)}[v{number}]")
     if len(segment.layers) == 2:
-        graph.append(f"[v0][v1]xfade=transition=fade:duration={segment.crossfade:.6f}:offset=0[film]")
+        graph.append(f"[v0][v1]xfade=transition=fade:duration={segment.crossfade:.6f}:offset=0[shown0]")
     else:
-        graph.append("[v0]null[film]")
+        graph.append("[v0]null[shown0]")
+    for number, caption in enumerate(segment.captions):  # n: the frame's number in the segment
+        image, left, top = overlays[caption.text]
+        inputs += ["-i", str(image)]
+        graph.append(f"[shown{number}][{len(segment.layers) + number}:v]overlay=x={left}:y={top}:eof_action=repeat:"
+                     f"enable='between(n,{caption.first},{caption.end - 1})'[shown{number + 1}]")
+    graph.append(f"[shown{len(segment.captions)}]null[film]")
     return [
         "-copyts", *inputs, "-filter_threads", str(threads), "-filter_complex", ";".join(graph), "-map", "[film]",
         "-frames:v", str(segment.frames), "-an", "-sn", "-dn", "-map_metadata", "-1",

@@ -3,8 +3,8 @@
 A segment is a run of film frames that shows the same pieces: one clip's body (with the ramps
 of a fade through black at its ends), or the overlap of a crossfade. What a segment shows is
 determined by a few facts, none of them where it sits in the film: each clip (its file), the
-time in the clip its first frame shows, its number of frames, fit, fades, and the film's frame
-size, rate and encoder settings. Those facts are its key: an edit to one shot changes the keys
+time in the clip its first frame shows, its number of frames, fit, fades, the subtitles burned
+into it, and the film's frame size, rate and encoder settings. Those facts are its key: an edit to one shot changes the keys
 of the segments that show it, and every other segment is found again (`SegmentStore`).
 """
 from __future__ import annotations
@@ -13,9 +13,11 @@ import hashlib
 import itertools
 import json
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .captions import STYLE, Caption
 from .timeline import FilmSettings, Timeline
 
 VERSION = 1  # bump when the way a segment is encoded changes
@@ -38,21 +40,25 @@ class Segment:
     end: int
     layers: tuple[Layer, ...]  # one, or two in a crossfade (the outgoing piece first)
     crossfade: float = 0.0  # the crossfade's length in seconds, when there are two layers
+    captions: tuple[Caption, ...] = ()  # burned subtitles on its frames, in frames from its first
 
     @property
     def frames(self) -> int:
         return self.end - self.first
 
 
-def segments_of(timeline: Timeline) -> list[Segment]:
-    """The film's frames, in order, cut wherever the set of pieces on screen changes."""
+def segments_of(timeline: Timeline, captions: Sequence[Caption] = ()) -> list[Segment]:
+    """The film's frames, in order, cut wherever the set of pieces on screen changes; with the
+    subtitles burned into each (`captions`, in film frames)."""
     spans = [timeline.frame_span(index) for index in range(len(timeline.pieces))]
     cuts = sorted({frame for span in spans for frame in span} | {0, timeline.frames})
     segments = []
     for first, end in itertools.pairwise(cuts):
         shown = tuple(index for index, (start, stop) in enumerate(spans) if start <= first < stop)
         if first < end and shown:
-            segments.append(_segment(timeline, first, end, shown))
+            on = tuple(replace(caption, first=max(0, caption.first - first), end=min(end, caption.end) - first)
+                       for caption in captions if caption.first < end and caption.end > first)
+            segments.append(replace(_segment(timeline, first, end, shown), captions=on))
     return segments
 
 
@@ -96,7 +102,9 @@ def segment_key(segment: Segment, timeline: Timeline, settings: FilmSettings, en
                        _rounded(layer.fade_in), _rounded(layer.fade_out)])
     facts = {"version": VERSION, "encoder": encoder, "frames": segment.frames, "layers": layers,
              "crossfade": round(segment.crossfade, DECIMALS), "size": list(settings.size), "fps": settings.fps,
-             "crf": settings.crf, "preset": settings.preset}
+             "crf": settings.crf, "preset": settings.preset,
+             "captions": [[caption.text, caption.first, caption.end] for caption in segment.captions],
+             "caption_style": STYLE if segment.captions else None}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
 
 
