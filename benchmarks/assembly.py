@@ -14,7 +14,10 @@ Then, for each size, joins them with cuts only, and with crossfades of `--crossf
 between all clips, each way in its own process:
 
 - storyboard `assemble()` (cuts: as it chooses, i.e. the stream-copy fast path, and again
-  with `fast_path=False` to show its moviepy path; crossfades: its moviepy path);
+  with `fast_path=False` to show its segment path; crossfades: its segment path, starting with
+  no segment kept); then, on the crossfade film, again after one shot's clip changed (the
+  middle clip replaced by a recoloured copy of the same length: `sb-edit`) and after a change
+  only to the music (`sb-music`), each keeping the segments of the runs before;
 - plain moviepy 2: `concatenate_videoclips([VideoFileClip(p) ...]).write_videofile(out)`
   with the defaults (only `logger=None`; the defaults are libx264 preset medium / crf 23,
   MP3 audio at 44.1 kHz); crossfades the usual moviepy 2 way: every clip but the first with
@@ -54,7 +57,9 @@ import tempfile
 import threading
 import time
 import wave
+from dataclasses import replace
 from datetime import date
+from inspect import signature
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -74,7 +79,8 @@ ANALYSIS_SIZE = (32, 18)  # frames are decoded this small to find the flashes
 WAYS = {
     "sb": ("storyboard `assemble()`", ("cuts", "crossfades")),
     "sb-moviepy": ("storyboard `assemble(fast_path=False)`", ("cuts",)),
-    "sb-music": ("storyboard again after a change only to the music (picture kept from the `sb` run)", ("crossfades",)),
+    "sb-edit": ("storyboard again after one shot's clip changed (segments kept from the `sb` run)", ("crossfades",)),
+    "sb-music": ("storyboard again after a change only to the music (segments kept from the `sb` run)", ("crossfades",)),
     "mp": ("moviepy `concatenate_videoclips` + `write_videofile`", ("cuts", "crossfades")),
     "sb-before": ("storyboard `assemble()` at `--before` (a source tree)", ("cuts", "crossfades")),
     "ff-copy": ("ffmpeg concat demuxer, `-c copy`", ("cuts", "crossfades")),
@@ -134,6 +140,17 @@ def make_clips(folder: Path, size: tuple[int, int], count: int, seconds: float, 
         sound.unlink()
         log(f"  made {clip.name} ({width}x{height}) in {time.perf_counter() - started:.1f} s")
     return clips
+
+
+def edited_clip(clip: Path) -> Path:
+    """The clip with its colours turned: another clip of the same length, markers and sound (a shot regenerated)."""
+    edited = clip.with_name(f"{clip.stem}-edited.mp4")
+    if not edited.exists():
+        partial = edited.with_suffix(".part.mp4")
+        run([FFMPEG, "-v", "error", "-y", "-i", str(clip), "-vf", "hue=h=180", "-c:v", "libx264", "-preset", "veryfast",
+             "-crf", "23", "-g", str(2 * FPS), "-pix_fmt", "yuv420p", "-c:a", "copy", "-movflags", "+faststart", str(partial)])
+        partial.rename(edited)
+    return edited
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -204,14 +221,16 @@ def worker(spec: dict) -> None:
     path = None
     if spec.get("before"):
         sys.path.insert(0, spec["before"])  # that tree's storyboard, not the installed one
-    if spec["way"] in ("sb", "sb-moviepy", "sb-before", "sb-music"):
+    if spec["way"] in ("sb", "sb-moviepy", "sb-before", "sb-edit", "sb-music"):
         from storyboard.assemble import FilmSettings, Piece, Soundtrack, assemble
 
         pieces = [Piece(clip, transition="crossfade" if crossfades and i else "cut",
                         transition_duration=overlap if crossfades and i else 0.0) for i, clip in enumerate(clips)]
         music = Soundtrack(Path(spec["music"]), volume=0.1) if spec.get("music") else None
         settings = FilmSettings(size=tuple(spec["size"]), fps=FPS, fast_path=spec["way"] != "sb-moviepy", music=music)
-        kept = {"pictures": Path(spec["pictures"])} if spec.get("pictures") else {}  # an earlier version has no such argument
+        if spec.get("edit") is not None:  # one shot's clip replaced by another of the same length
+            pieces[spec["edit"]] = replace(pieces[spec["edit"]], path=Path(spec["edited"]))
+        kept = {"kept": Path(spec["kept"])} if spec.get("kept") and "kept" in signature(assemble).parameters else {}
         path = assemble(pieces, out, settings, **kept)
     elif spec["way"] == "mp":
         from moviepy import VideoFileClip, concatenate_videoclips, vfx
@@ -411,9 +430,9 @@ def main() -> None:
                     results.append(row)
                     continue
                 folder = Path(tempfile.mkdtemp(prefix=f"{size_name}-{joins}-{way}-", dir=args.work))
-                pictures = args.work / "pictures" / f"{size_name}-{joins}"  # drawn pictures kept by `sb`, for `sb-music`
+                kept = args.work / "kept" / f"{size_name}-{joins}"  # segments kept by `sb`, for `sb-edit` and `sb-music`
                 if way == "sb":
-                    shutil.rmtree(pictures, ignore_errors=True)
+                    shutil.rmtree(kept, ignore_errors=True)
                 out = folder / "film.mp4"
                 if way.startswith("ff-"):
                     command = ffmpeg_command(way, clips, out, overlap, folder)
@@ -421,8 +440,10 @@ def main() -> None:
                     spec = {"way": way, "joins": joins, "clips": [str(c) for c in clips], "out": str(out),
                             "overlap": overlap, "size": size, "report": str(folder / "report.json"),
                             "before": str(args.before.resolve()) if way == "sb-before" and args.before else None,
-                            "pictures": str(pictures) if way in ("sb", "sb-music") else None,
+                            "kept": str(kept) if way in ("sb", "sb-edit", "sb-music") else None,
                             "music": str(music_file(args.work)) if way == "sb-music" else None}
+                    if way == "sb-edit":
+                        spec |= {"edit": len(clips) // 2, "edited": str(edited_clip(clips[len(clips) // 2]))}
                     command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
                 log(f"{size_name} {joins}: {label} ...")
                 row.update(measure(command, folder))

@@ -10,7 +10,7 @@ class Event:
 
     shot: str | None  # None for film-wide events
     # cached | resuming | downloading | following | waiting | generating | submitted | done | failed | skipped
-    # | assembling | film | current | note
+    # | assembling | segment (of the film's picture, reused or encoded) | film | current | note
     state: str
     message: str = ""
     usd: float | None = None  # what this shot's generation cost

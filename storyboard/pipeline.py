@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .assemble import CAPTION_STYLE, FilmSettings, Piece, Soundtrack, assemble, film_timeline
+from .assemble import CAPTION_STYLE, FilmSettings, Piece, Progress, Soundtrack, assemble, film_timeline
 from .backends import Backend, get_backend
 from .cache.settings import shared_settings
 from .errors import OverBudget, RenderError, UsageError, describe_os_error
@@ -173,7 +173,7 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
             emit(Event(None, "assembling", display_path(board.output.path)))
             store.ensure()
             way = assemble(pieces, board.output.path, settings, scratch=store.scratch, captions=burned,
-                           pictures=store.pictures)
+                           kept=store.root, progress=lambda done: _report_segment(done, emit))
             if way == "kept":
                 emit(Event(None, "note", "the picture is unchanged: kept from the last assembly, only the sound mixed again"))
             store.remember_film(board.output.path, fingerprint)
@@ -196,6 +196,15 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
             emit(Event(None, "note", f"{', '.join(stale)} next to the film would show over the burned subtitles "
                                      "in most players; delete them (they are not updated with output.subtitles: burn)"))
     result.film = board.output.path
+
+
+def _report_segment(progress: Progress, emit: Callable[[Event], None]) -> None:
+    """The segments found, in one line; then each segment as it is encoded."""
+    if progress.reused and progress.done == progress.reused_count:
+        emit(Event(None, "segment", f"reused {progress.reused_count} of {progress.total} segments of the picture"))
+    elif not progress.reused:
+        emit(Event(None, "segment", f"encoded {progress.segment} "
+                                    f"({progress.done - progress.reused_count} of {progress.total - progress.reused_count})"))
 
 
 def _cues(the_plan: Plan, pieces: list[Piece], fps: float) -> list[Cue]:

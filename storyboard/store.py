@@ -57,11 +57,6 @@ class ClipStore:
         return self.root / "films" / f"{name}.json"
 
     @property
-    def pictures(self) -> Path:
-        """Where the film's drawn pictures are kept, so that a change only to its sound draws nothing again."""
-        return self.root / "pictures"
-
-    @property
     def scratch(self) -> Path:
         """Where a render keeps its working files (a film's mix, a preview's sound)."""
         return self.root / "tmp"

@@ -17,9 +17,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .files import atomic_write_bytes
-from .model import Line, Shot
+
+if TYPE_CHECKING:  # the model (and the schema under it) is not loaded to assemble a film
+    from .model import Line, Shot
 
 SIDECARS = (".srt", ".vtt")  # the formats written for `output.subtitles: sidecar`, by file suffix
 PAUSE = 10  # characters' worth of time every line gets besides its own, when lines share a span

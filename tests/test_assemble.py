@@ -66,7 +66,7 @@ def test_mixed_clips_with_cuts_crossfade_and_fade_stay_in_sync(clips, tmp_path):
     ]
     film = tmp_path / "film.mp4"
     way = assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS))
-    assert way == "moviepy"
+    assert way == "segments"
     info = probe(film)
     assert "1280x720" in info.video and "24 fps" in info.video and "yuv420p" in info.video
     assert "aac" in info.audio and "48000 Hz" in info.audio and "stereo" in info.audio
@@ -96,7 +96,7 @@ def test_fast_path_copies_video_and_keeps_the_same_timing(clips, tmp_path):
     pieces = [Piece(clips["wide24"]), Piece(clips["wide24_short_audio"]), Piece(clips["wide24_b"])]
     copied, drawn = tmp_path / "copied.mp4", tmp_path / "drawn.mp4"
     assert assemble(pieces, copied, FilmSettings(size=(1280, 720), fps=FPS)) == "copy"
-    assert assemble(pieces, drawn, FilmSettings(size=(1280, 720), fps=FPS, fast_path=False)) == "moviepy"
+    assert assemble(pieces, drawn, FilmSettings(size=(1280, 720), fps=FPS, fast_path=False)) == "segments"
     assert abs(probe(copied).duration - 7.0) <= FRAME and abs(probe(drawn).duration - 7.0) <= FRAME
     assert flash_times(copied, FPS) == flash_times(drawn, FPS)
     assert near(beep_times(copied), beep_times(drawn), tolerance=0.002)
@@ -219,15 +219,18 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
     project.write(FOOTAGE_BOARD.replace("crf: 28", "crf: 30").replace("start: 0.5", "start: 0.25"))
     code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")
     assert code == 0 and "0 generated, 2 reused" in out and "assembling" in out
-    assert "only the sound mixed again" not in out + err  # crf changed: the picture is drawn again
+    assert "only the sound mixed again" not in out + err  # crf changed: the picture is encoded again
+    encoded = [line for line in out.splitlines() if line.startswith("film: picture: encoded ")]
+    assert len(encoded) == 4 and "film: picture: encoded crossfade 'opening' → 'hero' (" in out, out
 
-    # A change only to the music keeps the drawn picture: the sound is mixed and muxed again.
-    kept, length = sorted((project.root / ".storyboard" / "pictures").glob("*.mp4")), probe(film).duration
+    # A change only to the music encodes no segment again: the sound is mixed and muxed again.
+    kept, length = sorted((project.root / ".storyboard" / "segments").glob("*.mp4")), probe(film).duration
     project.write(FOOTAGE_BOARD.replace("crf: 28", "crf: 30").replace("start: 0.5", "start: 0.25")
                   .replace("volume: 0.3", "volume: 0.6"))
     code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")
     assert code == 0 and "assembling" in out and "only the sound mixed again" in err
-    assert sorted((project.root / ".storyboard" / "pictures").glob("*.mp4")) == kept
+    assert "film: picture: reused 4 of 4 segments of the picture" in out and "picture: encoded" not in out
+    assert sorted((project.root / ".storyboard" / "segments").glob("*.mp4")) == kept
     assert probe(film).duration == length and decode_errors(film) == ""
 
 
@@ -288,7 +291,7 @@ def test_clips_encoded_differently_are_not_stream_copied(clips, tmp_path):
     subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(clips["wide24_b"]), "-c:v", "libx264", "-profile:v", "baseline",
                     "-pix_fmt", "yuv420p", "-c:a", "copy", str(baseline)], check=True)
     film = tmp_path / "film.mp4"
-    assert assemble([Piece(clips["wide24"]), Piece(baseline)], film, FilmSettings(size=(1280, 720), fps=FPS)) == "moviepy"
+    assert assemble([Piece(clips["wide24"]), Piece(baseline)], film, FilmSettings(size=(1280, 720), fps=FPS)) == "segments"
     assert near(flash_times(film, FPS), [0.5, 1.5, 2.5, 3.5]) and decode_errors(film) == ""
 
 
@@ -345,7 +348,7 @@ def test_film_length_is_exact_to_the_frame_with_odd_lengths_and_longer_sound(tmp
 def test_clips_with_other_timescales_are_not_stream_copied(tmp_path):
     pieces = [Piece(lavfi_clip(tmp_path / "a.mp4", 48)), Piece(lavfi_clip(tmp_path / "b.mp4", 48, timescale=90000))]
     film = tmp_path / "film.mp4"
-    assert assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS)) == "moviepy"
+    assert assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS)) == "segments"
     assert frame_count(film) == 96 and decode_errors(film) == ""
 
 
@@ -393,47 +396,6 @@ def test_a_soundtrack_without_sound_is_a_validation_error(project, run_cli):
     assert code == 2 and err == "board.yaml:3:32: soundtrack 'assets/walk.mp4' has no sound\n"
 
 
-def test_a_change_only_to_the_sound_keeps_the_drawn_picture(clips, tmp_path):
-    write_tone(tmp_path / "tone.wav")
-    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
-    pictures, film = tmp_path / "pictures", tmp_path / "film.mp4"
-    loud = FilmSettings(size=(1280, 720), fps=FPS, music=Soundtrack(tmp_path / "tone.wav", volume=0.2))
-    assert assemble(pieces, film, loud, pictures=pictures) == "moviepy"
-    [picture] = pictures.glob("*.mp4")
-    drawn_at = picture.stat().st_mtime_ns
-    flashes = center_flash_times(film)
-
-    quiet = FilmSettings(size=(1280, 720), fps=FPS, music=Soundtrack(tmp_path / "tone.wav", volume=0.05))
-    assert assemble(pieces, film, quiet, pictures=pictures) == "kept"
-    assert list(pictures.glob("*.mp4")) == [picture] and picture.stat().st_mtime_ns == drawn_at  # not drawn again
-    assert abs(probe(film).duration - 3.5) <= FRAME and center_flash_times(film) == flashes
-    fresh = tmp_path / "fresh.mp4"  # the same film drawn from scratch: the kept picture makes no difference
-    assert assemble(pieces, fresh, quiet) == "moviepy"
-    assert beep_times(film) == beep_times(fresh) and len(beep_times(film)) == 4
-    assert near(beep_times(film), flashes, tolerance=0.001 + 0.5 / FPS)
-    assert decode_errors(film) == ""
-
-    trimmed = [pieces[0], Piece(clips["wide24_b"], trim_start=0.25, transition="crossfade", transition_duration=0.5)]
-    assert assemble(trimmed, film, quiet, pictures=pictures) == "moviepy"  # a trim changes the picture
-    assert len(list(pictures.glob("*.mp4"))) == 2
-
-
-def test_a_crash_while_drawing_keeps_no_partial_picture(clips, tmp_path, monkeypatch):
-    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
-    pictures = tmp_path / "pictures"
-
-    def crash(timeline, settings, picture, captions=None):
-        picture.write_bytes(b"half a picture")
-        raise OSError(28, "No space left on device", str(picture))
-
-    monkeypatch.setattr("storyboard.assemble.draw_picture", crash)
-    with pytest.raises(AssemblyError, match="No space left on device"):
-        assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), pictures=pictures)
-    assert list(pictures.iterdir()) == []
-    monkeypatch.undo()
-    assert assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), pictures=pictures) == "moviepy"
-
-
 def test_the_fast_path_copies_clips_whose_timestamps_begin_later(clips, tmp_path):
     later = tmp_path / "later.mp4"  # the same picture, silent, every timestamp 1.5 s later
     subprocess.run([FFMPEG, "-v", "error", "-i", str(clips["wide24"]), "-map", "0:v", "-c", "copy", "-output_ts_offset", "1.5",
@@ -442,7 +404,7 @@ def test_the_fast_path_copies_clips_whose_timestamps_begin_later(clips, tmp_path
     copied, drawn = tmp_path / "copied.mp4", tmp_path / "drawn.mp4"
     settings = FilmSettings(size=(1280, 720), fps=FPS)
     assert assemble(pieces, copied, settings) == "copy"
-    assert assemble(pieces, drawn, FilmSettings(size=(1280, 720), fps=FPS, fast_path=False)) == "moviepy"
+    assert assemble(pieces, drawn, FilmSettings(size=(1280, 720), fps=FPS, fast_path=False)) == "segments"
     assert abs(probe(copied).duration - 6.0) <= FRAME
     assert flash_times(copied, FPS) == flash_times(drawn, FPS) and len(flash_times(copied, FPS)) == 6
     assert near(beep_times(copied), beep_times(drawn), tolerance=0.002) and len(beep_times(copied)) == 2

@@ -35,7 +35,7 @@ def cases(tmp_path_factory):
 @pytest.mark.parametrize("name", HOSTILE)
 def test_footage_plays_in_sync_upright_and_whole(cases, tmp_path, name, fast_path):
     film = film_around(cases(name), cases("plain"), tmp_path, fast_path=fast_path)
-    assert film.way == ("copy" if fast_path and name in COPYABLE else "moviepy")
+    assert film.way == ("copy" if fast_path and name in COPYABLE else "segments")
     assert film.sound <= SAMPLE_EXACT, f"the sound is {film.sound * 1000:.2f} ms off its timestamps"
     limit = SAMPLE_EXACT if film.way == "copy" else HALF_FRAME + SAMPLE_EXACT
     assert film.picture <= limit, f"a flash is {film.picture * 1000:.1f} ms off its timestamp"
@@ -64,7 +64,7 @@ def test_a_rotated_clip_first_in_the_film_does_not_turn_the_others(cases, tmp_pa
     rotated, plain = cases("rotated"), cases("plain")
     film = tmp_path / "film.mp4"
     way = assemble([Piece(rotated.path), Piece(plain.path), Piece(plain.path)], film, FilmSettings(size=(640, 360), fps=FPS))
-    assert way == "moviepy"
+    assert way == "segments"
     left, top, right, bottom = marker_box(film, rotated.duration + 1.0)  # the plain clip after it: as it is
     assert (left, top) == (0.0, 0.0) and round((right - left) * 640) == 72 and round((bottom - top) * 360) == 72
 

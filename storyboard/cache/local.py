@@ -2,8 +2,8 @@
 
 Clips (`clips/<backend>/<request>.mp4`) are referenced when a storyboard of the folder (or its
 storyboard.lock) still names their request; frames (`frames/<clip sha256>-<at>.png`) when their
-clip is. Segments and pictures (`segments/`, `pictures/`) are derived from the clips and rebuilt
-on demand: nothing references them, so gc keeps only the newest of them, up to a size.
+clip is. The film's segments (`segments/`; `pictures/` from versions before them) are derived from
+the clips and rebuilt on demand: nothing references them, so gc keeps only the newest, up to a size.
 A paid clip that no shared cache holds is kept unless asked: it cannot be had again without paying.
 """
 from __future__ import annotations

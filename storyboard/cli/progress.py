@@ -34,6 +34,7 @@ class Lines:
             "failed": f"FAILED: {event.message}",
             "skipped": f"not rendered: {event.message}",
             "assembling": f"assembling {event.message}",
+            "segment": f"picture: {event.message}",
             "film": f"written to {event.message}",
             "current": f"{event.message} is up to date",
             "note": f"note: {event.message}",
@@ -97,7 +98,8 @@ class LiveTable:
             if event.state == "note":
                 self.console.print(redact(f"note: {event.message}"), style="yellow", markup=False, highlight=False)
             else:
-                self.film = {"assembling": f"assembling {event.message}", "film": f"film written to {event.message}",
+                self.film = {"assembling": f"assembling {event.message}", "segment": f"picture: {event.message}",
+                             "film": f"film written to {event.message}",
                              "current": f"{event.message} is up to date"}.get(event.state, event.message)
             if self.live.is_started:
                 self.live.refresh()

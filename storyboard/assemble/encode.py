@@ -1,0 +1,223 @@
+"""Segments encoded by ffmpeg alone (decode, fit, fade, crossfade, encode: no frame passes through
+Python), all with the same encoder settings so that their H.264 streams join by a stream copy,
+and kept in a folder by their keys.
+
+Several segments are encoded at once, one ffmpeg per core with one thread each: x264 and the
+decoders then use the cores without waiting on one another, and each process stays small.
+A segment file is only ever moved into place complete (`files.atomic_path`).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from ..errors import MediaError
+from ..files import atomic_path
+from ..media import check_intact, ffmpeg_exe, probe
+from .captions import Caption, write_overlay
+from .picture import fitted_size
+from .segments import Layer, Segment, describe, segment_key, segments_of
+from .timeline import FilmSettings, Timeline
+
+SEEK_MARGIN = 1.0  # seconds before a segment's first frame to seek to: ffmpeg then decodes from the keyframe before
+Overlay = tuple[Path, int, int]  # a subtitle's image, and where it goes on the frame: left, top
+BUDGET = 3  # the folder keeps up to this many times the current film's segments, the least recently used going first
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One segment found or encoded, and the counts so far."""
+
+    segment: str  # what it shows, e.g. "shot 'b'"
+    reused: bool
+    done: int
+    total: int
+    reused_count: int
+
+
+class SegmentStore:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.mp4"
+
+    def get(self, key: str) -> Path | None:
+        path = self.path(key)
+        if path.is_file() and path.stat().st_size > 0:
+            with contextlib.suppress(OSError):
+                os.utime(path)  # recently used: pruned last
+            return path
+        return None
+
+    def discard_damaged(self, files: list[tuple[Path, int]]) -> bool:
+        """Remove the segments that are no longer whole (a disk error, a file cut short or changed by hand):
+        each must hold its frames. True if any was removed, so that encoding again can mend the film."""
+        damaged = [path for path, frames in files if not _whole(path, frames)]
+        for path in damaged:
+            path.unlink(missing_ok=True)
+        return bool(damaged)
+
+    def prune(self, used: set[Path]) -> None:
+        """Drop the least recently used segments once the folder outgrows BUDGET times those in use."""
+        files = [path for path in self.folder.glob("*.mp4") if not path.name.startswith(".")]
+        sizes = {path: _size(path) for path in files}
+        budget = BUDGET * sum(sizes[path] for path in files if path in used)
+        total = sum(sizes.values())
+        for path in sorted(files, key=_mtime):
+            if total <= budget:
+                break
+            if path not in used:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                total -= sizes[path]
+
+
+def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentStore, scratch: Path,
+                    captions: Sequence[Caption] = (),
+                    progress: Callable[[Progress], None] | None = None) -> tuple[list[tuple[Path, int]], int]:
+    """Each segment's file and frame count, in the film's order, found in the store or encoded into it;
+    and how many were encoded. `captions`: subtitles to burn in; `scratch`: a folder for their images."""
+    segments = segments_of(timeline, captions)
+    encoder = _encoder()
+    keys = [segment_key(segment, timeline, settings, encoder) for segment in segments]
+    found = {key: store.get(key) for key in set(keys)}
+    missing = sorted({key: segment for key, segment in zip(keys, segments, strict=True) if found[key] is None}.items(),
+                     key=lambda item: -item[1].frames)  # longest first: the last to finish is then a short one
+    reused = [segment for key, segment in zip(keys, segments, strict=True) if found[key] is not None]
+    done = 0
+    for segment in reused:
+        done += 1
+        if progress:
+            progress(Progress(describe(segment, timeline), True, done, len(segments), len(reused)))
+    if missing:
+        store.folder.mkdir(parents=True, exist_ok=True)
+        overlays = _overlays({caption.text for _, segment in missing for caption in segment.captions}, settings, scratch)
+        workers = max(1, min(len(missing), os.cpu_count() or 1))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_encode, segment, timeline, settings, overlays, store.path(key), threads): segment
+                       for key, segment in missing}
+            for future in as_completed(futures):
+                future.result()
+                segment = futures[future]
+                done += 1
+                if progress:
+                    progress(Progress(describe(segment, timeline), False, done, len(segments), len(reused)))
+    store.prune({store.path(key) for key in keys})
+    return [(store.path(key), segment.frames) for key, segment in zip(keys, segments, strict=True)], len(missing)
+
+
+def _overlays(texts: set[str], settings: FilmSettings, scratch: Path) -> dict[str, Overlay]:
+    """Each subtitle drawn once, as an image to lay over the frames: text -> (image, left, top)."""
+    overlays = {}
+    for number, text in enumerate(sorted(texts)):
+        image = scratch / f"caption-{number}.png"
+        left, top = write_overlay(text, settings.size, image)
+        overlays[text] = (image, left, top)
+    return overlays
+
+
+def _encode(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
+            destination: Path, threads: int) -> None:
+    with atomic_path(destination) as temporary:
+        arguments = encode_arguments(segment, timeline, settings, overlays, threads)
+        command = [ffmpeg_exe(), "-v", "error", "-y", *arguments, str(temporary)]
+        done = subprocess.run(command, capture_output=True, check=False)
+        if done.returncode != 0:
+            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            reason = lines[-1] if lines else f"exit {done.returncode}"
+            raise MediaError(f"encoding the film's {describe(segment, timeline)} failed: ffmpeg: {reason}")
+
+
+def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
+                     threads: int = 1) -> list[str]:
+    """ffmpeg's inputs, filter graph and encoder settings for one segment (the output file follows)."""
+    inputs: list[str] = []
+    graph = []
+    for number, layer in enumerate(segment.layers):
+        source = timeline.sources[layer.piece]
+        seek = max(0.0, layer.origin - SEEK_MARGIN)
+        inputs += ["-threads", str(threads), "-ss", f"{seek:.6f}", "-noaccurate_seek", "-i", str(source.path)]
+        graph.append(f"[{number}:v:0]{_layer_filter(layer, timeline, settings, segment.frames)}[v{number}]")
+    if len(segment.layers) == 2:
+        graph.append(f"[v0][v1]xfade=transition=fade:duration={segment.crossfade:.6f}:offset=0[shown0]")
+    else:
+        graph.append("[v0]null[shown0]")
+    for number, caption in enumerate(segment.captions):  # n: the frame's number in the segment
+        image, left, top = overlays[caption.text]
+        inputs += ["-i", str(image)]
+        graph.append(f"[shown{number}][{len(segment.layers) + number}:v]overlay=x={left}:y={top}:eof_action=repeat:"
+                     f"enable='between(n,{caption.first},{caption.end - 1})'[shown{number + 1}]")
+    graph.append(f"[shown{len(segment.captions)}]null[film]")
+    return [
+        "-copyts", *inputs, "-filter_threads", str(threads), "-filter_complex", ";".join(graph), "-map", "[film]",
+        "-frames:v", str(segment.frames), "-an", "-sn", "-dn", "-map_metadata", "-1",
+        "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
+        "-threads", str(threads), "-f", "mp4",
+    ]
+
+
+def _layer_filter(layer: Layer, timeline: Timeline, settings: FilmSettings, frames: int) -> str:
+    """A clip's frames on the film's frame grid from the segment's first frame, fitted, faded.
+
+    Film frame j shows the last source frame that begins before j + 1/2 film frames (what `fps`
+    does with its default rounding), as the drawn path (`FrameReader.at`) picks it."""
+    source, piece = timeline.sources[layer.piece], timeline.pieces[layer.piece]
+    width, height = settings.size
+    fitted_w, fitted_h = fitted_size(source.size, settings.size, piece.fit)
+    crop_w, crop_h = min(fitted_w, width), min(fitted_h, height)
+    steps = [
+        f"setpts=PTS-{source.start + layer.origin:.6f}/TB",
+        f"fps={_rate(settings.fps)}:start_time=0",
+        f"tpad=stop_mode=clone:stop={frames}",  # a clip ending a little early holds its last frame, as the drawn path does
+        f"scale={fitted_w}:{fitted_h}",
+        f"crop={crop_w}:{crop_h}:{(fitted_w - crop_w) // 2}:{(fitted_h - crop_h) // 2}",
+        f"pad={width}:{height}:{(width - crop_w) // 2}:{(height - crop_h) // 2}:black",
+        "setsar=1", "format=yuv420p",
+    ]
+    if layer.fade_in:
+        steps.append(f"fade=t=in:st={max(0.0, layer.fade_in[0]):.6f}:d={layer.fade_in[1]:.6f}")
+    if layer.fade_out:
+        steps.append(f"fade=t=out:st={max(0.0, layer.fade_out[0]):.6f}:d={layer.fade_out[1]:.6f}")
+    return ",".join(steps)
+
+
+def _encoder() -> str:
+    """The ffmpeg build: its file (the imageio-ffmpeg wheel names its version in it) and size."""
+    exe = ffmpeg_exe()
+    return f"{exe}:{_size(Path(exe))}"
+
+
+def _rate(fps: float) -> str:
+    rate = Fraction(fps).limit_denominator(1001)
+    return str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
+
+
+def _whole(path: Path, frames: int) -> bool:
+    try:
+        info = probe(path)
+        check_intact(info)
+        return info.picture.frames == frames
+    except MediaError:
+        return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
