@@ -8,6 +8,7 @@ A segment file is only ever moved into place complete (`files.atomic_path`).
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import subprocess
@@ -25,7 +26,9 @@ from .picture import fitted_size
 from .segments import Layer, Segment, describe, segment_key, segments_of
 from .timeline import FilmSettings, Timeline
 
-SEEK_MARGIN = 1.0  # seconds before a segment's first frame to seek to: ffmpeg then decodes from the keyframe before
+# Seconds before the first frame a segment shows to seek to (ffmpeg then decodes from the keyframe before): more
+# than the gap between a file's start as ffmpeg counts it (its first packet) and as storyboard does (its first sound).
+SEEK_MARGIN = 0.05
 Overlay = tuple[Path, int, int]  # a subtitle's image, and where it goes on the frame: left, top
 BUDGET = 3  # the folder keeps up to this many times the current film's segments, the least recently used going first
 
@@ -143,7 +146,8 @@ def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSetting
     graph = []
     for number, layer in enumerate(segment.layers):
         source = timeline.sources[layer.piece]
-        seek = max(0.0, layer.origin - SEEK_MARGIN)
+        seek = max(0.0, _first_shown(source.video.frame_times, source.start + layer.origin, settings.fps) - source.start
+                   - SEEK_MARGIN)
         inputs += ["-threads", str(threads), "-ss", f"{seek:.6f}", "-noaccurate_seek", "-i", str(source.path)]
         graph.append(f"[{number}:v:0]{_layer_filter(layer, timeline, settings, segment.frames)}[v{number}]")
     if len(segment.layers) == 2:
@@ -162,6 +166,12 @@ def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSetting
         "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
         "-threads", str(threads), "-f", "mp4",
     ]
+
+
+def _first_shown(frame_times: Sequence[float], at: float, fps: float) -> float:
+    """The timestamp of the source frame the film frame at `at` shows (as `fps` below picks it)."""
+    index = bisect.bisect_left(frame_times, at + 0.5 / fps - 1e-6) - 1
+    return frame_times[max(0, index)]
 
 
 def _layer_filter(layer: Layer, timeline: Timeline, settings: FilmSettings, frames: int) -> str:
