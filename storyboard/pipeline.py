@@ -201,7 +201,7 @@ def _assemble(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Ev
 def _report_segment(progress: Progress, emit: Callable[[Event], None]) -> None:
     """The segments found, in one line; then each segment as it is encoded."""
     if progress.reused and progress.done == progress.reused_count:
-        emit(Event(None, "segment", f"reused {progress.reused_count} of {progress.total} segments of the picture"))
+        emit(Event(None, "segment", f"reused {progress.reused_count} of {progress.total} segments"))
     elif not progress.reused:
         emit(Event(None, "segment", f"encoded {progress.segment} "
                                     f"({progress.done - progress.reused_count} of {progress.total - progress.reused_count})"))

@@ -229,7 +229,7 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
                   .replace("volume: 0.3", "volume: 0.6"))
     code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")
     assert code == 0 and "assembling" in out and "only the sound mixed again" in err
-    assert "film: picture: reused 4 of 4 segments of the picture" in out and "picture: encoded" not in out
+    assert "film: picture: reused 4 of 4 segments\n" in out and "picture: encoded" not in out
     assert sorted((project.root / ".storyboard" / "segments").glob("*.mp4")) == kept
     assert probe(film).duration == length and decode_errors(film) == ""
 
