@@ -13,7 +13,7 @@ joins `plain, case, plain` (a 640x360 24 fps H.264/AAC clip on each side) with c
 - picture: the largest |flash - where the clip's own timestamps put it|; sound: the same for beeps;
 - length: the film's picture length minus the sum of the clips' (on the 24 fps grid);
 - upright: the film has no rotation flag and the orientation square is top-left;
-- path: storyboard's stream-copy fast path or its drawn path.
+- path: storyboard's stream-copy fast path or its segment path (ffmpeg, cached segments).
 
 The `truncated` case (an MP4 cut to 60 % of its bytes, index at the front) is measured
 against the intact clip's events: a way that makes a film of it shows what was lost.
@@ -96,7 +96,7 @@ def run_way(way: str, case: Case, plain: Case, folder: Path) -> dict[str, str]:
             film = folder / f"{case.name}-{'fast' if way == 'storyboard' else 'drawn'}.mp4"
             settings = FilmSettings(size=(640, 360), fps=FPS, fast_path=way == "storyboard")
             made = assemble([Piece(clip.path) for clip in clips], film, settings, scratch=folder)
-            path = "fast (copy)" if made == "copy" else "drawn"
+            path = "fast (copy)" if made == "copy" else "segments"
         else:
             film = folder / f"{case.name}-{way.split()[0]}.mp4"
             (plain_moviepy if way == "moviepy" else ffmpeg_copy)(clips, film)

@@ -156,6 +156,8 @@ def _show_status(report: dict[str, Any]) -> None:
         click.echo(redact(f"warning: {name} cannot be read ({why}); what it references is not known"), err=True)
     click.echo("local store (.storyboard/):")
     for kind, figures in report["local"].items():
+        if kind == "pictures" and not figures["files"]:
+            continue  # what versions before the film's segments kept: shown only while some is left
         unused = figures["unreferenced_files"]
         extra = f"; {figures['only_copies']} paid, in no shared cache" if figures["only_copies"] else ""
         click.echo(f"  {kind:<9} {figures['files']:>5} files {_bytes(figures['bytes']):>9}   "
