@@ -5,18 +5,15 @@ from __future__ import annotations
 import errno
 import json
 import os
-import queue
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import yaml
 from avprobe import decode_errors
 from conftest import KEY
+from processes import Render
 
 from storyboard.backends.addresses import service_name
 
@@ -31,41 +28,6 @@ shots:
 output: {path: out/film.mp4}
 """
 PAID = ("render", "board.yaml", "--backend", "aimlapi", "--yes")
-
-
-class Render:
-    """`storyboard render` in its own process, its output lines readable as they come."""
-
-    def __init__(self, root: Path, *args: str):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "storyboard", *args], cwd=root, env=dict(os.environ),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, count: int = 1, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while sum(text in line for line in self.seen) < count:
-            try:
-                self.seen.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
-            except queue.Empty:
-                raise AssertionError(f"no {count} x {text!r} within {timeout} s; output: {''.join(self.seen)}") from None
-
-    def finish(self, timeout: float = 120.0) -> tuple[int, str]:
-        code = self.process.wait(timeout)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        time.sleep(0.1)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return code, "".join(self.seen)
 
 
 def test_a_render_killed_mid_generation_resumes_by_polling_not_paying(project, run_cli, service):

@@ -4,12 +4,9 @@ with its own `.storyboard/` state, rendered by its own `storyboard render --back
 from __future__ import annotations
 
 import json
-import os
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +17,7 @@ from typing import Any
 import pytest
 from avprobe import decode_errors
 from conftest import KEY, Project
+from processes import Render
 
 from storyboard.cache import claims
 from storyboard.cache.claims import Claim, Owner, decide
@@ -114,37 +112,6 @@ def machine(root: Path, bucket: Bucket, board: str = BOARD) -> Project:
     return project
 
 
-class Render:
-    """`storyboard render` in a process of its own, in a machine's folder; its output read as it comes."""
-
-    def __init__(self, root: Path, *args: str):
-        self.process = subprocess.Popen([sys.executable, "-m", "storyboard", *(args or PAID)], cwd=root,
-                                        env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, text: str, count: int = 1, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while sum(text in line for line in self.seen) < count:
-            try:
-                self.seen.append(self.lines.get(timeout=max(0.01, deadline - time.monotonic())))
-            except queue.Empty:
-                raise AssertionError(f"no {count} x {text!r}; output: {''.join(self.seen)}") from None
-
-    def finish(self, timeout: float = 180.0) -> tuple[int, str]:
-        code = self.process.wait(timeout)
-        time.sleep(0.1)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return code, "".join(self.seen)
-
-
 def film_is_whole(project: Project) -> bool:
     film = project.root / "out" / "film.mp4"
     return film.is_file() and decode_errors(film) == ""
@@ -159,7 +126,7 @@ def test_two_machines_rendering_at_once_pay_once_per_request_and_a_third_clone_p
     monkeypatch.chdir(alice.root)
     emulator = service(latency=3)
 
-    renders = [Render(alice.root), Render(bob.root)]
+    renders = [Render(alice.root, *PAID), Render(bob.root, *PAID)]
     results = [render.finish() for render in renders]
 
     for code, output in results:
@@ -188,18 +155,23 @@ def test_two_machines_rendering_at_once_pay_once_per_request_and_a_third_clone_p
     assert film_is_whole(carol)
 
 
+def kill_after_creating(root: Path) -> None:
+    """A render in `root` killed (SIGKILL) once it has created every request."""
+    killed = Render(root, *PAID)
+    killed.wait_for(": submitted: generation", count=DISTINCT_REQUESTS)
+    killed.process.kill()
+    killed.finish()
+
+
 def test_a_claimant_killed_after_creating_leaves_the_other_machine_to_finish_without_paying_again(
         tmp_path, bucket, service, monkeypatch, run_cli):
     alice, bob = machine(tmp_path / "alice", bucket), machine(tmp_path / "bob", bucket)
     monkeypatch.chdir(alice.root)
     emulator = service(latency=5)
-    killed = Render(alice.root)
-    killed.wait_for(": submitted: generation", count=DISTINCT_REQUESTS)
-    killed.process.kill()
-    killed.finish()
+    kill_after_creating(alice.root)
     assert emulator.stats()["creates"] == DISTINCT_REQUESTS
 
-    code, output = Render(bob.root).finish()
+    code, output = Render(bob.root, *PAID).finish()
 
     assert code == 0, output
     assert output.count(": following generation") == DISTINCT_REQUESTS and ": submitted" not in output
@@ -218,10 +190,7 @@ def test_a_claimant_killed_before_writing_its_generation_id_into_the_claim_write
     alice = machine(tmp_path / "alice", bucket)
     monkeypatch.chdir(alice.root)
     emulator = service(latency=5)
-    killed = Render(alice.root)
-    killed.wait_for(": submitted: generation", count=DISTINCT_REQUESTS)
-    killed.process.kill()
-    killed.finish()
+    kill_after_creating(alice.root)
     # As if killed between recording the generation id in its own state and in its claims.
     for key in bucket.ending("/000001.json"):
         record = json.loads(bucket.read(key))
