@@ -2,7 +2,6 @@
 touched, a change only to the sound none, and a segment lost or damaged is encoded again."""
 from __future__ import annotations
 
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,17 +76,15 @@ def test_an_edit_encodes_only_the_segments_it_touched(clips, tmp_path):
 def test_a_crash_while_encoding_keeps_no_partial_segment(clips, tmp_path, monkeypatch):
     pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
     kept = tmp_path / "kept"
-    real_run = subprocess.run
+    def crash(arguments, capture=False):
+        Path(arguments[-1]).write_bytes(b"half a segment")  # ffmpeg's output, cut short
+        raise OSError(28, "No space left on device", arguments[-1])
 
-    def crash(command, **options):
-        Path(command[-1]).write_bytes(b"half a segment")
-        raise OSError(28, "No space left on device", command[-1])
-
-    monkeypatch.setattr("storyboard.assemble.encode.subprocess.run", crash)
+    monkeypatch.setattr("storyboard.assemble.encode.run_ffmpeg", crash)
     with pytest.raises(AssemblyError, match="No space left on device"):
         assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), kept=kept)
     assert list((kept / "segments").iterdir()) == [] and not (tmp_path / "film.mp4").exists()
-    monkeypatch.setattr("storyboard.assemble.encode.subprocess.run", real_run)
+    monkeypatch.undo()
     assert assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), kept=kept) == "segments"
     assert decode_errors(tmp_path / "film.mp4") == ""
 

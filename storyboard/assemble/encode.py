@@ -11,7 +11,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import os
-import subprocess
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from ..errors import MediaError
 from ..files import atomic_path
-from ..media import check_intact, ffmpeg_exe, probe
+from ..media import check_intact, ffmpeg_exe, probe, run_ffmpeg
 from .captions import Caption, write_overlay
 from .picture import fitted_size
 from .segments import Layer, Segment, describe, segment_key, segments_of
@@ -130,13 +129,10 @@ def _overlays(texts: set[str], settings: FilmSettings, scratch: Path) -> dict[st
 def _encode(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
             destination: Path, threads: int) -> None:
     with atomic_path(destination) as temporary:
-        arguments = encode_arguments(segment, timeline, settings, overlays, threads)
-        command = [ffmpeg_exe(), "-v", "error", "-y", *arguments, str(temporary)]
-        done = subprocess.run(command, capture_output=True, check=False)
-        if done.returncode != 0:
-            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            reason = lines[-1] if lines else f"exit {done.returncode}"
-            raise MediaError(f"encoding the film's {describe(segment, timeline)} failed: ffmpeg: {reason}")
+        try:
+            run_ffmpeg([*encode_arguments(segment, timeline, settings, overlays, threads), str(temporary)])
+        except MediaError as error:
+            raise MediaError(f"encoding the film's {describe(segment, timeline)} failed: {error}") from None
 
 
 def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
