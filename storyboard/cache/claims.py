@@ -95,17 +95,17 @@ class Claim:
         if record is None or record.get("status") not in (CLAIMED, SUBMITTED, COMPLETED, FAILED):
             return cls(attempt, age, UNREADABLE)
         owner: dict[str, Any] = record["owner"] if isinstance(record.get("owner"), dict) else {}
-        user, host, pid = (_text(owner.get(name)) for name in ("user", "host", "pid"))
+        user, host, pid = (record_text(owner.get(name)) for name in ("user", "host", "pid"))
         usd = record.get("usd")
         return cls(
             attempt=attempt, age=age, status=record["status"],
-            owner=_text(owner.get("id")),
+            owner=record_text(owner.get("id")),
             who=f"{user or 'someone'}@{host or '?'} (pid {pid or '?'})",
-            claimed_at=_text(record.get("claimed_at")),
-            generation=_text(record.get("generation")),
-            idempotency_key=_text(record.get("idempotency_key")),
+            claimed_at=record_text(record.get("claimed_at")),
+            generation=record_text(record.get("generation")),
+            idempotency_key=record_text(record.get("idempotency_key")),
             usd=float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else None,
-            error=_text(record.get("error")),
+            error=record_text(record.get("error")),
             raw=record,
         )
 
@@ -182,8 +182,9 @@ def stalled_message(shot: str, claim: Claim, takeover_after: float | None) -> st
     return f"{what}. If it is not coming back, render with --resubmit {shot} to take the claim over; {later}"
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None or isinstance(value, (dict, list)) else str(value)[:200]
+def record_text(value: Any, limit: int = 200) -> str | None:
+    """A text field of a record someone else wrote: None for what is no text, cut to `limit` characters."""
+    return None if value is None or isinstance(value, (dict, list)) else str(value)[:limit]
 
 
 def _now() -> str:

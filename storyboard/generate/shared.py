@@ -17,7 +17,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..backends import Backend
-from ..cache.claims import COMPLETED, FAILED, SUBMITTED, Claim, Decision, Owner, decide, new_claim, stalled_message, updated
+from ..cache.claims import (
+    COMPLETED,
+    FAILED,
+    SUBMITTED,
+    Claim,
+    Decision,
+    Owner,
+    decide,
+    new_claim,
+    record_text,
+    stalled_message,
+    updated,
+)
 from ..cache.remote import CLIP_META, Damaged, RemoteStore, Unreachable
 from ..errors import ShotFailed, StoryboardError, holds_secret
 from ..events import Event
@@ -56,9 +68,9 @@ class CachedClip:
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             return None
         who = f"{by.get('user', 'someone')}@{by.get('host', '?')}" if isinstance(by, dict) else "someone"
-        return cls(record["sha256"], size, _text(record.get("generation")),
+        return cls(record["sha256"], size, record_text(record.get("generation"), 2000),
                    float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else 0.0,
-                   _text(record.get("video_url")), who)
+                   record_text(record.get("video_url"), 2000), who)
 
 
 @dataclass
@@ -277,10 +289,6 @@ def _key(taken_over: Claim | None, record: Record | None) -> str:
     if record is not None and record.outcome_unknown and record.idempotency_key:
         return record.idempotency_key
     return str(uuid.uuid4())
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or isinstance(value, (dict, list)) else str(value)[:2000]
 
 
 
