@@ -222,7 +222,7 @@ def worker(spec: dict) -> None:
     if spec.get("before"):
         sys.path.insert(0, spec["before"])  # that tree's storyboard, not the installed one
     if spec["way"] in ("sb", "sb-moviepy", "sb-before", "sb-edit", "sb-music"):
-        from storyboard.assemble import FilmSettings, Piece, Soundtrack, assemble
+        from storyboard.assembling import FilmSettings, Piece, Soundtrack, assemble
 
         pieces = [Piece(clip, transition="crossfade" if crossfades and i else "cut",
                         transition_duration=overlap if crossfades and i else 0.0) for i, clip in enumerate(clips)]

@@ -91,7 +91,7 @@ def run_way(way: str, case: Case, plain: Case, folder: Path) -> dict[str, str]:
     began = time.perf_counter()
     try:
         if way.startswith("storyboard"):
-            from storyboard.assemble import FilmSettings, Piece, assemble
+            from storyboard.assembling import FilmSettings, Piece, assemble
 
             film = folder / f"{case.name}-{'fast' if way == 'storyboard' else 'drawn'}.mp4"
             settings = FilmSettings(size=(640, 360), fps=FPS, fast_path=way == "storyboard")

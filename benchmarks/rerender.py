@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import storyboard
-from storyboard.store import ClipStore
+from storyboard.project.store import ClipStore
 
 
 def main() -> None:

@@ -1,60 +1,71 @@
 """storyboard: render a declarative YAML storyboard into a multi-shot AI film.
 
     import storyboard
-    board = storyboard.load("film.yaml")     # parse, validate, expand templates
-    the_plan = storyboard.plan(board)         # one hashed request per shot; sends nothing
-    result = storyboard.render(board)         # generate what is missing, assemble the film
+    board = storyboard.load("film.yaml")      # read, validate, expand templates
+    the_plan = storyboard.plan(board)          # one hashed request per take; sends nothing
+    result = storyboard.render(board)          # generate what is missing, assemble the film
+    page = storyboard.review(board)            # an offline page of every take
+    cut = storyboard.export(board, "cut.otio") # the cut for an editor
 
-Names are imported on first use, so `storyboard validate` does not load the video and
-network libraries that rendering needs.
+Each function takes a storyboard file or one already loaded. The stages behind them are
+imported when first used, so `import storyboard` (and `storyboard validate`) stays light.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import InvalidStoryboard, Problem, RenderError, ShotFailed, StoryboardError, UsageError
+from .api import RenderResult, Source, export, load, plan, render, render_async, review
+from .errors import (
+    InvalidStoryboard,
+    OverBudget,
+    Problem,
+    RenderError,
+    ShotFailed,
+    StoryboardError,
+    UsageError,
+)
+from .events import Event
 from .lazy import lazy_exports
+from .model import Shot, Storyboard
 
 if TYPE_CHECKING:
-    from .events import Event
-    from .export import export
-    from .inventory import plan
-    from .loading import load
-    from .pipeline import RenderResult, render
-    from .planning import Plan, ShotPlan
-    from .review import write_review
+    from .exporting import Exported
+    from .exporting.cut import ClipsMissing
+    from .planning.plans import Change, Plan, ShotPlan
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "Event": "events",
-    "export": "export",
-    "load": "loading",
-    "plan": "inventory",
-    "Plan": "planning",
-    "ShotPlan": "planning",
-    "render": "pipeline",
-    "RenderResult": "pipeline",
-    "write_review": "review",
-}
-
 __all__ = [
+    "Change",
+    "ClipsMissing",
     "Event",
+    "Exported",
     "InvalidStoryboard",
+    "OverBudget",
     "Plan",
     "Problem",
     "RenderError",
     "RenderResult",
+    "Shot",
     "ShotFailed",
     "ShotPlan",
+    "Source",
+    "Storyboard",
     "StoryboardError",
     "UsageError",
     "export",
     "load",
     "plan",
     "render",
-    "write_review",
+    "render_async",
+    "review",
 ]
 
-
-__getattr__ = lazy_exports(__name__, _LAZY)
+# Types from heavier stages, imported when first asked for (PEP 562).
+__getattr__ = lazy_exports(__name__, {
+    "Change": "planning.plans",
+    "ClipsMissing": "exporting.cut",
+    "Exported": "exporting",
+    "Plan": "planning.plans",
+    "ShotPlan": "planning.plans",
+})

@@ -1,46 +1,7 @@
 """Exceptions raised by storyboard, and the `Problem` every input error is made of."""
 from __future__ import annotations
 
-import errno
-import os
-import re
 from dataclasses import dataclass
-
-SECRET_VARIABLES = ("AIMLAPI_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-
-
-def secrets() -> list[str]:
-    """The secrets in the environment that must never be shown or written anywhere."""
-    return [secret for name in SECRET_VARIABLES if len(secret := os.environ.get(name, "")) >= 4]
-
-
-def redact(text: str, extra: tuple[str, ...] = ()) -> str:
-    """`text` with every secret (from the environment, and `extra`) replaced by ***, in any letter case:
-    a service echoing a key back lower-cased must not leak it either."""
-    for secret in (*secrets(), *extra):
-        if len(secret) >= 4:
-            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
-    return text
-
-
-def holds_secret(text: str) -> bool:
-    """True if `text` contains a secret from the environment, in any letter case."""
-    folded = text.casefold()
-    return any(secret.casefold() in folded for secret in secrets())
-
-
-def describe_os_error(error: OSError) -> str:
-    """What the file system refused, said for a person: what happened, what is kept, what to do."""
-    where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
-    what = f"{error.strerror or error}" + (f": {where}" if where else "")
-    if error.errno == errno.ENOSPC:
-        return (f"{what}. Free some space and run the command again: clips already made and the record of "
-                "generations already paid for are kept in the project's .storyboard/ folder.")
-    if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return (f"{what}. storyboard writes its clips, render state and films next to the storyboard; "
-                "make that folder writable, or work in a writable copy of the whole project (with its "
-                ".storyboard/ folder, which records what was already paid for).")
-    return what
 
 
 @dataclass(frozen=True, order=True)
@@ -70,7 +31,13 @@ class InvalidStoryboard(StoryboardError):
 
 
 class UsageError(StoryboardError):
-    """The command was asked for something impossible (unknown backend, unknown shot id)."""
+    """The call asked for something impossible (unknown backend, unknown shot id). `option` names the
+    argument at fault as the Python API spells it (`only`, `output`), quoted as `only` in the message:
+    the command line says its own flag (--only, -o) in its place."""
+
+    def __init__(self, message: str, *, option: str | None = None):
+        self.option = option
+        super().__init__(message)
 
 
 class OverBudget(UsageError):

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .profiles import ModelProfile
-from .yaml_source import Document, Path_
+if TYPE_CHECKING:  # the model is what loading makes: its types come from there, its code does not
+    from .loading.profiles import ModelProfile
+    from .loading.yaml_source import Document, Path_
 
 MediaKind = Literal["image", "video"]
 
@@ -137,6 +138,14 @@ class Output:
     subtitles: Literal["none", "sidecar", "burn"] = "none"  # the dialogue as .srt/.vtt next to the film, or drawn in
 
 
+SIDECARS = (".srt", ".vtt")  # the subtitle files written for `output.subtitles: sidecar`, by file suffix
+
+
+def sidecar_paths(film: Path) -> list[Path]:
+    """The subtitle files of a film: its path with each of SIDECARS for a suffix."""
+    return [film.with_suffix(suffix) for suffix in SIDECARS]
+
+
 @dataclass(frozen=True)
 class S3Settings:
     bucket: str
@@ -227,3 +236,40 @@ class Storyboard:
             if shot.id == shot_id:
                 return shot
         raise KeyError(shot_id)
+
+
+def reference_text(ref: Reference, root: Path) -> str:
+    """A reference as the plan shows it: URLs as they are, local files relative to the project."""
+    if ref.path is None:
+        return ref.source
+    try:
+        return ref.path.relative_to(root).as_posix()
+    except ValueError:
+        return str(ref.path)
+
+
+def frame_text(frame: FrameOf) -> str:
+    """Placeholder for a frame that exists only once the other shot is generated."""
+    return f"frame:{frame.shot}@{frame.at}"
+
+
+def request_body(shot: Shot, root: Path, seed: int | None = None) -> dict[str, Any]:
+    """The JSON body the service receives for this shot (local files still as paths); `seed`: a
+    take's seed, in place of the shot's."""
+    body: dict[str, Any] = {"model": shot.model, "prompt": shot.prompt}
+    if isinstance(shot.first_frame, FrameOf):
+        body["first_frame_image"] = frame_text(shot.first_frame)
+    elif isinstance(shot.first_frame, Reference):
+        body["first_frame_image"] = reference_text(shot.first_frame, root)
+    refs = shot.all_references()
+    for name, kind in (("image_urls", "image"), ("video_urls", "video")):
+        chosen = [reference_text(ref, root) for ref in refs if ref.kind == kind]
+        if chosen or name in shot.origins:
+            body[name] = chosen
+    for name in SERVICE_FIELDS:
+        if name in shot.fields:
+            body[name] = shot.fields[name]
+    if seed is not None:
+        body["seed"] = seed
+    body.update(shot.fields.get("params", {}))
+    return body

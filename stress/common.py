@@ -241,7 +241,7 @@ def allow_short_clips(board: Path, emulator: Emulator | None = None) -> bool:
 def teach_profiles(emulator: Emulator, project: Path) -> None:
     """The emulator validates creates against the built-in profiles; give it the project's overrides
     too, standing for a service whose model accepts them (what `Emulator(profiles_from=...)` does at start)."""
-    from storyboard.profiles import load_profiles
+    from storyboard.loading.profiles import load_profiles
 
     emulator._profiles = load_profiles(project)
 

@@ -432,7 +432,7 @@ class Film:
 def film_around(case: Case, plain: Case, directory: Path, fast_path: bool = True, size: tuple[int, int] = (640, 360),
                 fps: float = 24.0, fit: str = "contain") -> Film:
     """Assemble `plain, case, plain` with storyboard into `directory` and measure the film."""
-    from storyboard.assemble import FilmSettings, Piece, assemble
+    from storyboard.assembling import FilmSettings, Piece, assemble
 
     film = directory / f"{case.name}-{'fast' if fast_path else 'drawn'}-{size[0]}x{size[1]}-{fit}.mp4"
     pieces = [Piece(plain.path), Piece(case.path, fit=fit), Piece(plain.path)]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from avprobe import FFMPEG, audio_samples, beep_times, decode_errors, flash_times, probe
 
-from storyboard.animatic import Animatic, marker_times, render_animatic
-from storyboard.assemble import AssemblyError, FilmSettings, Piece, Soundtrack, assemble
+from storyboard.assembling import AssemblyError, FilmSettings, Piece, Soundtrack, assemble
+from storyboard.backends.animatic import Animatic, marker_times, render_animatic
 from storyboard.errors import RenderError
 
 FPS = 24

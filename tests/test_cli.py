@@ -54,7 +54,9 @@ def test_wheel_ships_schema_and_model_profiles(tmp_path):
     (wheel,) = tmp_path.glob("storyboard-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "storyboard/schemas/storyboard.schema.json" in names
-    assert "storyboard/profiles/alibaba-wan-2-7-r2v.yaml" in names
+    assert "storyboard/loading/models/alibaba-wan-2-7-r2v.yaml" in names
+    assert "storyboard/py.typed" in names
+    assert "storyboard/reviewing/page.html.j2" in names
 
 
 def test_a_ctrl_c_that_lands_as_the_run_ends_exits_130(run_cli, monkeypatch):

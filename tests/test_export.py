@@ -15,11 +15,11 @@ import pytest
 from conftest import copy_of, rendered_once
 
 import storyboard
-from storyboard.export import FORMATS, export
-from storyboard.export import formats as export_formats
-from storyboard.export.cut import gather
+from storyboard.exporting import FORMATS, export
+from storyboard.exporting import formats as export_formats
+from storyboard.exporting.cut import gather
 from storyboard.media import probe
-from storyboard.store import ClipStore
+from storyboard.project.store import ClipStore
 
 FPS = 24
 BOARD = """\

@@ -12,7 +12,7 @@ import pytest
 from footage import CASES, Case, film_around, make_case, marker_box
 from test_hostile_service import PAID, SOLO, scripted_faults
 
-from storyboard.assemble import AssemblyError, FilmSettings, Piece, assemble
+from storyboard.assembling import AssemblyError, FilmSettings, Piece, assemble
 from storyboard.emulator import hostile
 from storyboard.errors import MediaError
 from storyboard.media import check_video, probe, sniff

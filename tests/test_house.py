@@ -152,7 +152,7 @@ def test_atomic_writes_do_not_touch_the_process_umask_while_threads_write(tmp_pa
 def test_a_lock_file_seed_of_the_wrong_type_is_not_believed(tmp_path, seed):
     import yaml
 
-    from storyboard.lockfile import LockFile
+    from storyboard.project.lockfile import LockFile
 
     (tmp_path / "storyboard.lock").write_text(yaml.safe_dump(
         {"board.yaml": {"shots": {"one": {"request": "abc", "backend": "aimlapi", "seed": seed, "usd": "lots",

@@ -8,7 +8,7 @@ import pytest
 from avprobe import probe
 from PIL import Image
 
-from storyboard.schema import schema_text
+from storyboard.loading.schema import schema_text
 
 WRITTEN = ["storyboard.yaml", "assets/hero.png", "schemas/storyboard.schema.json", ".gitignore", "README.md"]
 

@@ -9,9 +9,9 @@ import pytest
 from avprobe import audio_samples, beep_times, flash_times, frame_brightness
 
 import storyboard
-from storyboard.animatic import Animatic, clock, heading, marker_times, plate_rows, render_animatic
-from storyboard.assemble import FilmSettings, Piece, Soundtrack, assemble
+from storyboard.assembling import FilmSettings, Piece, Soundtrack, assemble
 from storyboard.backends import Job
+from storyboard.backends.animatic import Animatic, clock, heading, marker_times, plate_rows, render_animatic
 from storyboard.backends.preview import PreviewBackend
 
 FPS = 24

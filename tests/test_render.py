@@ -9,8 +9,8 @@ from avprobe import audio_samples, beep_times, decode_errors, flash_times, frame
 
 import storyboard
 from storyboard import Event
-from storyboard.animatic import marker_times
 from storyboard.backends import Job, Submission
+from storyboard.backends.animatic import marker_times
 from storyboard.errors import RenderError
 from storyboard.files import atomic_write_bytes
 
@@ -294,7 +294,7 @@ def test_a_negative_cost_from_the_service_never_lowers_the_spend_the_budget_chec
 
 
 def test_the_lock_file_never_receives_a_url_that_carries_the_key(tmp_path, monkeypatch):
-    from storyboard.lockfile import Entry, LockFile
+    from storyboard.project.lockfile import Entry, LockFile
 
     monkeypatch.setenv("AIMLAPI_KEY", "sk-Secret-Key-1234")
     lock = LockFile(tmp_path, "board.yaml")

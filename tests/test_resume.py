@@ -232,7 +232,7 @@ def test_json_progress_is_one_event_per_line(project, run_cli, monkeypatch):
     def disk_full(self):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "mix")
 
-    monkeypatch.setattr("storyboard.assemble.sound.Mixer.pcm", disk_full)
+    monkeypatch.setattr("storyboard.assembling.sound.Mixer.pcm", disk_full)
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2},"
                   " {id: logo, clip: assets/walk.mp4}]\n")
     code, out, _ = run_cli("render", "board.yaml", "--json")
@@ -247,7 +247,7 @@ def test_live_table_shows_each_shot_with_state_time_attempt_and_cost():
     from rich.console import Console
 
     from storyboard.cli.progress import LiveTable
-    from storyboard.generate import Event
+    from storyboard.generating import Event
 
     screen = StringIO()
     table = LiveTable(console=Console(file=screen, force_terminal=True, width=120))
@@ -300,7 +300,7 @@ class _ExpiringService:
 
 def test_an_expired_url_is_replaced_by_asking_the_service_again(project):
     import storyboard
-    from storyboard.state import State
+    from storyboard.project.state import State
 
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
     item = storyboard.plan(storyboard.load("board.yaml"), "aimlapi").shots[0]
@@ -315,7 +315,7 @@ def test_an_expired_url_is_replaced_by_asking_the_service_again(project):
 
 
 def test_a_clip_moved_into_place_just_before_a_crash_keeps_its_paid_record(project, run_cli, service):
-    from storyboard.state import State
+    from storyboard.project.state import State
 
     emulator = service()
     project.write(FOUR_SHOTS)
@@ -335,7 +335,7 @@ def test_a_clip_moved_into_place_just_before_a_crash_keeps_its_paid_record(proje
 
 
 def test_a_create_whose_outcome_is_unknown_is_resent_with_the_same_idempotency_key(tmp_path):
-    from storyboard.state import State
+    from storyboard.project.state import State
 
     state = State(tmp_path / "state.sqlite")
     first = state.claim("aimlapi", "h1", "one", "m", 1)
@@ -371,7 +371,7 @@ def test_a_missing_ffmpeg_is_found_before_anything_is_paid(project, run_cli, ser
 def test_plan_writes_nothing_and_a_full_disk_is_explained(project, run_cli, monkeypatch):
     import errno
 
-    from storyboard.store import ClipStore
+    from storyboard.project.store import ClipStore
 
     project.write(FOUR_SHOTS)
     assert run_cli("render", "board.yaml")[0] == 0

@@ -12,14 +12,14 @@ from browser import chromium_or_skip
 from conftest import copy_of, rendered_once
 
 import storyboard
+from storyboard.backends import plan_for as plan
 from storyboard.backends import store_name
-from storyboard.inventory import plan
 from storyboard.media import probe
-from storyboard.review import write_review
-from storyboard.review.data import gather
-from storyboard.review.page import timecode
-from storyboard.state import State
-from storyboard.store import ClipStore
+from storyboard.project.state import State
+from storyboard.project.store import ClipStore
+from storyboard.reviewing import write_review
+from storyboard.reviewing.data import gather
+from storyboard.reviewing.page import timecode
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

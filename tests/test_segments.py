@@ -9,8 +9,8 @@ import pytest
 from avprobe import beep_times, decode_errors, probe
 from test_assemble import FPS, FRAME, center_flash_times, make_clip, near, write_tone
 
-from storyboard.assemble import AssemblyError, FilmSettings, Piece, Progress, Soundtrack, assemble
-from storyboard.subtitles import Cue
+from storyboard.assembling import AssemblyError, FilmSettings, Piece, Progress, Soundtrack, assemble
+from storyboard.assembling.subtitles import Cue
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +80,7 @@ def test_a_crash_while_encoding_keeps_no_partial_segment(clips, tmp_path, monkey
         Path(arguments[-1]).write_bytes(b"half a segment")  # ffmpeg's output, cut short
         raise OSError(28, "No space left on device", arguments[-1])
 
-    monkeypatch.setattr("storyboard.assemble.encode.run_ffmpeg", crash)
+    monkeypatch.setattr("storyboard.assembling.encode.run_ffmpeg", crash)
     with pytest.raises(AssemblyError, match="No space left on device"):
         assemble(pieces, tmp_path / "film.mp4", FilmSettings(size=(1280, 720), fps=FPS), kept=kept)
     assert list((kept / "segments").iterdir()) == [] and not (tmp_path / "film.mp4").exists()

@@ -5,7 +5,7 @@ import pytest
 
 import storyboard
 from storyboard.errors import InvalidStoryboard
-from storyboard.templating import environment
+from storyboard.loading.templating import environment
 
 HEAD = """
 storyboard: 1

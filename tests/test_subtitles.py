@@ -9,9 +9,9 @@ import pysubs2
 import pytest
 
 import storyboard
+from storyboard.assembling.subtitles import Cue, cues_of, sidecar_text
 from storyboard.backends.preview import places_in_film
 from storyboard.media import extract_frame, probe
-from storyboard.subtitles import Cue, cues_of, sidecar_text
 
 FPS = 24
 FRAME = 1 / FPS
@@ -102,7 +102,7 @@ def test_sidecars_never_take_the_film_off_its_fast_path_and_follow_an_edited_lin
     def encoded(*args: object, **kwargs: object) -> None:
         raise AssertionError("the picture was encoded; these clips can be stream-copied")
 
-    monkeypatch.setattr("storyboard.assemble.encode_segments", encoded)
+    monkeypatch.setattr("storyboard.assembling.encode_segments", encoded)
     render(run_cli)
     film = Path("renders/film.mp4")
     made = film.stat().st_mtime_ns

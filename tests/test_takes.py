@@ -203,7 +203,7 @@ def test_takes_count_in_the_budget(project, run_cli, service):
 def test_a_render_state_from_before_request_bodies_were_kept_still_says_what_is_in_the_film(tmp_path):
     import sqlite3
 
-    from storyboard.state import State
+    from storyboard.project.state import State
 
     path = tmp_path / "state.sqlite"
     State(path).close()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from storyboard.cli.watch import Budget, inputs, watch
 from storyboard.loading import load
-from storyboard.watch import Budget, inputs, watch
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180  # seconds for one render to show up: generous, the machine is small and busy

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from storyboard.errors import InvalidStoryboard
-from storyboard.yaml_source import MAX_FILE_BYTES, parse_yaml, read_yaml
+from storyboard.loading.yaml_source import MAX_FILE_BYTES, parse_yaml, read_yaml
 
 
 def problems_of(text: bytes | str) -> list[str]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import GenerationFailed, LinkExpired, SubmissionUnknown, UsageError
+from ..errors import GenerationFailed, InvalidStoryboard, LinkExpired, SubmissionUnknown, UsageError
+from ..planning.inventory import stock as _stock
+from ..planning.inventory import take_stock as _take_stock
 from .base import Backend, Job, Submission
 
 if TYPE_CHECKING:
     from ..model import Storyboard
+    from ..planning.plans import Plan, ShotPlan
 
 __all__ = ["BACKENDS", "PAID_BACKEND", "Backend", "GenerationFailed", "Job", "LinkExpired", "Submission", "SubmissionUnknown",
-           "backend_class", "get_backend", "store_name"]
+           "backend_class", "check_backend", "get_backend", "on_the_service", "plan_for", "store_name"]
 
 BACKENDS = ("preview", "preview-sync", "aimlapi")
 PAID_BACKEND = "aimlapi"  # the real service: whose records say what was spent, and whose store what is left to pay
@@ -50,3 +53,29 @@ def backend_class(name: str) -> type[Backend]:
 def get_backend(name: str, storyboard: Storyboard) -> Backend:
     """A backend ready to render `storyboard` (a paid one reads its key from the environment)."""
     return backend_class(name).for_storyboard(storyboard)
+
+
+def plan_for(storyboard: Storyboard, backend: str | Backend = "preview") -> Plan:
+    """Every take's request, hash and cost, what `backend` already has of it, and what changed since
+    the last render (held shots keep their clip)."""
+    if isinstance(backend, str):
+        return _stock(storyboard, store_name(backend), paid=backend_class(backend).paid)
+    return _stock(storyboard, backend.name, paid=backend.paid)
+
+
+def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:
+    """Raise InvalidStoryboard with what `backend` would refuse of the shots a render must generate
+    (all, or `only` these): the checks `render` runs before paying, which `validate --backend`
+    and `plan --backend` run too."""
+    engine = backend_class(backend) if isinstance(backend, str) else backend
+    items = [item for item in (the_plan.requests if only is None else only) if item.footage is None and not item.cached]
+    problems = engine.check(items, the_plan.storyboard)
+    if problems:
+        raise InvalidStoryboard(problems)
+
+
+def on_the_service(the_plan: Plan) -> Plan:
+    """`the_plan` with the real service's statuses, whichever backend it was made for: what paying
+    would still cost (a preview clip saves nothing there)."""
+    service = store_name(PAID_BACKEND)
+    return the_plan if the_plan.backend == service else _take_stock(the_plan, service, paid=True)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..errors import Problem
     from ..model import Storyboard
-    from ..planning import ShotPlan
+    from ..planning.plans import ShotPlan
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ number in the storyboard and where it starts in the film (as they were when the 
 drawn), the seed, the prompt, the references (thumbnails, named as the prompt names them), a
 clock, and the first frame when one was asked for; its sound is silent. `preview-sync` draws
 the same card with sync markers: a white flash and a beep at the same instants, over a hum.
-See `storyboard.animatic`. Each keeps its clips in the store under its own name, so a clip
+See `storyboard.backends.animatic`. Each keeps its clips in the store under its own name, so a clip
 with markers is never taken for one without. The same request always gives the same clip.
 Drawing is imported only when a clip is made, so planning stays light.
 """
@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..checks.timing import clip_length
+from ..loading.checks.timing import clip_length
 from ..media import frame_size
 from .base import Job, Submission
 
 if TYPE_CHECKING:
-    from ..animatic import Animatic
     from ..errors import Problem
     from ..model import Reference, Storyboard
-    from ..planning import ShotPlan
+    from ..planning.plans import ShotPlan
+    from .animatic import Animatic
 
 DEFAULT_DURATION = 5.0  # seconds, for a model profile that gives no duration
 
@@ -75,7 +75,7 @@ def labelled_references(plan: ShotPlan) -> list[tuple[str, Reference]]:
 
 
 def animatic_for(job: Job, place: Place | None = None, markers: bool = False) -> Animatic:
-    from ..animatic import Animatic
+    from .animatic import Animatic
 
     plan: ShotPlan = job.shot
     # A model profile without these defaults still gets a sensible animatic.
@@ -113,7 +113,7 @@ class PreviewBackend:
 
     @classmethod
     def for_storyboard(cls, storyboard: Storyboard) -> PreviewBackend:
-        from ..store import ClipStore
+        from ..project.store import ClipStore
 
         return cls(ClipStore(storyboard.root).scratch, storyboard)
 
@@ -152,7 +152,7 @@ class PreviewBackend:
         await asyncio.to_thread(self._draw, self._accepted.pop(location), destination)
 
     def _draw(self, job: Job, destination: Path) -> None:
-        from ..animatic import render_animatic
+        from .animatic import render_animatic
 
         render_animatic(self.animatic(job), destination, self._scratch)
 

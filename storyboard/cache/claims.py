@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import redact
 from ..files import atomic_write_bytes
+from ..redaction import redact
 
 CLAIMED, SUBMITTED, COMPLETED, FAILED, UNREADABLE = "claimed", "submitted", "completed", "failed", "unreadable"
 PATIENCE = 600.0  # seconds a claim may go without a generation id before its owner is thought gone

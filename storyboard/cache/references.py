@@ -9,10 +9,10 @@ from pathlib import Path
 
 from ..backends.addresses import SERVICE
 from ..errors import InvalidStoryboard, StoryboardError
-from ..inventory import stock
 from ..loading import load
-from ..lockfile import LockFile
 from ..model import Storyboard
+from ..planning.inventory import stock
+from ..project.lockfile import LockFile
 
 _STORYBOARD = re.compile(r"^storyboard\s*:", re.MULTILINE)
 

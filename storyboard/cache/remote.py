@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoryboardError, redact
+from ..errors import StoryboardError
 from ..model import SharedStore
+from ..redaction import redact
 
 LAYOUT = "v1"
 CLIP_META = "clip.json"

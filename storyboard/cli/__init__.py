@@ -7,8 +7,11 @@ import traceback
 
 import click
 
-from ..errors import InvalidStoryboard, StoryboardError, UsageError, describe_os_error, redact
+from ..errors import InvalidStoryboard, StoryboardError, UsageError
+from ..messages import describe_os_error
+from ..redaction import redact
 from . import cache, emulator, export, init, plan, render, review, schema, validate
+from .notes import in_flags
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a shot failed, assembly failed, or an unexpected error
@@ -62,7 +65,7 @@ def _run(argv: list[str] | None) -> int:
             click.echo(redact(str(problem)), err=True)
         return exit_code(error)
     except StoryboardError as error:
-        click.echo(redact(f"error: {error}"), err=True)
+        click.echo(redact(f"error: {in_flags(str(error))}"), err=True)
         return exit_code(error)
     except OSError as error:  # the file system said no: a full disk, a read-only folder, a file gone
         click.echo(redact(f"error: {describe_os_error(error)}"), err=True)

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import UsageError, redact
+from ..errors import UsageError
 from ..model import CacheSettings, SharedStore, Storyboard
+from ..redaction import redact
 
 if TYPE_CHECKING:
-    from ..cache.local import StoredFile
+    from .housekeeping import StoredFile
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?b?)\s*$", re.IGNORECASE)
 UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -30,10 +31,10 @@ def status(folder: str, as_json: bool) -> None:
     """What the local store of FOLDER (a project folder or a storyboard file in it) and its shared cache
     hold, and what of it the folder's storyboards and their storyboard.lock still reference."""
     from ..cache.bucket import in_flight, survey_bucket
-    from ..cache.local import KINDS, clip_backends, survey
     from ..cache.references import references
     from ..cache.remote import RemoteStore, Unreachable
-    from ..store import ClipStore
+    from ..project.store import ClipStore
+    from .housekeeping import KINDS, clip_backends, survey
 
     root = _folder(folder)
     store = ClipStore(root)
@@ -88,11 +89,11 @@ def gc(folder: str, dry_run: bool, keep_derived: str, unshared: bool, remote: bo
     """Remove the clips, frames, segments and pictures of FOLDER's local store that nothing references,
     oldest first, and say how much that frees. The shared cache only with --remote."""
     from ..cache.bucket import remove_requests, stale, survey_bucket
-    from ..cache.local import clip_backends, collect, remove, survey
     from ..cache.references import references
     from ..cache.remote import RemoteStore, Unreachable
-    from ..state import project_lock
-    from ..store import ClipStore
+    from ..project.lock import project_lock
+    from ..project.store import ClipStore
+    from .housekeeping import clip_backends, collect, remove, survey
 
     keep = _size(keep_derived)
     root = _folder(folder)

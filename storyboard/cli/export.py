@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..backends import BACKENDS
-from ..export import export, format_for
+from ..exporting import export, format_for
 from ..loading import load
 from .notes import echo_warnings
 

@@ -5,7 +5,7 @@ import shlex
 
 import click
 
-from ..scaffold import STORYBOARD_FILE, init
+from .scaffold import STORYBOARD_FILE, init
 
 
 @click.command("init")

@@ -5,11 +5,11 @@ import os
 
 import click
 
-from ..backends import BACKENDS, PAID_BACKEND, backend_class
-from ..inventory import check_backend, check_holds, on_the_service, plan
+from ..backends import BACKENDS, PAID_BACKEND, backend_class, check_backend, on_the_service, plan_for
 from ..loading import load
 from ..model import MAX_TAKES
-from ..planning import STATUSES, Plan, ShotPlan
+from ..planning.inventory import check_holds
+from ..planning.plans import STATUSES, Plan, ShotPlan
 from .notes import echo_warnings
 
 
@@ -27,7 +27,7 @@ def command(file: str, as_json: bool, backend: str, takes: int | None) -> None:
     board = load(file)
     if takes is not None:
         board = board.with_takes(takes)
-    the_plan = plan(board, backend)
+    the_plan = plan_for(board, backend)
     check_holds(the_plan)
     check_backend(the_plan, backend)
     echo_warnings(board)

@@ -10,8 +10,8 @@ from typing import Any, TextIO
 
 import click
 
-from ..errors import redact
 from ..events import Event
+from ..redaction import redact
 
 ACTIVE = {"generating", "submitted", "resuming", "downloading", "following", "waiting"}
 FINISHED = {"cached", "done", "failed", "skipped"}

@@ -3,16 +3,19 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import click
 
 from ..backends import BACKENDS, backend_class
-from ..errors import Problem, StoryboardError, UsageError, redact
+from ..errors import Problem, StoryboardError, UsageError
+from ..events import Event
 from ..loading import load
 from ..model import MAX_TAKES, Storyboard
-from ..watch import Budget, watch
-from .notes import echo_warnings
+from ..redaction import redact
+from .notes import echo_warnings, in_flags
 from .progress import JsonLines, Lines, LiveTable
+from .watch import Budget, watch
 
 CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before paying
 
@@ -43,7 +46,8 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
             max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, as_json: bool,
             watch_: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
-    from ..pipeline import display_path, render  # generation and assembly: imported only to render
+    from ..api import render  # generation and assembly: imported only to render
+    from ..messages import display_path
 
     if watch_ and backend_class(backend).paid and max_cost is None:
         raise UsageError(f"--watch with --backend {backend} pays for every save that changes a shot: add --max-cost USD, "
@@ -69,7 +73,7 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
         try:
             result = render(board, backend=backend, jobs=jobs, only=list(only) or None, keep_going=keep_going,
                             resubmit=resubmit, max_cost=cap, takes=takes, confirm=confirm,
-                            on_event=budget.track(progress) if budget else progress)
+                            on_event=_in_flags(budget.track(progress) if budget else progress))
         except (StoryboardError, KeyboardInterrupt) as error:
             if isinstance(progress, JsonLines):  # a program reading the events learns how it ended
                 ended = {"interrupted": True} if isinstance(error, KeyboardInterrupt) else {"error": str(error)}
@@ -93,6 +97,10 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
     board = load(file)
     echo_warnings(board)
     render_once(board)
+
+
+def _in_flags(show: Callable[[Event], None]) -> Callable[[Event], None]:
+    return lambda event: show(replace(event, message=in_flags(event.message)))
 
 
 def _watch(file: str, render_once: Callable[[Storyboard, Budget | None], None], budget: Budget | None) -> None:

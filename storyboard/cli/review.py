@@ -4,9 +4,9 @@ import os
 
 import click
 
+from ..api import review
 from ..backends import BACKENDS
 from ..loading import load
-from ..review import write_review
 from .notes import echo_warnings
 
 
@@ -20,7 +20,7 @@ def command(file: str, output: str | None, backend: str) -> None:
     """Write one offline HTML page to review FILE: every take of every shot, side by side. Sends nothing."""
     board = load(file)
     echo_warnings(board)
-    page = write_review(board, backend=backend, output=output)
+    page = review(board, backend=backend, output=output)
     try:
         shown = os.path.relpath(page)
     except ValueError:  # another drive (Windows)

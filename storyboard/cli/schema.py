@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..schema import schema_text
+from ..loading.schema import schema_text
 
 
 @click.command("schema")

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import click
 
-from ..backends import BACKENDS
-from ..inventory import check_backend, plan
+from ..backends import BACKENDS, check_backend, plan_for
 from ..loading import load
 from .notes import echo_warnings
 
@@ -17,7 +16,7 @@ def command(file: str, backend: str | None) -> None:
     """Check FILE: schema, meaning, templates and model limits. Exit 0 or 2."""
     storyboard = load(file)
     if backend is not None:
-        check_backend(plan(storyboard, backend), backend)
+        check_backend(plan_for(storyboard, backend), backend)
     echo_warnings(storyboard)
     count = len(storyboard.shots)
     checked = f"; ready for the {backend} backend" if backend else ""

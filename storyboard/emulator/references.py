@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from ..errors import MediaError, StoryboardError
+from ..loading.profiles import ModelProfile
 from ..media import image_is_readable, probe
-from ..profiles import ModelProfile
 from .validation import shorten
 
 MAX_REFERENCE_BYTES = 256 * 1024 * 1024

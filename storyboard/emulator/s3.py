@@ -67,7 +67,7 @@ class LocalS3:
 
     def environment(self) -> dict[str, str]:
         """The variables that make a render publish local references to this server."""
-        from ..publish import BUCKET_VARIABLE  # not at the top: `storyboard --help` imports this module
+        from ..backends.publish import BUCKET_VARIABLE  # not at the top: `storyboard --help` imports this module
 
         return {BUCKET_VARIABLE: self.bucket, ENDPOINT_VARIABLE: self.endpoint, **CREDENTIALS}
 

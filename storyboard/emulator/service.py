@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..loading.profiles import ModelProfile, load_profiles
 from ..media import frame_size
-from ..profiles import ModelProfile, load_profiles
 from .faults import FaultDraws, canonical_json, parse_faults
 from .references import Reference, UnusableReference, gather_references
 from .validation import Refusal, validate_request
@@ -221,7 +221,7 @@ class Service:
             generation.finished = True
 
     def _render(self, generation: Generation, references: list[Reference], first_frame: Path | None) -> None:
-        from ..animatic import Animatic, render_animatic  # numpy, Pillow, moviepy: only once a clip is drawn
+        from ..backends.animatic import Animatic, render_animatic  # numpy, Pillow, moviepy: only once a clip is drawn
 
         body, profile = generation.body, generation.profile
         resolution = body.get("resolution") or profile.default("resolution") or "720p"

@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 
 from ..errors import StoryboardError
-from ..profiles import ModelProfile
+from ..loading.profiles import ModelProfile
 
 
 class Refusal(StoryboardError):

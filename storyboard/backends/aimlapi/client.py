@@ -14,12 +14,13 @@ from typing import Any
 
 import httpx
 
-from ...errors import Problem, RenderError, UsageError, redact
+from ...errors import Problem, RenderError, UsageError
 from ...model import FrameOf, PublishSettings, Reference, Storyboard
-from ...planning import ShotPlan
-from ...publish import Publisher
+from ...planning.plans import ShotPlan
+from ...redaction import redact
 from ..addresses import service_name
 from ..base import Job, Submission
+from ..publish import Publisher
 from .download import Retryable, check_clip, download
 from .policy import (
     BASE_URL_VARIABLE,

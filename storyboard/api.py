@@ -1,0 +1,251 @@
+"""The front door: the whole pipeline as five functions, each taking a storyboard file or a loaded one.
+
+    import storyboard
+    board = storyboard.load("film.yaml")      # read, validate, expand templates
+    the_plan = storyboard.plan(board)          # one hashed request per take; sends nothing
+    result = storyboard.render(board)          # generate what is missing, assemble the film
+    page = storyboard.review(board)            # an offline review page of every take
+    cut = storyboard.export(board, "cut.otio") # the cut for an editor
+
+`render_async` is `render` for a running event loop (Jupyter: `await storyboard.render_async(board)`);
+`render` itself works there too. Every stage is imported when it is first needed, so importing
+storyboard (and `storyboard validate`) stays light.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from .errors import OverBudget, RenderError, UsageError
+from .events import Event
+from .messages import display_path
+from .model import Storyboard
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .exporting import Exported
+    from .planning.plans import Plan, ShotPlan
+
+Source = Storyboard | str | os.PathLike[str]  # a storyboard file, or one already loaded
+T = TypeVar("T")
+
+
+def load(source: Source) -> Storyboard:
+    """Read, check and expand a storyboard file (a loaded Storyboard is returned as it is).
+    Raises InvalidStoryboard listing every problem, each with its file, line and column."""
+    if isinstance(source, Storyboard):
+        return source
+    from .loading import load as load_file
+
+    return load_file(source)
+
+
+def plan(source: Source, backend: str | Backend = "preview") -> Plan:
+    """Every take's request, hash and estimated cost, what `backend` already has of it, and what
+    changed since the last render (held shots keep their clip). Sends nothing."""
+    from .backends import plan_for
+
+    return plan_for(load(source), backend)
+
+
+def review(source: Source, backend: str = "preview", output: str | os.PathLike[str] | None = None) -> Path:
+    """Write the review page of `backend`'s takes to `output` (default: `review.html` next to the
+    film), atomically; return where it was written. Raises UsageError for an `output` that is an
+    input, the film or inside storyboard's state folder."""
+    from .reviewing import write_review
+
+    return write_review(load(source), backend=backend, output=output)
+
+
+def export(source: Source, out: str | os.PathLike[str], backend: str = "preview") -> Exported:
+    """Write the film's cut to `out` in the format its extension names (.otio, .xml, .edl, .fcpxml),
+    from `backend`'s clips. Raises UsageError for an unknown extension or a missing adapter,
+    ClipsMissing naming the shots not rendered yet."""
+    from .exporting import export as export_cut
+
+    return export_cut(load(source), out, backend=backend)
+
+
+@dataclass
+class RenderResult:
+    """What a render did: its plan, the film (None when some clip is missing), the takes generated
+    and reused (by key: `shot` or `shot#take`, in storyboard order), and what it spent."""
+
+    plan: Plan
+    film: Path | None
+    generated: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    usd_spent: float = 0.0
+
+    def __repr__(self) -> str:
+        film = f"film {display_path(self.film)!r}" if self.film else "no film"
+        return (f"<RenderResult {film}: {len(self.generated)} generated, {len(self.reused)} reused, "
+                f"{self.usd_spent:.2f} USD spent>")
+
+
+def render(
+    source: Source,
+    *,
+    backend: str | Backend = "preview",
+    jobs: int | None = None,
+    only: Iterable[str] | None = None,
+    keep_going: bool = False,
+    resubmit: bool | Iterable[str] = False,
+    max_cost: float | None = None,
+    takes: int | None = None,
+    confirm: Callable[[float], bool] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> RenderResult:
+    """Generate every missing clip of the storyboard and assemble the film.
+
+    `only` limits generation to those shots (and the shots they take a first frame from);
+    the film is assembled when every clip exists. On a paid backend, `max_cost` (default:
+    the file's `render.max_cost`) caps the estimated and the actual spend of this render,
+    `confirm(estimated_usd)` is asked before anything is submitted, and `resubmit` allows
+    paying again: True (or "*") where an earlier create's outcome is unknown; shot ids for those
+    shots, also where a clip that was paid for can no longer be fetched. `takes`: make at least
+    this many takes of every generated shot. `on_event` is told of every step (see `Event`).
+    Works inside a running event loop too (it then runs in a thread of its own).
+    Raises RenderError naming each failed shot, KeyboardInterrupt when interrupted.
+    """
+    def run() -> RenderResult:
+        return _render(load(source), backend=backend, jobs=jobs, only=only, keep_going=keep_going, resubmit=resubmit,
+                       max_cost=max_cost, takes=takes, confirm=confirm, on_event=on_event)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    return _in_a_thread(run)  # the generation stage runs an event loop of its own
+
+
+async def render_async(source: Source, **options: object) -> RenderResult:
+    """`render` as an awaitable, for code already in an event loop; takes the same options."""
+    return await asyncio.to_thread(render, source, **options)  # type: ignore[arg-type]
+
+
+def _in_a_thread(work: Callable[[], T]) -> T:
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(work())
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            errors.append(error)
+
+    thread = threading.Thread(target=target, name="storyboard-render")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def _render(board: Storyboard, *, backend: str | Backend, jobs: int | None, only: Iterable[str] | None,
+            keep_going: bool, resubmit: bool | Iterable[str], max_cost: float | None, takes: int | None,
+            confirm: Callable[[float], bool] | None, on_event: Callable[[Event], None] | None) -> RenderResult:
+    from .assembling.film import assemble_film
+    from .backends import check_backend, get_backend
+    from .cache.settings import shared_settings
+    from .files import remove_leftovers
+    from .generating import GenerateOptions, generate, open_shared_cache
+    from .media import check_tools
+    from .planning.inventory import check_holds, stock
+    from .project.lock import project_lock
+    from .project.store import ClipStore
+
+    if takes is not None:
+        board = board.with_takes(takes)
+    engine = get_backend(backend, board) if isinstance(backend, str) else backend
+    emit = on_event or (lambda event: None)
+    store = ClipStore(board.root)
+    store.ensure()
+    with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
+        store.remove_leftovers()
+        remove_leftovers(board.output.path)
+        the_plan = stock(board, engine.name, paid=engine.paid)
+        selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
+        consent = _consent(the_plan, resubmit)
+        check_holds(the_plan)
+        check_backend(the_plan, engine, selected)
+        shared = open_shared_cache(shared_settings(board.cache), engine, store, emit)
+        check_tools()
+        budget = max_cost if max_cost is not None else board.render.max_cost
+        if engine.paid:
+            _approve_spend(selected, budget, consent, confirm)
+        result = RenderResult(plan=the_plan, film=None)
+        options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
+                                  resubmit=consent, max_cost=budget if engine.paid else None)
+        outcome = generate(the_plan, selected, engine, store, emit, options, shared)
+        in_order = [item.key for item in the_plan.requests]  # storyboard order, not the order they finished in
+        result.generated = [key for key in in_order if key in set(outcome.generated)]
+        result.reused = [key for key in in_order if key in set(outcome.reused)]
+        result.usd_spent = outcome.usd_spent
+        if outcome.interrupted:
+            raise KeyboardInterrupt
+        if outcome.failed or outcome.skipped:
+            lines = [f"shot {key!r} failed: {reason}" for key, reason in outcome.failed.items()]
+            lines += [f"shot {key!r} was not rendered: {reason}" for key, reason in outcome.skipped.items()]
+            raise RenderError("\n".join(lines))
+        result.film = assemble_film(the_plan, store, engine.name, emit)
+    return result
+
+
+def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: frozenset[str],
+                   confirm: Callable[[float], bool] | None) -> None:
+    """Refuse or confirm what this render is estimated to cost, before anything is paid."""
+    to_pay = {item.hash: item for item in selected
+              if item.status == "missing" or (item.status == "unknown" and item.id in consent)}
+    unpriced = sorted({item.shot.model for item in to_pay.values() if item.estimated_usd is None})
+    estimate = round(sum(item.estimated_usd or 0.0 for item in to_pay.values()), 2)
+    if unpriced:
+        if budget is not None:
+            raise OverBudget(f"a budget is set but the profile of {', '.join(unpriced)} gives no price; "
+                             "add `pricing:` to it (see models/ in the docs); nothing was submitted")
+        estimate = math.inf
+    if budget is not None and estimate > budget + 1e-9:
+        raise OverBudget(
+            f"this render is estimated at {estimate:.2f} USD for {len(to_pay)} new "
+            f"generation{'' if len(to_pay) == 1 else 's'}, over the budget of "
+            f"{budget:.2f} USD (`max_cost`, or render.max_cost in the file); nothing was submitted", option="max_cost"
+        )
+    if confirm is not None and estimate > 0 and not confirm(estimate):  # inf: the price is unknown
+        raise UsageError("not confirmed; nothing was submitted")
+
+
+def _consent(the_plan: Plan, resubmit: bool | Iterable[str]) -> frozenset[str]:
+    """The shots the user consents to pay for again. True, or "*" among the names, stands for every
+    shot whose earlier create's outcome is unknown; a paid clip that is lost needs its shot named."""
+    names = {"*"} if resubmit is True else set() if resubmit is False else set(resubmit)
+    known = {item.id for item in the_plan.shots}
+    strangers = sorted(names - known - {"*"})
+    if strangers:
+        raise UsageError(f"`resubmit`: no shot {strangers[0]!r} in {the_plan.storyboard.display_path}", option="resubmit")
+    if "*" in names:
+        names |= {item.id for item in the_plan.requests if item.status == "unknown"}
+    return frozenset(names - {"*"})
+
+
+def _with_dependencies(the_plan: Plan, only: Iterable[str] | None) -> list[ShotPlan]:
+    """The takes a render makes: every take of the shots named (all, without `only`), and the take in
+    the film of each shot they take a first frame from."""
+    if only is None:
+        return the_plan.requests
+    by_id = {item.id: item for item in the_plan.shots}
+    named, needed = set(), set()
+    for shot_id in only:
+        if shot_id not in by_id:
+            raise UsageError(f"`only`: no shot {shot_id!r} in {the_plan.storyboard.display_path}", option="only")
+        named.add(shot_id)
+        while by_id[shot_id].depends_on and by_id[shot_id].depends_on[0] not in needed:
+            shot_id = by_id[shot_id].depends_on[0]
+            needed.add(shot_id)
+    return [item for item in the_plan.requests
+            if item.id in named or (item.id in needed and item.hash == by_id[item.id].hash)]

@@ -1,0 +1,227 @@
+"""The cut as an OpenTimelineIO timeline, frame for frame the film's (`assemble.Timeline.frame_span`).
+
+Tracks: V1 the shots' pictures; A1 their own sound (a gap where a clip has none); A2 the
+soundtrack, when `output.audio.music` is set. Every time is counted in frames of the film's
+rate (`output.fps`; 29.97 and the like as the exact NTSC rate), media times from the clip's
+start, as the storyboard's trims are.
+
+Joins:
+- cut: the clips meet;
+- crossfade: an SMPTE dissolve centred on the cut, half the overlap before it (`in_offset`,
+  the outgoing clip's last frames), half after (`out_offset`, the incoming clip's first): the
+  clips' visible ranges meet at the middle of the overlap, so the track lasts as the film does;
+- fade (out to black, then in): the film dims the outgoing clip over the last half of
+  `duration` and brightens the incoming one over the first half, without adding time. So:
+  a dissolve from the outgoing clip to a zero-length gap (black) ending at the cut
+  (`in_offset` only), the gap, and a dissolve from it into the incoming clip starting at the
+  cut (`out_offset` only): what FCP 7 XML calls end-black and start-black, and EDL a
+  dissolve to and from BL.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import opentimelineio as otio
+
+from ..assembling.timeline import Timeline
+from .cut import Cut, Music
+from .formats import film_rate
+
+METADATA_KEY = "storyboard"
+DISSOLVE = "Cross Dissolve"  # the name editors give the effect
+
+
+@dataclass
+class Placed:
+    """A piece in the cut, in film frames: on screen over [first, end); the visible item over
+    [cut_in, cut_out) (a crossfade's other half is a handle); media frame `media_first` at `first`."""
+
+    first: int
+    end: int
+    cut_in: int
+    cut_out: int
+    media_first: int
+    available: int  # frames of the clip, at the film's rate
+    fade_in: int = 0  # frames of a dissolve into this piece starting at cut_in
+    fade_out: int = 0  # frames of a dissolve out of it ending at cut_out
+
+    @property
+    def source_in(self) -> int:
+        return self.media_first + self.cut_in - self.first
+
+
+def place(timeline: Timeline) -> list[Placed]:
+    """Where each piece sits in the cut, on the film's frames."""
+    fps = timeline.fps
+    placed = []
+    for index, (piece, source) in enumerate(zip(timeline.pieces, timeline.sources, strict=True)):
+        first, end = timeline.frame_span(index)
+        frames = math.ceil(source.duration * fps - 1e-6)  # the clip's, at the film's rate
+        media_first = round((piece.trim_start + first / fps - timeline.starts[index]) * fps)
+        media_first = max(0, min(media_first, frames - (end - first)))  # within the clip, to the frame
+        available = max(frames, media_first + end - first)
+        placed.append(Placed(first, end, first, end, media_first, available))
+    for before, after, piece in zip(placed[:-1], placed[1:], timeline.pieces[1:], strict=True):
+        if piece.transition == "crossfade" and before.end > after.first:
+            cut = after.first + (before.end - after.first) // 2
+            before.cut_out = after.cut_in = cut
+        else:
+            before.cut_out = after.cut_in = after.first
+    for before, after, piece in zip(placed[:-1], placed[1:], timeline.pieces[1:], strict=True):
+        if piece.transition == "fade" and piece.transition_duration > 0:
+            half = round(piece.transition_duration / 2 * fps)
+            before.fade_out = min(half, before.cut_out - before.cut_in)
+            after.fade_in = min(half, after.cut_out - after.cut_in)
+    return placed
+
+
+def build(cut: Cut) -> otio.schema.Timeline:
+    """The OTIO timeline of the cut: one video track, the clips' sound, the soundtrack."""
+    timeline = cut.timeline
+    placed = place(timeline)
+    fps = cut.fps
+    board = cut.board
+    result = otio.schema.Timeline(name=board.title or board.file.stem, metadata={METADATA_KEY: {
+        "file": str(board.file), "title": board.title, "backend": cut.plan.backend, "film": str(board.output.path), "fps": fps,
+        "width": cut.size[0], "height": cut.size[1],
+    }})
+    result.tracks.append(_track(cut, placed, "V1", otio.schema.TrackKind.Video))
+    if any(source.has_audio for source in timeline.sources):
+        result.tracks.append(_track(cut, placed, "A1", otio.schema.TrackKind.Audio))
+    if cut.music is not None:
+        result.tracks.append(_music_track(cut.music, timeline.frames, fps))
+    return result
+
+
+def _track(cut: Cut, placed: list[Placed], name: str, kind: str) -> otio.schema.Track:
+    """The shots on one track: pictures, or their sound (a gap for a clip without sound)."""
+    fps = cut.fps
+    timeline = cut.timeline
+    audio = kind == otio.schema.TrackKind.Audio
+    heard = [not audio or source.has_audio for source in timeline.sources]
+    spots = [replace(spot) for spot in placed]
+    for index, piece in enumerate(timeline.pieces[1:], start=1):
+        before, after = spots[index - 1], spots[index]
+        if piece.transition == "crossfade" and before.end > after.first and heard[index - 1] != heard[index]:
+            # sound fading in from (or out to) silence plays its whole overlap, as in the film
+            before.cut_out = after.cut_in = after.first if heard[index] else before.end
+    items: list[otio.core.Composable] = []
+    for index, (spot, item, piece) in enumerate(zip(spots, cut.shots, timeline.pieces, strict=True)):
+        if index:
+            about = {"transition": piece.transition, "duration": piece.transition_duration,
+                     "from": cut.shots[index - 1].id, "to": item.id}
+            items += _join(piece.transition, spots[index - 1], spot, (heard[index - 1], heard[index]), fps, about)
+        duration = _time(spot.cut_out - spot.cut_in, fps)
+        if not heard[index]:
+            items.append(otio.schema.Gap(duration=duration))
+            continue
+        items.append(otio.schema.Clip(
+            name=item.id,
+            media_reference=otio.schema.ExternalReference(
+                target_url=piece.path.absolute().as_uri(),
+                available_range=otio.opentime.TimeRange(_time(0, fps), _time(spot.available, fps))),
+            source_range=otio.opentime.TimeRange(_time(spot.source_in, fps), duration),
+            # "track" also tells a clip's sound from its picture, which FCP 7 XML would otherwise write as one clip
+            metadata={METADATA_KEY: _shot_metadata(cut, index) | {"track": "sound" if audio else "picture"}},
+        ))
+    track = otio.schema.Track(name=name, kind=kind)
+    track.extend(_merge_gaps(items))
+    return track
+
+
+def _join(transition: str, before: Placed, after: Placed, heard: tuple[bool, bool], fps: float,
+          about: dict[str, Any]) -> list[otio.core.Composable]:
+    """What stands between two neighbours on a track: nothing (a cut), a dissolve, or a fade through
+    black (silence); `heard`: whether each side has sound (always, for pictures)."""
+    if transition == "crossfade" and before.end > after.first and any(heard):
+        if all(heard):  # centred on the cut
+            return [_dissolve(before.cut_out - after.first, before.end - after.cut_in, fps, about)]
+        overlap = before.end - after.first  # to or from silence: the clip's own frames, as the film mixes them
+        return [_dissolve(overlap, 0, fps, about) if heard[0] else _dissolve(0, overlap, fps, about)]
+    if transition != "fade" or not (before.fade_out or after.fade_in):
+        return []
+    note = (f"fade: out to black over the last {before.fade_out} frames of {about['from']!r}, "
+            f"then in from black over the first {after.fade_in} frames of {about['to']!r}; no time is added")
+    joined: list[otio.core.Composable] = []
+    if heard[0] and before.fade_out:
+        joined.append(_dissolve(before.fade_out, 0, fps, about | {"part": "out", "note": note}))
+    joined.append(otio.schema.Gap(duration=_time(0, fps)))  # black, or silence, between the two
+    if heard[1] and after.fade_in:
+        joined.append(_dissolve(0, after.fade_in, fps, about | {"part": "in", "note": note}))
+    return joined if len(joined) > 1 else []
+
+
+def _dissolve(in_offset: int, out_offset: int, fps: float, about: dict[str, Any]) -> otio.schema.Transition:
+    return otio.schema.Transition(
+        name=DISSOLVE, transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve,
+        in_offset=_time(in_offset, fps), out_offset=_time(out_offset, fps), metadata={METADATA_KEY: about})
+
+
+def _merge_gaps(items: list[otio.core.Composable]) -> list[otio.core.Composable]:
+    """Neighbouring gaps as one; a transition between two gaps (silence to silence) left out."""
+    kept: list[otio.core.Composable] = []
+    for item in items:
+        if isinstance(item, otio.schema.Gap) and kept and isinstance(kept[-1], otio.schema.Gap):
+            kept[-1].source_range = otio.opentime.TimeRange(kept[-1].source_range.start_time,
+                                                            kept[-1].duration() + item.duration())
+            continue
+        kept.append(item)
+    return kept
+
+
+def _music_track(music: Music, frames: int, fps: float) -> otio.schema.Track:
+    """The soundtrack from the film's start: looped to the film's length, or once then silence."""
+    track = otio.schema.Track(name="A2", kind=otio.schema.TrackKind.Audio)
+    length = music.duration * fps
+    available = otio.opentime.TimeRange(_time(0, fps), _time(math.ceil(length - 1e-6), fps))
+    settings = music.settings
+    about = {"soundtrack": {"path": str(settings.path), "volume": settings.volume, "fade_in": settings.fade_in,
+                            "fade_out": settings.fade_out, "loop": settings.loop, "duck": settings.duck}}
+    loop = 0
+    while True:
+        start, end = round(loop * length), min(round((loop + 1) * length), frames)
+        if start >= frames or end <= start:
+            break
+        track.append(otio.schema.Clip(
+            name=settings.path.name,
+            media_reference=otio.schema.ExternalReference(target_url=settings.path.absolute().as_uri(),
+                                                          available_range=available),
+            source_range=otio.opentime.TimeRange(_time(0, fps), _time(end - start, fps)),
+            metadata={METADATA_KEY: about | {"loop": loop + 1}},
+        ))
+        loop += 1
+        if not settings.loop:
+            break
+    played = track.duration().to_frames() if len(track) else 0
+    if played < frames:
+        track.append(otio.schema.Gap(duration=_time(frames - played, fps)))
+    return track
+
+
+def _shot_metadata(cut: Cut, index: int) -> dict[str, Any]:
+    item = cut.shots[index]
+    piece = cut.timeline.pieces[index]
+    about: dict[str, Any] = {
+        "shot": item.id,
+        "hash": item.hash,
+        "trim": {"start": piece.trim_start, "end": piece.trim_end},
+        "fit": piece.fit,
+    }
+    if item.footage is not None:
+        return about | {"footage": str(item.footage)}
+    return about | {
+        "prompt": item.body.get("prompt"),
+        "seed": item.setting("seed"),
+        "take": item.take,
+        "takes": item.takes,
+        "model": item.shot.model,
+        "held": item.held,
+        "request": item.body,
+    }
+
+
+def _time(frames: int, fps: float) -> otio.opentime.RationalTime:
+    """`frames` of the film, at its rate (the exact NTSC rate for 29.97 and the like)."""
+    return otio.opentime.RationalTime(frames, film_rate(fps))

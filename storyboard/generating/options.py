@@ -1,0 +1,27 @@
+"""What a generation run is asked to do (`GenerateOptions`) and what it did (`Outcome`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..project.lockfile import Entry
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    jobs: int  # generations at once
+    keep_going: bool = False  # after a failure, still submit the other shots
+    # Consent to pay again, by shot id: where an earlier create's outcome is unknown, or where a
+    # clip that was paid for can no longer be fetched.
+    resubmit: frozenset[str] = frozenset()
+    max_cost: float | None = None  # USD this render may spend (paid backends)
+
+
+@dataclass
+class Outcome:
+    generated: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    usd_spent: float = 0.0
+    interrupted: bool = False
+    locked: dict[str, Entry] = field(default_factory=dict)  # request hash -> what storyboard.lock is to say of it

@@ -1,0 +1,304 @@
+"""The generator's side of the shared cache (cache/): look there before paying, claim before creating,
+record the generation id in the claim, store the clip after, share first frames.
+
+Every call goes to a thread (boto3 blocks). The first time the bucket cannot be used, the render
+says so once and carries on with its local store only (`Off` unwinds the caller to its local way).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..backends import Backend
+from ..cache.claims import (
+    COMPLETED,
+    FAILED,
+    SUBMITTED,
+    Claim,
+    Decision,
+    Owner,
+    decide,
+    new_claim,
+    record_text,
+    stalled_message,
+    updated,
+)
+from ..cache.remote import CLIP_META, Damaged, RemoteStore, Unreachable
+from ..errors import ShotFailed, StoryboardError
+from ..events import Event
+from ..files import file_sha256
+from ..model import CacheSettings
+from ..planning.plans import ShotPlan
+from ..project.state import Record
+from ..project.store import ClipStore
+from ..redaction import holds_secret
+
+T = TypeVar("T")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+FIRST_LOOK, LONGEST_LOOK = 0.25, 10.0  # seconds between looks at a claim that has no generation id yet
+CLIP_WAIT = 1800.0  # seconds to wait for the clip of a generation this machine cannot follow
+
+
+class Off(StoryboardError):
+    """The shared cache is not used (any more) in this render: carry on with the local store."""
+
+
+@dataclass(frozen=True)
+class CachedClip:
+    """A clip's record in the shared cache."""
+
+    sha256: str
+    size: int
+    generation: str | None
+    usd: float
+    video_url: str | None
+    stored_by: str
+
+    @classmethod
+    def read(cls, record: dict[str, Any] | None) -> CachedClip | None:
+        if record is None or not isinstance(record.get("sha256"), str) or not SHA256.match(record["sha256"]):
+            return None
+        size, usd, by = record.get("size"), record.get("usd"), record.get("stored_by")
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            return None
+        who = f"{by.get('user', 'someone')}@{by.get('host', '?')}" if isinstance(by, dict) else "someone"
+        return cls(record["sha256"], size, record_text(record.get("generation"), 2000),
+                   float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else 0.0,
+                   record_text(record.get("video_url"), 2000), who)
+
+
+@dataclass
+class Held:
+    """A claim this render holds: the request is this machine's to create."""
+
+    request: str
+    claim: Claim
+    idempotency_key: str
+    taken_over: Claim | None = None
+
+
+class SharedCache:
+    def __init__(self, remote: RemoteStore, owner: Owner, backend: str, emit: Callable[[Event], None], *,
+                 takeover_after: float | None = None, patience: float | None = None):
+        self.remote = remote
+        self.owner = owner
+        self.backend = backend
+        self.emit = emit
+        self.takeover_after = takeover_after
+        self.patience = patience
+        self.off = False
+        self.held: dict[str, Held] = {}  # by request hash
+
+    @property
+    def where(self) -> str:
+        return self.remote.where
+
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.off:
+            raise Off
+        try:
+            return await asyncio.to_thread(function, *args, **kwargs)
+        except Unreachable as error:
+            self.turn_off(str(error))
+            raise Off from None
+
+    def turn_off(self, reason: str) -> None:
+        if not self.off:
+            self.off = True
+            self.emit(Event(None, "note", f"the shared cache {self.where} cannot be used ({reason}); rendering with the "
+                                          "local store only: clips made now are not shared, and another machine may "
+                                          "pay for the same requests"))
+
+    # -- before paying ----------------------------------------------------------------------------
+
+    async def fetch(self, item: ShotPlan, store: ClipStore) -> CachedClip | None:
+        """Bring the cache's clip of `item` into the local store, checksum verified; None if it has none
+        (or a damaged one, which is said and left alone)."""
+        found = await self._call(self.remote.get_json, self.remote.meta_key(self.backend, item.hash))
+        if found is None:
+            return None
+        cached = CachedClip.read(found[0])
+        if cached is None:
+            self._note(item, f"the shared cache's record of this request ({CLIP_META}) cannot be read; not used")
+            return None
+        destination = store.clip_path(self.backend, item.hash)
+        key = self.remote.clip_key(self.backend, item.hash, cached.sha256)
+        try:
+            with store.writing(destination) as temporary:
+                if not await self._call(self.remote.download, key, temporary, cached.sha256, cached.size):
+                    raise Damaged(f"its clip s3://{self.remote.store.bucket}/{key} is missing")
+        except Damaged as error:
+            self._note(item, f"the shared cache's clip of this request is not used: {error}")
+            return None
+        return cached
+
+    async def claim(self, item: ShotPlan, record: Record | None, *, consent: bool) -> Held | Decision | CachedClip:
+        """Claim `item`'s request before creating it: `Held` when this render is to create it; a
+        `follow` Decision when another machine's generation is to be followed; the clip's record when
+        it appeared in the cache meanwhile. Waits while another machine's claim has no generation id;
+        raises ShotFailed when that lasts and nobody consented to take it over."""
+        said_waiting = False
+        delay = FIRST_LOOK
+        while True:
+            current = await self._current(item)
+            decision = decide(current, self.owner.id, consent=consent, takeover_after=self.takeover_after,
+                              patience=self.patience)
+            if decision.action == "create":
+                previous = decision.claim if decision.takeover else None
+                key = _key(previous, record)
+                body = new_claim(self.owner, decision.attempt, backend=self.backend, request=item.hash, shot=item.id,
+                                 idempotency_key=key, taken_over=previous)
+                if await self._call(self.remote.put_json, self.remote.claim_key(self.backend, item.hash, decision.attempt),
+                                    body, only_if_absent=True):
+                    if previous is not None:
+                        self._note(item, f"taking over the claim of {previous.describe()} "
+                                         f"({'--resubmit' if consent else 'older than cache.takeover_after'}); "
+                                         "the request is created again with its idempotency key")
+                    held = Held(item.hash, Claim.read(decision.attempt, body, 0.0), key, previous)
+                    self.held[item.hash] = held
+                    return held
+                continue  # another machine won this attempt: look at its claim
+            if decision.action == "hold":
+                assert decision.claim is not None
+                held = Held(item.hash, decision.claim, decision.claim.idempotency_key or _key(None, record))
+                self.held[item.hash] = held
+                return held
+            if decision.action == "follow":
+                return decision
+            assert decision.claim is not None
+            if decision.action == "refuse":
+                raise ShotFailed(item.key, stalled_message(item.id, decision.claim, self.takeover_after))
+            if not said_waiting:
+                said_waiting = True
+                self.emit(Event(item.key, "waiting", f"claimed by {decision.claim.describe()}; no generation id yet"))
+            await asyncio.sleep(delay)
+            delay = min(LONGEST_LOOK, delay * 1.5)
+            cached = await self._meta(item)
+            if cached is not None:
+                return cached
+
+    async def _current(self, item: ShotPlan) -> Claim | None:
+        prefix = self.remote.base(self.backend, item.hash) + "claims/"
+        listed = await self._call(lambda: [entry.key for entry in self.remote.listing(prefix)])
+        attempts = sorted(int(name) for key in listed if (name := key[len(prefix):].removesuffix(".json")).isdigit())
+        while attempts:
+            attempt = attempts.pop()
+            try:
+                found = await self._call(self.remote.get_json, self.remote.claim_key(self.backend, item.hash, attempt))
+            except Damaged:  # too large to be a record: garbage, but it stands
+                return Claim.read(attempt, None, 0.0)
+            if found is not None:
+                return Claim.read(attempt, found[0], found[1])
+        return None
+
+    async def _meta(self, item: ShotPlan) -> CachedClip | None:
+        found = await self._call(self.remote.get_json, self.remote.meta_key(self.backend, item.hash))
+        return CachedClip.read(found[0]) if found else None
+
+    async def wait_for_clip(self, item: ShotPlan, timeout: float) -> CachedClip | None:
+        """Look for the clip's record in the cache until `timeout` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        delay = FIRST_LOOK
+        while time.monotonic() < deadline:
+            cached = await self._meta(item)
+            if cached is not None:
+                return cached
+            await asyncio.sleep(delay)
+            delay = min(LONGEST_LOOK * 3, delay * 1.5)
+        return None
+
+    # -- while and after creating --------------------------------------------------------------------
+
+    async def submitted(self, item: ShotPlan, generation_id: str, usd: float | None) -> None:
+        """Record the generation id in the claim this render holds (at once: others follow it)."""
+        held = self.held.get(item.hash)
+        if held is not None:
+            await self._rewrite(held, updated(held.claim, SUBMITTED, generation=generation_id, usd=usd))
+
+    async def resumed(self, item: ShotPlan, generation_id: str, usd: float) -> None:
+        """A render that stopped before recording the generation id in its claim records it now."""
+        current = await self._current(item)
+        if current is not None and current.owner == self.owner.id and current.generation is None:
+            held = Held(item.hash, current, current.idempotency_key or "")
+            self.held[item.hash] = held
+            await self._rewrite(held, updated(current, SUBMITTED, generation=generation_id, usd=usd or None))
+
+    async def failed(self, item: ShotPlan, reason: str, claim: Claim | None = None) -> None:
+        """The generation of the claim held (or followed) ended failed: the next render anywhere creates it anew."""
+        held = self.held.pop(item.hash, None) or (Held(item.hash, claim, "") if claim is not None else None)
+        if held is not None:
+            await self._rewrite(held, updated(held.claim, FAILED, error=reason))
+
+    async def _rewrite(self, held: Held, record: dict[str, Any]) -> None:
+        await self._call(self.remote.put_json, self.remote.claim_key(self.backend, held.request, held.claim.attempt), record)
+        held.claim = Claim.read(held.claim.attempt, record, 0.0)
+
+    async def publish(self, item: ShotPlan, clip: Path, record: Record) -> bool:
+        """Store the clip (then its record, only if none is there) and mark the claim held completed.
+        True when the cache has a clip of the request afterwards."""
+        assert record.clip_sha256 is not None and record.clip_size is not None
+        key = self.remote.clip_key(self.backend, item.hash, record.clip_sha256)
+        meta_key = self.remote.meta_key(self.backend, item.hash)
+        if not await self._call(self.remote.exists, meta_key):
+            if not await self._call(self.remote.exists, key):
+                await self._call(self.remote.upload, clip, key, record.clip_sha256, "video/mp4")
+            url = record.video_url if record.video_url and not holds_secret(record.video_url) else None
+            await self._call(self.remote.put_json, meta_key, {
+                "request": item.hash, "backend": self.backend, "sha256": record.clip_sha256, "size": record.clip_size,
+                "generation": record.generation_id, "model": record.model, "seed": record.seed,
+                "usd": round(record.usd_spent, 4), "video_url": url, "shot": item.id,
+                "stored_by": self.owner.record(), "stored_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }, only_if_absent=True)
+        held = self.held.pop(item.hash, None)
+        if held is not None and held.claim.status != COMPLETED:
+            await self._rewrite(held, updated(held.claim, COMPLETED))
+        return True
+
+    # -- first frames ---------------------------------------------------------------------------------
+
+    async def fetch_frame(self, upstream: str, clip_sha256: str, at: str | float, store: ClipStore, destination: Path) -> bool:
+        key = self.remote.frame_key(self.backend, upstream, clip_sha256, at)
+        found = await self._call(self.remote.get, key, None)
+        if found is None or not SHA256.match(found.metadata.get("sha256", "")):
+            return False
+        if hashlib.sha256(found.body).hexdigest() != found.metadata["sha256"]:
+            return False
+        with store.writing(destination) as temporary:
+            temporary.write_bytes(found.body)
+        return True
+
+    async def put_frame(self, upstream: str, clip_sha256: str, at: str | float, frame: Path) -> None:
+        key = self.remote.frame_key(self.backend, upstream, clip_sha256, at)
+        await self._call(self.remote.upload, frame, key, file_sha256(frame), "image/png")
+
+    def _note(self, item: ShotPlan, message: str) -> None:
+        self.emit(Event(item.key, "note", message))
+
+
+def _key(taken_over: Claim | None, record: Record | None) -> str:
+    """The idempotency key of a new attempt: the claim taken over's (a service that honours keys then
+    answers with the generation it may have made), else one whose outcome is unknown here, else new."""
+    if taken_over is not None and taken_over.idempotency_key:
+        return taken_over.idempotency_key
+    if record is not None and record.outcome_unknown and record.idempotency_key:
+        return record.idempotency_key
+    return str(uuid.uuid4())
+
+
+
+def open_shared_cache(settings: CacheSettings, backend: Backend, store: ClipStore,
+                      emit: Callable[[Event], None]) -> SharedCache | None:
+    """The shared cache of this render (`settings` as cache.settings resolved them): paid backends only,
+    since a free clip is cheaper to make again than to fetch."""
+    if settings.s3 is None or not backend.paid:
+        return None
+    store.ensure()
+    return SharedCache(RemoteStore(settings.s3), Owner.of_project(store.root), backend.name, emit,
+                       takeover_after=settings.takeover_after)

@@ -1,0 +1,86 @@
+"""What already exists for each planned request, and so what a render would do with it.
+
+Looks only at this machine: the clip store, the render state and storyboard.lock. Sends
+nothing. `stock` is the pure plan of `plans`, with each take's status (see `plans.STATUSES`) for
+one backend's store; `backends.plan_for` names the backend, and is what `storyboard.plan()` gives.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import InvalidStoryboard
+from ..model import Storyboard
+from ..project.lockfile import Entry, LockFile, by_request, in_film
+from ..project.state import InFilm, Record, State, clip_is_intact
+from ..project.store import ClipStore
+from .plans import Plan, ShotPlan, make_plan
+
+
+def stock(storyboard: Storyboard, backend: str, *, paid: bool) -> Plan:
+    """The plan for `backend` (a store name): each shot's clip in the last film (render state, else
+    storyboard.lock) held where the shot says `hold: true`, and every take's status."""
+    store = ClipStore(storyboard.root)
+    recorded: dict[str, InFilm] = {}
+    if store.state_path.exists():
+        state = State(store.state_path, read_only=True)
+        try:
+            recorded = state.in_film(storyboard.file.name, backend)
+        finally:
+            state.close()
+    locked = in_film(LockFile(storyboard.root, storyboard.file.name).entries(), backend)
+    previous = {shot.id: recorded[shot.id].request_hash if shot.id in recorded else locked[shot.id]
+                for shot in storyboard.shots if shot.id in recorded or shot.id in locked}
+    kept = {shot.id: previous[shot.id] for shot in storyboard.shots if shot.hold and shot.id in previous}
+    the_plan = make_plan(storyboard, kept)
+    # A held clip was made from an earlier request: show that one where it was recorded.
+    shots = [replace(item, body=recorded[item.id].body or item.body) if item.held and item.id in recorded else item
+             for item in the_plan.shots]
+    return take_stock(replace(the_plan, shots=shots, previous=previous), backend, paid=paid)
+
+
+def check_holds(the_plan: Plan) -> None:
+    """Raise InvalidStoryboard for each held shot whose kept clip can no longer be had: its request
+    is gone from the storyboard, so it cannot be made again."""
+    board = the_plan.storyboard
+    problems = [
+        board.document.problem(item.shot.origins["hold"], f"shot {item.id!r}: hold: the clip it holds ({item.hash[:12]}) "
+                               "is neither in the clip store nor in storyboard.lock any more; remove `hold: true` to "
+                               "generate the shot as it is written now")
+        for item in the_plan.shots if item.held and item.status not in ("cached", "download", "resume")
+    ]
+    if problems:
+        raise InvalidStoryboard(problems)
+
+
+def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
+    """`the_plan` with each generated take's status for `backend`."""
+    board = the_plan.storyboard
+    store = ClipStore(board.root)
+    state = State(store.state_path, read_only=True) if store.state_path.exists() else None
+    locked = by_request(LockFile(board.root, board.file.name).entries())
+    try:
+        statuses = {
+            item.key: _status(item, store.clip_path(backend, item.hash), state.get(backend, item.hash) if state else None,
+                              locked.get(item.hash), backend, paid)
+            for item in the_plan.requests
+            if item.footage is None
+        }
+    finally:
+        if state is not None:
+            state.close()
+    return the_plan.with_statuses(backend, statuses)
+
+
+def _status(item: ShotPlan, clip: Path, record: Record | None, entry: Entry | None, backend: str, paid: bool) -> str:
+    if clip_is_intact(clip, record) is not False:
+        return "cached"
+    if not paid:  # a free backend simply makes the clip again
+        return "missing"
+    if record and record.status == "submitted":
+        return "resume"
+    if (record and record.video_url) or (
+        entry and entry.request == item.hash and entry.backend == backend and (entry.video_url or entry.generation)
+    ):
+        return "download"
+    return "unknown" if record and record.outcome_unknown else "missing"

@@ -1,0 +1,237 @@
+"""Stage 4: one concrete request per shot, named by a hash of its content, with its price.
+
+`make_plan` is pure: it looks at the storyboard only. What already exists for each request
+(the clip store, the render state, storyboard.lock) is looked up afterwards, by
+`inventory.plan`, which is what `storyboard.plan()` gives.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ..files import file_sha256
+from ..loading.profiles import ModelProfile
+from ..model import FrameOf, Reference, Shot, Storyboard, request_body
+from .request import request_hashes
+
+STATUSES = {
+    "cached": "the clip is in the local store",
+    "resume": "submitted by an earlier render; it is followed, not paid again",
+    "download": "generated before; the clip is downloaded again (render state or storyboard.lock)",
+    "unknown": "an earlier create may have reached the service; resubmitting needs --resubmit",
+    "missing": "to generate",
+    "footage": "existing footage (`clip`); nothing to generate",
+}
+
+
+@dataclass
+class ShotPlan:
+    shot: Shot
+    profile: ModelProfile
+    body: dict[str, Any]
+    depends_on: list[str]
+    hash: str
+    estimated_usd: float | None
+    status: str = "missing"  # see STATUSES
+    references: list[Reference] = field(default_factory=list)  # in the order they are sent
+    take: int = 1  # which of the shot's takes this request is
+    takes: int = 1  # how many the shot has
+    held: bool = False  # `hold: true` keeps this clip though the shot's request has changed since
+
+    @property
+    def cached(self) -> bool:
+        return self.status == "cached"
+
+    @property
+    def key(self) -> str:
+        """Names this request in progress, results and errors: the shot id, with `#take` when it has several."""
+        return self.id if self.takes == 1 else f"{self.id}#{self.take}"
+
+    def __repr__(self) -> str:
+        cost = "" if self.estimated_usd is None else f", est. ${self.estimated_usd:.2f}"
+        return f"<ShotPlan {self.key!r}: {self.status}, {self.hash[:12]}{cost}>"
+
+    @property
+    def footage(self) -> Path | None:
+        return self.shot.clip
+
+    @property
+    def to_pay(self) -> bool:
+        """Rendering this shot needs a new (paid, on a paid backend) generation."""
+        return self.status in ("missing", "unknown")
+
+    @property
+    def id(self) -> str:
+        return self.shot.id
+
+    def setting(self, name: str) -> Any:
+        """The value the service will use: what is sent, else the model's default."""
+        return self.body.get(name, self.profile.default(name))
+
+    @property
+    def duration(self) -> float:
+        return float(self.setting("duration") or 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "take": self.take,
+            "held": self.held,
+            "model": self.shot.model,
+            "hash": self.hash,
+            "depends_on": self.depends_on,
+            "cached": self.cached,
+            "status": self.status,
+            "estimated_usd": self.estimated_usd,
+            "body": self.body,
+            "references": [
+                {"kind": ref.kind, "source": ref.source, "sha256": file_sha256(ref.path) if ref.path else None}
+                for ref in self.references
+            ],
+        }
+
+
+@dataclass
+class Change:
+    """An edit since the last render and what it regenerates: `shot` changed itself; `regenerates`
+    are the shots (itself and those taking a first frame from it, in storyboard order) with a take to
+    make, for `usd` on the service."""
+
+    shot: str
+    changed: list[str]
+    regenerates: list[str]
+    usd: float
+    picked: int | None = None  # the edit is a pick of this take (`take: K`)
+
+    def __str__(self) -> str:
+        edit = f"picking take {self.picked} of {self.shot!r}" if self.picked else f"editing {self.shot!r}"
+        if not self.regenerates:
+            return f"{edit} changes {', '.join(map(repr, self.changed))} in the film; every clip needed exists"
+        count = len(self.regenerates)
+        return (f"{edit} regenerates {', '.join(map(repr, self.regenerates))}: {count} shot{'' if count == 1 else 's'}, "
+                f"est. {self.usd:.2f} USD on the service (hold: true on a shot keeps its clip)")
+
+
+@dataclass
+class Plan:
+    storyboard: Storyboard
+    shots: list[ShotPlan]  # one per shot, in film order: the take in the film
+    backend: str | None = None  # whose clips the statuses describe; None before they are looked up
+    others: list[ShotPlan] = field(default_factory=list)  # the takes not in the film
+    previous: dict[str, str] = field(default_factory=dict)  # shot id -> request hash of its clip in the last film
+
+    def shot(self, shot_id: str) -> ShotPlan:
+        return next(item for item in self.shots if item.id == shot_id)
+
+    def takes(self, shot_id: str) -> list[ShotPlan]:
+        """Every take of the shot, by take number, the one in the film included."""
+        return list(self._takes.get(shot_id, []))
+
+    @property
+    def requests(self) -> list[ShotPlan]:
+        """Every take of every shot, in storyboard order, then by take number."""
+        return [take for takes in self._takes.values() for take in takes]
+
+    @cached_property
+    def _takes(self) -> dict[str, list[ShotPlan]]:
+        found: dict[str, list[ShotPlan]] = {item.id: [] for item in self.shots}
+        for item in self.shots + self.others:
+            found[item.id].append(item)
+        return {shot_id: sorted(takes, key=lambda item: item.take) for shot_id, takes in found.items()}
+
+    def __repr__(self) -> str:
+        count, to_make = len(self.shots), sum(item.to_pay for item in self.requests)
+        backend = f" for {self.backend}" if self.backend else ""
+        return (f"<Plan {self.storyboard.display_path!r}{backend}: {count} shot{'' if count == 1 else 's'}, {to_make} to make; "
+                f"every take est. ${self.estimated_usd:.2f} on the service>")
+
+    @property
+    def estimated_usd(self) -> float:
+        """Every take of every shot, identical requests once."""
+        return round(sum({item.hash: item.estimated_usd or 0 for item in self.requests}.values()), 4)
+
+    @property
+    def missing_usd(self) -> float:
+        """Estimated cost of what is left to generate; identical requests are generated once."""
+        missing = {item.hash: item.estimated_usd or 0 for item in self.requests if item.to_pay}
+        return round(sum(missing.values()), 4)
+
+    def with_statuses(self, backend: str, statuses: dict[str, str]) -> Plan:
+        """This plan with each take's status (by key) as found for `backend`."""
+        def found(items: list[ShotPlan]) -> list[ShotPlan]:
+            return [replace(item, status=statuses.get(item.key, item.status)) for item in items]
+        return replace(self, shots=found(self.shots), others=found(self.others), backend=backend)
+
+    def changes(self) -> list[Change]:
+        """What was edited since the last render, and what each edit regenerates: a shot whose clip in
+        the film would change, grouped under the edit it follows from (an upstream shot's first frame)."""
+        changed = {item.id for item in self.shots if self.previous.get(item.id, item.hash) != item.hash}
+        dependants: dict[str, list[str]] = {}
+        for item in self.shots:
+            for upstream in item.depends_on:
+                dependants.setdefault(upstream, []).append(item.id)
+        found = []
+        for item in self.shots:
+            if item.id not in changed or any(upstream in changed for upstream in item.depends_on):
+                continue
+            reach, queue = {item.id}, [item.id]
+            while queue:
+                for follower in dependants.get(queue.pop(), []):
+                    if follower in changed and follower not in reach:
+                        reach.add(follower)
+                        queue.append(follower)
+            to_make = {take.hash: take for take in self.requests if take.id in reach and take.to_pay}
+            ordered = [shot.id for shot in self.shots if shot.id in reach]
+            picked = item.take if any(take.hash == self.previous[item.id] for take in self.takes(item.id)) else None
+            found.append(Change(item.id, ordered, [shot for shot in ordered if any(t.id == shot for t in to_make.values())],
+                                round(sum(take.estimated_usd or 0 for take in to_make.values()), 4), picked))
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "storyboard": self.storyboard.display_path,
+            "title": self.storyboard.title,
+            "backend": self.backend,
+            "output": str(self.storyboard.output.path),
+            "shots": [item.to_dict() | {"takes": [take.to_dict() for take in self.takes(item.id)]} for item in self.shots],
+            "estimated_usd": self.estimated_usd,
+            "missing_usd": self.missing_usd,
+            "missing": [item.key for item in self.requests if item.to_pay],
+            "changes": [vars(change) | {"message": str(change)} for change in self.changes()],
+        }
+
+
+def make_plan(storyboard: Storyboard, kept: dict[str, str] | None = None) -> Plan:
+    """Resolve every take of every shot into its request, hash and estimated cost. Looks at nothing
+    but the storyboard and its files (and `kept`: held shots' clips, by shot id, see
+    request.request_hashes); every generated take starts as `missing`."""
+    takes = request_hashes(storyboard, kept)
+    chosen: list[ShotPlan] = []
+    others: list[ShotPlan] = []
+    for shot in storyboard.shots:
+        profile = storyboard.profile(shot)
+        if shot.clip is not None:
+            chosen.append(ShotPlan(shot=shot, profile=profile, body={}, depends_on=[], hash=takes[shot.id][0].hash,
+                                   estimated_usd=None, status="footage"))
+            continue
+        references = shot.all_references()
+        if isinstance(shot.first_frame, Reference):
+            references.insert(0, shot.first_frame)
+        for request in takes[shot.id]:
+            body = request_body(shot, storyboard.root, request.seed)
+            item = ShotPlan(
+                shot=shot,
+                profile=profile,
+                body=body,
+                depends_on=[shot.first_frame.shot] if isinstance(shot.first_frame, FrameOf) else [],
+                hash=request.hash,
+                estimated_usd=profile.estimate_usd(body.get("resolution"), body.get("duration")),
+                references=references,
+                take=request.take,
+                takes=len(takes[shot.id]),
+                held=request.held,
+            )
+            (chosen if request.held or request.take == shot.take else others).append(item)
+    return Plan(storyboard, chosen, others=others)

@@ -1,0 +1,1 @@
+"""The project's records on disk: the clip store, the render state, storyboard.lock, the project lock."""

@@ -1,0 +1,307 @@
+"""What has been asked of each backend, kept durably: one sqlite row per request hash.
+
+A row moves through these states; each change is committed before the next step starts:
+
+    claimed    written *before* the create request is sent
+    submitted  the service accepted it: the generation id is known, so a later run polls it
+    completed  the service finished it: the video URL is known, so a later run downloads it
+    stored     the clip is in the clip store, with its checksum
+    failed     the service said no, or ended the generation failed: a new run submits again
+    unknown    a create may or may not have reached the service (an ambiguous answer, or a
+               crash between `claimed` and the answer): submitting again needs consent
+
+A run killed at any instant therefore finds either nothing (nothing was sent), `claimed`
+(the outcome is unknown), or a generation id to follow: it never pays twice silently.
+
+Only one render works on a project at a time (`lock.project_lock`), so a `claimed` row seen at
+the start of a run was left by a run that died.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import StateError
+from ..files import file_sha256
+from ..redaction import redact
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    backend       TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    shot_id       TEXT NOT NULL,
+    model         TEXT,
+    seed          INTEGER,
+    status        TEXT NOT NULL,
+    generation_id TEXT,
+    video_url     TEXT,
+    usd_spent     REAL NOT NULL DEFAULT 0,  -- all creates of this request, summed
+    clip_sha256   TEXT,
+    clip_size     INTEGER,
+    clip_mtime_ns INTEGER,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    error         TEXT,
+    idempotency_key TEXT,                   -- sent with the create; kept while its outcome is unknown
+    shared        TEXT,                     -- the shared cache (s3://bucket/prefix) known to hold the clip
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    PRIMARY KEY (backend, request_hash)
+)
+"""
+# The clip each shot had in the last render of a storyboard file: what `hold: true` keeps, and what
+# `plan` compares against to show what an edit regenerates.
+FILM_SCHEMA = """
+CREATE TABLE IF NOT EXISTS in_film (
+    storyboard    TEXT NOT NULL,
+    backend       TEXT NOT NULL,
+    shot_id       TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    body          TEXT,                     -- the request as sent (JSON): what a held shot shows
+    updated_at    REAL NOT NULL,
+    PRIMARY KEY (storyboard, backend, shot_id)
+)
+"""
+
+
+@dataclass(frozen=True)
+class Record:
+    backend: str
+    request_hash: str
+    shot_id: str
+    model: str | None
+    seed: int | None
+    status: str
+    generation_id: str | None
+    video_url: str | None
+    usd_spent: float
+    clip_sha256: str | None
+    clip_size: int | None
+    clip_mtime_ns: int | None
+    attempts: int
+    error: str | None
+    idempotency_key: str | None
+    created_at: float
+    updated_at: float
+    shared: str | None = None
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.status in ("claimed", "unknown")
+
+
+class State:
+    """The sqlite database in the project's state folder."""
+
+    def __init__(self, path: Path, *, read_only: bool = False):
+        """Open (creating it if needed) the render state; `read_only` for a look that writes
+        nothing, as `plan` takes, which works in a read-only project too."""
+        try:
+            if read_only:
+                self._db = _open_read_only(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")  # a committed claim survives power loss
+                self._db.execute(SCHEMA)
+                self._db.execute(FILM_SCHEMA)
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(generations)")}
+                if "idempotency_key" not in columns:  # a state written before creates carried a key
+                    self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
+                if "shared" not in columns:  # a state written before the shared cache
+                    self._db.execute("ALTER TABLE generations ADD COLUMN shared TEXT")
+                if "body" not in {row[1] for row in self._db.execute("PRAGMA table_info(in_film)")}:
+                    self._db.execute("ALTER TABLE in_film ADD COLUMN body TEXT")
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("SELECT 1 FROM generations LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as error:
+            raise StateError(_cannot_open(path, error)) from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def get(self, backend: str, request_hash: str) -> Record | None:
+        row = self._db.execute(
+            "SELECT * FROM generations WHERE backend = ? AND request_hash = ?", (backend, request_hash)
+        ).fetchone()
+        return Record(**dict(row)) if row else None
+
+    def all(self, backend: str | None = None) -> list[Record]:
+        if backend is None:
+            rows = self._db.execute("SELECT * FROM generations ORDER BY created_at").fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM generations WHERE backend = ? ORDER BY created_at", (backend,)).fetchall()
+        return [Record(**dict(row)) for row in rows]
+
+    def in_film(self, storyboard: str, backend: str) -> dict[str, InFilm]:
+        """By shot id, the clip each shot of `storyboard` (a file name) had in its last render."""
+        # A state written by an older version and opened read-only may lack the body, or the table.
+        for columns in ("shot_id, request_hash, body", "shot_id, request_hash, NULL"):
+            try:
+                rows = self._db.execute(f"SELECT {columns} FROM in_film WHERE storyboard = ? AND backend = ?",
+                                        (storyboard, backend)).fetchall()
+            except sqlite3.OperationalError:
+                continue
+            return {row[0]: InFilm(row[1], _json_object(row[2])) for row in rows}
+        return {}
+
+    def record_film(self, storyboard: str, backend: str, clips: dict[str, InFilm], shots: list[str]) -> None:
+        """Remember clips (by shot id) as the ones this render put in the film; shots no longer among
+        `shots` (the storyboard's) are forgotten."""
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(f"DELETE FROM in_film WHERE storyboard = ? AND backend = ? AND shot_id NOT IN "
+                             f"({', '.join('?' * len(shots))})", (storyboard, backend, *shots))
+            self._db.executemany(
+                """INSERT INTO in_film (storyboard, backend, shot_id, request_hash, body, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (storyboard, backend, shot_id) DO UPDATE SET
+                     request_hash = excluded.request_hash, body = excluded.body, updated_at = excluded.updated_at""",
+                [(storyboard, backend, shot_id, clip.request_hash, json.dumps(clip.body) if clip.body is not None else None, now)
+                 for shot_id, clip in clips.items()],
+            )
+
+    def claim(self, backend: str, request_hash: str, shot_id: str, model: str | None, seed: int | None,
+              idempotency_key: str | None = None) -> Claim:
+        """Record that a create is about to be sent, committed before this returns.
+
+        The claim carries the create's idempotency key: `idempotency_key` when given (the one the
+        shared cache's claim records). A request whose earlier create has an unknown outcome keeps
+        its key, so a service that honours keys answers a resubmission with the generation the lost
+        create made instead of billing a second one; any other new attempt gets a new key."""
+        now = time.time()
+        previous = self.get(backend, request_hash)
+        key = previous.idempotency_key if previous and previous.outcome_unknown and previous.idempotency_key else None
+        key = idempotency_key or key or str(uuid.uuid4())
+        self._db.execute(
+            """INSERT INTO generations
+                 (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?)
+               ON CONFLICT (backend, request_hash) DO UPDATE SET
+                 shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = 'claimed',
+                 generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
+                 clip_mtime_ns = NULL, error = NULL, shared = NULL, attempts = attempts + 1,
+                 idempotency_key = excluded.idempotency_key, updated_at = excluded.updated_at""",
+            (backend, request_hash, shot_id, model, seed, key, now, now),
+        )
+        return Claim(attempt=(previous.attempts if previous else 0) + 1, idempotency_key=key)
+
+    def submitted(self, backend: str, request_hash: str, generation_id: str, usd_spent: float | None) -> None:
+        self._update(backend, request_hash, "status = 'submitted', generation_id = ?, usd_spent = usd_spent + ?",
+                     generation_id, usd_spent or 0.0)
+
+    def completed(self, backend: str, request_hash: str, video_url: str) -> None:
+        self._update(backend, request_hash, "status = 'completed', video_url = ?", video_url)
+
+    def stored(self, backend: str, request_hash: str, clip: ClipFacts) -> None:
+        self._update(backend, request_hash, "status = 'stored', clip_sha256 = ?, clip_size = ?, clip_mtime_ns = ?, error = NULL",
+                     clip.sha256, clip.size, clip.mtime_ns)
+
+    def shared_in(self, backend: str, request_hash: str, cache: str) -> None:
+        """Record that the shared cache `cache` holds this request's clip (it is not uploaded again)."""
+        self._update(backend, request_hash, "shared = ?", cache)
+
+    def failed(self, backend: str, request_hash: str, error: str) -> None:
+        self._update(backend, request_hash, "status = 'failed', error = ?", redact(error))
+
+    def unknown(self, backend: str, request_hash: str, error: str) -> None:
+        self._update(backend, request_hash, "status = 'unknown', error = ?", redact(error))
+
+    def adopt(self, backend: str, request_hash: str, shot_id: str, *, model: str | None = None, seed: int | None = None,
+              generation_id: str | None = None, video_url: str | None = None, usd_spent: float = 0.0,
+              clip: ClipFacts | None = None) -> None:
+        """Record a clip this state did not produce (found in the store, or from the lock file)."""
+        now = time.time()
+        status = "stored" if clip else "completed" if video_url else "submitted"
+        self._db.execute(
+            """INSERT OR REPLACE INTO generations
+               (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
+                clip_sha256, clip_size, clip_mtime_ns, attempts, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)""",
+            (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
+             clip.sha256 if clip else None, clip.size if clip else None, clip.mtime_ns if clip else None, now, now),
+        )
+
+    def _update(self, backend: str, request_hash: str, assignments: str, *values: object) -> None:
+        self._db.execute(
+            f"UPDATE generations SET {assignments}, updated_at = ? WHERE backend = ? AND request_hash = ?",
+            (*values, time.time(), backend, request_hash),
+        )
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    uri = path.absolute().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30.0)
+        db.execute("SELECT 1 FROM generations LIMIT 1").fetchall()
+        return db
+    except sqlite3.OperationalError:
+        # A folder nobody may write to: SQLite cannot make the files it shares readers with, so read
+        # the file as it is (what a render writes is checkpointed into it when the render ends).
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30.0)
+
+
+def _cannot_open(path: Path, error: sqlite3.DatabaseError) -> str:
+    text = str(error)
+    if "readonly" in text or "unable to open" in text or "read-only" in text:
+        advice = ("storyboard writes it while rendering: make the project folder writable, or render a writable "
+                  "copy of the whole project (with its .storyboard/ folder)")
+    elif "locked" in text or "busy" in text:
+        advice = "another program holds it; wait for it to finish and try again"
+    else:
+        advice = ("it may be damaged. It records the generations already submitted and paid for: keep the file "
+                  "(make a copy before anything else). Paid clips listed in storyboard.lock can still be "
+                  "downloaded without it")
+    return f"the render state {path} cannot be used ({text}); {advice}"
+
+
+@dataclass(frozen=True)
+class InFilm:
+    """A shot's clip in the last render: its request hash, and the request as sent when known."""
+
+    request_hash: str
+    body: dict[str, Any] | None = None
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    attempt: int  # creates sent for this request, this one included
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class ClipFacts:
+    sha256: str
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> ClipFacts:
+        stat = path.stat()
+        return cls(file_sha256(path), stat.st_size, stat.st_mtime_ns)
+
+
+def clip_is_intact(path: Path, record: Record | None) -> bool | None:
+    """True if `path` is the clip `record` stored; False if it is missing or damaged;
+    None if there is a file but nothing to check it against."""
+    if not path.is_file():
+        return False
+    if record is None or record.clip_sha256 is None:
+        return None if path.stat().st_size > 0 else False
+    stat = path.stat()
+    if (stat.st_size, stat.st_mtime_ns) == (record.clip_size, record.clip_mtime_ns):
+        return True  # unchanged since its checksum was taken; rehashing every clip would make re-renders slow
+    return ClipFacts.of(path).sha256 == record.clip_sha256

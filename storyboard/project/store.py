@@ -1,0 +1,81 @@
+"""The project-local store of what already exists: generated clips by request hash, frames.
+
+Lives in `.storyboard/` next to the storyboard file, git-ignored by a `.gitignore` it writes
+for itself. A clip is only ever moved into place complete (see files.atomic_path).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..files import atomic_path, atomic_write_bytes
+from ..model import STATE_DIR
+
+
+class ClipStore:
+    def __init__(self, project_root: Path):
+        self.root = project_root / STATE_DIR
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.sqlite"
+
+    def clip_path(self, backend: str, request_hash: str) -> Path:
+        return self.root / "clips" / backend / f"{request_hash}.mp4"
+
+    def has_clip(self, backend: str, request_hash: str) -> bool:
+        path = self.clip_path(backend, request_hash)
+        return path.is_file() and path.stat().st_size > 0
+
+    def frame_path(self, clip_sha256: str, at: str | float) -> Path:
+        return self.root / "frames" / f"{clip_sha256}-{at}.png"
+
+    def film_is_current(self, film: Path, fingerprint: str) -> bool:
+        """True if `film` is still exactly the file assembled from `fingerprint`."""
+        record = self._film_record(film)
+        if not record.is_file() or not film.is_file():
+            return False
+        try:
+            saved = json.loads(record.read_text())
+        except (OSError, ValueError):
+            return False
+        stat = film.stat()
+        return saved == {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+    def remember_film(self, film: Path, fingerprint: str) -> None:
+        stat = film.stat()
+        record = {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        self.ensure()
+        atomic_write_bytes(self._film_record(film), json.dumps(record).encode())
+
+    def _film_record(self, film: Path) -> Path:
+        name = hashlib.sha256(str(film.absolute()).encode()).hexdigest()[:24]
+        return self.root / "films" / f"{name}.json"
+
+    @property
+    def scratch(self) -> Path:
+        """Where a render keeps its working files (a film's mix, a preview's sound)."""
+        return self.root / "tmp"
+
+    def remove_leftovers(self) -> None:
+        """Temporary files of writes a killed render never finished, and its working files."""
+        for leftover in self.root.rglob(".*.partial.*"):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def writing(self, destination: Path) -> Iterator[Path]:
+        """A temporary path that becomes `destination` only if the block succeeds."""
+        self.ensure()
+        with atomic_path(destination) as temporary:
+            yield temporary
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        ignore = self.root / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# storyboard's local state: generated clips and caches\n*\n")
