@@ -45,7 +45,7 @@ def generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: C
     lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.file.name)
     generator = Generator(the_plan, engine, store, state, by_request(lock.entries()), emit, options, shared)
     try:
-        return asyncio.run(generator.run(selected))
+        return asyncio.run(generator.generate(selected))
     finally:
         lock.write(_lock_entries(the_plan, lock.entries(), generator.outcome.locked))
         made = {item.id: InFilm(item.hash, item.body) for item in the_plan.shots

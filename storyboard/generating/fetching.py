@@ -1,11 +1,13 @@
 """The ways a clip reaches the store without a new create of this render: the shared cache, another
 machine's generation followed, a download of a clip generated before; and what every shot's end
-shares (the render state's marks, storyboard.lock's entries). `Generator` (generator.py) builds on it."""
+shares (the render state's marks, storyboard.lock's entries). `Generator` (generator.py) asks `Sources`
+first, then pays; both work on one `Run`."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backends import Backend, Job, Submission
@@ -26,223 +28,226 @@ from .shared import CLIP_WAIT, CachedClip, Held, Off, SharedCache
 URL_REFRESHES = 2  # fresh result URLs asked of the service for one download before the shot fails
 
 
-class Fetching:
-    """What every step of a render's generation shares, and the steps that bring a clip without paying."""
+@dataclass
+class Run:
+    """What every step of one render's generation shares: the plan, the backend, the records, the
+    options, and how the run stands (what it spent and reserved, whether it is stopping)."""
 
-    def __init__(
-        self,
-        the_plan: Plan,
-        engine: Backend,
-        store: ClipStore,
-        state: State,
-        locked: dict[str, Entry],  # storyboard.lock's entries by request hash
-        emit: Callable[[Event], None],
-        options: GenerateOptions,
-        shared: SharedCache | None = None,  # the cache shared with other machines (paid backends)
-    ):
-        self.plan = the_plan
-        self.engine = engine
-        self.store = store
-        self.state = state
-        self.locked = locked
-        self.emit = emit
-        self.options = options
-        self.shared = shared
-        self.slots = asyncio.Semaphore(options.jobs)
-        self.outcome = Outcome()
-        self.stopping = False  # no new creates: a shot failed (without keep_going), or Ctrl-C
-        self.tasks: dict[str, asyncio.Task[None]] = {}
-        self.creating: set[str] = set()  # shots whose create request is on the wire
-        self.first_failures: list[str] = []
-        self.reserved_usd = 0.0  # estimates of creates sent but not yet answered
+    plan: Plan
+    engine: Backend
+    store: ClipStore
+    state: State
+    locked: dict[str, Entry]  # storyboard.lock's entries by request hash
+    emit: Callable[[Event], None]
+    options: GenerateOptions
+    shared: SharedCache | None = None  # the cache shared with other machines (paid backends)
+    outcome: Outcome = field(default_factory=Outcome)
+    stopping: bool = False  # no new creates: a shot failed (without keep_going), or Ctrl-C
+    tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    creating: set[str] = field(default_factory=set)  # shots whose create request is on the wire
+    first_failures: list[str] = field(default_factory=list)
+    reserved_usd: float = 0.0  # estimates of creates sent but not yet answered
+    slots: asyncio.Semaphore = field(init=False)
 
-    async def _recover(self, item: ShotPlan, record: Record | None) -> None:
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.options.jobs)
+
+
+class Sources:
+    """The ways a clip reaches the store without a new create, and what every shot's end shares."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    async def recover(self, item: ShotPlan, record: Record | None) -> None:
         """Download a clip generated before, from the render state or storyboard.lock."""
-        backend = self.engine.name
-        entry = self.locked.get(item.hash)
+        backend = self.run.engine.name
+        entry = self.run.locked.get(item.hash)
         expected_sha = None
         if record is None or not record.video_url:
             assert entry is not None
-            self.state.adopt(backend, item.hash, item.id, model=entry.model, seed=entry.seed,
+            self.run.state.adopt(backend, item.hash, item.id, model=entry.model, seed=entry.seed,
                              generation_id=entry.generation, video_url=entry.video_url, usd_spent=entry.usd or 0.0)
-            record = self.state.get(backend, item.hash)
+            record = self.run.state.get(backend, item.hash)
             assert record is not None
             expected_sha = entry.clip_sha256
-        self.emit(Event(item.key, "downloading", f"generation {record.generation_id or '?'}", generation=record.generation_id))
-        async with self.slots:
-            await self._fetch(item, record.video_url, record.generation_id)
-        facts = self.state.get(backend, item.hash)
+        self.run.emit(Event(item.key, "downloading", f"generation {record.generation_id or '?'}",
+                            generation=record.generation_id))
+        async with self.run.slots:
+            await self.fetch(item, record.video_url, record.generation_id)
+        facts = self.run.state.get(backend, item.hash)
         if expected_sha and facts is not None and facts.clip_sha256 != expected_sha:
-            self.emit(Event(item.key, "note", "the downloaded clip differs from the one storyboard.lock records"))
-        self._reused(item, "downloaded", f"generation {record.generation_id}")
+            self.run.emit(Event(item.key, "note", "the downloaded clip differs from the one storyboard.lock records"))
+        self.reused(item, "downloaded", f"generation {record.generation_id}")
 
-    async def _fetch(self, item: ShotPlan, location: str | None, generation_id: str | None, job: Job | None = None) -> None:
+    async def fetch(self, item: ShotPlan, location: str | None, generation_id: str | None, job: Job | None = None) -> None:
         """Bring the clip into the store; while its URL no longer serves it, ask the service for a
         fresh one (a few times) before giving up."""
-        destination = self.store.clip_path(self.engine.name, item.hash)
+        destination = self.run.store.clip_path(self.run.engine.name, item.hash)
         for refresh in range(URL_REFRESHES + 1):
             try:
                 if not location:
                     raise LinkExpired("no video URL was recorded")
-                with self.store.writing(destination) as temporary:
-                    await self.engine.fetch(location, temporary)
+                with self.run.store.writing(destination) as temporary:
+                    await self.run.engine.fetch(location, temporary)
                 break
             except LinkExpired:
                 if not generation_id or refresh == URL_REFRESHES:
                     raise
-                location = await self.engine.wait(job or self._job(item), Submission(generation_id))
-                self.state.completed(self.engine.name, item.hash, location)
-        self.state.stored(self.engine.name, item.hash, await asyncio.to_thread(ClipFacts.of, destination))
-        self._lock_entry(item)
-        await self._published(item)
+                location = await self.run.engine.wait(job or self.job(item), Submission(generation_id))
+                self.run.state.completed(self.run.engine.name, item.hash, location)
+        self.run.state.stored(self.run.engine.name, item.hash, await asyncio.to_thread(ClipFacts.of, destination))
+        self.lock_entry(item)
+        await self.published(item)
 
     # -- the shared cache ---------------------------------------------------------------------------
 
-    async def _from_cache(self, item: ShotPlan) -> bool:
+    async def from_cache(self, item: ShotPlan) -> bool:
         """The clip from the shared cache, if it has it: nothing is paid, nothing asked of the service."""
-        if self.shared is None:
+        if self.run.shared is None:
             return False
         try:
-            cached = await self.shared.fetch(item, self.store)
+            cached = await self.run.shared.fetch(item, self.run.store)
         except Off:
             return False
         if cached is None:
             return False
-        backend = self.engine.name
-        clip = self.store.clip_path(backend, item.hash)
-        self.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
+        backend = self.run.engine.name
+        clip = self.run.store.clip_path(backend, item.hash)
+        self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
                          generation_id=cached.generation, video_url=cached.video_url, usd_spent=cached.usd,
                          clip=await asyncio.to_thread(ClipFacts.of, clip))
-        self.state.shared_in(backend, item.hash, self.shared.where)
+        self.run.state.shared_in(backend, item.hash, self.run.shared.where)
         made = f"generation {cached.generation}, " if cached.generation else ""
-        self._reused(item, "downloaded", f"from the shared cache: {made}stored by {cached.stored_by}")
+        self.reused(item, "downloaded", f"from the shared cache: {made}stored by {cached.stored_by}")
         return True
 
-    async def _claim_shared(self, item: ShotPlan, job: Job) -> Held | bool:
+    async def claim_shared(self, item: ShotPlan, job: Job) -> Held | bool:
         """Claim the request in the shared cache before creating it: the claim held (True without a
         cache, or once it cannot be used), or False when the clip came another way (another machine's
         generation followed, or its clip from the cache)."""
-        if self.shared is None:
+        if self.run.shared is None:
             return True
-        record = self.state.get(self.engine.name, item.hash)
+        record = self.run.state.get(self.run.engine.name, item.hash)
         try:
-            found = await self.shared.claim(item, record, consent=item.id in self.options.resubmit)
+            found = await self.run.shared.claim(item, record, consent=item.id in self.run.options.resubmit)
         except Off:
             return True
         if isinstance(found, Held):
             return found
         if isinstance(found, CachedClip):
-            if await self._from_cache(item):
+            if await self.from_cache(item):
                 return False
-            raise self._failed(item, "the shared cache's clip of this request cannot be used (see the note above)")
+            raise self.failed(item, "the shared cache's clip of this request cannot be used (see the note above)")
         assert found.claim is not None and found.claim.generation is not None
-        await self._follow_other(item, job, found.claim.generation, found.claim)
+        await self.follow_other(item, job, found.claim.generation, found.claim)
         return False
 
-    async def _follow_other(self, item: ShotPlan, job: Job, generation_id: str, claim: Claim) -> None:
+    async def follow_other(self, item: ShotPlan, job: Job, generation_id: str, claim: Claim) -> None:
         """Follow a generation another machine created (polled with this machine's key), then fetch its
         clip; where this key may not follow it, wait for its clip in the shared cache instead."""
-        assert self.shared is not None
-        backend = self.engine.name
-        self.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
+        assert self.run.shared is not None
+        backend = self.run.engine.name
+        self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
                          generation_id=generation_id, usd_spent=claim.usd or 0.0)  # a crash resumes it, paying nothing
-        self.emit(Event(item.key, "following", f"generation {generation_id} of {claim.who}", generation=generation_id))
+        self.run.emit(Event(item.key, "following", f"generation {generation_id} of {claim.who}", generation=generation_id))
         try:
-            location = await self.engine.wait(job, Submission(generation_id))
+            location = await self.run.engine.wait(job, Submission(generation_id))
         except GenerationFailed as error:
-            await quietly(self.shared.failed(item, str(error), claim))
-            raise self._failed(item, f"{error} (created by {claim.who}); the next render creates the request again",
+            await quietly(self.run.shared.failed(item, str(error), claim))
+            raise self.failed(item, f"{error} (created by {claim.who}); the next render creates the request again",
                                mark="failed") from None
         except SubmissionUnknown as error:
-            self.emit(Event(item.key, "note", f"generation {generation_id} cannot be followed from here ({error}); "
+            self.run.emit(Event(item.key, "note", f"generation {generation_id} cannot be followed from here ({error}); "
                                               "waiting for its clip in the shared cache"))
             try:
-                cached = await self.shared.wait_for_clip(item, CLIP_WAIT)
+                cached = await self.run.shared.wait_for_clip(item, CLIP_WAIT)
             except Off:
                 cached = None
-            if cached is not None and await self._from_cache(item):
+            if cached is not None and await self.from_cache(item):
                 return
-            raise self._failed(item, f"generation {generation_id} of {claim.who} could neither be followed nor found "
+            raise self.failed(item, f"generation {generation_id} of {claim.who} could neither be followed nor found "
                                      "in the shared cache", mark="failed") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - it may still complete: the next render follows it again
-            raise self._failed(item, f"{reason_of(error)} (the next render follows generation {generation_id} again)") from None
-        self.state.completed(backend, item.hash, location)
+            raise self.failed(item, f"{reason_of(error)} (the next render follows generation {generation_id} again)") from None
+        self.run.state.completed(backend, item.hash, location)
         try:
-            await self._fetch(item, location, generation_id, job)
+            await self.fetch(item, location, generation_id, job)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - stays `completed`: the next render downloads it again
-            raise self._failed(item, reason_of(error)) from None
-        self._reused(item, "downloaded", f"followed generation {generation_id} of {claim.who}")
+            raise self.failed(item, reason_of(error)) from None
+        self.reused(item, "downloaded", f"followed generation {generation_id} of {claim.who}")
 
-    async def _published(self, item: ShotPlan) -> None:
+    async def published(self, item: ShotPlan) -> None:
         """Store the clip in the shared cache, once (the render state remembers it is there)."""
-        if self.shared is None:
+        if self.run.shared is None:
             return
-        record = self.state.get(self.engine.name, item.hash)
-        if record is None or record.clip_sha256 is None or record.shared == self.shared.where:
+        record = self.run.state.get(self.run.engine.name, item.hash)
+        if record is None or record.clip_sha256 is None or record.shared == self.run.shared.where:
             return
         try:
-            await self.shared.publish(item, self.store.clip_path(self.engine.name, item.hash), record)
+            await self.run.shared.publish(item, self.run.store.clip_path(self.run.engine.name, item.hash), record)
         except Off:
             return
-        self.state.shared_in(self.engine.name, item.hash, self.shared.where)
+        self.run.state.shared_in(self.run.engine.name, item.hash, self.run.shared.where)
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def _reused(self, item: ShotPlan, how: str, message: str) -> None:
-        self._lock_entry(item)
-        self.outcome.reused.append(item.key)
-        self.emit(Event(item.key, "cached" if how == "cached" else "done", message))
+    def reused(self, item: ShotPlan, how: str, message: str) -> None:
+        self.lock_entry(item)
+        self.run.outcome.reused.append(item.key)
+        self.run.emit(Event(item.key, "cached" if how == "cached" else "done", message))
 
-    def _lock_entry(self, item: ShotPlan) -> None:
+    def lock_entry(self, item: ShotPlan) -> None:
         """What storyboard.lock says of a shot: only paid clips, the ones worth sharing."""
-        record = self.state.get(self.engine.name, item.hash)
-        if record is None or not self.engine.paid:
+        record = self.run.state.get(self.run.engine.name, item.hash)
+        if record is None or not self.run.engine.paid:
             return
-        self.outcome.locked[item.hash] = Entry(  # numbered and marked as the film's by the render (generating.generate)
-            request=item.hash, backend=self.engine.name, model=record.model, seed=record.seed, generation=record.generation_id,
-            video_url=record.video_url, clip_sha256=record.clip_sha256, usd=round(record.usd_spent, 4))
+        self.run.outcome.locked[item.hash] = Entry(  # numbered and marked as the film's by the render (generating.generate)
+            request=item.hash, backend=self.run.engine.name, model=record.model, seed=record.seed,
+            generation=record.generation_id, video_url=record.video_url, clip_sha256=record.clip_sha256,
+            usd=round(record.usd_spent, 4))
 
-    def _job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
-        return Job(item, first_frame, report=lambda message: self.emit(Event(item.key, "note", message)))
+    def job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
+        return Job(item, first_frame, report=lambda message: self.run.emit(Event(item.key, "note", message)))
 
-    def _failed(self, item: ShotPlan, reason: str, *, mark: str | None = None, advice: str = "") -> ShotFailed:
+    def failed(self, item: ShotPlan, reason: str, *, mark: str | None = None, advice: str = "") -> ShotFailed:
         """The one path of a shot that failed: its request is marked `failed` or `unknown` (with
         `reason`) in the render state when asked, new submissions stop (unless keep-going), and
         the error to raise, with `advice` for the user."""
         if mark == "failed":
-            self.state.failed(self.engine.name, item.hash, reason)
+            self.run.state.failed(self.run.engine.name, item.hash, reason)
         elif mark == "unknown":
-            self.state.unknown(self.engine.name, item.hash, reason)
-        self.first_failures.append(item.key)
-        if not self.options.keep_going:
-            self.stopping = True
+            self.run.state.unknown(self.run.engine.name, item.hash, reason)
+        self.run.first_failures.append(item.key)
+        if not self.run.options.keep_going:
+            self.run.stopping = True
         return ShotFailed(item.key, f"{reason}; {advice}" if advice else reason)
 
-    async def _first_frame(self, item: ShotPlan) -> Path | None:
+    async def first_frame(self, item: ShotPlan) -> Path | None:
         frame = item.shot.first_frame
         if isinstance(frame, Reference):
             return frame.path  # a URL first frame stays in the body as it is
         if not isinstance(frame, FrameOf):
             return None
-        upstream = self.plan.shot(frame.shot)
-        clip = upstream.footage or self.store.clip_path(self.engine.name, upstream.hash)
-        record = self.state.get(self.engine.name, upstream.hash)
+        upstream = self.run.plan.shot(frame.shot)
+        clip = upstream.footage or self.run.store.clip_path(self.run.engine.name, upstream.hash)
+        record = self.run.state.get(self.run.engine.name, upstream.hash)
         clip_sha = record.clip_sha256 if record and record.clip_sha256 else (await asyncio.to_thread(ClipFacts.of, clip)).sha256
         at = frame_time(upstream.shot, frame.at)
-        destination = self.store.frame_path(clip_sha, at)  # named by the clip it comes from, whatever made it
+        destination = self.run.store.frame_path(clip_sha, at)  # named by the clip it comes from, whatever made it
         if destination.is_file():
             return destination
-        shared = self.shared if upstream.footage is None else None
+        shared = self.run.shared if upstream.footage is None else None
         try:
-            if shared is not None and await shared.fetch_frame(upstream.hash, clip_sha, at, self.store, destination):
+            if shared is not None and await shared.fetch_frame(upstream.hash, clip_sha, at, self.run.store, destination):
                 return destination
         except Off:
             shared = None
-        await asyncio.to_thread(_extract_frame, clip, at, destination, self.store)
+        await asyncio.to_thread(_extract_frame, clip, at, destination, self.run.store)
         if shared is not None:
             await quietly(shared.put_frame(upstream.hash, clip_sha, at, destination))
         return destination

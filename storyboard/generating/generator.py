@@ -6,45 +6,56 @@ import contextlib
 import math
 import signal
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 
-from ..backends import Job, Submission
+from ..backends import Backend, Job, Submission
 from ..errors import GenerationFailed, RenderError, ShotFailed, SubmissionUnknown
 from ..events import Event
-from ..planning.plans import ShotPlan
-from ..project.state import ClipFacts
-from .fetching import Fetching, quietly, reason_of
-from .options import Outcome
-from .shared import Held
+from ..planning.plans import Plan, ShotPlan
+from ..project.lockfile import Entry
+from ..project.state import ClipFacts, State
+from ..project.store import ClipStore
+from .fetching import Run, Sources, quietly, reason_of
+from .options import GenerateOptions, Outcome
+from .shared import Held, SharedCache
 
 
-class Generator(Fetching):
+class Generator:
     """Every selected shot's clip into the store: concurrently, within budget, paying once per request."""
+
+    def __init__(self, the_plan: Plan, engine: Backend, store: ClipStore, state: State, locked: dict[str, Entry],
+                 emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None = None):
+        self.run = Run(the_plan, engine, store, state, locked, emit, options, shared)
+        self.sources = Sources(self.run)
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.run.outcome
 
     # -- the run ------------------------------------------------------------------------------
 
-    async def run(self, selected: list[ShotPlan]) -> Outcome:
+    async def generate(self, selected: list[ShotPlan]) -> Outcome:
         leaders: dict[str, ShotPlan] = {}
         for item in selected:
             if item.hash in leaders:  # identical requests are generated (and paid for) once
-                self.tasks[item.key] = asyncio.create_task(self._reported(item, self._share(item, leaders[item.hash])))
+                self.run.tasks[item.key] = asyncio.create_task(self._reported(item, self._share(item, leaders[item.hash])))
             else:
                 leaders[item.hash] = item
-                self.tasks[item.key] = asyncio.create_task(self._reported(item, self._produce(item)))
+                self.run.tasks[item.key] = asyncio.create_task(self._reported(item, self._produce(item)))
         with self._interruptible():
             try:
-                outcomes = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+                outcomes = await asyncio.gather(*self.run.tasks.values(), return_exceptions=True)
             finally:
-                await self.engine.close()
+                await self.run.engine.close()
         for outcome in outcomes:
             if isinstance(outcome, ShotFailed):
-                (self.outcome.skipped if outcome.skipped else self.outcome.failed)[outcome.shot_id] = outcome.reason
+                (self.run.outcome.skipped if outcome.skipped else self.run.outcome.failed)[outcome.shot_id] = outcome.reason
             elif isinstance(outcome, asyncio.CancelledError):
-                self.outcome.interrupted = True
+                self.run.outcome.interrupted = True
             elif isinstance(outcome, BaseException):
                 raise outcome
-        return self.outcome
+        return self.run.outcome
 
     @contextlib.contextmanager
     def _interruptible(self) -> Iterator[None]:
@@ -67,14 +78,14 @@ class Generator(Fetching):
                 signal.signal(signum, previous[signum])
 
     def _interrupt(self) -> None:
-        forced = self.outcome.interrupted
-        self.outcome.interrupted = True
-        self.stopping = True
+        forced = self.run.outcome.interrupted
+        self.run.outcome.interrupted = True
+        self.run.stopping = True
         if not forced:
-            self.emit(Event(None, "note", "interrupted: submitting nothing new; generations already sent are kept "
+            self.run.emit(Event(None, "note", "interrupted: submitting nothing new; generations already sent are kept "
                                           "in the render state and resumed by the next render (Ctrl-C again to stop now)"))
-        for shot_id, task in self.tasks.items():
-            if forced or shot_id not in self.creating:
+        for shot_id, task in self.run.tasks.items():
+            if forced or shot_id not in self.run.creating:
                 task.cancel()
 
     # -- one shot --------------------------------------------------------------------------------
@@ -83,12 +94,12 @@ class Generator(Fetching):
         try:
             await work
         except ShotFailed as failure:  # shown at once: other shots may run for minutes yet
-            self.emit(Event(item.key, "skipped" if failure.skipped else "failed", failure.reason))
+            self.run.emit(Event(item.key, "skipped" if failure.skipped else "failed", failure.reason))
             raise
 
     async def _produce(self, item: ShotPlan) -> None:
         for upstream in item.depends_on:
-            task = self.tasks.get(self.plan.shot(upstream).key)
+            task = self.run.tasks.get(self.run.plan.shot(upstream).key)
             if task is None:
                 continue  # footage: nothing to wait for
             try:
@@ -97,44 +108,44 @@ class Generator(Fetching):
             except ShotFailed as error:
                 raise ShotFailed(item.key, f"its first frame comes from shot {upstream!r}, which "
                                           f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
-        backend = self.engine.name
-        clip = self.store.clip_path(backend, item.hash)
-        record = self.state.get(backend, item.hash)
+        backend = self.run.engine.name
+        clip = self.run.store.clip_path(backend, item.hash)
+        record = self.run.state.get(backend, item.hash)
         if item.status == "cached":
             if record is None:
-                self.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
+                self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
                                  clip=ClipFacts.of(clip))
             elif record.clip_sha256 is None:  # moved into place just before a crash: keep what was paid for
-                self.state.stored(backend, item.hash, ClipFacts.of(clip))
-            await self._published(item)  # a clip made before the cache was set up, or while it was unreachable
-            self._reused(item, "cached", str(clip))
+                self.run.state.stored(backend, item.hash, ClipFacts.of(clip))
+            await self.sources.published(item)  # a clip made before the cache was set up, or while it was unreachable
+            self.sources.reused(item, "cached", str(clip))
             return
         if clip.exists():
-            self.emit(Event(item.key, "note", "the stored clip is damaged (checksum mismatch); recovering it"))
+            self.run.emit(Event(item.key, "note", "the stored clip is damaged (checksum mismatch); recovering it"))
             clip.unlink()
         lost = ""
         if item.status == "resume" and record is not None and record.generation_id:
-            self.emit(Event(item.key, "resuming", f"generation {record.generation_id}", generation=record.generation_id))
-            if self.shared is not None:  # stopped before its claim recorded the generation id: others wait for it
-                await quietly(self.shared.resumed(item, record.generation_id, record.usd_spent))
-            async with self.slots:
-                await self._follow(item, self._job(item), Submission(record.generation_id), record.attempts)
+            self.run.emit(Event(item.key, "resuming", f"generation {record.generation_id}", generation=record.generation_id))
+            if self.run.shared is not None:  # stopped before its claim recorded the generation id: others wait for it
+                await quietly(self.run.shared.resumed(item, record.generation_id, record.usd_spent))
+            async with self.run.slots:
+                await self._follow(item, self.sources.job(item), Submission(record.generation_id), record.attempts)
             return
-        if await self._from_cache(item):
+        if await self.sources.from_cache(item):
             return
         if item.status == "download":
             try:
-                await self._recover(item, record)
+                await self.sources.recover(item, record)
                 return
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as error:  # noqa: BLE001 - whatever the reason, only consent pays again
                 lost = str(error) or type(error).__name__
-        if self.engine.paid:
-            if lost and item.id not in self.options.resubmit:
+        if self.run.engine.paid:
+            if lost and item.id not in self.run.options.resubmit:
                 raise ShotFailed(item.key, f"its clip was paid for but cannot be fetched again ({lost}); "
                                           f"to pay for a new generation of this shot, render with --resubmit {item.id}")
-            if item.status == "unknown" and record is not None and item.id not in self.options.resubmit:
+            if item.status == "unknown" and record is not None and item.id not in self.run.options.resubmit:
                 why = record.error or "the render stopped before the answer"
                 raise ShotFailed(item.key, f"an earlier create may have reached the service ({why}); "
                                           "if it did, it is billed and its id was never received; "
@@ -144,114 +155,114 @@ class Generator(Fetching):
 
     async def _create(self, item: ShotPlan) -> None:
         self._may_submit(item)
-        backend = self.engine.name
-        async with self.slots:
+        backend = self.run.engine.name
+        async with self.run.slots:
             try:  # publishing references costs nothing, so it happens before the claim
-                job = await self.engine.prepare(self._job(item, await self._first_frame(item)))
+                job = await self.run.engine.prepare(self.sources.job(item, await self.sources.first_frame(item)))
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as error:  # noqa: BLE001 - any failure to prepare is this shot's failure; nothing was paid
-                raise self._failed(item, reason_of(error)) from None
+                raise self.sources.failed(item, reason_of(error)) from None
             self._may_submit(item)
-            held = await self._claim_shared(item, job)
+            held = await self.sources.claim_shared(item, job)
             if held is False:
                 return  # another machine's generation, followed, or its clip from the cache
             try:
                 self._may_submit(item)  # the claim may have taken a while: a failure, Ctrl-C or the budget came first
             except (ShotFailed, asyncio.CancelledError) as stopped:
-                if self.shared is not None and isinstance(held, Held):  # nothing created: others need not wait for it
-                    await quietly(self.shared.failed(item, f"released without creating: {stopped or 'interrupted'}"))
+                if self.run.shared is not None and isinstance(held, Held):  # nothing created: others need not wait for it
+                    await quietly(self.run.shared.failed(item, f"released without creating: {stopped or 'interrupted'}"))
                 raise
-            reserved = (item.estimated_usd or 0.0) if self.engine.paid else 0.0
-            self.reserved_usd += reserved
-            claim = self.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"),
+            reserved = (item.estimated_usd or 0.0) if self.run.engine.paid else 0.0
+            self.run.reserved_usd += reserved
+            claim = self.run.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"),
                                      idempotency_key=held.idempotency_key if isinstance(held, Held) else None)
             attempt = claim.attempt
             job = replace(job, idempotency_key=claim.idempotency_key)
-            self.emit(Event(item.key, "generating", backend, attempt=attempt))
-            self.creating.add(item.key)
+            self.run.emit(Event(item.key, "generating", backend, attempt=attempt))
+            self.run.creating.add(item.key)
             try:
-                submission = await self.engine.submit(job)
+                submission = await self.run.engine.submit(job)
             except SubmissionUnknown as error:
-                raise self._failed(item, str(error), mark="unknown") from None
+                raise self.sources.failed(item, str(error), mark="unknown") from None
             except asyncio.CancelledError:
-                self.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
+                self.run.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
                 raise
             except Exception as error:  # noqa: BLE001 - any failure fails the shot; its mark says if paying again needs consent
-                if isinstance(error, RenderError) or not self.engine.paid:  # a definite answer, or nothing to pay
-                    if self.shared is not None:  # nothing was made: another machine may claim it
-                        await quietly(self.shared.failed(item, reason_of(error)))
-                    raise self._failed(item, reason_of(error), mark="failed") from None
+                if isinstance(error, RenderError) or not self.run.engine.paid:  # a definite answer, or nothing to pay
+                    if self.run.shared is not None:  # nothing was made: another machine may claim it
+                        await quietly(self.run.shared.failed(item, reason_of(error)))
+                    raise self.sources.failed(item, reason_of(error), mark="failed") from None
                 # unexpected, on a paid backend: the request may have been created
-                raise self._failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
+                raise self.sources.failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
                                          f"so it is not retried without --resubmit {item.id}", mark="unknown") from None
             finally:
-                self.creating.discard(item.key)
-                self.reserved_usd -= reserved
+                self.run.creating.discard(item.key)
+                self.run.reserved_usd -= reserved
             reported = submission.usd_spent
             if reported is not None and not 0 <= reported < math.inf:  # a service that lies must not lower the total
                 reported = None
-            self.state.submitted(backend, item.hash, submission.generation_id, reported)
-            if self.shared is not None:
-                await quietly(self.shared.submitted(item, submission.generation_id, reported))
-            cost = reported if reported is not None else (item.estimated_usd if self.engine.paid else 0.0)
-            self.outcome.usd_spent += cost or 0.0
-            spent = f", {reported:.2f} USD; total {self.outcome.usd_spent:.2f} USD" if reported else ""
-            self.emit(Event(item.key, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
-                            total_usd=self.outcome.usd_spent, attempt=attempt, generation=submission.generation_id))
-            if self.stopping and self.outcome.interrupted:
+            self.run.state.submitted(backend, item.hash, submission.generation_id, reported)
+            if self.run.shared is not None:
+                await quietly(self.run.shared.submitted(item, submission.generation_id, reported))
+            cost = reported if reported is not None else (item.estimated_usd if self.run.engine.paid else 0.0)
+            self.run.outcome.usd_spent += cost or 0.0
+            spent = f", {reported:.2f} USD; total {self.run.outcome.usd_spent:.2f} USD" if reported else ""
+            self.run.emit(Event(item.key, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
+                            total_usd=self.run.outcome.usd_spent, attempt=attempt, generation=submission.generation_id))
+            if self.run.stopping and self.run.outcome.interrupted:
                 raise asyncio.CancelledError  # recorded: the next render follows it
             await self._follow(item, job, submission, attempt)
 
     async def _follow(self, item: ShotPlan, job: Job, submission: Submission, attempt: int) -> None:
-        backend = self.engine.name
+        backend = self.run.engine.name
         started = time.monotonic()
         try:
-            location = await self.engine.wait(job, submission)
+            location = await self.run.engine.wait(job, submission)
         except GenerationFailed as error:
-            if self.shared is not None:
-                await quietly(self.shared.failed(item, str(error)))
-            raise self._failed(item, str(error), mark="failed") from None
+            if self.run.shared is not None:
+                await quietly(self.run.shared.failed(item, str(error)))
+            raise self.sources.failed(item, str(error), mark="failed") from None
         except SubmissionUnknown as error:
-            raise self._failed(item, str(error), mark="unknown", advice="check the generation on the service, "
+            raise self.sources.failed(item, str(error), mark="unknown", advice="check the generation on the service, "
                                f"then render with --resubmit {item.id} to submit it again") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - the generation may still complete: it stays `submitted`, resumable
-            resumes = f" (the next render resumes generation {submission.generation_id})" if self.engine.paid else ""
-            raise self._failed(item, f"{reason_of(error)}{resumes}") from None
-        self.state.completed(backend, item.hash, location)
+            resumes = f" (the next render resumes generation {submission.generation_id})" if self.run.engine.paid else ""
+            raise self.sources.failed(item, f"{reason_of(error)}{resumes}") from None
+        self.run.state.completed(backend, item.hash, location)
         try:
-            await self._fetch(item, location, submission.generation_id, job)
+            await self.sources.fetch(item, location, submission.generation_id, job)
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - the shot fails but stays `completed`: the next render downloads again
-            kept = "the generation is paid for and recorded; the next render downloads it again" if self.engine.paid else ""
-            raise self._failed(item, reason_of(error), advice=kept) from None
-        self.outcome.generated.append(item.key)
-        self.emit(Event(item.key, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
+            kept = "the generation is paid for and recorded; the next render downloads it again" if self.run.engine.paid else ""
+            raise self.sources.failed(item, reason_of(error), advice=kept) from None
+        self.run.outcome.generated.append(item.key)
+        self.run.emit(Event(item.key, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
                         generation=submission.generation_id))
 
     async def _share(self, item: ShotPlan, leader: ShotPlan) -> None:
         try:
-            await asyncio.shield(self.tasks[leader.key])  # see _produce
+            await asyncio.shield(self.run.tasks[leader.key])  # see _produce
         except ShotFailed as error:
             raise ShotFailed(item.key, f"it is the same request as shot {leader.key!r}, which "
                                       f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
-        self._reused(item, "cached", f"same request as shot {leader.key!r}")
+        self.sources.reused(item, "cached", f"same request as shot {leader.key!r}")
 
     def _may_submit(self, item: ShotPlan) -> None:
-        if self.outcome.interrupted:
+        if self.run.outcome.interrupted:
             raise asyncio.CancelledError
-        if self.stopping:
-            failed = ", ".join(repr(shot_id) for shot_id in self.first_failures) or "another shot"
+        if self.run.stopping:
+            failed = ", ".join(repr(shot_id) for shot_id in self.run.first_failures) or "another shot"
             raise ShotFailed(item.key, f"not submitted: {failed} failed first (`keep_going` renders the rest)", skipped=True)
-        if self.options.max_cost is not None and self.engine.paid:
+        if self.run.options.max_cost is not None and self.run.engine.paid:
             estimate = item.estimated_usd
             if estimate is None:
                 raise ShotFailed(item.key, "not submitted: a budget is set and the model profile gives no price", skipped=True)
-            committed = self.outcome.usd_spent + self.reserved_usd  # creates on the wire count too
-            if committed + estimate > self.options.max_cost + 1e-9:
+            committed = self.run.outcome.usd_spent + self.run.reserved_usd  # creates on the wire count too
+            if committed + estimate > self.run.options.max_cost + 1e-9:
                 raise ShotFailed(item.key, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
-                                          f"{self.options.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
+                                          f"{self.run.options.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
 
