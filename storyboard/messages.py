@@ -20,10 +20,15 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+def os_reason(error: BaseException) -> str:
+    """Why the operating system refused, in its words without the errno: 'No space left on device'."""
+    return getattr(error, "strerror", None) or str(error).strip() or type(error).__name__
+
+
 def describe_os_error(error: OSError) -> str:
     """What the file system refused, said for a person: what happened, what is kept, what to do."""
     where = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
-    what = f"{error.strerror or error}" + (f": {where}" if where else "")
+    what = os_reason(error) + (f": {where}" if where else "")
     if error.errno == errno.ENOSPC:
         return (f"{what}. Free some space and run the command again: clips already made and the record of "
                 "generations already paid for are kept in the project's .storyboard/ folder.")

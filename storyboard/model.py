@@ -37,10 +37,6 @@ class Reference:
     where: Path_  # YAML path of the value, for error messages
     path: Path | None = None  # resolved local file; None for URLs
 
-    @property
-    def is_local(self) -> bool:
-        return self.path is not None
-
 
 @dataclass(frozen=True)
 class FrameOf:

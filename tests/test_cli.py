@@ -31,16 +31,23 @@ def test_python_dash_m_and_exit_codes(project):
     assert "Usage" in run("--help").stdout
 
 
-def test_unexpected_errors_are_one_line_without_traceback(project, run_cli, monkeypatch):
+def test_unexpected_errors_are_one_line_and_a_crash_report_without_the_key(project, run_cli, monkeypatch, tmp_path):
     import storyboard.cli.validate as validate_command
 
     def explode(path):
-        raise ZeroDivisionError("boom")
+        raise ZeroDivisionError("boom sk-secret-key-1234")
 
+    monkeypatch.setenv("AIMLAPI_KEY", "sk-secret-key-1234")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(validate_command, "load", explode)
     code, _, err = run_cli("validate", "x.yaml")
     assert code == 1
-    assert err == "internal error: ZeroDivisionError: boom (run with --debug for details)\n"
+    report = tmp_path / "cache" / "storyboard" / "crash.log"
+    assert err == ("internal error: ZeroDivisionError: boom ***\n"
+                   f"This is a bug in storyboard: please attach {report} to a report (--debug shows the details here).\n")
+    text = report.read_text()
+    assert "command: storyboard validate x.yaml" in text and "Traceback" in text and "explode" in text
+    assert "sk-secret-key-1234" not in text
     code, _, err = run_cli("--debug", "validate", "x.yaml")
     assert code == 1 and "Traceback" in err
 

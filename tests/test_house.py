@@ -70,6 +70,35 @@ def test_no_module_imports_one_that_imports_it_back():
     assert sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if reaches(b, a)) == []
 
 
+# The pipeline's stages in order (docs/architecture.md): a module imports only from its own stage and
+# the ones before it, never from a later one.
+STAGES = [
+    {"errors", "redaction", "messages", "files", "events", "lazy", "media"},  # what every stage uses
+    {"loading", "model"},  # a storyboard file in, the checked `Storyboard` out
+    {"project"},  # the records on disk: clip store, render state, storyboard.lock, the project lock
+    {"planning"},  # one hashed request per take, and what exists of it
+    {"backends", "cache"},  # who generates a request; the cache shared between machines
+    {"generating"},
+    {"assembling"},
+    {"reviewing", "exporting"},
+    {"api"},  # the front door
+    {"cli", "emulator", "__main__"},
+]
+
+
+def _stage(module: str) -> int:
+    part = module.split(".")[1] if "." in module else "api"
+    return next(index for index, names in enumerate(STAGES) if part in names)
+
+
+def test_no_module_imports_a_later_stage():
+    modules = _modules()
+    upward = sorted(f"{name} -> {target}" for name, file in modules.items() for target in _imports(name, file, modules)[0]
+                    if target != "storyboard" and _stage(target) > _stage(name))
+    assert upward == []
+    assert {name.split(".")[1] for name in modules if "." in name} <= set().union(*STAGES) | {"api"}
+
+
 def test_no_module_is_longer_than_a_reader_can_hold():
     long = {str(file.relative_to(ROOT)): lines for file in PACKAGE.rglob("*.py")
             if (lines := len(file.read_text().splitlines())) > 420}

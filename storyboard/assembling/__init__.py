@@ -22,9 +22,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import av
+
 from ..errors import AssemblyError, MediaError
 from ..files import atomic_path
 from ..media import probe
+from ..messages import describe_os_error, os_reason
 from .captions import STYLE as CAPTION_STYLE
 from .captions import Caption, captions_of
 from .encode import Progress, SegmentStore, encode_segments
@@ -102,20 +105,13 @@ def _check_frames(film: Path, expected: int) -> None:
 
 @contextlib.contextmanager
 def _as_assembly_error() -> Iterator[None]:
-    """Failures from below as AssemblyError; storyboard's own errors other than MediaError pass as they are."""
+    """What ffmpeg, PyAV and the file system refuse, as AssemblyError. Anything else is a bug of
+    storyboard's own and goes up as it is (the command line writes a crash report for it)."""
     try:
         yield
     except MediaError as error:  # ffmpeg failed, or a clip cannot be read
         raise AssemblyError(str(error)) from error
+    except av.FFmpegError as error:  # PyAV, decoding a clip's sound or frames
+        raise AssemblyError(f"a clip cannot be decoded: {os_reason(error)}") from error
     except OSError as error:  # a full disk, a file that went away
-        raise AssemblyError(_describe(error)) from error
-    except (ValueError, KeyError, IndexError, RuntimeError) as error:  # PyAV's and Pillow's other ways of saying a file is odd
-        raise AssemblyError(f"{type(error).__name__}: {error}") from error
-
-
-def _describe(error: OSError) -> str:
-    """'No space left on device: FILE' rather than '[Errno 28] ...'."""
-    if not error.strerror:
-        return str(error).strip() or type(error).__name__
-    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
-    return f"{error.strerror}: {' -> '.join(names)}" if names else error.strerror
+        raise AssemblyError(describe_os_error(error)) from error

@@ -1,5 +1,5 @@
-"""The film's sound: `Mixer` renders the mix chunk by chunk, sample-exact, into a WAV that the
-final mux encodes once. Each clip's sound is placed by its own timestamps, relative to the
+"""The film's sound: `Mixer` renders the mix chunk by chunk, sample-exact, as PCM that the final
+mux pipes into ffmpeg and encodes once. Each clip's sound is placed by its own timestamps, relative to the
 clip's start, as its picture is; edges
 get 4 ms ramps so cuts do not click; clips without sound, or with sound shorter than their
 picture, get silence. The soundtrack plays under it, looped or cut, faded, ducked."""
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import wave
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -36,14 +35,6 @@ class Mixer:
         self.total = round(timeline.duration * SAMPLE_RATE)
         self._clip_sound: dict[int, SoundReader] = {}
         self._duck_gain = 1.0
-
-    def write_wav(self, path: Path) -> None:
-        with wave.open(str(path), "wb") as out:
-            out.setnchannels(CHANNELS)
-            out.setsampwidth(2)
-            out.setframerate(SAMPLE_RATE)
-            for chunk in self.pcm():
-                out.writeframes(chunk)
 
     def pcm(self) -> Generator[bytes, None, None]:
         """The mix as 16-bit little-endian interleaved PCM (`PCM_FORMAT`), chunk by chunk, in order."""

@@ -1,13 +1,17 @@
 """`storyboard` on the command line: a thin layer over the Python API, one file per command."""
 from __future__ import annotations
 
+import os
+import platform
 import signal
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
 from ..errors import InvalidStoryboard, StoryboardError, UsageError
+from ..files import atomic_write_bytes
 from ..messages import describe_os_error
 from ..redaction import redact
 from . import cache, emulator, export, init, plan, render, review, schema, validate
@@ -74,11 +78,32 @@ def _run(argv: list[str] | None) -> int:
         if debug:
             click.echo(redact(traceback.format_exc()), err=True)
         else:
-            click.echo(redact(f"internal error: {type(error).__name__}: {error} (run with --debug for details)"), err=True)
+            click.echo(redact(f"internal error: {type(error).__name__}: {error}"), err=True)
+            click.echo(_crash_report(argv), err=True)
         return EXIT_FAILED
     finally:
         signal.signal(signal.SIGTERM, previous)
     return returned if isinstance(returned, int) else EXIT_OK
+
+
+def _crash_report(argv: list[str] | None) -> str:
+    """Write what a bug report needs (versions, the command, the traceback; secrets redacted) to the
+    crash log, and say where it is."""
+    from .. import __version__
+
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "storyboard"
+    log = folder / "crash.log"
+    report = "\n".join([
+        f"storyboard {__version__}, Python {platform.python_version()}, {platform.platform()}",
+        f"command: storyboard {' '.join(argv if argv is not None else sys.argv[1:])}",
+        "", traceback.format_exc(),
+    ])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(log, redact(report).encode())
+    except OSError:
+        return "This is a bug in storyboard: run the command again with --debug and attach what it prints to a report."
+    return f"This is a bug in storyboard: please attach {log} to a report (--debug shows the details here)."
 
 
 def _interrupt(signum: int, frame: object) -> None:

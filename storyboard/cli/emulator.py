@@ -9,6 +9,7 @@ import click
 from ..emulator.faults import FAULTS
 from ..emulator.s3 import DEFAULT_BUCKET, DEFAULT_PORT, INSTALL_HINT, LocalS3
 from ..errors import UsageError
+from ..messages import os_reason
 
 
 @click.command("emulator")
@@ -47,7 +48,7 @@ def command(host: str, port: int, api_key: str | None, latency: float, seed: int
                 local_s3 = LocalS3(host=host, port=s3_port, bucket=s3_bucket)
             except OSError as error:
                 raise click.ClickException(f"cannot listen on {host}:{s3_port} (--s3-port): "
-                                           f"{error.strerror or error}") from None
+                                           f"{os_reason(error)}") from None
             running.enter_context(local_s3)
         try:
             emulator = Emulator(host=host, port=port, api_key=api_key, latency=latency, faults=faults, seed=seed,
@@ -55,7 +56,7 @@ def command(host: str, port: int, api_key: str | None, latency: float, seed: int
         except UsageError as error:
             raise click.BadParameter(str(error), param_hint="'--faults'") from None
         except OSError as error:
-            raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {os_reason(error)}") from None
         running.enter_context(emulator)
         click.echo(f"emulator listening; use AIMLAPI_BASE_URL={emulator.url}")
         if local_s3 is not None:

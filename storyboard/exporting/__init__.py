@@ -66,6 +66,7 @@ def export(storyboard: Storyboard | str | os.PathLike[str], out: str | os.PathLi
 def _check_destination(board: Storyboard, destination: Path) -> None:
     """OUT may be none of the storyboard's inputs, nor the film, nor inside its state folder."""
     from ..loading.checks.outputs import overwritten
+    from ..messages import os_reason
 
     role = overwritten(board, destination)
     if role:
@@ -75,6 +76,6 @@ def _check_destination(board: Storyboard, destination: Path) -> None:
         if target.is_relative_to(board.state_dir.resolve()):
             raise UsageError(f"{destination} is inside {STATE_DIR}/, storyboard's own state; name another file")
     except (OSError, RuntimeError) as error:  # RuntimeError: a symbolic link loop
-        raise UsageError(f"{destination} cannot be used: {getattr(error, 'strerror', None) or error}") from None
+        raise UsageError(f"{destination} cannot be used: {os_reason(error)}") from None
     if destination.is_dir():
         raise UsageError(f"{destination} is a folder; name the file to write")

@@ -20,6 +20,7 @@ import jsonschema
 
 from ..errors import FileRefused, InvalidStoryboard, Problem
 from ..files import read_regular_file
+from ..messages import os_reason
 from .schema import explain, non_finite_numbers, storyboard_schema
 from .yaml_source import MAX_FILE_BYTES, Document, parse_yaml
 
@@ -232,7 +233,7 @@ def load_profiles(project_root: Path | None = None, display_root: str | None = N
             problems.append(Problem(display, 1, 1, f"model profile {refused}"))
             continue
         except OSError as error:
-            problems.append(Problem(display, 1, 1, f"model profile cannot be read: {error.strerror}"))
+            problems.append(Problem(display, 1, 1, f"model profile cannot be read: {os_reason(error)}"))
             continue
         base = merged.get(data["model"], (document, {}))[1]
         fields = {**base.get("fields", {}), **data.get("fields", {})}  # a field given replaces that field only

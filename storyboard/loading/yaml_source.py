@@ -21,6 +21,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import FileRefused, InvalidStoryboard, Problem, StoryboardError
 from ..files import read_regular_file
+from ..messages import os_reason
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000  # values after alias expansion
@@ -124,7 +125,7 @@ def read_yaml(path: Path, display_path: str | None = None) -> Document:
     except FileNotFoundError:
         raise _fail(display, "no such file") from None
     except (OSError, ValueError) as error:  # ValueError: a NUL character in the path
-        raise _fail(display, f"cannot read file: {getattr(error, 'strerror', None) or error}") from None
+        raise _fail(display, f"cannot read file: {os_reason(error)}") from None
     return parse_yaml(raw, display)
 
 

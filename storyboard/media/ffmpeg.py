@@ -5,6 +5,7 @@ import functools
 import subprocess
 
 from ..errors import MediaError
+from ..messages import os_reason
 
 
 @functools.cache
@@ -22,7 +23,7 @@ def check_tools() -> None:
         done = subprocess.run([exe, "-hide_banner", "-version"], capture_output=True, timeout=30, check=False)
         problem = None if done.returncode == 0 else f"it exited with {done.returncode}"
     except (OSError, subprocess.TimeoutExpired) as error:
-        problem = getattr(error, "strerror", None) or str(error)
+        problem = os_reason(error)
     if problem:
         raise MediaError(f"ffmpeg ({exe}) cannot be run: {problem}. storyboard needs it to make clips and the film; "
                          "reinstall it with `pip install --force-reinstall imageio-ffmpeg` (or unset IMAGEIO_FFMPEG_EXE). "

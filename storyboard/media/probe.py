@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MediaError
+from ..messages import os_reason
 from .sniff import sniff
 from .streams import picture_stream
 
@@ -294,5 +295,5 @@ def _declared_end(stream: Any) -> float | None:
 
 
 def _reason(error: BaseException) -> str:
-    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    text = os_reason(error)
     return str(text).strip().splitlines()[-1]

@@ -123,7 +123,12 @@ class Plan:
     previous: dict[str, str] = field(default_factory=dict)  # shot id -> request hash of its clip in the last film
 
     def shot(self, shot_id: str) -> ShotPlan:
-        return next(item for item in self.shots if item.id == shot_id)
+        """The take in the film of the shot `shot_id`. Raises KeyError naming the shots there are."""
+        for item in self.shots:
+            if item.id == shot_id:
+                return item
+        raise KeyError(f"no shot {shot_id!r} in {self.storyboard.display_path} "
+                       f"(its shots: {', '.join(item.id for item in self.shots) or 'none'})")
 
     def takes(self, shot_id: str) -> list[ShotPlan]:
         """Every take of the shot, by take number, the one in the film included."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import Problem
-from ...messages import suggest
+from ...messages import os_reason, suggest
 from ...model import REFERENCE_FIELDS, SERVICE_FIELDS, STATE_DIR, FrameOf, Shot, Storyboard, sidecar_paths
 from ..yaml_source import Path_
 from .dialogue import check_dialogue
@@ -109,7 +109,7 @@ def check_output(storyboard: Storyboard) -> list[Problem]:
                     return [storyboard.document.problem(where, f"output.path: {parent.name!r} is a file, not a folder")]
                 break
     except (OSError, RuntimeError) as error:  # RuntimeError: a symbolic link loop
-        return [storyboard.document.problem(where, f"output.path cannot be used: {getattr(error, 'strerror', error)}")]
+        return [storyboard.document.problem(where, f"output.path cannot be used: {os_reason(error)}")]
     return []
 
 

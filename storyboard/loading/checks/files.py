@@ -11,6 +11,7 @@ from typing import Any
 from ...errors import MediaError, Problem
 from ...files import file_kind
 from ...media import image_is_readable, probe, sniff
+from ...messages import os_reason
 from ...model import Reference, Shot, Storyboard
 from ..yaml_source import Document, Path_
 from .timing import check_trim
@@ -90,7 +91,7 @@ def _check_file(document: Document, where: Path_, path: Any, source: str, kinds:
     except (FileNotFoundError, NotADirectoryError):
         return [document.problem(where, f"{role} {source!r} does not exist")]
     except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
+        reason = os_reason(error)
         return [document.problem(where, f"{role} {source!r} cannot be read: {reason}")]
     if kind not in kinds:
         expected = _with_article(kinds[0] + " file")
