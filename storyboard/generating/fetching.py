@@ -20,8 +20,8 @@ from ..model import FrameOf, Reference
 from ..planning.plans import Plan, ShotPlan
 from ..planning.request import frame_time
 from ..project.lockfile import Entry
-from ..project.state import ClipFacts, Record, State
-from ..project.store import ClipStore
+from ..project.state import Record, State
+from ..project.store import ClipFacts, ClipStore
 from .options import GenerateOptions, Outcome
 from .shared import CLIP_WAIT, CachedClip, Held, Off, SharedCache
 

@@ -14,8 +14,8 @@ from ..errors import GenerationFailed, RenderError, ShotFailed, SubmissionUnknow
 from ..events import Event
 from ..planning.plans import Plan, ShotPlan
 from ..project.lockfile import Entry
-from ..project.state import ClipFacts, State
-from ..project.store import ClipStore
+from ..project.state import State
+from ..project.store import ClipFacts, ClipStore
 from .fetching import Run, Sources, quietly, reason_of
 from .options import GenerateOptions, Outcome
 from .shared import Held, SharedCache

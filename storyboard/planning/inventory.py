@@ -12,8 +12,8 @@ from pathlib import Path
 from ..errors import InvalidStoryboard
 from ..model import Storyboard
 from ..project.lockfile import Entry, LockFile, by_request, in_film
-from ..project.state import InFilm, Record, State, clip_is_intact
-from ..project.store import ClipStore
+from ..project.state import InFilm, Record, State
+from ..project.store import ClipStore, clip_is_intact
 from .plans import Plan, ShotPlan, make_plan
 
 
@@ -73,7 +73,7 @@ def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
 
 
 def _status(item: ShotPlan, clip: Path, record: Record | None, entry: Entry | None, backend: str, paid: bool) -> str:
-    if clip_is_intact(clip, record) is not False:
+    if clip_is_intact(clip, record.clip if record else None) is not False:
         return "cached"
     if not paid:  # a free backend simply makes the clip again
         return "missing"

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StateError
-from ..files import file_sha256
 from ..redaction import redact
+from .store import ClipFacts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -88,6 +88,13 @@ class Record:
     created_at: float
     updated_at: float
     shared: str | None = None
+
+    @property
+    def clip(self) -> ClipFacts | None:
+        """The facts of the clip this request stored, when it stored one."""
+        if self.clip_sha256 is None:
+            return None
+        return ClipFacts(self.clip_sha256, self.clip_size or 0, self.clip_mtime_ns or 0)
 
     @property
     def outcome_unknown(self) -> bool:
@@ -280,28 +287,3 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 class Claim:
     attempt: int  # creates sent for this request, this one included
     idempotency_key: str
-
-
-@dataclass(frozen=True)
-class ClipFacts:
-    sha256: str
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, path: Path) -> ClipFacts:
-        stat = path.stat()
-        return cls(file_sha256(path), stat.st_size, stat.st_mtime_ns)
-
-
-def clip_is_intact(path: Path, record: Record | None) -> bool | None:
-    """True if `path` is the clip `record` stored; False if it is missing or damaged;
-    None if there is a file but nothing to check it against."""
-    if not path.is_file():
-        return False
-    if record is None or record.clip_sha256 is None:
-        return None if path.stat().st_size > 0 else False
-    stat = path.stat()
-    if (stat.st_size, stat.st_mtime_ns) == (record.clip_size, record.clip_mtime_ns):
-        return True  # unchanged since its checksum was taken; rehashing every clip would make re-renders slow
-    return ClipFacts.of(path).sha256 == record.clip_sha256
