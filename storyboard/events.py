@@ -2,6 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+# What an event says. A shot's: `cached` (its clip was there), or, while its clip is brought or made,
+# `resuming`, `downloading`, `following`, `waiting`, `generating` then `submitted` (the create answered),
+# ending `done`; `failed` or `skipped` end it at any point. The film's (shot None): `assembling`, `segment`
+# (of the film's picture, reused or encoded), ending `film`, or `current` alone (it was up to date).
+# `note`, for either, at any time.
+EventState = Literal["cached", "resuming", "downloading", "following", "waiting", "generating", "submitted", "done",
+                     "failed", "skipped", "assembling", "segment", "film", "current", "note"]
 
 
 @dataclass(frozen=True)
@@ -9,9 +18,7 @@ class Event:
     """Something the user may want to see while rendering."""
 
     shot: str | None  # None for film-wide events
-    # cached | resuming | downloading | following | waiting | generating | submitted | done | failed | skipped
-    # | assembling | segment (of the film's picture, reused or encoded) | film | current | note
-    state: str
+    state: EventState
     message: str = ""
     usd: float | None = None  # what this shot's generation cost
     total_usd: float | None = None  # spent by this render so far

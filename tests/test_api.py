@@ -84,7 +84,7 @@ def test_library_errors_name_the_argument_and_the_command_line_its_flag(project,
         storyboard.render("board.yaml", only=["nope"])
     assert str(raised.value) == "`only`: no shot 'nope' in board.yaml" and raised.value.option == "only"
     assert "--" not in str(raised.value)
-    with pytest.raises(storyboard.UsageError, match="^`output` 'board.yaml' is the storyboard"):
+    with pytest.raises(storyboard.UsageError, match=r"^`output` 'board\.yaml' is the storyboard"):
         storyboard.review("board.yaml", output="board.yaml")
     code, _, err = run_cli("render", "board.yaml", "--only", "nope")
     assert (code, err) == (2, "error: --only: no shot 'nope' in board.yaml\n")

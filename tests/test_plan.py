@@ -100,3 +100,13 @@ def test_identical_requests_are_priced_once(project):
     the_plan = storyboard.plan(storyboard.load(project.write(board)))
     assert the_plan.shots[0].hash == the_plan.shots[2].hash
     assert the_plan.missing_usd == 1.3
+
+
+def test_every_take_status_is_explained_and_labelled():
+    from typing import get_args
+
+    from storyboard.planning.plans import STATUSES, TakeStatus
+    from storyboard.reviewing.page import STATUS_LABELS
+
+    assert list(STATUSES) == list(get_args(TakeStatus))
+    assert set(STATUS_LABELS) == set(get_args(TakeStatus))

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import av
 
@@ -37,8 +38,10 @@ from .sound import Mixer
 from .subtitles import Cue
 from .timeline import FilmSettings, Piece, Soundtrack, Source, Timeline
 
-__all__ = ["CAPTION_STYLE", "AssemblyError", "FilmSettings", "Piece", "Progress", "Soundtrack", "Source", "Timeline",
-           "assemble", "film_timeline"]
+__all__ = ["CAPTION_STYLE", "AssemblyError", "AssemblyWay", "FilmSettings", "Piece", "Progress", "Soundtrack", "Source",
+           "Timeline", "assemble", "film_timeline"]
+
+AssemblyWay = Literal["copy", "segments", "kept"]  # how `assemble` made the film's picture (see there)
 
 
 def film_timeline(pieces: list[Piece], fps: float) -> Timeline:
@@ -54,7 +57,7 @@ def film_timeline(pieces: list[Piece], fps: float) -> Timeline:
 
 def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scratch: Path | None = None,
              captions: Sequence[Cue] = (), kept: Path | None = None,
-             progress: Callable[[Progress], None] | None = None) -> str:
+             progress: Callable[[Progress], None] | None = None) -> AssemblyWay:
     """Write the film to `destination` (atomically); return which way made the picture: 'copy' (the
     clips' video stream-copied), 'segments' (encoded by segments, those made before found again) or
     'kept' (every segment found as it was: only the sound was mixed again).
@@ -80,7 +83,7 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
 
 
 def _from_segments(timeline: Timeline, settings: FilmSettings, store: SegmentStore, scratch: Path,
-                   captions: Sequence[Caption], destination: Path, progress: Callable[[Progress], None] | None) -> str:
+                   captions: Sequence[Caption], destination: Path, progress: Callable[[Progress], None] | None) -> AssemblyWay:
     """The film from its segments; a kept segment found damaged when they are joined is encoded again, once."""
     for attempt in (1, 2):
         encoded, made = encode_segments(timeline, settings, store, scratch, captions, progress)

@@ -29,12 +29,22 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 from ..files import atomic_write_bytes
 from ..redaction import redact
 
-CLAIMED, SUBMITTED, COMPLETED, FAILED, UNREADABLE = "claimed", "submitted", "completed", "failed", "unreadable"
+# A claim's record in the bucket, as its owner rewrites it: `claimed` (written before the create), then
+# `submitted` (the generation id recorded), then `completed` (the clip stored in the cache) or `failed`
+# (the generation failed, or the claim was released without creating). `unreadable` is never written: it is
+# what a claim that cannot be read is taken for (see Claim.read).
+ClaimStatus = Literal["claimed", "submitted", "completed", "failed", "unreadable"]
+CLAIMED: Final[ClaimStatus] = "claimed"
+SUBMITTED: Final[ClaimStatus] = "submitted"
+COMPLETED: Final[ClaimStatus] = "completed"
+FAILED: Final[ClaimStatus] = "failed"
+UNREADABLE: Final[ClaimStatus] = "unreadable"
+WRITTEN: Final[tuple[ClaimStatus, ...]] = (CLAIMED, SUBMITTED, COMPLETED, FAILED)  # what an owner writes
 PATIENCE = 600.0  # seconds a claim may go without a generation id before its owner is thought gone
 OWNER_FILE = "cache-owner"
 
@@ -77,7 +87,7 @@ class Claim:
 
     attempt: int
     age: float
-    status: str
+    status: ClaimStatus
     owner: str | None = None
     who: str = "an unreadable claim"
     claimed_at: str | None = None
@@ -92,7 +102,7 @@ class Claim:
         """A claim from its record; anything that is not one (garbage, a wrong shape) is `unreadable`:
         it still stands (the attempt is taken) but tells nothing, so it is treated as a claim without
         a generation id whose owner is unknown."""
-        if record is None or record.get("status") not in (CLAIMED, SUBMITTED, COMPLETED, FAILED):
+        if record is None or record.get("status") not in WRITTEN:
             return cls(attempt, age, UNREADABLE)
         owner: dict[str, Any] = record["owner"] if isinstance(record.get("owner"), dict) else {}
         user, host, pid = (record_text(owner.get(name)) for name in ("user", "host", "pid"))
@@ -126,7 +136,7 @@ def new_claim(owner: Owner, attempt: int, *, backend: str, request: str, shot: s
     return record
 
 
-def updated(claim: Claim, status: str, **changes: Any) -> dict[str, Any]:
+def updated(claim: Claim, status: ClaimStatus, **changes: Any) -> dict[str, Any]:
     """The claim's record moved to `status`, with `changes` (an error is scrubbed of secrets)."""
     record = dict(claim.raw) | {"status": status, "updated_at": _now()}
     for name, value in changes.items():

@@ -10,11 +10,12 @@ from typing import Any, TextIO
 
 import click
 
-from ..events import Event
+from ..events import Event, EventState
 from ..redaction import redact
 
-ACTIVE = {"generating", "submitted", "resuming", "downloading", "following", "waiting"}
-FINISHED = {"cached", "done", "failed", "skipped"}
+ACTIVE: set[EventState] = {"generating", "submitted", "resuming", "downloading", "following", "waiting"}
+FINISHED: set[EventState] = {"cached", "done", "failed", "skipped"}
+TO_STDERR: tuple[EventState, ...] = ("failed", "skipped", "note")  # what Lines writes to stderr
 
 
 class Lines:
@@ -22,7 +23,7 @@ class Lines:
 
     def __call__(self, event: Event) -> None:
         label = event.shot or "film"
-        text = {
+        text: dict[EventState, str] = {
             "cached": "reused cached clip",
             "resuming": f"resuming {event.message} (submitted by an earlier render)",
             "downloading": f"downloading the clip of {event.message}",
@@ -38,8 +39,8 @@ class Lines:
             "film": f"written to {event.message}",
             "current": f"{event.message} is up to date",
             "note": f"note: {event.message}",
-        }.get(event.state, event.message)
-        click.echo(redact(f"{label}: {text}"), err=event.state in ("failed", "skipped", "note"))
+        }
+        click.echo(redact(f"{label}: {text.get(event.state, event.message)}"), err=event.state in TO_STDERR)
 
     def close(self) -> None:
         pass
@@ -65,7 +66,7 @@ class JsonLines:
 
 @dataclass
 class _Row:
-    state: str = "waiting"
+    state: EventState = "waiting"
     detail: str = ""
     started: float | None = None
     finished: float | None = None
@@ -98,9 +99,10 @@ class LiveTable:
             if event.state == "note":
                 self.console.print(redact(f"note: {event.message}"), style="yellow", markup=False, highlight=False)
             else:
-                self.film = {"assembling": f"assembling {event.message}", "segment": f"picture: {event.message}",
-                             "film": f"film written to {event.message}",
-                             "current": f"{event.message} is up to date"}.get(event.state, event.message)
+                film: dict[EventState, str] = {
+                    "assembling": f"assembling {event.message}", "segment": f"picture: {event.message}",
+                    "film": f"film written to {event.message}", "current": f"{event.message} is up to date"}
+                self.film = film.get(event.state, event.message)
             if self.live.is_started:
                 self.live.refresh()
             return
@@ -124,8 +126,9 @@ class LiveTable:
         from rich.table import Table
         from rich.text import Text
 
-        colours = {"done": "green", "cached": "green", "failed": "red", "skipped": "yellow", "submitted": "cyan",
-                   "generating": "cyan", "resuming": "cyan", "downloading": "cyan", "following": "cyan", "waiting": "cyan"}
+        colours: dict[EventState, str] = {
+            "done": "green", "cached": "green", "failed": "red", "skipped": "yellow", "submitted": "cyan",
+            "generating": "cyan", "resuming": "cyan", "downloading": "cyan", "following": "cyan", "waiting": "cyan"}
         table = Table(box=None, pad_edge=False, show_footer=True)
         widest = max((len(shot_id) for shot_id in self.rows), default=5)
         table.add_column("shot", footer="total", no_wrap=True, min_width=min(24, max(5, widest)))

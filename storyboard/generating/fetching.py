@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ..backends import Backend, Job, Submission
 from ..cache.claims import Claim
@@ -26,6 +27,7 @@ from .options import GenerateOptions, Outcome
 from .shared import CLIP_WAIT, CachedClip, Held, Off, SharedCache
 
 URL_REFRESHES = 2  # fresh result URLs asked of the service for one download before the shot fails
+FailureMark = Literal["failed", "unknown"]  # the RecordStatus a failed shot's request is left in, when not as it was
 
 
 @dataclass
@@ -196,7 +198,7 @@ class Sources:
 
     # -- helpers ---------------------------------------------------------------------------------
 
-    def reused(self, item: ShotPlan, how: str, message: str) -> None:
+    def reused(self, item: ShotPlan, how: Literal["cached", "downloaded"], message: str) -> None:
         self.lock_entry(item)
         self.run.outcome.reused.append(item.key)
         self.run.emit(Event(item.key, "cached" if how == "cached" else "done", message))
@@ -214,7 +216,7 @@ class Sources:
     def job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
         return Job(item, first_frame, report=lambda message: self.run.emit(Event(item.key, "note", message)))
 
-    def failed(self, item: ShotPlan, reason: str, *, mark: str | None = None, advice: str = "") -> ShotFailed:
+    def failed(self, item: ShotPlan, reason: str, *, mark: FailureMark | None = None, advice: str = "") -> ShotFailed:
         """The one path of a shot that failed: its request is marked `failed` or `unknown` (with
         `reason`) in the render state when asked, new submissions stop (unless keep-going), and
         the error to raise, with `advice` for the user."""

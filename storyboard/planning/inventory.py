@@ -14,7 +14,9 @@ from ..model import Storyboard
 from ..project.lockfile import Entry, LockFile, by_request, in_film
 from ..project.state import InFilm, Record, State
 from ..project.store import ClipStore, clip_is_intact
-from .plans import Plan, ShotPlan, make_plan
+from .plans import Plan, ShotPlan, TakeStatus, make_plan
+
+HAD_WITHOUT_CREATE: tuple[TakeStatus, ...] = ("cached", "download", "resume")  # the clip is had without a new create
 
 
 def stock(storyboard: Storyboard, backend: str, *, paid: bool) -> Plan:
@@ -47,7 +49,7 @@ def check_holds(the_plan: Plan) -> None:
         board.document.problem(item.shot.origins["hold"], f"shot {item.id!r}: hold: the clip it holds ({item.hash[:12]}) "
                                "is neither in the clip store nor in storyboard.lock any more; remove `hold: true` to "
                                "generate the shot as it is written now")
-        for item in the_plan.shots if item.held and item.status not in ("cached", "download", "resume")
+        for item in the_plan.shots if item.held and item.status not in HAD_WITHOUT_CREATE
     ]
     if problems:
         raise InvalidStoryboard(problems)
@@ -72,7 +74,7 @@ def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
     return the_plan.with_statuses(backend, statuses)
 
 
-def _status(item: ShotPlan, clip: Path, record: Record | None, entry: Entry | None, backend: str, paid: bool) -> str:
+def _status(item: ShotPlan, clip: Path, record: Record | None, entry: Entry | None, backend: str, paid: bool) -> TakeStatus:
     if clip_is_intact(clip, record.clip if record else None) is not False:
         return "cached"
     if not paid:  # a free backend simply makes the clip again

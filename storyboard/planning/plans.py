@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..files import file_sha256
 from ..loading.profiles import ModelProfile
 from ..model import FrameOf, Reference, Shot, Storyboard, request_body
 from .request import request_hashes
 
-STATUSES = {
+# A take's status, for one backend's store. Nothing moves a take from one to another: make_plan starts every
+# generated take `missing` (footage `footage`), and inventory.take_stock finds each afresh from the store,
+# the render state and storyboard.lock.
+TakeStatus = Literal["cached", "resume", "download", "unknown", "missing", "footage"]
+STATUSES: dict[TakeStatus, str] = {
     "cached": "the clip is in the local store",
     "resume": "submitted by an earlier render; it is followed, not paid again",
     "download": "generated before; the clip is downloaded again (render state or storyboard.lock)",
@@ -24,6 +28,7 @@ STATUSES = {
     "missing": "to generate",
     "footage": "existing footage (`clip`); nothing to generate",
 }
+TO_PAY: tuple[TakeStatus, ...] = ("missing", "unknown")  # a new (paid, on a paid backend) generation makes the clip
 
 
 @dataclass
@@ -34,7 +39,7 @@ class ShotPlan:
     depends_on: list[str]
     hash: str
     estimated_usd: float | None
-    status: str = "missing"  # see STATUSES
+    status: TakeStatus = "missing"  # see STATUSES
     references: list[Reference] = field(default_factory=list)  # in the order they are sent
     take: int = 1  # which of the shot's takes this request is
     takes: int = 1  # how many the shot has
@@ -60,7 +65,7 @@ class ShotPlan:
     @property
     def to_pay(self) -> bool:
         """Rendering this shot needs a new (paid, on a paid backend) generation."""
-        return self.status in ("missing", "unknown")
+        return self.status in TO_PAY
 
     @property
     def id(self) -> str:
@@ -163,7 +168,7 @@ class Plan:
         missing = {item.hash: item.estimated_usd or 0 for item in self.requests if item.to_pay}
         return round(sum(missing.values()), 4)
 
-    def with_statuses(self, backend: str, statuses: dict[str, str]) -> Plan:
+    def with_statuses(self, backend: str, statuses: dict[str, TakeStatus]) -> Plan:
         """This plan with each take's status (by key) as found for `backend`."""
         def found(items: list[ShotPlan]) -> list[ShotPlan]:
             return [replace(item, status=statuses.get(item.key, item.status)) for item in items]

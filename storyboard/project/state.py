@@ -24,11 +24,14 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import StateError
 from ..redaction import redact
 from .store import ClipFacts
+
+RecordStatus = Literal["claimed", "submitted", "completed", "stored", "failed", "unknown"]  # a row's state: see above
+OUTCOME_UNKNOWN: tuple[RecordStatus, ...] = ("claimed", "unknown")  # a create may have reached the service
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS generations (
@@ -75,7 +78,7 @@ class Record:
     shot_id: str
     model: str | None
     seed: int | None
-    status: str
+    status: RecordStatus
     generation_id: str | None
     video_url: str | None
     usd_spent: float
@@ -98,7 +101,7 @@ class Record:
 
     @property
     def outcome_unknown(self) -> bool:
-        return self.status in ("claimed", "unknown")
+        return self.status in OUTCOME_UNKNOWN
 
 
 class State:
@@ -185,46 +188,47 @@ class State:
         previous = self.get(backend, request_hash)
         key = previous.idempotency_key if previous and previous.outcome_unknown and previous.idempotency_key else None
         key = idempotency_key or key or str(uuid.uuid4())
+        status: RecordStatus = "claimed"
         self._db.execute(
             """INSERT INTO generations
                  (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, 'claimed', 1, ?, ?, ?)
+               VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
                ON CONFLICT (backend, request_hash) DO UPDATE SET
-                 shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = 'claimed',
+                 shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = excluded.status,
                  generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
                  clip_mtime_ns = NULL, error = NULL, shared = NULL, attempts = attempts + 1,
                  idempotency_key = excluded.idempotency_key, updated_at = excluded.updated_at""",
-            (backend, request_hash, shot_id, model, seed, key, now, now),
+            (backend, request_hash, shot_id, model, seed, status, key, now, now),
         )
         return Claim(attempt=(previous.attempts if previous else 0) + 1, idempotency_key=key)
 
     def submitted(self, backend: str, request_hash: str, generation_id: str, usd_spent: float | None) -> None:
-        self._update(backend, request_hash, "status = 'submitted', generation_id = ?, usd_spent = usd_spent + ?",
-                     generation_id, usd_spent or 0.0)
+        self._move(backend, request_hash, "submitted", "generation_id = ?, usd_spent = usd_spent + ?",
+                   generation_id, usd_spent or 0.0)
 
     def completed(self, backend: str, request_hash: str, video_url: str) -> None:
-        self._update(backend, request_hash, "status = 'completed', video_url = ?", video_url)
+        self._move(backend, request_hash, "completed", "video_url = ?", video_url)
 
     def stored(self, backend: str, request_hash: str, clip: ClipFacts) -> None:
-        self._update(backend, request_hash, "status = 'stored', clip_sha256 = ?, clip_size = ?, clip_mtime_ns = ?, error = NULL",
-                     clip.sha256, clip.size, clip.mtime_ns)
+        self._move(backend, request_hash, "stored", "clip_sha256 = ?, clip_size = ?, clip_mtime_ns = ?, error = NULL",
+                   clip.sha256, clip.size, clip.mtime_ns)
 
     def shared_in(self, backend: str, request_hash: str, cache: str) -> None:
         """Record that the shared cache `cache` holds this request's clip (it is not uploaded again)."""
         self._update(backend, request_hash, "shared = ?", cache)
 
     def failed(self, backend: str, request_hash: str, error: str) -> None:
-        self._update(backend, request_hash, "status = 'failed', error = ?", redact(error))
+        self._move(backend, request_hash, "failed", "error = ?", redact(error))
 
     def unknown(self, backend: str, request_hash: str, error: str) -> None:
-        self._update(backend, request_hash, "status = 'unknown', error = ?", redact(error))
+        self._move(backend, request_hash, "unknown", "error = ?", redact(error))
 
     def adopt(self, backend: str, request_hash: str, shot_id: str, *, model: str | None = None, seed: int | None = None,
               generation_id: str | None = None, video_url: str | None = None, usd_spent: float = 0.0,
               clip: ClipFacts | None = None) -> None:
         """Record a clip this state did not produce (found in the store, or from the lock file)."""
         now = time.time()
-        status = "stored" if clip else "completed" if video_url else "submitted"
+        status: RecordStatus = "stored" if clip else "completed" if video_url else "submitted"
         self._db.execute(
             """INSERT OR REPLACE INTO generations
                (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
@@ -233,6 +237,10 @@ class State:
             (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
              clip.sha256 if clip else None, clip.size if clip else None, clip.mtime_ns if clip else None, now, now),
         )
+
+    def _move(self, backend: str, request_hash: str, status: RecordStatus, assignments: str, *values: object) -> None:
+        """The row moved to `status`, with `assignments` of its other columns."""
+        self._update(backend, request_hash, f"status = ?, {assignments}", status, *values)
 
     def _update(self, backend: str, request_hash: str, assignments: str, *values: object) -> None:
         self._db.execute(

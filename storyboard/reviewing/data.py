@@ -15,7 +15,7 @@ from ..backends.preview import DEFAULT_DURATION, labelled_references
 from ..errors import MediaError
 from ..loading.checks.timing import clip_length
 from ..model import FrameOf, Reference, Shot, Storyboard
-from ..planning.plans import STATUSES, Plan, ShotPlan
+from ..planning.plans import STATUSES, Plan, ShotPlan, TakeStatus
 from ..project.state import State
 from ..project.store import ClipStore
 from .thumbnails import ClipFacts, Thumbnails
@@ -52,7 +52,7 @@ class TakeView:
     key: str
     in_film: bool
     held: bool
-    status: str  # see planning.STATUSES
+    status: TakeStatus  # see planning.STATUSES
     explained: str
     clip: Path | None  # the file to play: the store's clip or the footage; None until rendered
     src: str | None  # `clip` as a URL relative to the page

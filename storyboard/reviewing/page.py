@@ -10,11 +10,12 @@ from ..errors import UsageError
 from ..files import atomic_write_bytes
 from ..loading.checks.outputs import overwritten, resolved
 from ..model import STATE_DIR, Storyboard
+from ..planning.plans import TakeStatus
 from .data import Review
 
 TEMPLATE = "page.html.j2"
 PAGE_NAME = "review.html"
-STATUS_LABELS = {  # a take's status (planning.STATUSES) in a word or two
+STATUS_LABELS: dict[TakeStatus, str] = {  # a take's status (planning.STATUSES) in a word or two
     "cached": "rendered",
     "missing": "not rendered yet",
     "resume": "rendering",
