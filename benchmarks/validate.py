@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import storyboard
-from storyboard import templating
+from storyboard.loading import templating
 from storyboard.errors import Problem
 from storyboard.model import Storyboard
 
@@ -125,7 +125,7 @@ def naive_render(self: templating._Templates, source: str, context: dict[str, An
 
 
 NAIVE_COMMAND = (  # `storyboard validate` with naive_render
-    "import sys\nfrom storyboard import templating\n"
+    "import sys\nfrom storyboard.loading import templating\n"
     "templating._Templates.render = lambda self, source, context: self.env.from_string(source).render(context).strip()\n"
     "from storyboard.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 )
