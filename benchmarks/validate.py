@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import storyboard
-from storyboard.loading import templating
 from storyboard.errors import Problem
+from storyboard.loading import templating
 from storyboard.model import Storyboard
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
