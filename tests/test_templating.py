@@ -216,7 +216,8 @@ def test_a_template_that_runs_too_long_is_stopped_at_its_deadline(project):
 
 
 def test_prompts_past_the_total_time_are_reported_once(project, monkeypatch):
-    from storyboard import sandbox, templating
+    from storyboard.loading import templating
+    from storyboard.loading.templating import sandbox
 
     monkeypatch.setattr(templating, "MAX_TOTAL_SECONDS", 0.3)
     monkeypatch.setattr(sandbox, "MAX_TOTAL_SECONDS", 0.3)
