@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import storyboard
-from storyboard import templating
-from storyboard.errors import Problem
+from storyboard.loading import templating
 from storyboard.model import Storyboard
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -99,10 +98,10 @@ def timed_loads(board_file: Path, runs: int) -> tuple[float, float, float, list[
     expand = templating.expand
     expanding: list[float] = []
 
-    def timed_expand(board: Storyboard) -> list[Problem]:
+    def timed_expand(board: Storyboard, any_cast: bool = False) -> templating.Expansion:
         started = time.process_time()
         try:
-            return expand(board)
+            return expand(board, any_cast)
         finally:
             expanding.append(time.process_time() - started)
 
@@ -125,7 +124,7 @@ def naive_render(self: templating._Templates, source: str, context: dict[str, An
 
 
 NAIVE_COMMAND = (  # `storyboard validate` with naive_render
-    "import sys\nfrom storyboard import templating\n"
+    "import sys\nfrom storyboard.loading import templating\n"
     "templating._Templates.render = lambda self, source, context: self.env.from_string(source).render(context).strip()\n"
     "from storyboard.cli import main\nsys.exit(main(sys.argv[1:]))\n"
 )

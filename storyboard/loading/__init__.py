@@ -18,7 +18,7 @@ from ..model import SERVICE_FIELDS, Storyboard
 from . import checks, schema, templating
 from .normalise import DEFAULT_MODEL, normalise, whole_number
 from .profiles import ModelProfile, load_profiles
-from .yaml_source import Path_, read_yaml
+from .yaml_source import Document, Path_, read_yaml
 
 
 def load(path: str | os.PathLike[str]) -> Storyboard:
@@ -33,6 +33,37 @@ def load(path: str | os.PathLike[str]) -> Storyboard:
 def _load(path: str | os.PathLike[str]) -> Storyboard:
     display = str(path)
     file = Path(path).absolute()
+    document = _read(file, display)
+    problems: list[Problem] = []
+    profiles: dict[str, ModelProfile] | None = None
+    try:
+        profiles = load_profiles(file.parent, os.path.dirname(display))
+    except InvalidStoryboard as broken:  # reported with the storyboard's own schema problems
+        problems += broken.problems
+    checked = schema.check(document, _offered(document.data, profiles or {}))
+    problems += checked.problems
+    if profiles is None or not checked.complete:
+        raise InvalidStoryboard(problems)
+    salvage = _Salvage.of(document.data, checked.refused)
+    normalised = normalise(checked.document, file, profiles, skip=salvage.skipped)
+    problems += checks.check_meaning(salvage.checked(normalised), salvage.unchecked_ids(document.data))
+    problems += checks.check_dialogue(normalised, cast_known=not salvage.cast_refused, untimed=salvage.expanded_only)
+    storyboard = normalised  # refused `vars`: the prompts stay unexpanded
+    if not salvage.vars_refused:
+        expansion = templating.expand(salvage.for_prompts(normalised), any_cast=salvage.cast_refused)
+        problems += expansion.problems
+        storyboard = expansion.apply(normalised)
+    whole = salvage.checked(storyboard)
+    if not salvage.output_path_refused:
+        problems += checks.check_output(whole)  # after expansion: included snippets are inputs too
+    problems += checks.check_requests(whole)
+    if problems:
+        raise InvalidStoryboard(problems)
+    return storyboard
+
+
+def _read(file: Path, display: str) -> Document:
+    """The storyboard file as YAML, if it is a mapping that says `storyboard: 1`."""
     document = read_yaml(file, display)
     if document.data is None:
         raise InvalidStoryboard([document.problem((), "the storyboard is empty")])
@@ -46,36 +77,7 @@ def _load(path: str | os.PathLike[str]) -> Storyboard:
         else:
             message = f"unsupported format version {version!r}; this storyboard reads version 1"
         raise InvalidStoryboard([document.problem(("storyboard",), message)])
-    problems: list[Problem] = []
-    profiles: dict[str, ModelProfile] | None = None
-    try:
-        profiles = load_profiles(file.parent, os.path.dirname(display))
-    except InvalidStoryboard as broken:  # reported with the storyboard's own schema problems
-        problems += broken.problems
-    checked = schema.check(document, _offered(document.data, profiles or {}))
-    problems += checked.problems
-    if profiles is None or not checked.complete:
-        raise InvalidStoryboard(problems)
-    salvage = _Salvage.of(document.data, checked.refused)
-    storyboard = normalise(checked.document, file, profiles, skip=salvage.skipped)
-    checked_shots = [shot for shot in storyboard.shots if shot.index not in salvage.expanded_only]
-    whole = replace(storyboard, shots=checked_shots) if salvage.expanded_only else storyboard
-    problems += checks.check_meaning(whole, salvage.unchecked_ids(document.data))
-    problems += checks.check_dialogue(storyboard, cast_known=not salvage.cast_refused, untimed=salvage.expanded_only)
-    if not salvage.vars_refused:
-        kept = {shot.index: dict(shot.fields) for shot in storyboard.shots if shot.index in salvage.as_written}
-        for shot in storyboard.shots:  # a prompt shows a refused value as written; the other checks, without it
-            shot.fields.update({name: whole_number(value) for name, value in salvage.as_written.get(shot.index, {}).items()})
-        problems += templating.expand(storyboard, any_cast=True) if salvage.cast_refused else templating.expand(storyboard)
-        for shot in storyboard.shots:
-            shot.fields = kept.get(shot.index, shot.fields)
-    whole.includes = storyboard.includes
-    if not salvage.output_path_refused:
-        problems += checks.check_output(whole)  # after expansion: included snippets are inputs too
-    problems += checks.check_requests(whole)
-    if problems:
-        raise InvalidStoryboard(problems)
-    return storyboard
+    return document
 
 
 # A shot's prompt is not expanded without these as written: the template would meet other values
@@ -137,6 +139,20 @@ class _Salvage:
             self.expanded_only.add(index)
         if name in SERVICE_FIELDS:
             self.as_written.setdefault(index, {})[name] = value
+
+    def checked(self, storyboard: Storyboard) -> Storyboard:
+        """The storyboard without the shots whose checks wait (`expanded_only`)."""
+        if not self.expanded_only:
+            return storyboard
+        return replace(storyboard, shots=[shot for shot in storyboard.shots if shot.index not in self.expanded_only])
+
+    def for_prompts(self, storyboard: Storyboard) -> Storyboard:
+        """The storyboard whose prompts are expanded: a shot's refused service fields as written."""
+        shots = [shot if shot.index not in self.as_written
+                 else replace(shot, fields={**shot.fields, **{name: whole_number(value)
+                                                              for name, value in self.as_written[shot.index].items()}})
+                 for shot in storyboard.shots]
+        return replace(storyboard, shots=shots)
 
     def unchecked_ids(self, data: dict[str, Any]) -> set[Any]:
         """Ids of the shots left out of the checks; only a string can be named by first_frame."""
