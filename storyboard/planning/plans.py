@@ -26,7 +26,7 @@ STATUSES = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShotPlan:
     shot: Shot
     profile: ModelProfile
