@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import storyboard
-from storyboard.errors import Problem
 from storyboard.loading import templating
 from storyboard.model import Storyboard
 
@@ -99,10 +98,10 @@ def timed_loads(board_file: Path, runs: int) -> tuple[float, float, float, list[
     expand = templating.expand
     expanding: list[float] = []
 
-    def timed_expand(board: Storyboard) -> list[Problem]:
+    def timed_expand(board: Storyboard, any_cast: bool = False) -> templating.Expansion:
         started = time.process_time()
         try:
-            return expand(board)
+            return expand(board, any_cast)
         finally:
             expanding.append(time.process_time() - started)
 

@@ -1,4 +1,7 @@
-"""The storyboard after loading: every default applied, every path resolved, every position known."""
+"""The storyboard after loading: every default applied, every path resolved, every position known.
+
+Built once and never changed: the dataclasses are frozen, and the dicts and lists they hold are not
+changed after they are made either. A changed storyboard is a new one (`dataclasses.replace`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -50,7 +53,7 @@ class FrameOf:
 FirstFrame = Reference | FrameOf | None
 
 
-@dataclass
+@dataclass(frozen=True)
 class CastMember:
     name: str
     references: list[Reference]
@@ -76,7 +79,7 @@ class Transition:
     duration: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Shot:
     id: str
     index: int
@@ -95,7 +98,7 @@ class Shot:
     take: int = 1  # the one in the film
     hold: bool = False  # keep the clip in the film even when the request changes
     dialogue: list[Line] = field(default_factory=list)  # what the cast says in this shot, in order
-    # Filled in by templating:
+    # Set by templating (loading builds the shot with them, see templating.Expansion):
     prompt: str = ""
     cast: list[CastMember] = field(default_factory=list)  # in order of first mention
 
@@ -109,7 +112,7 @@ class Shot:
         return [ref for ref in refs if ref.kind == "image"] + [ref for ref in refs if ref.kind == "video"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Music:
     path: Path
     volume: float
@@ -120,7 +123,7 @@ class Music:
     duck: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Output:
     path: Path
     fps: float
@@ -188,7 +191,7 @@ class RenderSettings:
     jobs: int | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Storyboard:
     file: Path  # absolute path of the storyboard file
     document: Document  # the parsed YAML, for positions in error messages

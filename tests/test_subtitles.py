@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import storyboard
 from storyboard.assembling.subtitles import Cue, cues_of, sidecar_text
 from storyboard.backends.preview import places_in_film
 from storyboard.media import extract_frame, probe
+from storyboard.model import Line
 
 FPS = 24
 FRAME = 1 / FPS
@@ -161,8 +163,8 @@ def test_burned_subtitles_are_in_the_picture_during_their_cues_only(project, run
 def test_lines_without_a_time_share_the_shot_by_their_length(project):
     project.write(BOARD)
     board = storyboard.load("board.yaml")
-    shot = board.shot("meadow")
-    shot.dialogue = [shot.dialogue[0], shot.dialogue[0].__class__("raccoon", "A much longer line than that", None, ())]
+    meadow = board.shot("meadow")
+    shot = replace(meadow, dialogue=[meadow.dialogue[0], Line("raccoon", "A much longer line than that", None, ())])
     (cue_a, cue_b) = cues_of([shot], [10.0], [2.0], FPS)
     assert cue_a.start == 10.0 and cue_b.end == 12.0 and cue_a.end == cue_b.start
     assert 10.7 < cue_b.start < 10.9  # 14 + 10 and 28 + 10 characters' worth of 2 s

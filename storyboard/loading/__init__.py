@@ -1,47 +1,24 @@
 """Stage 1 of the pipeline: a storyboard file in, a checked and expanded `Storyboard` out.
 
-read YAML (with positions) -> JSON Schema -> normalise (defaults, paths) -> meaning checks
--> template expansion -> checks of the resolved requests against the model profiles.
+read YAML (with positions) -> JSON Schema -> normalise (defaults, paths: `normalise.py`) -> meaning
+checks -> template expansion -> checks of the resolved requests against the model profiles.
 Every problem of the last five steps is reported together: a value the schema refuses is left out,
 and only what depends on it waits until it is fixed (`_Salvage`).
 """
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidStoryboard, Problem
 from ..messages import one_line
-from ..model import (
-    REFERENCE_FIELDS,
-    SERVICE_FIELDS,
-    CacheSettings,
-    CastMember,
-    FirstFrame,
-    FrameOf,
-    Line,
-    Music,
-    Output,
-    PublishSettings,
-    Reference,
-    RenderSettings,
-    S3Settings,
-    SharedStore,
-    Shot,
-    Storyboard,
-    Transition,
-)
+from ..model import SERVICE_FIELDS, Storyboard
 from . import checks, schema, templating
+from .normalise import DEFAULT_MODEL, normalise, whole_number
 from .profiles import ModelProfile, load_profiles
 from .yaml_source import Document, Path_, read_yaml
-
-DEFAULT_MODEL = "alibaba/wan-2-7-r2v"
-DEFAULT_FPS = 24
-DEFAULT_TRANSITION_SECONDS = 0.5
-URL_PATTERN = re.compile(r"^(?:https?://|data:)", re.IGNORECASE)
 
 
 def load(path: str | os.PathLike[str]) -> Storyboard:
@@ -56,6 +33,37 @@ def load(path: str | os.PathLike[str]) -> Storyboard:
 def _load(path: str | os.PathLike[str]) -> Storyboard:
     display = str(path)
     file = Path(path).absolute()
+    document = _read(file, display)
+    problems: list[Problem] = []
+    profiles: dict[str, ModelProfile] | None = None
+    try:
+        profiles = load_profiles(file.parent, os.path.dirname(display))
+    except InvalidStoryboard as broken:  # reported with the storyboard's own schema problems
+        problems += broken.problems
+    checked = schema.check(document, _offered(document.data, profiles or {}))
+    problems += checked.problems
+    if profiles is None or not checked.complete:
+        raise InvalidStoryboard(problems)
+    salvage = _Salvage.of(document.data, checked.refused)
+    normalised = normalise(checked.document, file, profiles, skip=salvage.skipped)
+    problems += checks.check_meaning(salvage.checked(normalised), salvage.unchecked_ids(document.data))
+    problems += checks.check_dialogue(normalised, cast_known=not salvage.cast_refused, untimed=salvage.expanded_only)
+    storyboard = normalised  # refused `vars`: the prompts stay unexpanded
+    if not salvage.vars_refused:
+        expansion = templating.expand(salvage.for_prompts(normalised), any_cast=salvage.cast_refused)
+        problems += expansion.problems
+        storyboard = expansion.apply(normalised)
+    whole = salvage.checked(storyboard)
+    if not salvage.output_path_refused:
+        problems += checks.check_output(whole)  # after expansion: included snippets are inputs too
+    problems += checks.check_requests(whole)
+    if problems:
+        raise InvalidStoryboard(problems)
+    return storyboard
+
+
+def _read(file: Path, display: str) -> Document:
+    """The storyboard file as YAML, if it is a mapping that says `storyboard: 1`."""
     document = read_yaml(file, display)
     if document.data is None:
         raise InvalidStoryboard([document.problem((), "the storyboard is empty")])
@@ -69,36 +77,7 @@ def _load(path: str | os.PathLike[str]) -> Storyboard:
         else:
             message = f"unsupported format version {version!r}; this storyboard reads version 1"
         raise InvalidStoryboard([document.problem(("storyboard",), message)])
-    problems: list[Problem] = []
-    profiles: dict[str, ModelProfile] | None = None
-    try:
-        profiles = load_profiles(file.parent, os.path.dirname(display))
-    except InvalidStoryboard as broken:  # reported with the storyboard's own schema problems
-        problems += broken.problems
-    checked = schema.check(document, _offered(document.data, profiles or {}))
-    problems += checked.problems
-    if profiles is None or not checked.complete:
-        raise InvalidStoryboard(problems)
-    salvage = _Salvage.of(document.data, checked.refused)
-    storyboard = _normalise(checked.document, file, profiles, skip=salvage.skipped)
-    checked_shots = [shot for shot in storyboard.shots if shot.index not in salvage.expanded_only]
-    whole = replace(storyboard, shots=checked_shots) if salvage.expanded_only else storyboard
-    problems += checks.check_meaning(whole, salvage.unchecked_ids(document.data))
-    problems += checks.check_dialogue(storyboard, cast_known=not salvage.cast_refused, untimed=salvage.expanded_only)
-    if not salvage.vars_refused:
-        kept = {shot.index: dict(shot.fields) for shot in storyboard.shots if shot.index in salvage.as_written}
-        for shot in storyboard.shots:  # a prompt shows a refused value as written; the other checks, without it
-            shot.fields.update({name: _whole(value) for name, value in salvage.as_written.get(shot.index, {}).items()})
-        problems += templating.expand(storyboard, any_cast=True) if salvage.cast_refused else templating.expand(storyboard)
-        for shot in storyboard.shots:
-            shot.fields = kept.get(shot.index, shot.fields)
-    whole.includes = storyboard.includes
-    if not salvage.output_path_refused:
-        problems += checks.check_output(whole)  # after expansion: included snippets are inputs too
-    problems += checks.check_requests(whole)
-    if problems:
-        raise InvalidStoryboard(problems)
-    return storyboard
+    return document
 
 
 # A shot's prompt is not expanded without these as written: the template would meet other values
@@ -161,6 +140,20 @@ class _Salvage:
         if name in SERVICE_FIELDS:
             self.as_written.setdefault(index, {})[name] = value
 
+    def checked(self, storyboard: Storyboard) -> Storyboard:
+        """The storyboard without the shots whose checks wait (`expanded_only`)."""
+        if not self.expanded_only:
+            return storyboard
+        return replace(storyboard, shots=[shot for shot in storyboard.shots if shot.index not in self.expanded_only])
+
+    def for_prompts(self, storyboard: Storyboard) -> Storyboard:
+        """The storyboard whose prompts are expanded: a shot's refused service fields as written."""
+        shots = [shot if shot.index not in self.as_written
+                 else replace(shot, fields={**shot.fields, **{name: whole_number(value)
+                                                              for name, value in self.as_written[shot.index].items()}})
+                 for shot in storyboard.shots]
+        return replace(storyboard, shots=shots)
+
     def unchecked_ids(self, data: dict[str, Any]) -> set[Any]:
         """Ids of the shots left out of the checks; only a string can be named by first_frame."""
         shots = data["shots"] if isinstance(data.get("shots"), list) else []
@@ -186,174 +179,3 @@ def _offered(data: dict[str, Any], profiles: dict[str, ModelProfile]) -> schema.
         return (model, list(choices)) if isinstance(choices, list) and choices else None
 
     return offered
-
-
-def _whole(value: Any) -> Any:
-    """7.0 means 7: send (and hash) whole numbers as integers."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _normalise(document: Document, file: Path, profiles: dict[str, Any], skip: set[int]) -> Storyboard:
-    data: dict[str, Any] = document.data
-    root = file.parent
-    defaults: dict[str, Any] = data.get("defaults", {})
-
-    def reference(kind: str, source: str, where: Path_) -> Reference:
-        local = None if URL_PATTERN.match(source) or "://" in source else root / source
-        return Reference(kind, source, where, local)  # type: ignore[arg-type]
-
-    def references(container: dict[str, Any], where: Path_, single: str, plural: str, kind: str) -> list[Reference]:
-        found = []
-        if single in container:
-            found.append(reference(kind, container[single], (*where, single)))
-        for index, source in enumerate(container.get(plural, [])):
-            found.append(reference(kind, source, (*where, plural, index)))
-        return found
-
-    cast = {
-        name: CastMember(
-            name=name,
-            references=references(member, ("cast", name), "image", "images", "image")
-            + references(member, ("cast", name), "video", "videos", "video"),
-            description=member.get("description"),
-            where=("cast", name),
-        )
-        for name, member in data.get("cast", {}).items()
-    }
-
-    def pick(raw: dict[str, Any], here: Path_, name: str) -> tuple[Any, Path_ | None]:
-        """The shot's own `name` (the shot `raw`, found at `here`), else the defaults', with where it was written."""
-        if name in raw:
-            return raw[name], (*here, name)
-        if name in defaults:
-            return defaults[name], ("defaults", name)
-        return None, None
-
-    shots = []
-    for index, raw in enumerate(data["shots"]):
-        if index in skip:
-            continue
-        here: Path_ = ("shots", index)
-
-        fields: dict[str, Any] = {}
-        origins: dict[str, Path_] = {"prompt": (*here, "prompt")}
-        model, model_origin = pick(raw, here, "model")
-        if model is None or model_origin is None:
-            model, model_origin = DEFAULT_MODEL, (*here, "id")
-        origins["model"] = model_origin
-        for name in SERVICE_FIELDS:
-            value, origin = pick(raw, here, name)
-            if origin is not None:
-                fields[name], origins[name] = _whole(value), origin
-        params: dict[str, Any] = {}
-        for source, where in ((defaults, ("defaults", "params")), (raw, (*here, "params"))):
-            for key, value in source.get("params", {}).items():
-                params[key], origins[key] = value, (*where, key)
-        if params:
-            fields["params"] = params
-
-        explicit: list[Reference] = []
-        for name, kind in REFERENCE_FIELDS.items():
-            sources, origin = pick(raw, here, name)
-            if origin is not None:
-                origins[name] = origin
-                explicit += [reference(kind, source, (*origin, i)) for i, source in enumerate(sources)]
-
-        first_frame: FirstFrame = None
-        if "first_frame" in raw:
-            spec = raw["first_frame"]
-            at = spec.get("at", "end")
-            first_frame = FrameOf(spec["shot"], at if isinstance(at, str) else float(at), (*here, "first_frame"))
-            origins["first_frame_image"] = (*here, "first_frame")
-        else:
-            source, origin = pick(raw, here, "first_frame_image")
-            if origin is not None:
-                first_frame = reference("image", source, origin)
-                origins["first_frame_image"] = origin
-
-        takes, takes_origin = pick(raw, here, "takes")
-        for name, origin in (("takes", takes_origin), ("take", (*here, "take") if "take" in raw else None),
-                             ("hold", (*here, "hold") if "hold" in raw else None)):
-            if origin is not None:
-                origins[name] = origin
-
-        transition_spec, _ = pick(raw, here, "transition")
-        transition = Transition()
-        if transition_spec:
-            kind = transition_spec["type"]
-            seconds = transition_spec.get("duration", 0.0 if kind == "cut" else DEFAULT_TRANSITION_SECONDS)
-            transition = Transition(kind, float(seconds))
-
-        shots.append(
-            Shot(
-                id=raw["id"],
-                index=index,
-                model=model,
-                prompt_template=raw.get("prompt", ""),
-                fields=fields,
-                origins=origins,
-                references=explicit,
-                first_frame=first_frame,
-                transition=transition,
-                vars=raw.get("vars", {}),
-                clip=root / raw["clip"] if "clip" in raw else None,
-                trim=(float(raw.get("trim", {}).get("start", 0.0)), _optional_float(raw.get("trim", {}).get("end"))),
-                fit=raw.get("fit"),
-                takes=1 if takes is None or "clip" in raw else takes,
-                take=raw.get("take", 1),
-                hold=raw.get("hold", False),
-                dialogue=[Line(line["who"], line["say"], _optional_float(line.get("at")), (*here, "dialogue", number))
-                          for number, line in enumerate(raw.get("dialogue", []))],
-            )
-        )
-
-    output_spec: dict[str, Any] = data.get("output", {})
-    music_spec = output_spec.get("audio", {}).get("music")
-    music = None
-    if music_spec:
-        music = Music(
-            root / music_spec["path"], float(music_spec.get("volume", 1.0)), ("output", "audio", "music", "path"),
-            fade_in=float(music_spec.get("fade_in", 0)), fade_out=float(music_spec.get("fade_out", 0)),
-            loop=music_spec.get("loop", True), duck=music_spec.get("duck"),
-        )
-    output = Output(
-        path=root / output_spec.get("path", f"renders/{file.stem}.mp4"),
-        fps=float(output_spec.get("fps", DEFAULT_FPS)),
-        music=music,
-        resolution=output_spec.get("resolution"),
-        aspect_ratio=output_spec.get("aspect_ratio"),
-        fit=output_spec.get("fit", "contain"),
-        crf=output_spec.get("quality", {}).get("crf", 20),
-        preset=output_spec.get("quality", {}).get("preset", "veryfast"),
-        normalize=output_spec.get("audio", {}).get("normalize", False),
-        subtitles=output_spec.get("subtitles", "none"),
-    )
-    publish_spec: dict[str, Any] = data.get("publish", {})
-    s3_spec = publish_spec.get("s3")
-    publish = PublishSettings(
-        data_uri=publish_spec.get("data_uri", True),
-        s3=S3Settings(**s3_spec) if s3_spec else None,
-    )
-    return Storyboard(
-        file=file,
-        document=document,
-        title=data.get("title", file.stem),
-        vars=data.get("vars", {}),
-        cast=cast,
-        shots=shots,
-        output=output,
-        profiles=profiles,
-        publish=publish,
-        render=RenderSettings(**data.get("render", {})),
-        cache=_cache(data.get("cache", {})),
-    )
-
-
-def _cache(spec: dict[str, Any]) -> CacheSettings:
-    s3 = spec.get("s3")
-    takeover = spec.get("takeover_after")
-    return CacheSettings(s3=SharedStore(**s3) if s3 else None, takeover_after=None if takeover is None else float(takeover))
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)

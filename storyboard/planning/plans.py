@@ -31,7 +31,7 @@ STATUSES: dict[TakeStatus, str] = {
 TO_PAY: tuple[TakeStatus, ...] = ("missing", "unknown")  # a new (paid, on a paid backend) generation makes the clip
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShotPlan:
     shot: Shot
     profile: ModelProfile

@@ -1,4 +1,5 @@
-"""Stage 3: expand each shot's prompt template and attach the cast members it mentions.
+"""Stage 3: expand each shot's prompt template and find the cast members it mentions (`Expansion`;
+loading builds the storyboard that has them).
 
 The context of a prompt: its `vars`, `shot` (its fields, id and number, and `shot.dialogue`, the
 lines of a shot with `dialogue:`), `cast` and `title`; mentions and dialogue are in `cast.py`. A
@@ -16,6 +17,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from jinja2.utils import missing
 from ...errors import FileRefused, Problem
 from ...files import read_regular_file
 from ...messages import suggest
-from ...model import Shot, Storyboard
+from ...model import CastMember, Shot, Storyboard
 from ..profiles import ModelProfile
 from ..yaml_source import MAX_FILE_BYTES
 from .cast import LINE_FIELDS, MENTION_FIELDS, Cast, CastMention, Dialogue, Mentions, SpokenLine, with_dialogue
@@ -167,19 +169,39 @@ def template_context(
     }
 
 
-def expand(storyboard: Storyboard, any_cast: bool = False) -> list[Problem]:
-    """Render every shot's prompt in place; return the problems of those that fail. `any_cast`: the
-    cast section is refused, so a mention of any name is taken as a member without references."""
+@dataclass(frozen=True)
+class Prompt:
+    """A shot's expanded prompt, and the cast members it mentions, in order of first mention."""
+
+    text: str
+    cast: list[CastMember]
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """What expanding a storyboard's templates gives; `apply` makes the storyboard that has it."""
+
+    cast: dict[str, CastMember]  # every member, its description expanded (as written where that failed)
+    prompts: dict[int, Prompt]  # by shot index: the shots whose prompt expanded
+    includes: dict[Path, str]  # files `{% include %}` read (resolved -> as named)
+    problems: list[Problem]
+
+    def apply(self, storyboard: Storyboard) -> Storyboard:
+        shots = [shot if shot.index not in self.prompts
+                 else replace(shot, prompt=self.prompts[shot.index].text, cast=self.prompts[shot.index].cast)
+                 for shot in storyboard.shots]
+        return replace(storyboard, cast=self.cast, shots=shots, includes=self.includes)
+
+
+def expand(storyboard: Storyboard, any_cast: bool = False) -> Expansion:
+    """Render every shot's prompt (and every cast member's description); what they expand to, and the
+    problems of those that fail. `any_cast`: the cast section is refused, so a mention of any name is
+    taken as a member without references."""
     env = environment(storyboard.root)
     templates = _Templates(env)
-    problems = []
-    for member in storyboard.cast.values():
-        if member.description and ("{" in member.description):
-            try:
-                member.description = templates.render(member.description, storyboard.vars)
-            except Exception as error:  # noqa: BLE001
-                where = (*member.where, "description")
-                problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))
+    cast, problems = _expand_cast(storyboard, templates)
+    storyboard = replace(storyboard, cast=cast)  # a mention says the description expanded
+    prompts: dict[int, Prompt] = {}
     expanding = [shot for shot in storyboard.shots  # footage has no prompt; a missing profile is reported elsewhere
                  if shot.clip is None and shot.model in storyboard.profiles]
     for number, shot in enumerate(expanding):
@@ -189,22 +211,39 @@ def expand(storyboard: Storyboard, any_cast: bool = False) -> list[Problem]:
             message = f"shot {shot.id!r} was not expanded{left}: {late_in_all()}"
             problems.append(storyboard.document.problem(shot.origins["prompt"], message))
             break
-        found = _expand_shot(storyboard, shot, profile, templates, any_cast)
+        found, prompt = _expand_shot(storyboard, shot, profile, templates, any_cast)
         problems += found
-        if not found and not shot.prompt:
-            empty = f"shot {shot.id!r}: the prompt is empty once expanded"
-            problems.append(storyboard.document.problem(shot.origins["prompt"], empty))
-    storyboard.includes = {Path(name).resolve(): include for name, include in env.loader.served.items()}  # type: ignore[union-attr]
-    return problems
+        if prompt is not None:
+            prompts[shot.index] = prompt
+            if not prompt.text:
+                empty = f"shot {shot.id!r}: the prompt is empty once expanded"
+                problems.append(storyboard.document.problem(shot.origins["prompt"], empty))
+    includes = {Path(name).resolve(): include for name, include in env.loader.served.items()}  # type: ignore[union-attr]
+    return Expansion(cast, prompts, includes, problems)
+
+
+def _expand_cast(storyboard: Storyboard, templates: _Templates) -> tuple[dict[str, CastMember], list[Problem]]:
+    """The cast with each description that holds a template expanded; the problems of those that fail."""
+    cast: dict[str, CastMember] = {}
+    problems: list[Problem] = []
+    for name, member in storyboard.cast.items():
+        cast[name] = member
+        if member.description and ("{" in member.description):
+            try:
+                cast[name] = replace(member, description=templates.render(member.description, storyboard.vars))
+            except Exception as error:  # noqa: BLE001
+                where = (*member.where, "description")
+                problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))
+    return cast, problems
 
 
 MAX_PROBLEMS_PER_PROMPT = 10
 
 
 def _expand_shot(storyboard: Storyboard, shot: Shot, profile: ModelProfile, templates: _Templates,
-                 any_cast: bool) -> list[Problem]:
-    """Expand one prompt; its problems. Past an undefined name the prompt is expanded again with a
-    stand-in for it (an empty value), so the other undefined names show in the same run."""
+                 any_cast: bool) -> tuple[list[Problem], Prompt | None]:
+    """Expand one prompt: its problems, else the prompt. Past an undefined name the prompt is expanded
+    again with a stand-in for it (an empty value), so the other undefined names show in the same run."""
     found: list[Problem] = []
     stand_ins: list[tuple[str, str]] = []  # (the mapping it is missing from: "", "shot" or "vars"; the name)
     while True:
@@ -228,10 +267,8 @@ def _expand_shot(storyboard: Storyboard, shot: Shot, profile: ModelProfile, temp
                 break
             stand_ins.append(stand_in)
             continue
-        if not found:
-            shot.prompt, shot.cast = prompt, mentions.order
-        break
-    return found
+        return found, (None if found else Prompt(prompt, mentions.order))
+    return found, None
 
 
 def _stand_in(error: Exception, context: dict[str, Any]) -> tuple[str, str] | None:
