@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import MediaError
-from ..media import ffmpeg_exe
+from ..media import start_ffmpeg
 from .sound import PCM_FORMAT, SAMPLE_RATE, Mixer
 from .timeline import FilmSettings
 
@@ -18,11 +18,11 @@ LOUDNESS = "loudnorm=I=-16:TP=-1.5:LRA=11"  # EBU R128, -16 LUFS
 def mux(picture: list[str], mixer: Mixer, duration: float, settings: FilmSettings, destination: Path) -> None:
     """`picture`: ffmpeg input options and input whose first video stream is the film's picture."""
     loudness = ["-af", LOUDNESS, "-ar", str(SAMPLE_RATE)] if settings.normalize else []
-    command = [ffmpeg_exe(), "-v", "error", "-y", *picture, *PCM_FORMAT, "-i", "pipe:0",
+    command = ["-y", *picture, *PCM_FORMAT, "-i", "pipe:0",
                "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *loudness,
                "-t", f"{duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(destination)]
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on what it reports
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
+        process = start_ffmpeg(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
         assert process.stdin is not None
         chunks = mixer.pcm()
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AssemblyError, MediaError
-from ..media import SoundReader, ffmpeg_exe, probe
+from ..media import SoundReader, probe, start_ffmpeg
 from .timeline import Soundtrack, Timeline
 
 SAMPLE_RATE = 48_000
@@ -158,8 +158,8 @@ class _Stream:
     def __init__(self, arguments: list[str]):
         self.position = 0
         self.ended_at: int | None = None
-        self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [ffmpeg_exe(), "-v", "error", *arguments], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._process: subprocess.Popen[bytes] | None = start_ffmpeg(arguments, stdout=subprocess.PIPE,
+                                                                     stderr=subprocess.DEVNULL)
 
     def read(self, offset: int, count: int) -> np.ndarray:
         samples = np.zeros((count, CHANNELS), dtype=np.float32)

@@ -6,7 +6,8 @@
 - `FrameReader`: a clip's pictures by presentation time, upright, at a size; `extract_frame`: one
   of them as an image; `frame_size`: the frame a resolution and aspect ratio make;
 - `SoundReader`: a clip's sound placed by its timestamps, at one rate;
-- `ffmpeg_exe` / `run_ffmpeg`: the ffmpeg binary of the imageio-ffmpeg wheel, for encoding.
+- `ffmpeg_exe` / `run_ffmpeg` / `start_ffmpeg`: the ffmpeg binary of the imageio-ffmpeg wheel, for encoding,
+  never reading the terminal.
 
 Heavy libraries (PyAV, Pillow, numpy) are imported only when a function needs them, so
 validating a storyboard without media stays fast.
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..lazy import lazy_exports
-from .ffmpeg import check_tools, ffmpeg_exe, run_ffmpeg
+from .ffmpeg import check_tools, ffmpeg_exe, run_ffmpeg, start_ffmpeg
 from .frames import extract_frame, frame_size
 from .pictures import FrameReader
 from .probe import AudioStream, MediaInfo, VideoStream, check_intact, check_video, probe
@@ -43,4 +44,5 @@ __all__ = [
     "probe",
     "run_ffmpeg",
     "sniff",
+    "start_ffmpeg",
 ]
