@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from test_assemble import write_tone
 
 ROOT = Path(__file__).resolve().parent.parent
