@@ -116,7 +116,7 @@ class S3Server:
             except OSError:
                 time.sleep(0.1)
         self.process.kill()
-        raise SystemExit("moto_server did not start (pip install 'storyboard[emulator]')")
+        raise SystemExit("moto_server did not start (pip install 'storyboard-render[emulator]')")
 
     def __exit__(self, *exc_info: object) -> None:
         self.process.terminate()

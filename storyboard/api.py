@@ -194,7 +194,7 @@ def _render(board: Storyboard, *, backend: str | Backend, jobs: int | None, only
             lines = [f"shot {key!r} failed: {reason}" for key, reason in outcome.failed.items()]
             lines += [f"shot {key!r} was not rendered: {reason}" for key, reason in outcome.skipped.items()]
             raise RenderError("\n".join(lines))
-        result.film = assemble_film(the_plan, store, engine.name, emit)
+        result.film = assemble_film(the_plan, store, engine.name, emit, paid=engine.paid)
     return result
 
 

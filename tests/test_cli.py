@@ -58,7 +58,7 @@ def test_wheel_ships_schema_and_model_profiles(tmp_path):
         capture_output=True, text=True,
     )
     assert built.returncode == 0, built.stderr
-    (wheel,) = tmp_path.glob("storyboard-*.whl")
+    (wheel,) = tmp_path.glob("storyboard_render-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "storyboard/schemas/storyboard.schema.json" in names
     assert "storyboard/loading/models/alibaba-wan-2-7-r2v.yaml" in names
@@ -81,3 +81,19 @@ def test_a_ctrl_c_that_lands_as_the_run_ends_exits_130(run_cli, monkeypatch):
     monkeypatch.setattr(signal, "signal", signal_then_interrupt)
     code, out, _ = run_cli("schema")
     assert code == 130 and out  # the command had done its work
+
+
+def test_every_install_hint_names_this_project_on_the_package_index():
+    """`storyboard` on PyPI is another project: a user told to `pip install 'storyboard[editors]'` gets it."""
+    import re
+
+    import tomllib
+
+    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    assert name != "storyboard"
+    texts = [*ROOT.joinpath("storyboard").rglob("*.py"), ROOT / "README.md", *ROOT.joinpath("docs").glob("*.md")]
+    hints = {match for path in texts for match in re.findall(r"pip install '?([A-Za-z0-9_.-]+)\[", path.read_text())}
+    assert hints == {name}
+    from storyboard.exporting.formats import INSTALL_HINT
+
+    assert f"pip install '{name}[editors]'" == INSTALL_HINT

@@ -290,7 +290,7 @@ def test_a_missing_adapter_says_how_to_install_it(copy, run_cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "otio_cmx3600_adapter", None)  # as if the plugin were not installed
     code, _, err = run_cli("export", "board.yaml", "cut.edl")
     assert code == 2
-    assert err.count("\n") == 1 and "pip install 'storyboard[editors]'" in err
+    assert err.count("\n") == 1 and "pip install 'storyboard-render[editors]'" in err
     assert not (copy / "cut.edl").exists()
     assert run_cli("export", "board.yaml", "cut.otio")[0] == 0  # .otio needs no plugin
 

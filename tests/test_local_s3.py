@@ -117,7 +117,7 @@ def test_without_moto_the_command_says_what_to_install(monkeypatch, run_cli):
     code, _, err = run_cli("emulator", "--s3", "--port", "0", "--s3-port", "0")
 
     assert code == 2
-    assert "needs moto" in err and "pip install 'storyboard[emulator]'" in err
+    assert "needs moto" in err and "pip install 'storyboard-render[emulator]'" in err
 
 
 def test_a_taken_s3_port_is_an_error_not_a_hang():

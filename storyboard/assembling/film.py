@@ -18,7 +18,20 @@ from . import CAPTION_STYLE, FilmSettings, Piece, Progress, Soundtrack, assemble
 from .subtitles import Cue, cues_of, write_sidecars
 
 
-def assemble_film(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Event], None]) -> Path | None:
+def preview_path(film: Path) -> Path:
+    """Where a film of free (preview) clips goes when `film` holds clips that were paid for."""
+    return film.with_name(f"{film.stem}.preview{film.suffix}")
+
+
+def film_path(board: Storyboard, store: ClipStore, *, paid: bool) -> Path:
+    """Where the film of a backend's clips is: `output.path`, except that a film of free clips never
+    replaces one made from clips that were paid for; it goes beside it (`preview_path`)."""
+    film = board.output.path
+    return film if paid or store.paid_clips_in(film) == 0 else preview_path(film)
+
+
+def assemble_film(the_plan: Plan, store: ClipStore, backend: str, emit: Callable[[Event], None], *,
+                  paid: bool = False) -> Path | None:
     """Assemble the film of `the_plan` from `backend`'s clips (unless it is already current) and write its
     subtitle files; return its path, or None when some clip is missing. Raises RenderError."""
     board = the_plan.storyboard
@@ -27,6 +40,11 @@ def assemble_film(the_plan: Plan, store: ClipStore, backend: str, emit: Callable
         emit(Event(None, "note", f"film not assembled: no clip yet for {', '.join(missing)}"))
         return None
     output = board.output
+    path = film_path(board, store, paid=paid)
+    if path != output.path:
+        emit(Event(None, "note", f"{display_path(output.path)} holds clips of the paid service and is kept; "
+                                 f"this film of {backend} clips is {display_path(path)}"))
+    paid_clips = sum(1 for item in the_plan.shots if item.footage is None) if paid else 0
     pieces = film_pieces(the_plan, store, backend)
     try:
         settings = FilmSettings(size=film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
@@ -34,22 +52,22 @@ def assemble_film(the_plan: Plan, store: ClipStore, backend: str, emit: Callable
         cues = _cues(the_plan, pieces, settings.fps) if output.subtitles != "none" else []
         burned = cues if output.subtitles == "burn" else []
         fingerprint = _film_fingerprint(the_plan, pieces, settings, burned)
-        current = store.film_is_current(board.output.path, fingerprint)
+        current = store.film_is_current(path, fingerprint)
         if not current:
-            emit(Event(None, "assembling", display_path(board.output.path)))
+            emit(Event(None, "assembling", display_path(path)))
             store.ensure()
-            way = assemble(pieces, board.output.path, settings, scratch=store.scratch, captions=burned,
+            way = assemble(pieces, path, settings, scratch=store.scratch, captions=burned,
                            kept=store.root, progress=lambda done: _report_segment(done, emit))
             if way == "kept":
                 emit(Event(None, "note", "the picture is unchanged: kept from the last assembly, only the sound mixed again"))
-            store.remember_film(board.output.path, fingerprint)
+            store.remember_film(path, fingerprint, paid_clips)
     except (RenderError, OSError) as error:  # OSError: the film or the soundtrack could not be looked at
         raise RenderError(f"assembling the film failed: {error}") from error
     try:  # the subtitle files are compared with what they should hold: an edited line rewrites them, not the film
-        subtitles = write_sidecars(cues, board.output.path) if output.subtitles == "sidecar" else []
+        subtitles = write_sidecars(cues, path) if output.subtitles == "sidecar" else []
     except OSError as error:
         raise RenderError(f"writing the subtitles failed: {describe_os_error(error)}; the film is written") from error
-    film = display_path(board.output.path)
+    film = display_path(path)
     written = ", ".join(display_path(path) for path in subtitles)
     if current and subtitles:
         emit(Event(None, "film", f"{written} (subtitles; the film {film} is up to date)"))
@@ -57,11 +75,11 @@ def assemble_film(the_plan: Plan, store: ClipStore, backend: str, emit: Callable
         emit(Event(None, "current", film))
     else:
         emit(Event(None, "film", f"{film} (subtitles: {written})" if subtitles else film))
-        stale = [display_path(path) for path in sidecar_paths(board.output.path) if path.exists()]
+        stale = [display_path(path) for path in sidecar_paths(path) if path.exists()]
         if output.subtitles == "burn" and stale:
             emit(Event(None, "note", f"{', '.join(stale)} next to the film would show over the burned subtitles "
                                      "in most players; delete them (they are not updated with output.subtitles: burn)"))
-    return board.output.path
+    return path
 
 
 def _report_segment(progress: Progress, emit: Callable[[Event], None]) -> None:

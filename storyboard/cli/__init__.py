@@ -30,7 +30,7 @@ def exit_code(error: StoryboardError) -> int:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
-@click.version_option(package_name="storyboard")
+@click.version_option(package_name="storyboard-render")
 @click.pass_context
 def cli(context: click.Context, debug: bool) -> None:
     """Render a declarative YAML storyboard into a multi-shot film."""

@@ -22,7 +22,7 @@ DEFAULT_PORT = 8766
 DEFAULT_BUCKET = "storyboard"
 ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL_S3"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "storyboard-local", "AWS_SECRET_ACCESS_KEY": "storyboard-local-secret"}
-INSTALL_HINT = "pip install 'storyboard[emulator]'"
+INSTALL_HINT = "pip install 'storyboard-render[emulator]'"
 
 
 class LocalS3:

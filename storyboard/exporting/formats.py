@@ -1,7 +1,7 @@
 """The formats a cut is written in, chosen by the file's extension, and what each needs.
 
 `.otio` is OpenTimelineIO's own JSON (the `opentimelineio` package: everything is kept). The
-others go through OTIO's adapter plugins, published separately (`storyboard[editors]`), each
+others go through OTIO's adapter plugins, published separately (`storyboard-render[editors]`), each
 given a copy of the timeline shaped for what the format can hold:
 - `.xml`, FCP 7 XML (Premiere Pro, DaVinci Resolve): every track; transitions on the sound
   tracks written as audio cross fades, each sound clip marked as the clip's audio; no metadata;
@@ -27,7 +27,7 @@ from ..errors import StoryboardError, UsageError
 if TYPE_CHECKING:
     import opentimelineio as otio
 
-INSTALL_HINT = "pip install 'storyboard[editors]'"
+INSTALL_HINT = "pip install 'storyboard-render[editors]'"
 
 
 class ExportFailed(StoryboardError):

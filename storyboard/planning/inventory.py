@@ -71,7 +71,7 @@ def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
     finally:
         if state is not None:
             state.close()
-    return the_plan.with_statuses(backend, statuses)
+    return the_plan.with_statuses(backend, statuses, paid=paid)
 
 
 def _status(item: ShotPlan, clip: Path, record: Record | None, entry: Entry | None, backend: str, paid: bool) -> TakeStatus:

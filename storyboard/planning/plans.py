@@ -124,6 +124,7 @@ class Plan:
     storyboard: Storyboard
     shots: list[ShotPlan]  # one per shot, in film order: the take in the film
     backend: str | None = None  # whose clips the statuses describe; None before they are looked up
+    paid: bool = False  # whether that backend's clips are paid for
     others: list[ShotPlan] = field(default_factory=list)  # the takes not in the film
     previous: dict[str, str] = field(default_factory=dict)  # shot id -> request hash of its clip in the last film
 
@@ -168,11 +169,11 @@ class Plan:
         missing = {item.hash: item.estimated_usd or 0 for item in self.requests if item.to_pay}
         return round(sum(missing.values()), 4)
 
-    def with_statuses(self, backend: str, statuses: dict[str, TakeStatus]) -> Plan:
+    def with_statuses(self, backend: str, statuses: dict[str, TakeStatus], *, paid: bool) -> Plan:
         """This plan with each take's status (by key) as found for `backend`."""
         def found(items: list[ShotPlan]) -> list[ShotPlan]:
             return [replace(item, status=statuses.get(item.key, item.status)) for item in items]
-        return replace(self, shots=found(self.shots), others=found(self.others), backend=backend)
+        return replace(self, shots=found(self.shots), others=found(self.others), backend=backend, paid=paid)
 
     def changes(self) -> list[Change]:
         """What was edited since the last render, and what each edit regenerates: a shot whose clip in

@@ -37,21 +37,36 @@ class ClipStore:
 
     def film_is_current(self, film: Path, fingerprint: str) -> bool:
         """True if `film` is still exactly the file assembled from `fingerprint`."""
+        saved = self._film_facts(film)
+        return saved is not None and saved.get("fingerprint") == fingerprint
+
+    def paid_clips_in(self, film: Path) -> int:
+        """How many clips of the paid service `film` was assembled from (0 when it is not the file recorded)."""
+        saved = self._film_facts(film)
+        paid = saved.get("paid_clips", 0) if saved else 0
+        return paid if isinstance(paid, int) else 0
+
+    def remember_film(self, film: Path, fingerprint: str, paid_clips: int = 0) -> None:
+        stat = film.stat()
+        record: dict[str, object] = {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        if paid_clips:  # only then: films of free clips keep the record they had
+            record["paid_clips"] = paid_clips
+        self.ensure()
+        atomic_write_bytes(self._film_record(film), json.dumps(record).encode())
+
+    def _film_facts(self, film: Path) -> dict[str, object] | None:
+        """What was recorded when `film` was assembled, if it is still that very file."""
         record = self._film_record(film)
         if not record.is_file() or not film.is_file():
-            return False
+            return None
         try:
             saved = json.loads(record.read_text())
         except (OSError, ValueError):
-            return False
+            return None
         stat = film.stat()
-        return saved == {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-    def remember_film(self, film: Path, fingerprint: str) -> None:
-        stat = film.stat()
-        record = {"fingerprint": fingerprint, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-        self.ensure()
-        atomic_write_bytes(self._film_record(film), json.dumps(record).encode())
+        if not isinstance(saved, dict) or (saved.get("size"), saved.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns):
+            return None
+        return saved
 
     def _film_record(self, film: Path) -> Path:
         name = hashlib.sha256(str(film.absolute()).encode()).hexdigest()[:24]

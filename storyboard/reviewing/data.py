@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from ..assembling.film import film_path
 from ..backends import PAID_BACKEND, on_the_service, store_name
 from ..backends.preview import DEFAULT_DURATION, labelled_references
 from ..errors import MediaError
@@ -157,7 +158,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
             notes=_notes(board, item),
         ))
     paid = on_the_service(the_plan)
-    film = board.output.path
+    film = film_path(board, store, paid=the_plan.paid)
     return Review(
         title=board.title,
         storyboard=board.display_path,

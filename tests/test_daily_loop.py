@@ -1,0 +1,53 @@
+"""A director's day: render on the preview, pay for the real thing, go back to the preview, review,
+export. Nothing paid for is lost and nothing needs a flag remembered."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import storyboard
+
+BOARD = """\
+storyboard: 1
+defaults: {duration: 2, resolution: 720p}
+shots:
+  - {id: one, prompt: a lamp, seed: 1}
+  - {id: two, prompt: a door, seed: 2}
+output: {path: out/film.mp4, fps: 12}
+"""
+PAID = ("render", "board.yaml", "--backend", "aimlapi", "--yes")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_preview_render_never_replaces_a_film_of_paid_clips(project, run_cli, service):
+    service(latency=0.2)
+    project.write(BOARD)
+    code, out, err = run_cli(*PAID)
+    assert code == 0, err
+    paid_film = project.root / "out" / "film.mp4"
+    paid_sha = _sha(paid_film)
+
+    code, out, err = run_cli("render", "board.yaml")
+    assert code == 0, err
+    preview = project.root / "out" / "film.preview.mp4"
+    assert _sha(paid_film) == paid_sha  # the paid film is untouched
+    assert preview.is_file()
+    assert "out/film.mp4 holds clips of the paid service and is kept; this film of preview clips is " \
+           "out/film.preview.mp4" in out + err
+    assert "film: out/film.preview.mp4" in out
+
+    # Each backend's review shows its own film; the paid render writes over the paid film only.
+    assert storyboard.render("board.yaml").film == preview
+    page = storyboard.review("board.yaml").read_text()
+    assert "film.preview.mp4" in page
+    page = storyboard.review("board.yaml", backend="aimlapi", output="paid.html").read_text()
+    assert 'film.mp4"' in page and "film.preview.mp4" not in page
+
+
+def test_without_a_paid_film_the_preview_writes_the_output_path(project):
+    project.write(BOARD)
+    assert storyboard.render("board.yaml").film == project.root / "out" / "film.mp4"
+    assert not (project.root / "out" / "film.preview.mp4").exists()
