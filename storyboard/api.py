@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 Source = Storyboard | str | os.PathLike[str]  # a storyboard file, or one already loaded
 T = TypeVar("T")
+B = TypeVar("B")
 
 
 def load(source: Source) -> Storyboard:
@@ -46,30 +47,41 @@ def load(source: Source) -> Storyboard:
     return load_file(source)
 
 
-def plan(source: Source, backend: str | Backend = "preview") -> Plan:
+def plan(source: Source, backend: str | Backend | None = None) -> Plan:
     """Every take's request, hash and estimated cost, what `backend` already has of it, and what
-    changed since the last render (held shots keep their clip). Sends nothing."""
+    changed since the last render (held shots keep their clip). Sends nothing. Without `backend`:
+    STORYBOARD_BACKEND, the file's `render.backend`, the last render's, else the preview."""
     from .backends import plan_for
 
-    return plan_for(load(source), backend)
+    board = load(source)
+    return plan_for(board, _chosen(board, backend))
 
 
-def review(source: Source, backend: str = "preview", output: str | os.PathLike[str] | None = None) -> Path:
-    """Write the review page of `backend`'s takes to `output` (default: `review.html` next to the
-    film), atomically; return where it was written. Raises UsageError for an `output` that is an
-    input, the film or inside storyboard's state folder."""
+def review(source: Source, backend: str | None = None, output: str | os.PathLike[str] | None = None) -> Path:
+    """Write the review page of `backend`'s takes (chosen as `plan` chooses) to `output` (default:
+    `review.html` next to the film), atomically; return where it was written. Raises UsageError
+    for an `output` that is an input, the film or inside storyboard's state folder."""
     from .reviewing import write_review
 
-    return write_review(load(source), backend=backend, output=output)
+    board = load(source)
+    return write_review(board, backend=_chosen(board, backend), output=output)
 
 
-def export(source: Source, out: str | os.PathLike[str], backend: str = "preview") -> Exported:
+def export(source: Source, out: str | os.PathLike[str], backend: str | None = None) -> Exported:
     """Write the film's cut to `out` in the format its extension names (.otio, .xml, .edl, .fcpxml),
     from `backend`'s clips. Raises UsageError for an unknown extension or a missing adapter,
     ClipsMissing naming the shots not rendered yet."""
     from .exporting import export as export_cut
 
-    return export_cut(load(source), out, backend=backend)
+    board = load(source)
+    return export_cut(board, out, backend=_chosen(board, backend))
+
+
+def _chosen(board: Storyboard, backend: str | B | None) -> str | B:
+    """The backend a command that pays nothing uses (see `backends.choose_backend`)."""
+    from .backends import choose_backend
+
+    return backend if backend is not None else choose_backend(board, None, may_pay=False).name
 
 
 @dataclass
@@ -92,7 +104,7 @@ class RenderResult:
 def render(
     source: Source,
     *,
-    backend: str | Backend = "preview",
+    backend: str | Backend | None = None,
     jobs: int | None = None,
     only: Iterable[str] | None = None,
     keep_going: bool = False,
@@ -111,6 +123,8 @@ def render(
     paying again: True (or "*") where an earlier create's outcome is unknown; shot ids for those
     shots, also where a clip that was paid for can no longer be fetched. `takes`: make at least
     this many takes of every generated shot. `on_event` is told of every step (see `Event`).
+    Without `backend`: STORYBOARD_BACKEND, else the file's `render.backend`, else the free preview
+    (a paid backend is used only when named, never because the last render used it).
     Works inside a running event loop too (it then runs in a thread of its own).
     Raises RenderError naming each failed shot, KeyboardInterrupt when interrupted.
     """
@@ -148,11 +162,11 @@ def _in_a_thread(work: Callable[[], T]) -> T:
     return results[0]
 
 
-def _render(board: Storyboard, *, backend: str | Backend, jobs: int | None, only: Iterable[str] | None,
+def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | None, only: Iterable[str] | None,
             keep_going: bool, resubmit: bool | Iterable[str], max_cost: float | None, takes: int | None,
             confirm: Callable[[float], bool] | None, on_event: Callable[[Event], None] | None) -> RenderResult:
     from .assembling.film import assemble_film
-    from .backends import check_backend, get_backend
+    from .backends import check_backend, choose_backend, get_backend
     from .cache.settings import shared_settings
     from .files import remove_leftovers
     from .generating import GenerateOptions, generate, open_shared_cache
@@ -163,8 +177,13 @@ def _render(board: Storyboard, *, backend: str | Backend, jobs: int | None, only
 
     if takes is not None:
         board = board.with_takes(takes)
-    engine = get_backend(backend, board) if isinstance(backend, str) else backend
     emit = on_event or (lambda event: None)
+    if backend is None:
+        choice = choose_backend(board, None, may_pay=True)
+        backend = choice.name
+        if choice.reason:
+            emit(Event(None, "note", f"backend: {choice.name} ({choice.reason})"))
+    engine = get_backend(backend, board) if isinstance(backend, str) else backend
     store = ClipStore(board.root)
     store.ensure()
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):

@@ -189,6 +189,7 @@ class CacheSettings:
 class RenderSettings:
     max_cost: float | None = None
     jobs: int | None = None
+    backend: str | None = None  # whose clips the commands use when none is named on the command line
 
 
 @dataclass(frozen=True)

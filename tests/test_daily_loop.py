@@ -51,3 +51,41 @@ def test_without_a_paid_film_the_preview_writes_the_output_path(project):
     project.write(BOARD)
     assert storyboard.render("board.yaml").film == project.root / "out" / "film.mp4"
     assert not (project.root / "out" / "film.preview.mp4").exists()
+
+
+def test_commands_without_backend_use_the_last_renders_and_say_so_but_never_pay_by_history(project, run_cli, service):
+    emulator = service(latency=0.2)
+    project.write(BOARD)
+    assert run_cli(*PAID)[0] == 0
+    creates = emulator.stats()["creates"]
+
+    code, out, err = run_cli("plan", "board.yaml")
+    assert code == 0 and "backend: aimlapi (the backend of this project's last render)" in err
+    assert "clips from the aimlapi backend" in out
+    code, out, err = run_cli("review", "board.yaml")
+    assert code == 0 and "backend: aimlapi (the backend of this project's last render)" in err
+    assert "Not rendered yet" not in (project.root / "out" / "review.html").read_text()
+
+    code, out, err = run_cli("render", "board.yaml", "--only", "one")  # nothing named: the free preview
+    assert code == 0, err
+    assert ("backend: preview (the last render used aimlapi; to pay for this one, name that backend "
+            "(--backend, STORYBOARD_BACKEND or render.backend))") in err
+    assert emulator.stats()["creates"] == creates
+
+
+def test_the_file_or_the_environment_names_the_backend_for_every_command(project, run_cli, service, monkeypatch):
+    emulator = service(latency=0.2)
+    project.write(BOARD.replace("output:", "render: {backend: aimlapi, max_cost: 5}\noutput:"))
+    code, out, err = run_cli("plan", "board.yaml")
+    assert code == 0 and "backend: aimlapi (render.backend in board.yaml)" in err
+    code, out, err = run_cli("render", "board.yaml")
+    assert code == 0, err
+    assert emulator.stats()["creates"] == 2
+
+    monkeypatch.setenv("STORYBOARD_BACKEND", "preview")
+    code, out, err = run_cli("render", "board.yaml")
+    assert code == 0 and "backend: preview (STORYBOARD_BACKEND=preview)" in err
+    assert emulator.stats()["creates"] == 2
+    monkeypatch.setenv("STORYBOARD_BACKEND", "paid")
+    code, out, err = run_cli("plan", "board.yaml")
+    assert code == 2 and "STORYBOARD_BACKEND: unknown backend 'paid' (available: preview, preview-sync, aimlapi)" in err

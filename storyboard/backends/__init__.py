@@ -7,6 +7,8 @@ above this package knows which backend runs.
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import GenerationFailed, InvalidStoryboard, LinkExpired, SubmissionUnknown, UsageError
@@ -18,8 +20,24 @@ if TYPE_CHECKING:
     from ..model import Storyboard
     from ..planning.plans import Plan, ShotPlan
 
-__all__ = ["BACKENDS", "PAID_BACKEND", "Backend", "GenerationFailed", "Job", "LinkExpired", "Submission", "SubmissionUnknown",
-           "backend_class", "check_backend", "get_backend", "on_the_service", "plan_for", "store_name"]
+__all__ = [
+    "BACKENDS",
+    "PAID_BACKEND",
+    "Backend",
+    "Choice",
+    "GenerationFailed",
+    "Job",
+    "LinkExpired",
+    "Submission",
+    "SubmissionUnknown",
+    "backend_class",
+    "check_backend",
+    "choose_backend",
+    "get_backend",
+    "on_the_service",
+    "plan_for",
+    "store_name",
+]
 
 BACKENDS = ("preview", "preview-sync", "aimlapi")
 PAID_BACKEND = "aimlapi"  # the real service: whose records say what was spent, and whose store what is left to pay
@@ -79,3 +97,63 @@ def on_the_service(the_plan: Plan) -> Plan:
     would still cost (a preview clip saves nothing there)."""
     service = store_name(PAID_BACKEND)
     return the_plan if the_plan.backend == service else _take_stock(the_plan, service, paid=True)
+
+
+BACKEND_VARIABLE = "STORYBOARD_BACKEND"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The backend a command uses, and why: said to the user in one line unless they named it."""
+
+    name: str
+    reason: str | None  # None: named on the command line (or the default, with nothing to say)
+
+
+def choose_backend(storyboard: Storyboard | None, named: str | None, *, may_pay: bool) -> Choice:
+    """The backend a command uses: the one `named` (the command line), else the environment's
+    STORYBOARD_BACKEND, else the file's `render.backend`. Else, for a command that pays nothing
+    (`may_pay` false: plan, review, export), the backend of the project's last render; a render is
+    never sent to a paid backend by history alone, and falls back to the free preview. Without a
+    `storyboard` (one that does not load yet), only the name and the environment count."""
+    if named is not None:
+        return Choice(_known(named, "the backend"), None)
+    variable = os.environ.get(BACKEND_VARIABLE, "").strip()
+    if variable:
+        return Choice(_known(variable, BACKEND_VARIABLE), f"{BACKEND_VARIABLE}={variable}")
+    if storyboard is None:
+        return Choice("preview", None)
+    if storyboard.render.backend is not None:
+        return Choice(storyboard.render.backend, f"render.backend in {storyboard.display_path}")
+    last = _last_backend(storyboard)
+    if last is not None and last != "preview" and not may_pay:
+        return Choice(last, "the backend of this project's last render")
+    if last is not None and backend_class(last).paid and may_pay:
+        return Choice("preview", f"the last render used {last}; to pay for this one, name that backend "
+                                 f"(`backend`, {BACKEND_VARIABLE} or render.backend)")
+    return Choice("preview", None)
+
+
+def _known(name: str, where: str) -> str:
+    if name not in BACKENDS:
+        raise UsageError(f"{where}: unknown backend {name!r} (available: {', '.join(BACKENDS)})", option="backend")
+    return name
+
+
+def _last_backend(storyboard: Storyboard) -> str | None:
+    """The backend (by its command-line name) whose clips this project's last render put in its film."""
+    from ..project.state import State
+    from ..project.store import ClipStore
+
+    path = ClipStore(storyboard.root).state_path
+    if not path.exists():
+        return None
+    state = State(path, read_only=True)
+    try:
+        stored = state.last_backend(storyboard.file.name)
+    finally:
+        state.close()
+    if stored is None:
+        return None
+    name = stored.split("@", 1)[0]  # the service's store name carries its address when it is not the real one
+    return name if name in BACKENDS else None

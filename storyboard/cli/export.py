@@ -5,18 +5,16 @@ from pathlib import Path
 
 import click
 
-from ..backends import BACKENDS
 from ..exporting import export, format_for
 from ..loading import load
-from .notes import echo_warnings
+from .notes import backend_option, chosen_backend, echo_warnings
 
 
 @click.command("export")
 @click.argument("file", type=click.Path())
 @click.argument("out", type=click.Path())
-@click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
-              help="Whose clips the cut points at (as for render and plan).")
-def command(file: str, out: str, backend: str) -> None:
+@backend_option("Whose clips the cut points at.")
+def command(file: str, out: str, backend: str | None) -> None:
     """Write the film's cut for an editor to OUT: the rendered clips, named by shot id, with their
     trims, crossfades and fades, as long as the film to the frame. The format is OUT's extension:
     .otio (OpenTimelineIO, with each shot's prompt, seed, take and request hash), .xml (FCP 7 XML,
@@ -25,6 +23,7 @@ def command(file: str, out: str, backend: str) -> None:
     format_for(Path(out))  # an unknown extension or a missing adapter, said before any work
     board = load(file)
     echo_warnings(board)
+    backend = chosen_backend(board, backend, may_pay=False)
     written = export(board, out, backend=backend)
     try:
         shown = os.path.relpath(written.path)

@@ -5,28 +5,28 @@ import os
 
 import click
 
-from ..backends import BACKENDS, PAID_BACKEND, backend_class, check_backend, on_the_service, plan_for
+from ..backends import PAID_BACKEND, backend_class, check_backend, on_the_service, plan_for
 from ..loading import load
 from ..model import MAX_TAKES
 from ..planning.inventory import check_holds
 from ..planning.plans import STATUSES, Plan, ShotPlan
-from .notes import echo_warnings
+from .notes import backend_option, chosen_backend, echo_warnings
 
 
 @click.command("plan")
 @click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
-              help="Whose clips count as made, and whose pre-payment checks run (aimlapi: local references "
-                   "must be publishable). The cost on the real service is shown either way.")
+@backend_option("Whose clips count as made, and whose pre-payment checks run (aimlapi: local references "
+                "must be publishable). The cost on the real service is shown either way.")
 @click.option("--takes", type=click.IntRange(1, MAX_TAKES), default=None, metavar="N",
               help="As `render --takes N`: at least N takes of every generated shot.")
-def command(file: str, as_json: bool, backend: str, takes: int | None) -> None:
+def command(file: str, as_json: bool, backend: str | None, takes: int | None) -> None:
     """Show the exact request of every take, what is cached, what an edit regenerates and what it
     would cost. Sends nothing."""
     board = load(file)
     if takes is not None:
         board = board.with_takes(takes)
+    backend = chosen_backend(board, backend, may_pay=False)
     the_plan = plan_for(board, backend)
     check_holds(the_plan)
     check_backend(the_plan, backend)

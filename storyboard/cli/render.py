@@ -7,13 +7,13 @@ from dataclasses import replace
 
 import click
 
-from ..backends import BACKENDS, backend_class
-from ..errors import Problem, StoryboardError, UsageError
+from ..backends import backend_class
+from ..errors import InvalidStoryboard, Problem, StoryboardError, UsageError
 from ..events import Event
 from ..loading import load
 from ..model import MAX_TAKES, Storyboard
 from ..redaction import redact
-from .notes import echo_warnings, in_flags
+from .notes import backend_option, chosen_backend, echo_warnings, in_flags
 from .progress import JsonLines, Lines, LiveTable
 from .watch import Budget, watch
 
@@ -22,9 +22,8 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 
 @click.command("render")
 @click.argument("file", type=click.Path())
-@click.option("--backend", type=click.Choice(BACKENDS), default="preview", show_default=True,
-              help="preview renders animatics offline for free; preview-sync adds a flash and a beep every second "
-                   "to measure audio/video sync; aimlapi calls the paid service.")
+@backend_option("preview renders animatics offline for free; preview-sync adds a flash and a beep every second "
+                "to measure audio/video sync; aimlapi calls the paid service.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
               help="Generations at once (default: render.jobs, else 8 on the service, CPU cores for the preview).")
 @click.option("--only", multiple=True, metavar="ID", help="Generate only this shot (repeatable).")
@@ -42,13 +41,20 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 @click.option("--watch", "watch_", is_flag=True,
               help="Render again whenever FILE or a file it reads changes, making only what changed; Ctrl-C to stop. "
                    "A paid backend needs --max-cost, then the budget of the whole session.")
-def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], keep_going: bool,
+def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, ...], keep_going: bool,
             max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, as_json: bool,
             watch_: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
     from ..api import render  # generation and assembly: imported only to render
     from ..messages import display_path
 
+    board: Storyboard | None = None
+    try:
+        board = load(file)
+    except InvalidStoryboard:
+        if not watch_:  # watching waits for a valid save; the file's backend is then unknown
+            raise
+    backend = chosen_backend(board, backend, may_pay=True)
     if watch_ and backend_class(backend).paid and max_cost is None:
         raise UsageError(f"--watch with --backend {backend} pays for every save that changes a shot: add --max-cost USD, "
                          "the most the whole session may spend (or watch with the free preview backend)")
@@ -94,7 +100,7 @@ def command(file: str, backend: str, jobs: int | None, only: tuple[str, ...], ke
     if watch_:
         _watch(file, render_once, Budget(max_cost) if backend_class(backend).paid and max_cost is not None else None)
         return
-    board = load(file)
+    assert board is not None
     echo_warnings(board)
     render_once(board)
 

@@ -160,6 +160,15 @@ class State:
             return {row[0]: InFilm(row[1], _json_object(row[2])) for row in rows}
         return {}
 
+    def last_backend(self, storyboard: str) -> str | None:
+        """The store name of the backend whose clips the last render of `storyboard` (a file name) put in its film."""
+        try:
+            row = self._db.execute("SELECT backend FROM in_film WHERE storyboard = ? ORDER BY updated_at DESC LIMIT 1",
+                                   (storyboard,)).fetchone()
+        except sqlite3.OperationalError:  # a state written by an older version, opened read-only
+            return None
+        return str(row[0]) if row else None
+
     def record_film(self, storyboard: str, backend: str, clips: dict[str, InFilm], shots: list[str]) -> None:
         """Remember clips (by shot id) as the ones this render put in the film; shots no longer among
         `shots` (the storyboard's) are forgotten."""
