@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .api import RenderResult, Source, export, load, plan, render, render_async, review
+from .api import RenderResult, Source, Spend, export, load, plan, render, render_async, review
 from .errors import (
     InvalidStoryboard,
     OverBudget,
@@ -50,6 +50,7 @@ __all__ = [
     "ShotFailed",
     "ShotPlan",
     "Source",
+    "Spend",
     "Storyboard",
     "StoryboardError",
     "UsageError",

@@ -84,6 +84,21 @@ def _chosen(board: Storyboard, backend: str | B | None) -> str | B:
     return backend if backend is not None else choose_backend(board, None, may_pay=False).name
 
 
+@dataclass(frozen=True)
+class Spend:
+    """What a render asks `confirm` to approve before it pays: the estimate, the new generations, where."""
+
+    usd: float  # estimated; math.inf when a model's profile gives no price
+    takes: list[str]  # the new generations, by key ('forest', 'forest#2'), in storyboard order
+    where: str  # the service they go to ("the real service at https://…", or a stand-in's address)
+
+    def __str__(self) -> str:
+        cost = "of unknown price (a model profile gives none)" if math.isinf(self.usd) else f"estimated at {self.usd:.2f} USD"
+        count = len(self.takes)
+        shown = ", ".join(self.takes[:8]) + (f" and {count - 8} more" if count > 8 else "")
+        return f"{count} new generation{'' if count == 1 else 's'} ({shown}) on {self.where}, {cost}"
+
+
 @dataclass
 class RenderResult:
     """What a render did: its plan, the film (None when some clip is missing), the takes generated
@@ -111,7 +126,7 @@ def render(
     resubmit: bool | Iterable[str] = False,
     max_cost: float | None = None,
     takes: int | None = None,
-    confirm: Callable[[float], bool] | None = None,
+    confirm: Callable[[Spend], bool] | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> RenderResult:
     """Generate every missing clip of the storyboard and assemble the film.
@@ -119,7 +134,7 @@ def render(
     `only` limits generation to those shots (and the shots they take a first frame from);
     the film is assembled when every clip exists. On a paid backend, `max_cost` (default:
     the file's `render.max_cost`) caps the estimated and the actual spend of this render,
-    `confirm(estimated_usd)` is asked before anything is submitted, and `resubmit` allows
+    `confirm(spend)` is asked before anything is submitted (a `Spend`: the estimate, the takes, where), and `resubmit` allows
     paying again: True (or "*") where an earlier create's outcome is unknown; shot ids for those
     shots, also where a clip that was paid for can no longer be fetched. `takes`: make at least
     this many takes of every generated shot. `on_event` is told of every step (see `Event`).
@@ -164,7 +179,7 @@ def _in_a_thread(work: Callable[[], T]) -> T:
 
 def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | None, only: Iterable[str] | None,
             keep_going: bool, resubmit: bool | Iterable[str], max_cost: float | None, takes: int | None,
-            confirm: Callable[[float], bool] | None, on_event: Callable[[Event], None] | None) -> RenderResult:
+            confirm: Callable[[Spend], bool] | None, on_event: Callable[[Event], None] | None) -> RenderResult:
     from .assembling.film import assemble_film
     from .backends import check_backend, choose_backend, get_backend
     from .cache.settings import shared_settings
@@ -198,7 +213,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
         check_tools()
         budget = max_cost if max_cost is not None else board.render.max_cost
         if engine.paid:
-            _approve_spend(selected, budget, consent, confirm)
+            _approve_spend(selected, budget, consent, confirm, engine.where)
         result = RenderResult(plan=the_plan, film=None)
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
@@ -218,7 +233,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
 
 
 def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: frozenset[str],
-                   confirm: Callable[[float], bool] | None) -> None:
+                   confirm: Callable[[Spend], bool] | None, where: str) -> None:
     """Refuse or confirm what this render is estimated to cost, before anything is paid."""
     to_pay = {item.hash: item for item in selected
               if item.status == "missing" or (item.status == "unknown" and item.id in consent)}
@@ -235,7 +250,8 @@ def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: froz
             f"generation{'' if len(to_pay) == 1 else 's'}, over the budget of "
             f"{budget:.2f} USD (`max_cost`, or render.max_cost in the file); nothing was submitted", option="max_cost"
         )
-    if confirm is not None and estimate > 0 and not confirm(estimate):  # inf: the price is unknown
+    spend = Spend(estimate, [item.key for item in to_pay.values()], where)
+    if confirm is not None and estimate > 0 and not confirm(spend):  # inf: the price is unknown
         raise UsageError("not confirmed; nothing was submitted")
 
 

@@ -87,5 +87,21 @@ def test_the_file_or_the_environment_names_the_backend_for_every_command(project
     assert code == 0 and "backend: preview (STORYBOARD_BACKEND=preview)" in err
     assert emulator.stats()["creates"] == 2
     monkeypatch.setenv("STORYBOARD_BACKEND", "paid")
-    code, out, err = run_cli("plan", "board.yaml")
+    code, _, err = run_cli("plan", "board.yaml")
     assert code == 2 and "STORYBOARD_BACKEND: unknown backend 'paid' (available: preview, preview-sync, aimlapi)" in err
+
+
+def test_the_pay_question_says_how_many_generations_which_and_where(project, run_cli, service):
+    emulator = service(latency=0.2)
+    project.write(BOARD.replace("shots:", "shots:\n  - {id: zero, prompt: a hall, seed: 3, takes: 2}")
+                  .replace("{duration: 2, resolution: 720p}", "{duration: 10, resolution: 1080p}"))
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi")  # no terminal: no question, a refusal
+    assert code == 2
+    assert (f"error: this render makes 4 new generations (zero#1, zero#2, one, two) on {emulator.url} "
+            "(not the real service: AIMLAPI_BASE_URL), estimated at ") in err
+    assert "add --yes to confirm, or --max-cost USD to cap it" in err
+    assert emulator.stats()["requests"] == 0
+
+    from storyboard.backends.addresses import service_where
+
+    assert service_where("https://api.aimlapi.com/v2") == "the real service at https://api.aimlapi.com/v2"

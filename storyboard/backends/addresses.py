@@ -16,6 +16,12 @@ BASE_URL_VARIABLE = "AIMLAPI_BASE_URL"
 SERVICE = "aimlapi"
 
 
+def service_where(base_url: str | None = None) -> str:
+    """Where generations go, said so that a stand-in never looks like the real service."""
+    url = (base_url if base_url is not None else os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).rstrip("/")
+    return f"the real service at {url}" if url == DEFAULT_BASE_URL else f"{url} (not the real service: {BASE_URL_VARIABLE})"
+
+
 def service_name(base_url: str | None = None) -> str:
     """`aimlapi` at the real service's address (default: `AIMLAPI_BASE_URL`, else the real one);
     `aimlapi@HOST-PORT` anywhere else."""

@@ -36,6 +36,7 @@ class Backend(Protocol):
     name: str
     paid: bool  # submitting costs money: unknown outcomes and lost clips need the user's consent
     default_jobs: int  # generations at once unless --jobs says otherwise
+    where: str  # where generations happen, as the user is told before paying
 
     @classmethod
     def check(cls, items: list[ShotPlan], storyboard: Storyboard) -> list[Problem]:

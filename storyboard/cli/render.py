@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import click
 
+from ..api import Spend
 from ..backends import backend_class
 from ..errors import InvalidStoryboard, Problem, StoryboardError, UsageError
 from ..events import Event
@@ -45,7 +46,7 @@ def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, .
             max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, as_json: bool,
             watch_: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
-    from ..api import render  # generation and assembly: imported only to render
+    from ..api import render
     from ..messages import display_path
 
     board: Storyboard | None = None
@@ -59,13 +60,12 @@ def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, .
         raise UsageError(f"--watch with --backend {backend} pays for every save that changes a shot: add --max-cost USD, "
                          "the most the whole session may spend (or watch with the free preview backend)")
 
-    def confirm(estimate: float) -> bool:
-        if yes or max_cost is not None or estimate <= CONFIRM_ABOVE_USD:
+    def confirm(spend: Spend) -> bool:
+        if yes or max_cost is not None or spend.usd <= CONFIRM_ABOVE_USD:
             return True  # an explicit --max-cost is the user's budget: the render stays within it
-        cost = "of unknown price (a model profile gives none)" if math.isinf(estimate) else f"estimated at {estimate:.2f} USD"
         if sys.stdin.isatty() and sys.stderr.isatty():
-            return click.confirm(f"New generations on the paid service are {cost}. Submit them?", err=True)
-        raise UsageError(f"this render is {cost}: add --yes to confirm, or --max-cost USD to cap it")
+            return click.confirm(f"Pay for {redact(str(spend))}?", err=True)
+        raise UsageError(f"this render makes {redact(str(spend))}: add --yes to confirm, or --max-cost USD to cap it")
 
     def render_once(board: Storyboard, budget: Budget | None = None) -> None:
         if as_json:

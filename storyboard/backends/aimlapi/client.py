@@ -18,7 +18,7 @@ from ...errors import Problem, RenderError, UsageError
 from ...model import FrameOf, PublishSettings, Reference, Storyboard
 from ...planning.plans import ShotPlan
 from ...redaction import redact
-from ..addresses import service_name
+from ..addresses import service_name, service_where
 from ..base import Job, Submission
 from ..publish import Publisher
 from .download import Retryable, check_clip, download
@@ -88,6 +88,7 @@ class AimlApiBackend:
         self._key = api_key
         self.base_url = base_url.rstrip("/")
         self.name = service_name(self.base_url)  # `aimlapi`, or with the address when it is not the real service
+        self.where = service_where(self.base_url)
         self.publisher = publisher or Publisher(PublishSettings())
         self.poll = poll
         self.retry = retry
