@@ -202,7 +202,7 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
     write_tone(project.root / "assets" / "tone.wav")
     project.write(FOOTAGE_BOARD)
     code, out, _ = run_cli("plan", "board.yaml")
-    assert "opening  [footage]  assets/walk.mp4" in out and "2 of 2 generated shots to make with the preview backend" in out
+    assert "footage: assets/walk.mp4" in out.splitlines()[3] and "2 of 2 generated shots to make with the preview backend" in out
     code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")  # flashes to find the shots by
     assert code == 0, out + err
     assert "2 generated, 0 reused" in out

@@ -76,14 +76,14 @@ def test_commands_without_backend_use_the_last_renders_and_say_so_but_never_pay_
 def test_the_file_or_the_environment_names_the_backend_for_every_command(project, run_cli, service, monkeypatch):
     emulator = service(latency=0.2)
     project.write(BOARD.replace("output:", "render: {backend: aimlapi, max_cost: 5}\noutput:"))
-    code, out, err = run_cli("plan", "board.yaml")
+    code, _, err = run_cli("plan", "board.yaml")
     assert code == 0 and "backend: aimlapi (render.backend in board.yaml)" in err
-    code, out, err = run_cli("render", "board.yaml")
+    code, _, err = run_cli("render", "board.yaml")
     assert code == 0, err
     assert emulator.stats()["creates"] == 2
 
     monkeypatch.setenv("STORYBOARD_BACKEND", "preview")
-    code, out, err = run_cli("render", "board.yaml")
+    code, _, err = run_cli("render", "board.yaml")
     assert code == 0 and "backend: preview (STORYBOARD_BACKEND=preview)" in err
     assert emulator.stats()["creates"] == 2
     monkeypatch.setenv("STORYBOARD_BACKEND", "paid")
@@ -97,8 +97,8 @@ def test_the_pay_question_says_how_many_generations_which_and_where(project, run
                   .replace("{duration: 2, resolution: 720p}", "{duration: 10, resolution: 1080p}"))
     code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi")  # no terminal: no question, a refusal
     assert code == 2
-    assert (f"error: this render makes 4 new generations (zero#1, zero#2, one, two) on {emulator.url} "
-            "(not the real service: AIMLAPI_BASE_URL), estimated at ") in err
+    assert (f"error: this render makes 4 new generations (zero#1, zero#2, one, two) on a stand-in at {emulator.url} "
+            "(AIMLAPI_BASE_URL; not the real service), estimated at ") in err
     assert "add --yes to confirm, or --max-cost USD to cap it" in err
     assert emulator.stats()["requests"] == 0
 

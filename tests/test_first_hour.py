@@ -97,18 +97,21 @@ def test_plan_without_a_backend_says_what_the_real_service_would_cost(project, r
     project.write("storyboard: 1\nshots:\n  - id: a\n    prompt: a wave\n    duration: 2\n    resolution: 720p\n"
                   "  - id: b\n    prompt: a cliff\n    duration: 2\n    resolution: 720p\n")
     assert run_cli("render", "board.yaml")[0] == 0  # preview clips: they save nothing on the service
-    out = run_cli("plan", "board.yaml")[1]
+    out = said(run_cli("plan", "board.yaml")[1])
     assert "0 of 2 generated shots to make with the preview backend (free)" in out
-    assert "on the real service (--backend aimlapi): 2 to pay, estimated $0.52 (every shot $0.52); 0 already there" in out
-    service(latency=0.2)
+    assert ("with --backend aimlapi, on the real service at https://api.aimlapi.com/v2: 2 to pay, estimated $0.52 "
+            "(every shot $0.52); 0 already there") in out
+    emulator = service(latency=0.2)
     assert run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")[0] == 0
-    out = run_cli("plan", "board.yaml")[1]
-    assert "on the real service (--backend aimlapi): 0 to pay, estimated $0.00 (every shot $0.52); 2 already there" in out
+    out = said(run_cli("plan", "board.yaml", "--backend", "preview")[1])
+    assert (f"with --backend aimlapi, on a stand-in at {emulator.url} (AIMLAPI_BASE_URL; not the real service): 0 to pay, "
+            "estimated $0.00 (every shot $0.52); 2 already there") in out
     # The emulator's clips are its own: pointed at the real service, nothing is there yet.
     monkeypatch.delenv("AIMLAPI_BASE_URL")
-    out = run_cli("plan", "board.yaml")[1]
-    assert "on the real service (--backend aimlapi): 2 to pay, estimated $0.52 (every shot $0.52); 0 already there" in out
-    assert run_cli("plan", "board.yaml", "--backend", "aimlapi")[1].count("[missing]") == 2
+    out = said(run_cli("plan", "board.yaml", "--backend", "preview")[1])
+    assert ("with --backend aimlapi, on the real service at https://api.aimlapi.com/v2: 2 to pay, estimated $0.52 "
+            "(every shot $0.52); 0 already there") in out
+    assert run_cli("plan", "board.yaml", "--backend", "aimlapi")[1].count(" missing ") == 2
 
 
 def test_results_print_short_and_list_shots_in_storyboard_order(project):
@@ -121,3 +124,8 @@ def test_results_print_short_and_list_shots_in_storyboard_order(project):
     assert repr(result) == "<RenderResult film 'renders/board.mp4': 2 generated, 0 reused, 0.00 USD spent>"
     text = repr(storyboard.plan(board))
     assert text.startswith("<Plan 'board.yaml' for preview: 2 shots, 0 to make;") and len(text) < 120
+
+
+def said(text: str) -> str:
+    """What the command said, its wrapped lines joined."""
+    return " ".join(text.split())

@@ -78,15 +78,25 @@ def test_project_model_profile_overrides_prices(project):
     assert [item.estimated_usd for item in the_plan.shots] == [0.5, 0.5, 0.5]
 
 
-def test_text_plan_shows_bodies_costs_and_cache_state(project, run_cli):
+def test_text_plan_is_a_short_table_with_totals_and_bodies_on_request(project, run_cli):
     project.write(BOARD)
     code, out, err = run_cli("plan", "board.yaml")
     assert code == 0 and err == ""
-    assert "one  [missing]  alibaba/wan-2-7-r2v  5 s  est. $0.65" in out
-    assert '"prompt": "Image 1 (a red square) rolls"' in out
-    assert "after one" in out
+    lines = out.splitlines()
+    top = next(index for index, line in enumerate(lines) if line.startswith("#"))
+    assert lines[top].split() == ["#", "shot", "status", "length", "est.", "notes"]
+    assert lines[top + 1].split() == ["1", "one", "missing", "5", "s", "$0.65"]
+    assert lines[top + 2].split()[:6] == ["2", "two", "missing", "5", "s", "$0.65"]
+    assert "first frame from one" in lines[top + 2]
+    assert '"prompt"' not in out  # the bodies only when asked for
     assert "3 of 3 generated shots to make with the preview backend (free)" in out
-    assert "on the real service (--backend aimlapi): 3 to pay, estimated $1.95 (every shot $1.95); 0 already there" in out
+    assert ("with --backend aimlapi, on the real service at https://api.aimlapi.com/v2: 3 to\n"
+            "  pay, estimated $1.95 (every shot $1.95); 0 already there") in out
+    assert max(len(line) for line in lines) <= 80
+    assert lines[-1] == "each request as sent: storyboard plan board.yaml --bodies (or --json)"
+    code, out, _ = run_cli("plan", "board.yaml", "--bodies")
+    assert code == 0 and '      "prompt": "Image 1 (a red square) rolls' in out
+    assert out.index("1  one") < out.index('"prompt": "Image 1 (a red square) rolls') < out.index("2  two")
 
 
 def test_whole_number_floats_mean_the_same_request(project):

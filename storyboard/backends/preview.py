@@ -102,7 +102,7 @@ class PreviewBackend:
     name = "preview"
     markers = False  # sync markers: see PreviewSyncBackend
     paid = False
-    where = "this machine (free animatics)"
+    where = "this machine, free animatics"
     default_jobs = max(1, os.cpu_count() or 1)  # rendering animatics is CPU-bound
 
     def __init__(self, scratch: Path | None = None, storyboard: Storyboard | None = None) -> None:

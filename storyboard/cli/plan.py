@@ -2,27 +2,32 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 
 import click
 
 from ..backends import PAID_BACKEND, backend_class, check_backend, on_the_service, plan_for
+from ..backends.addresses import service_where
 from ..loading import load
 from ..model import MAX_TAKES
 from ..planning.inventory import check_holds
 from ..planning.plans import STATUSES, Plan, ShotPlan
 from .notes import backend_option, chosen_backend, echo_warnings
 
+WIDTH = 80  # the sentences under the table wrap here; the table is as wide as its longest shot id and note
+
 
 @click.command("plan")
 @click.argument("file", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON, with every request body.")
+@click.option("--bodies", is_flag=True, help="Under each shot, the exact request body the service would receive.")
 @backend_option("Whose clips count as made, and whose pre-payment checks run (aimlapi: local references "
                 "must be publishable). The cost on the real service is shown either way.")
 @click.option("--takes", type=click.IntRange(1, MAX_TAKES), default=None, metavar="N",
               help="As `render --takes N`: at least N takes of every generated shot.")
-def command(file: str, as_json: bool, backend: str | None, takes: int | None) -> None:
-    """Show the exact request of every take, what is cached, what an edit regenerates and what it
-    would cost. Sends nothing."""
+def command(file: str, as_json: bool, bodies: bool, backend: str | None, takes: int | None) -> None:
+    """Show every take of every shot: what exists, what an edit regenerates and what it would cost.
+    Sends nothing."""
     board = load(file)
     if takes is not None:
         board = board.with_takes(takes)
@@ -35,43 +40,66 @@ def command(file: str, as_json: bool, backend: str | None, takes: int | None) ->
         click.echo(json.dumps(the_plan.to_dict(), indent=2, ensure_ascii=False))
         return
     count = len(the_plan.shots)
-    click.echo(f"{board.title} — {file} ({count} shot{'' if count == 1 else 's'}, clips from the {backend} backend)")
-    for item in the_plan.shots:
-        if item.footage is not None:
-            click.echo(f"\n{item.id}  [footage]  {os.path.relpath(item.footage)}")
-            continue
-        after = f"  after {', '.join(item.depends_on)}" if item.depends_on else ""
-        chosen = f"  take {item.take} of {item.takes} in the film" if item.takes > 1 else ""
-        click.echo(f"\n{item.id}  [{item.status}]  {item.shot.model}  {item.duration:g} s  est. {_usd(item)}  "
-                   f"{item.hash[:12]}{chosen}{after}")
-        if item.held:
-            click.echo(f"    held (hold: true): keeps clip {item.hash[:12]} from an earlier render; the shot as written "
-                       "now is generated once the hold is removed")
-        for line in json.dumps(item.body, indent=2, ensure_ascii=False).splitlines():
-            click.echo(f"    {line}")
-        if item.takes > 1:
-            click.echo("    takes:")
-            for take in the_plan.takes(item.id):
-                mark = "  <- in the film" if take.hash == item.hash else ""
-                click.echo(f"      {take.take}  [{take.status}]  seed {_seed(take)}  est. {_usd(take)}  "
-                           f"{take.hash[:12]}{mark}")
-    click.echo("\n" + _summary(the_plan, backend))
-    for change in the_plan.changes():
-        click.echo(str(change))
+    click.echo(textwrap.fill(f"{board.title} — {file}: {count} shot{'' if count == 1 else 's'}, clips from the {backend} "
+                             f"backend ({_where(backend)})", width=WIDTH, subsequent_indent="  ") + "\n")
+    rows = [["#", "shot", "status", "length", "est.", "notes"]]
+    for number, item in enumerate(the_plan.shots, start=1):
+        takes_of = the_plan.takes(item.id) if item.takes > 1 else [item]
+        for take in takes_of:
+            rows.append([str(number) if take is takes_of[0] else "", take.key, take.status,
+                         f"{take.duration:g} s" if take.footage is None else "", _usd(take) if take.footage is None else "",
+                         _notes(the_plan, item, take)])
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if bodies and row is not rows[0]:
+            _echo_body(the_plan, row[1])
+    click.echo()
     shown = sorted({item.status for item in the_plan.requests})
-    click.echo("  " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown))
+    for text in [*_summary(the_plan, backend), *map(str, the_plan.changes()),
+                 "statuses: " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown),
+                 *([] if bodies else [f"each request as sent: storyboard plan {file} --bodies (or --json)"])]:
+        click.echo(textwrap.fill(text, width=WIDTH, subsequent_indent="  ", break_on_hyphens=False))
 
 
-def _seed(item: ShotPlan) -> str:
-    seed = item.setting("seed")
-    return "random (the service picks)" if seed is None else str(seed)
+def _notes(the_plan: Plan, item: ShotPlan, take: ShotPlan) -> str:
+    """What a reader needs beside the status: footage, the take in the film, a hold, a first frame, an edit."""
+    if take.footage is not None:
+        return f"footage: {os.path.relpath(take.footage)}"
+    notes = []
+    if item.takes > 1 and take.hash == item.hash:
+        notes.append("in the film")
+    if take.held:
+        notes.append("held: keeps an earlier clip")
+    if take is item and item.depends_on:
+        notes.append(f"first frame from {', '.join(item.depends_on)}")
+    previous = the_plan.previous.get(item.id)
+    if take is item and previous is not None and previous != item.hash:
+        moved = [up for up in item.depends_on if the_plan.previous.get(up, the_plan.shot(up).hash) != the_plan.shot(up).hash]
+        picked = previous in {other.hash for other in the_plan.takes(item.id)}
+        notes.append(f"new first frame ({moved[0]} changed)" if moved else "picked" if picked else "edited")
+    if take.setting("seed") is None:
+        notes.append("seed: the service picks")
+    return ", ".join(notes)
+
+
+def _echo_body(the_plan: Plan, key: str) -> None:
+    take = next((item for item in the_plan.requests if item.key == key), None)
+    if take is None or take.footage is not None:
+        return
+    for line in json.dumps(take.body, indent=2, ensure_ascii=False).splitlines():
+        click.echo(f"    {line}")
+
+
+def _where(backend: str) -> str:
+    return backend_class(backend).where if not backend_class(backend).paid else service_where()
 
 
 def _usd(item: ShotPlan) -> str:
     return "?" if item.estimated_usd is None else f"${item.estimated_usd:.2f}"
 
 
-def _summary(the_plan: Plan, backend: str) -> str:
+def _summary(the_plan: Plan, backend: str) -> list[str]:
     """What rendering would make, and what it would cost on the real service: from that service's own
     store and records, whichever backend the plan was made for (a preview clip saves nothing there)."""
     generated = [item for item in the_plan.requests if item.footage is None]
@@ -82,6 +110,6 @@ def _summary(the_plan: Plan, backend: str) -> str:
              f"{backend} backend" + (" (free)" if free else "")]
     paid = on_the_service(the_plan)
     to_pay = [item for item in paid.requests if item.to_pay]
-    lines.append(f"on the real service (--backend {PAID_BACKEND}): {len(to_pay)} to pay, estimated ${paid.missing_usd:.2f}"
-                 f" (every {noun} ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")
-    return "\n".join(lines)
+    lines.append(f"with --backend {PAID_BACKEND}, on {service_where()}: {len(to_pay)} to pay, estimated ${paid.missing_usd:.2f} "
+                 f"(every {noun} ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")
+    return lines
