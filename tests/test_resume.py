@@ -16,6 +16,7 @@ from conftest import KEY
 from processes import Render
 
 from storyboard.backends.addresses import service_name
+from storyboard.backends.aimlapi import SCALE_VARIABLE
 
 FOUR_SHOTS = """
 storyboard: 1
@@ -94,7 +95,8 @@ def test_ctrl_c_stops_submitting_and_the_next_render_resumes(project, run_cli, s
     assert emulator.stats()["creates"] == 4
 
 
-def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, run_cli, service):
+def test_the_lock_file_lets_a_fresh_clone_download_instead_of_paying(project, run_cli, service, monkeypatch):
+    monkeypatch.setenv(SCALE_VARIABLE, "0.05")  # expired URLs are retried, then asked for again: not in real seconds
     emulator = service()
     project.write(FOUR_SHOTS)
     assert run_cli(*PAID)[0] == 0

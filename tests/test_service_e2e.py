@@ -10,6 +10,8 @@ import pytest
 from avprobe import beep_times, decode_errors, flash_times, probe
 from conftest import KEY
 
+from storyboard.backends.aimlapi import SCALE_VARIABLE
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BOARD = """
 storyboard: 1
@@ -106,7 +108,8 @@ def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, mon
     assert flash_times(Path("renders/raccoon.mp4"), 24) == [] and beep_times(Path("renders/raccoon.mp4")) == []
 
 
-def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run_cli, service, s3):
+def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run_cli, service, s3, monkeypatch):
+    monkeypatch.setenv(SCALE_VARIABLE, "0.05")  # the retries and Retry-After waits, not in real seconds
     emulator = service(faults="429=0.3,500=0.2,drop=0.15,truncate=0.3,slow=0.1", seed=7)
     project.write(BOARD + s3.publish)
     outcomes, consent = [], []
