@@ -14,7 +14,7 @@ The checks (each returns the problems it found, as sentences; an empty list is a
   ended its generation failed, or after the user consented (`--resubmit SHOT`).
 
 Nothing here is part of the package: the scripts are `stress/soak.py` and `stress/crash.py`,
-and `tests/test_stress.py` runs short versions of both.
+and `tests/test_crash_and_fault_recovery.py` runs short versions of both.
 """
 from __future__ import annotations
 
