@@ -290,7 +290,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module", autouse=True)
 def quick_deadlines() -> Iterator[None]:
     """A prompt's time limit is what is checked here, not its length: 0.2 s instead of 2 s keeps CI quick."""
-    from storyboard import sandbox, templating
+    from storyboard.loading import templating
+    from storyboard.loading.templating import sandbox
 
     with pytest.MonkeyPatch.context() as patch:
         for module in (sandbox, templating):

@@ -199,7 +199,7 @@ def test_after_a_failure_nothing_new_is_submitted_unless_keep_going(project):
         storyboard.render("board.yaml", backend=_FailingBackend(), jobs=1)
     message = str(caught.value)
     assert "shot 'one' failed: generation failed: out of capacity" in message
-    assert "shot 'three' was not rendered: not submitted: 'one' failed first (--keep-going renders the rest)" in message
+    assert "shot 'three' was not rendered: not submitted: 'one' failed first (`keep_going` renders the rest)" in message
     assert "shot 'two' was not rendered: its first frame comes from shot 'one', which failed" in message
 
 

@@ -225,7 +225,7 @@ def test_thumbnails_are_decoded_once(copy):
 
 
 def test_the_python_api_writes_the_same_page(copy):
-    page = storyboard.write_review("board.yaml", output="api.html")
+    page = storyboard.review("board.yaml", output="api.html")
     assert page == copy / "api.html"
     assert 'id="take-dock#2"' in page.read_text()
     assert write_review(storyboard.load("board.yaml")) == copy / "out" / "review.html"
