@@ -14,7 +14,7 @@ The checks (each returns the problems it found, as sentences; an empty list is a
   ended its generation failed, or after the user consented (`--resubmit SHOT`).
 
 Nothing here is part of the package: the scripts are `stress/soak.py` and `stress/crash.py`,
-and `tests/test_stress.py` runs short versions of both.
+and `tests/test_crash_and_fault_recovery.py` runs short versions of both.
 """
 from __future__ import annotations
 
@@ -225,7 +225,7 @@ def allow_short_clips(board: Path, emulator: Emulator | None = None) -> bool:
     except InvalidStoryboard as error:
         if "duration" not in str(error):
             raise
-    builtin = Path(storyboard.__file__).resolve().parent / "profiles"
+    builtin = Path(storyboard.__file__).resolve().parent / "loading" / "models"
     source = next(path for path in sorted(builtin.glob("*.yaml")) if yaml.safe_load(path.read_text())["model"] == MODEL)
     fields = dict(yaml.safe_load(source.read_text())["fields"])
     fields["duration"] = {"type": "integer", "minimum": 2, "maximum": 15, "default": 5}

@@ -1,6 +1,6 @@
-"""A long fuzzing run of the load pipeline (issue #9), with the strategies of tests/test_fuzz.py
-and the real limits (2 s a prompt): every outcome must be a Storyboard or an InvalidStoryboard
-whose problems all have a file, a line and a column.
+"""A long fuzzing run of the load pipeline (issue #9), with the strategies of
+tests/test_load_any_input.py and the real limits (2 s a prompt): every outcome must be a
+Storyboard or an InvalidStoryboard whose problems all have a file, a line and a column.
 
     python stress/fuzz.py --examples 5000 [--seed N] [--kind generated|templates|mutated|all] [--cli]
 
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import test_fuzz  # noqa: E402
+import test_load_any_input as cases  # noqa: E402
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -39,10 +39,10 @@ def main() -> int:
     run_seed = options.seed if options.seed is not None else int(time.time())
     _cap_memory(options.memory_mb)
 
-    strategies = {"generated": test_fuzz.generated_storyboards(), "mutated": test_fuzz.mutated_storyboards(),
-                  "templates": test_fuzz.generated_storyboards(wild_templates_only=True)}
+    strategies = {"generated": cases.generated_storyboards(), "mutated": cases.mutated_storyboards(),
+                  "templates": cases.generated_storyboards(wild_templates_only=True)}
     strategy = strategies[options.kind] if options.kind != "all" else st.one_of(*strategies.values())
-    folder = test_fuzz.make_project(Path(tempfile.mkdtemp(prefix="storyboard-fuzz-")))
+    folder = cases.make_project(Path(tempfile.mkdtemp(prefix="storyboard-fuzz-")))
     outcomes: collections.Counter[str] = collections.Counter()
     kinds: collections.Counter[str] = collections.Counter()  # what the problems were about
     failures: list[tuple[str, bytes]] = []
@@ -54,11 +54,11 @@ def main() -> int:
     @given(raw=strategy)
     def run(raw: bytes) -> None:
         nonlocal slowest
-        file = test_fuzz.write(folder, raw)
+        file = cases.write(folder, raw)
         began = time.monotonic()
         messages: list[str] = []
         try:
-            outcome = f"exit {test_fuzz.check_validate(file)}" if options.cli else test_fuzz.check_load(file, messages)
+            outcome = f"exit {cases.check_validate(file)}" if options.cli else cases.check_load(file, messages)
             kinds.update({_kind(message) for message in messages})
         except BaseException as error:
             if isinstance(error, KeyboardInterrupt):

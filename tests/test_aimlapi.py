@@ -15,6 +15,7 @@ import pytest
 import storyboard
 from storyboard.backends import Job
 from storyboard.backends.aimlapi import (
+    SCALE_VARIABLE,
     AimlApiBackend,
     AmbiguousSubmission,
     ExpiredVideoURL,
@@ -212,6 +213,24 @@ def test_poll_interval_tracks_a_tenth_of_the_wait_within_bounds():
     assert policy.interval(120, None) == 12.0
     assert policy.interval(900, None) == 30.0
     assert policy.interval(100, expected=104) == 4.0  # expected completion is near: check then
+
+
+def test_the_scale_variable_shortens_every_wait_but_not_the_timeout(project, monkeypatch):
+    parsed = storyboard.load(project.write(BOARD))
+    monkeypatch.setenv("AIMLAPI_KEY", KEY)
+    monkeypatch.setenv(SCALE_VARIABLE, "0.01")
+    engine = AimlApiBackend.for_storyboard(parsed)
+    assert engine.poll.first_interval() == pytest.approx(0.01)
+    assert engine.poll.interval(900, None) == pytest.approx(0.3) and engine.poll.timeout == 1800.0
+    assert engine.retry.delay(0, retry_after=1.0) == pytest.approx(0.01)  # the service's Retry-After too
+    assert engine.retry.delay(10, None) <= 0.3
+    for wrong in ("0", "-1", "nan", "inf", "fast"):
+        monkeypatch.setenv(SCALE_VARIABLE, wrong)
+        with pytest.raises(UsageError, match=SCALE_VARIABLE):
+            AimlApiBackend.for_storyboard(parsed)
+    monkeypatch.delenv(SCALE_VARIABLE)
+    engine = AimlApiBackend.for_storyboard(parsed)
+    assert (engine.poll.first_interval(), engine.retry.scale) == (1.0, 1.0)
 
 
 def test_download_retries_truncation_and_checks_the_video(project, tmp_path):

@@ -68,6 +68,7 @@ def test_mixed_clips_with_cuts_crossfade_and_fade_stay_in_sync(clips, tmp_path):
     way = assemble(pieces, film, FilmSettings(size=(1280, 720), fps=FPS))
     assert way == "segments"
     info = probe(film)
+    assert info.video is not None and info.audio is not None
     assert "1280x720" in info.video and "24 fps" in info.video and "yuv420p" in info.video
     assert "aac" in info.audio and "48000 Hz" in info.audio and "stereo" in info.audio
     assert abs(info.duration - (2 + 2 - 0.3 + 2 + 3)) <= FRAME  # the sum minus the overlap, to the frame
@@ -208,6 +209,7 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
     assert "2 generated, 0 reused" in out
     film = project.root / "out" / "film.mp4"
     info = probe(film)
+    assert info.video is not None and info.audio is not None
     assert "1280x720" in info.video and "aac" in info.audio
     assert abs(info.duration - (1.0 + 2 + 2 - 0.25)) <= FRAME
     assert decode_errors(film) == ""
@@ -280,7 +282,8 @@ def test_other_sample_rates_and_mono_sound_stay_in_sync_and_the_film_starts_fast
                     "-c:a", "aac", str(mono)], check=True)
     film = tmp_path / "film.mp4"
     assemble([Piece(clips["wide24"]), Piece(mono), Piece(clips["tall30"])], film, FilmSettings(size=(1280, 720), fps=FPS))
-    assert "48000 Hz" in probe(film).audio and "stereo" in probe(film).audio
+    audio = probe(film).audio
+    assert audio is not None and "48000 Hz" in audio and "stereo" in audio
     assert near(beep_times(film), [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]), beep_times(film)
     data = film.read_bytes()
     assert data.index(b"moov") < data.index(b"mdat")  # +faststart: players start before the whole file arrives

@@ -184,7 +184,7 @@ def test_a_generation_goes_queued_generating_completed_and_serves_a_real_mp4(sta
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(download.content)
     found = probe(clip)
-    assert "1280x720" in found.video and found.audio is not None
+    assert found.video is not None and "1280x720" in found.video and found.audio is not None
     assert found.duration == pytest.approx(2.0, abs=0.1)
 
 
@@ -196,7 +196,7 @@ def test_a_vertical_request_gets_a_vertical_clip_even_when_rendering_outlasts_th
     assert answers[-1]["status"] == "completed"
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(httpx.get(answers[-1]["video"]["url"]).content)
-    assert "720x1280" in probe(clip).video
+    assert "720x1280" in (probe(clip).video or "")
 
 
 @pytest.mark.parametrize(("reference", "expected"), [
@@ -233,7 +233,7 @@ def test_references_served_by_the_emulator_itself_and_data_uris_are_used(start, 
     assert second["status"] == "completed", second
     clip = tmp_path / "second.mp4"
     clip.write_bytes(httpx.get(second["video"]["url"]).content)
-    assert "1280x720" in probe(clip).video
+    assert "1280x720" in (probe(clip).video or "")
     assert emulator.stats()["downloads"] == 2  # the emulator fetched its own clip, then we fetched ours
 
 
@@ -426,6 +426,7 @@ def test_the_command_prints_the_base_url_and_serves_until_interrupted():
     server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     try:
+        assert server.stdout is not None
         line = server.stdout.readline()
         base_url = line.strip().rpartition("AIMLAPI_BASE_URL=")[2]
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v2"), line

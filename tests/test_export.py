@@ -173,6 +173,7 @@ def test_the_otio_timeline_is_the_film_frame_for_frame(copy, run_cli):
     board = storyboard.load("board.yaml")
     the_plan = storyboard.plan(board)
     store = ClipStore(copy)
+    assert the_plan.backend is not None  # the plan looked its clips up
     for clip, item in zip(clips, the_plan.shots, strict=True):
         path = item.footage or store.clip_path(the_plan.backend, item.hash)
         assert clip.media_reference.target_url == path.absolute().as_uri()
@@ -270,7 +271,8 @@ def test_the_fcpxml_carries_each_prompt_as_a_note(copy, run_cli):
     root = ElementTree.parse(copy / "cut.fcpxml").getroot()
     notes = [element.text for element in root.iter("note")]
     assert "opening: A red fox waits on the dock at dawn" in notes
-    assert root.find(".//sequence").get("duration") == "149/24s"
+    sequence = root.find(".//sequence")
+    assert sequence is not None and sequence.get("duration") == "149/24s"
 
 
 def test_clips_not_rendered_yet_are_named_and_nothing_is_written(copy, run_cli):

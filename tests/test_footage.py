@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from footage import CASES, Case, film_around, make_case, marker_box
-from test_hostile_service import PAID, SOLO, scripted_faults
+from test_aimlapi_hostile_answers import PAID, SOLO, scripted_faults
 
 from storyboard.assembling import AssemblyError, FilmSettings, Piece, assemble
 from storyboard.emulator import hostile

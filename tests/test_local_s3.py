@@ -49,7 +49,9 @@ def emulator_command() -> Iterator[tuple[dict[str, str], str]]:
     try:
         for line in server.stdout:
             if line.strip().startswith("export "):
-                exported.update(word.split("=", 1) for word in shlex.split(line)[1:])
+                for word in shlex.split(line)[1:]:
+                    name, _, value = word.partition("=")
+                    exported[name] = value
             if line.startswith("stats: "):
                 yield exported, line.split()[1]
                 break

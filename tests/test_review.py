@@ -62,6 +62,13 @@ def page_of(root: Path, name: str = "out/review.html") -> str:
     return (root / name).read_text(encoding="utf-8")
 
 
+def first_group(pattern: str, text: str) -> str:
+    """What the first group of `pattern` matched in `text` (which must hold a match)."""
+    found = re.search(pattern, text)
+    assert found is not None, pattern
+    return found.group(1)
+
+
 def take_articles(page: str) -> dict[str, str]:
     """Each take's <article>, by its key."""
     return {match.group(1): match.group(0) for match in re.finditer(r'<article class="take[^"]*" id="take-([^"]+)".*?</article>',
@@ -100,7 +107,7 @@ def test_each_other_take_says_the_line_to_change_or_the_line_to_add(copy, projec
     assert f'data-pick="line {TAKE_LINE}: take: 1"' in takes["dock#1"]
     assert f"<code>line {TAKE_LINE}: take: 1</code>" in takes["dock#1"]
     lake_line = BOARD.splitlines().index("  - id: lake") + 1
-    assert html.unescape(re.search(r'data-pick="([^"]+)"', takes["lake#2"]).group(1)) == \
+    assert html.unescape(first_group(r'data-pick="([^"]+)"', takes["lake#2"])) == \
         f"add `take: 2` to shot 'lake' (line {lake_line})"
     assert "data-pick" not in takes["dock#2"] and "data-pick" not in takes["lake#1"]
 
@@ -130,6 +137,7 @@ def test_the_totals_say_what_was_spent_what_everything_costs_and_what_is_left_to
     assert '<dd data-total="spent">$0.26</dd>' in page
     assert f'<dd data-total="estimated">${the_plan.estimated_usd:,.2f}</dd>' in page
     to_pay = plan(board, "aimlapi").missing_usd  # the service is making dock#1: the other takes are left to pay
+    assert dock[0].estimated_usd is not None
     assert to_pay == pytest.approx(the_plan.estimated_usd - dock[0].estimated_usd)
     assert f'<dd data-total="to-pay">${to_pay:,.2f}</dd>' in page
 
@@ -296,4 +304,4 @@ def test_the_page_in_a_browser(copy, run_cli):
 
 def _film_take_sources(page: str) -> list[str]:
     takes = take_articles(page)
-    return [re.search(r'<video[^>]* src="([^"]+)"', takes[key]).group(1) for key in ("dock#2", "lake")]
+    return [first_group(r'<video[^>]* src="([^"]+)"', takes[key]) for key in ("dock#2", "lake")]

@@ -10,6 +10,8 @@ import pytest
 from avprobe import beep_times, decode_errors, flash_times, probe
 from conftest import KEY
 
+from storyboard.backends.aimlapi import SCALE_VARIABLE
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BOARD = """
 storyboard: 1
@@ -99,6 +101,7 @@ def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, mon
     assert run_cli("render", "storyboard.yaml")[0] == 0
     service_film, preview_film = probe(Path("service.mp4")), probe(Path("renders/raccoon.mp4"))
     assert service_film.duration == pytest.approx(preview_film.duration, abs=1 / 24)
+    assert service_film.video and preview_film.video and service_film.audio and preview_film.audio
     assert service_film.video.split(",")[:3] == preview_film.video.split(",")[:3]
     assert service_film.audio.split(",")[:4] == preview_film.audio.split(",")[:4]  # the bitrate follows the sound
     # The emulator's clips carry sync markers; the default preview's are quiet.
@@ -106,10 +109,12 @@ def test_an_example_renders_with_the_same_structure_as_the_preview(tmp_path, mon
     assert flash_times(Path("renders/raccoon.mp4"), 24) == [] and beep_times(Path("renders/raccoon.mp4")) == []
 
 
-def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run_cli, service, s3):
+def test_transient_faults_are_absorbed_and_nothing_is_created_twice(project, run_cli, service, s3, monkeypatch):
+    monkeypatch.setenv(SCALE_VARIABLE, "0.05")  # the retries and Retry-After waits, not in real seconds
     emulator = service(faults="429=0.3,500=0.2,drop=0.15,truncate=0.3,slow=0.1", seed=7)
     project.write(BOARD + s3.publish)
-    outcomes, consent = [], []
+    outcomes: list[int] = []
+    consent: list[str] = []
     for _ in range(8):  # an ambiguous create fails its shot; only --resubmit (the user's consent) sends it again
         code, _out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes", *consent)
         consent = ["--resubmit"] if "--resubmit" in err else []

@@ -181,6 +181,10 @@ def test_a_snippet_a_new_profile_and_a_newly_referenced_file_are_watched(project
         shots:
           - {id: a, prompt: "a fox, {% include 'snippets/look.txt' %}", seed: 1}
     """)
+    def notes_and_a_new_image() -> None:
+        (root / "notes.txt").write_text("a file the storyboard does not read")
+        Image.new("RGB", (32, 32), (90, 0, 0)).save(root / "assets" / "new.png")
+
     steps: list[Callable[[], object]] = [
         lambda: (root / "snippets" / "look.txt").write_text("blue hour"),
         lambda: (root / "models" / "prices.yaml").write_text(
@@ -188,8 +192,7 @@ def test_a_snippet_a_new_profile_and_a_newly_referenced_file_are_watched(project
         lambda: (root / "board.yaml").write_text((root / "board.yaml").read_text().replace(
             "seed: 1}", "seed: 1, image_urls: [assets/new.png]}")),  # a file that does not exist yet
         lambda: Image.new("RGB", (32, 32), (0, 90, 0)).save(root / "assets" / "new.png"),
-        lambda: ((root / "notes.txt").write_text("a file the storyboard does not read"),
-                 Image.new("RGB", (32, 32), (90, 0, 0)).save(root / "assets" / "new.png")),
+        notes_and_a_new_image,
     ]
     said, say, stop = _script(steps)
     prompts: list[str] = []

@@ -37,6 +37,7 @@ from .policy import (
     RetryPolicy,
     ServiceError,
     UnknownGeneration,
+    scaled,
 )
 from .wire import UNSENT, Answer, Stalled, checked_video_url, clean, describe, error_text, holds_key, request_answer, usd_spent
 
@@ -104,10 +105,13 @@ class AimlApiBackend:
 
     @classmethod
     def for_storyboard(cls, storyboard: Storyboard) -> AimlApiBackend:
+        poll, retry = scaled(DEFAULT_POLL, DEFAULT_RETRY, os.environ)  # STORYBOARD_RETRY_SCALE, for tests
         return cls(
             os.environ.get(KEY_VARIABLE, ""),
             os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL,
             Publisher(storyboard.publish),
+            poll=poll,
+            retry=retry,
         )
 
     # -- the Backend protocol -------------------------------------------------------------
@@ -203,7 +207,7 @@ class AimlApiBackend:
         notes = Notes(job.report, self._scrub)
         errors = 0
         unclear: str | None = None  # the last answer was one this tool does not understand
-        delay = self.poll.first
+        delay = self.poll.first_interval()
         while True:
             await self._sleep(delay)
             elapsed = self._clock() - started

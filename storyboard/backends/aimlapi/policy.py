@@ -3,13 +3,19 @@ transfer may stall and how large an answer may be; and the errors it raises, eac
 thing to the generator (see `storyboard.errors`)."""
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from ...errors import GenerationFailed, LinkExpired, RenderError, SubmissionUnknown
+from ...errors import GenerationFailed, LinkExpired, RenderError, SubmissionUnknown, UsageError
 from ..addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL  # noqa: F401 - this backend's settings, with the key's
 
 KEY_VARIABLE = "AIMLAPI_KEY"
+# A factor on every wait between requests (poll intervals, retry backoff, the service's
+# Retry-After), 1 unless set: tests against the emulator set it small so as not to sleep real
+# seconds. The time after which a generation is given up is not scaled.
+SCALE_VARIABLE = "STORYBOARD_RETRY_SCALE"
 # The published statuses of a generation still under way, plus the two the provider's own
 # sample client also waits on. Any other status is not understood: the generation is followed
 # on (it may well complete), the user is told what the service says, and it is never taken
@@ -25,13 +31,18 @@ class PollPolicy:
     fraction: float = 0.1  # interval as a fraction of the time already waited
     cap: float = 30.0  # longest interval
     timeout: float = 1800.0  # give up following a generation after this long
+    scale: float = 1.0  # every interval times this (see SCALE_VARIABLE); not the timeout
+
+    def first_interval(self) -> float:
+        """The wait before the first poll."""
+        return self.first * self.scale
 
     def interval(self, elapsed: float, expected: float | None) -> float:
         wait = min(self.cap, max(self.first, self.fraction * elapsed))
         if expected and elapsed < expected:
             # Completion is likely soon: do not sleep far past the expected moment.
             wait = min(wait, max(self.first, expected - elapsed))
-        return wait
+        return wait * self.scale
 
 
 @dataclass(frozen=True)
@@ -44,10 +55,26 @@ class RetryPolicy:
     refused_downloads: int = 3
     base: float = 0.5
     cap: float = 30.0
+    scale: float = 1.0  # every delay, a Retry-After included, times this (see SCALE_VARIABLE)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = min(self.cap, self.base * 2**attempt) * random.uniform(0.5, 1.0)  # jitter
-        return max(retry_after or 0.0, backoff)
+        return max(retry_after or 0.0, backoff) * self.scale
+
+
+def scaled(poll: PollPolicy, retry: RetryPolicy, environ: Mapping[str, str]) -> tuple[PollPolicy, RetryPolicy]:
+    """`poll` and `retry` with their waits multiplied by SCALE_VARIABLE's value, when it is set."""
+    text = environ.get(SCALE_VARIABLE, "").strip()
+    if not text:
+        return poll, retry
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = math.nan
+    if not (math.isfinite(factor) and factor > 0):
+        raise UsageError(f"{SCALE_VARIABLE}={text!r} must be a positive number (a factor on the waits between "
+                         "requests to the service), or unset")
+    return replace(poll, scale=poll.scale * factor), replace(retry, scale=retry.scale * factor)
 
 
 @dataclass(frozen=True)

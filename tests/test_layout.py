@@ -13,7 +13,6 @@ from pathlib import Path
 
 import click
 import pytest
-import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "storyboard"
@@ -106,6 +105,7 @@ def test_no_module_is_longer_than_a_reader_can_hold():
 
 
 def test_every_library_the_package_imports_is_declared():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and later; the package supports 3.10
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     # An extra counts: `storyboard emulator --s3` imports moto only when asked, and says which extra to install.
     requirements = [*project["dependencies"], *project["optional-dependencies"]["emulator"]]

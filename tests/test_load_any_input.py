@@ -107,11 +107,11 @@ _rates = {"values": 0, "templates": 0}
 def choose(draw: st.DrawFn, good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any],
            anything: st.SearchStrategy[Any] = ANY, rate: str = "values") -> Any:
     """A good value, or (as often as this storyboard's rate says) a wrong one, or anything at all."""
-    rate = _rates[rate]
+    percent = _rates[rate]
     roll = draw(st.integers(0, 99))
-    if roll < rate:
+    if roll < percent:
         return draw(anything)
-    return draw(bad) if roll < 2 * rate else draw(good)
+    return draw(bad) if roll < 2 * percent else draw(good)
 
 
 def template() -> st.SearchStrategy[str]:
@@ -124,7 +124,7 @@ def template() -> st.SearchStrategy[str]:
 
 
 def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.fixed_dictionaries({}, optional=fields)  # type: ignore[arg-type]
+    return st.fixed_dictionaries({}, optional=fields)
 
 
 def number(good: list[Any]) -> st.SearchStrategy[Any]:

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -38,7 +39,7 @@ from storyboard.emulator import Emulator, hostile
 MIXED_KEY = "sk-Live-HOSTILE-9F3a7C5e"  # letters of both cases: an echo in lower case differs from it
 SOLO = "storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2, seed: 1}]\n"
 PAID = ("render", "board.yaml", "--backend", "aimlapi", "--yes")
-FAST = {"poll": PollPolicy(first=0.05, cap=0.2, timeout=30), "retry": RetryPolicy(base=0.01, cap=0.05)}
+FAST: dict[str, Any] = {"poll": PollPolicy(first=0.05, cap=0.2, timeout=30), "retry": RetryPolicy(base=0.01, cap=0.05)}
 
 
 class Drip(httpx.AsyncByteStream):
@@ -102,13 +103,13 @@ def hostile_service(monkeypatch):
         emulator.stop()
 
 
-def scripted_faults(emulator: Emulator, request: str, sequence: list[set[str]]) -> None:
-    """The n-th `request` ("create", "poll", "download") of each subject also gets `sequence[n]`."""
+def scripted_faults(emulator: Emulator, kind: str, sequence: list[set[str]]) -> None:
+    """The n-th request of `kind` ("create", "poll", "download") of each subject also gets `sequence[n]`."""
     draw, seen = emulator.faults.draw, collections.Counter[str]()
 
-    def draw_scripted(kind: str, subject: str) -> set[str]:
-        hits = draw(kind, subject)
-        if kind == request:
+    def draw_scripted(request: str, subject: str) -> set[str]:  # the parameters of Faults.draw
+        hits = draw(request, subject)
+        if request == kind:
             seen[subject] += 1
             hits |= sequence[seen[subject] - 1] if seen[subject] <= len(sequence) else set()
         return hits
