@@ -153,6 +153,7 @@ class _FailingBackend:
 
     name = "failing"
     paid = False
+    where = "a test double"
     default_jobs = 4
 
     @classmethod

@@ -269,6 +269,7 @@ class _ExpiringService:
 
     name = "aimlapi"
     paid = True
+    where = "a test double"
     default_jobs = 2
 
     def __init__(self, clip: Path):

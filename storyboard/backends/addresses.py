@@ -19,7 +19,9 @@ SERVICE = "aimlapi"
 def service_where(base_url: str | None = None) -> str:
     """Where generations go, said so that a stand-in never looks like the real service."""
     url = (base_url if base_url is not None else os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).rstrip("/")
-    return f"the real service at {url}" if url == DEFAULT_BASE_URL else f"a stand-in at {url} ({BASE_URL_VARIABLE}; not the real service)"
+    if url == DEFAULT_BASE_URL:
+        return f"the real service at {url}"
+    return f"a stand-in at {url} ({BASE_URL_VARIABLE}; not the real service)"
 
 
 def service_name(base_url: str | None = None) -> str:
