@@ -96,3 +96,23 @@ def service(monkeypatch: pytest.MonkeyPatch):
     yield start
     for emulator in running:
         emulator.stop()
+
+
+def plan_table(out: str) -> dict[str, tuple[str, str]]:
+    """The rows of `storyboard plan`'s table: take key -> (status, notes)."""
+    lines = out.splitlines()
+    top = next(index for index, line in enumerate(lines) if line.startswith("#  shot"))
+    header = lines[top]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in lines[top + 1:]:
+        if not line.strip():
+            break
+        key = line[header.index("shot"):header.index("status")].strip()
+        status = line[header.index("status"):header.index("length")].strip()
+        rows[key] = (status, line[header.index("notes"):].strip() if len(line) > header.index("notes") else "")
+    return rows
+
+
+def said(text: str) -> str:
+    """What a command said, its wrapped lines joined."""
+    return " ".join(text.split())

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from avprobe import FFMPEG, audio_samples, beep_times, decode_errors, flash_times, probe
+from conftest import plan_table
 
 from storyboard.assembling import AssemblyError, FilmSettings, Piece, Soundtrack, assemble
 from storyboard.backends.animatic import Animatic, marker_times, render_animatic
@@ -203,7 +204,8 @@ def test_a_storyboard_mixing_footage_and_generated_shots(project, run_cli):
     write_tone(project.root / "assets" / "tone.wav")
     project.write(FOOTAGE_BOARD)
     code, out, _ = run_cli("plan", "board.yaml")
-    assert "footage: assets/walk.mp4" in out.splitlines()[3] and "2 of 2 generated shots to make with the preview backend" in out
+    assert plan_table(out)["opening"] == ("footage", "footage: assets/walk.mp4")
+    assert "2 of 2 generated shots to make with the preview backend" in out
     code, out, err = run_cli("render", "board.yaml", "--backend", "preview-sync")  # flashes to find the shots by
     assert code == 0, out + err
     assert "2 generated, 0 reused" in out

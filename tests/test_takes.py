@@ -6,6 +6,7 @@ import json
 import shutil
 
 import yaml
+from conftest import plan_table, said
 
 from storyboard.files import file_sha256
 
@@ -116,7 +117,8 @@ def test_render_takes_makes_that_many_of_every_generated_shot_and_the_takes_diff
     assert len(clips) == 5 and all(clip.is_file() for clip in clips)
     assert len({file_sha256(clip) for clip in clips}) == 5
     code, out, _ = run_cli("plan", "board.yaml", "--takes", "2")
-    assert "take 1 of 2 in the film" in out and "0 of 5 generated takes to make" in out
+    assert plan_table(out)["moat#1"] == ("cached", "in the film, seed: the service picks")
+    assert plan_table(out)["moat#2"] == ("cached", "") and "0 of 5 generated takes to make" in out
 
 
 def test_a_take_that_does_not_exist_or_takes_on_footage_are_refused_with_the_line(project, run_cli):
@@ -144,14 +146,15 @@ def test_plan_shows_what_an_edit_regenerates_and_hold_keeps_the_clip(project, ru
     edited = CHAIN.replace("a raccoon walks through a forest", "a raccoon runs through a forest")
     project.write(edited)
     code, out, _ = run_cli("plan", "board.yaml")
-    assert "editing 'forest' regenerates 'forest', 'landing': 2 shots, est. " in out
+    assert "editing 'forest' regenerates 'forest', 'landing': 2 shots, est. " in said(out)
     [change] = plan_of(run_cli)["changes"]
     assert change["regenerates"] == ["forest", "landing"] and change["usd"] > 0
 
     # Hold the downstream shot: only the edited one is made again.
     project.write(edited.replace("    seed: 2\n", "    seed: 2\n    hold: true\n"))
     code, out, _ = run_cli("plan", "board.yaml")
-    assert "editing 'forest' regenerates 'forest': 1 shot" in out and "held (hold: true)" in out
+    assert "editing 'forest' regenerates 'forest': 1 shot" in said(out)
+    assert plan_table(out)["landing"] == ("cached", "held: keeps an earlier clip, first frame from forest")
     landing_before = plan_of(run_cli)["shots"][1]["hash"]
     code, out, err = run_cli("render", "board.yaml")
     assert code == 0, out + err
@@ -167,7 +170,7 @@ def test_plan_shows_what_an_edit_regenerates_and_hold_keeps_the_clip(project, ru
     # The hold removed: the shot follows its first frame again.
     project.write(edited)
     code, out, _ = run_cli("plan", "board.yaml")
-    assert "editing 'landing' regenerates 'landing': 1 shot" in out
+    assert "editing 'landing' regenerates 'landing': 1 shot" in said(out)
     code, out, err = run_cli("render", "board.yaml")
     assert code == 0 and "1 generated, 2 reused" in out, out + err
 
@@ -177,7 +180,7 @@ def test_picking_a_take_upstream_says_what_it_regenerates(project, run_cli):
     assert run_cli("render", "board.yaml")[0] == 0
     project.write(CHAIN.replace("seed: 1}", "seed: 1, takes: 2, take: 2}"))
     _code, out, _ = run_cli("plan", "board.yaml")
-    assert "picking take 2 of 'forest' regenerates 'landing': 1 shot" in out
+    assert "picking take 2 of 'forest' regenerates 'landing': 1 shot" in said(out)
 
 
 def test_a_hold_whose_clip_is_gone_is_refused_before_anything_is_made(project, run_cli):
