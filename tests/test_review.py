@@ -96,7 +96,7 @@ def test_the_prompt_is_shown_exactly_as_sent_with_the_references_as_it_names_the
     shown = re.findall(r'<p class="prompt">(.*?)</p>', page, re.S)
     assert html.unescape(shown[0]) == sent  # line breaks kept (the page shows them: white-space: pre-wrap)
     assert "&lt;swaying&gt; &amp; fog." in shown[0]  # escaped, never markup
-    assert "<b>Image 1</b><span>assets/red.png</span>" in page
+    assert "<b>Image 1 · fox</b><span>assets/red.png</span>" in page  # the prompt's label, and whose it is
     assert "<title>The Night &lt;Ferry&gt; &amp; Co · review</title>" in page
 
 

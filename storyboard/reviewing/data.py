@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from ..assembling.film import film_path
 from ..backends import PAID_BACKEND, on_the_service, store_name
-from ..backends.preview import DEFAULT_DURATION, labelled_references
+from ..backends.preview import DEFAULT_DURATION, LabelledReference, labelled_references, source_name
 from ..errors import MediaError
 from ..loading.checks.timing import clip_length
 from ..model import FrameOf, Reference, Shot, Storyboard
@@ -27,6 +27,7 @@ WORKERS = max(1, min(8, os.cpu_count() or 1))  # clips decoded at once (PyAV dec
 @dataclass
 class ReferenceView:
     label: str  # as the prompt names it: "Image 1", "Video 1"
+    name: str  # whose it is: the cast member's name, else the file's name
     kind: str
     source: str  # as written in the storyboard
     thumbnail: str | None  # data URI; None for a URL or a file that cannot be read
@@ -150,8 +151,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
             end=places[item.id][1],
             footage=_written(board, item.shot) if item.footage is not None else None,
             takes=views,
-            references=[ReferenceView(label, ref.kind, ref.source, thumbnails.image(ref.path, ref.kind) if ref.path else None)
-                        for label, ref in labelled_references(item)],
+            references=[_reference_view(thumbnails, named) for named in labelled_references(item)],
             first_frame=_first_frame(item.shot),
             prompt=prompts.pop() if len(prompts) == 1 else None,
             aspect=_aspect(item, views),
@@ -172,6 +172,12 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         to_pay_usd=paid.missing_usd,
         decoded=thumbnails.decoded,
     )
+
+
+def _reference_view(thumbnails: Thumbnails, named: LabelledReference) -> ReferenceView:
+    ref = named.ref
+    return ReferenceView(named.label, named.cast if named.cast is not None else source_name(ref.source), ref.kind, ref.source,
+                         thumbnails.image(ref.path, ref.kind) if ref.path else None)
 
 
 def _clip(store: ClipStore, backend: str, take: ShotPlan) -> Path | None:
