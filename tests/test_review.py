@@ -134,12 +134,49 @@ def test_the_totals_say_what_was_spent_what_everything_costs_and_what_is_left_to
     assert run_cli("review", "board.yaml")[0] == 0
     page = page_of(copy)
     assert the_plan.estimated_usd > 0
+    assert '<dd data-total="in-film">$0.00</dd>' in page  # take 2 is in the film, and no one paid for it
     assert '<dd data-total="spent">$0.26</dd>' in page
     assert f'<dd data-total="estimated">${the_plan.estimated_usd:,.2f}</dd>' in page
     to_pay = plan(board, "aimlapi").missing_usd  # the service is making dock#1: the other takes are left to pay
     assert dock[0].estimated_usd is not None
     assert to_pay == pytest.approx(the_plan.estimated_usd - dock[0].estimated_usd)
     assert f'<dd data-total="to-pay">${to_pay:,.2f}</dd>' in page
+
+
+PAID = """\
+storyboard: 1
+defaults: {resolution: 720p, duration: 2}
+shots:
+  - {id: castle, prompt: a castle on a hill at dawn, seed: 7, takes: 2}
+  - {id: moat, prompt: ducks on the moat, seed: 3}
+output: {path: out/film.mp4}
+"""
+
+
+def test_what_the_film_s_takes_cost_and_all_the_project_spent_are_two_figures(project, run_cli, service):
+    service(latency=0.2)
+    project.write(PAID)
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
+    assert code == 0, out + err
+    # Take 2 into the film; moat's prompt rewritten: the take paid for it is no longer in the storyboard.
+    project.write(PAID.replace("takes: 2}", "takes: 2, take: 2}").replace("ducks", "swans"))
+    assert run_cli("review", "board.yaml", "--backend", "aimlapi")[0] == 0
+    state = State(ClipStore(project.root).state_path, read_only=True)
+    try:
+        paid = {record.request_hash: record.usd_spent for record in state.all(store_name("aimlapi"))}
+    finally:
+        state.close()
+    assert len(paid) == 3 and all(usd > 0 for usd in paid.values())  # castle#1, castle#2, the old moat
+    castle = plan(storyboard.load("board.yaml"), "aimlapi").takes("castle")
+    in_film = paid[castle[1].hash]  # castle#2; the new moat is not made yet
+    every = sum(paid.values())
+    assert in_film < every
+    with chromium_or_skip()() as browser:
+        seen = browser.open(project.root / "out" / "review.html")
+        shown = {seen.page.locator(f"[data-total={name}]").inner_text(): seen.page.locator(f".totals .{name} dt").inner_text()
+                 for name in ("in-film", "spent")}
+        assert seen.errors() == []
+    assert shown == {f"${in_film:,.2f}": "IN THE FILM", f"${every:,.2f}": "SPENT ON THIS PROJECT"}  # as shown: upper case
 
 
 def test_the_page_shows_the_film_and_where_each_shot_is_in_it(copy, run_cli):

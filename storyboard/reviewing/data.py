@@ -101,7 +101,8 @@ class Review:
     film_src: str | None  # the film as a URL relative to the page; None: not rendered yet
     film_note: str | None
     shots: list[ShotView]
-    spent_usd: float
+    in_film_usd: float  # what the service was paid for the takes in the film
+    project_usd: float  # everything it was paid for in this project: every take ever made, in the storyboard or not
     estimated_usd: float
     to_pay_usd: float
     decoded: int  # clips and images decoded this time (the rest came from the cache)
@@ -167,7 +168,9 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         film_src=_relative_url(film, page) if film.is_file() else None,
         film_note=_film_note(the_plan) if film.is_file() else None,
         shots=shots,
-        spent_usd=round(sum(spent.values()), 4),
+        in_film_usd=round(sum(spent.get(request, 0.0) for request in {item.hash for item in the_plan.shots
+                                                                     if item.footage is None}), 4),
+        project_usd=_spent_on_project(board),
         estimated_usd=the_plan.estimated_usd,
         to_pay_usd=paid.missing_usd,
         decoded=thumbnails.decoded,
@@ -239,6 +242,20 @@ def _spent(board: Storyboard, takes: list[ShotPlan]) -> dict[str, float]:
     finally:
         state.close()
     return {request: record.usd_spent for request, record in records.items() if record is not None and record.usd_spent}
+
+
+def _spent_on_project(board: Storyboard) -> float:
+    """USD the service's records say this project paid: every request ever made there, whether or not the
+    storyboard still asks for it."""
+    store = ClipStore(board.root)
+    if not store.state_path.exists():
+        return 0.0
+    state = State(store.state_path, read_only=True)
+    try:
+        records = state.all(store_name(PAID_BACKEND))
+    finally:
+        state.close()
+    return round(sum(record.usd_spent for record in records), 4)
 
 
 def _length(board: Storyboard, shot: Shot, facts: ClipFacts | None) -> float | None:
