@@ -4,6 +4,7 @@ Nothing here writes HTML: `Review` is plain data the template lays out (see `pag
 """
 from __future__ import annotations
 
+import base64
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from ..backends import PAID_BACKEND, on_the_service, store_name
 from ..backends.preview import DEFAULT_DURATION, LabelledReference, labelled_references, source_name
 from ..errors import MediaError
 from ..loading.checks.timing import clip_length
-from ..model import FrameOf, Reference, Shot, Storyboard
+from ..model import FrameOf, Reference, Shot, Storyboard, sidecar_paths
 from ..planning.plans import STATUSES, Plan, ShotPlan, TakeStatus
 from ..project.state import State
 from ..project.store import ClipStore
@@ -99,6 +100,8 @@ class Review:
     backend: str  # whose clips are shown, as `--backend` names it
     page: Path
     film_src: str | None  # the film as a URL relative to the page; None: not rendered yet
+    film_poster: str | None  # data URI: a frame of the film, shown before it plays
+    film_subtitles: str | None  # data URI of its WebVTT sidecar (`output.subtitles: sidecar`); None: none
     film_note: str | None
     shots: list[ShotView]
     in_film_usd: float  # what the service was paid for the takes in the film
@@ -160,13 +163,16 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         ))
     paid = on_the_service(the_plan)
     film = film_path(board, store, paid=the_plan.paid)
+    rendered = film.is_file()
     return Review(
         title=board.title,
         storyboard=board.display_path,
         backend=backend_name or backend,
         page=page,
-        film_src=_relative_url(film, page) if film.is_file() else None,
-        film_note=_film_note(the_plan) if film.is_file() else None,
+        film_src=_relative_url(film, page) if rendered else None,
+        film_poster=thumbnails.poster(film, _poster_time(shots)) if rendered else None,
+        film_subtitles=_subtitles(board, film) if rendered else None,
+        film_note=_film_note(the_plan) if rendered else None,
         shots=shots,
         in_film_usd=round(sum(spent.get(request, 0.0) for request in {item.hash for item in the_plan.shots
                                                                      if item.footage is None}), 4),
@@ -325,6 +331,27 @@ def _notes(board: Storyboard, item: ShotPlan) -> list[str]:
         line = board.document.mark(shot.origins.get("hold", shot.where)).line
         notes.append(f"hold: true (line {line}) keeps the clip of an earlier render; its request has changed since")
     return notes
+
+
+def _poster_time(shots: list[ShotView]) -> float:
+    """Where the film's poster is taken: the middle of its first shot (its start may be a fade from black)."""
+    first = shots[0] if shots else None
+    if first is None or first.start is None or first.end is None:
+        return 0.0
+    return (first.start + first.end) / 2
+
+
+def _subtitles(board: Storyboard, film: Path) -> str | None:
+    """The film's WebVTT subtitles as a data URI: a page opened from a file may not load a track from
+    another file (browsers treat every file: URL as an origin of its own), so the track is embedded."""
+    if board.output.subtitles != "sidecar":
+        return None
+    vtt = next(path for path in sidecar_paths(film) if path.suffix == ".vtt")
+    try:
+        text = vtt.read_bytes()
+    except OSError:
+        return None
+    return "data:text/vtt;charset=utf-8;base64," + base64.b64encode(text).decode("ascii")
 
 
 def _film_note(the_plan: Plan) -> str | None:
