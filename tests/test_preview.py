@@ -11,7 +11,7 @@ from avprobe import audio_samples, beep_times, flash_times, frame_brightness
 import storyboard
 from storyboard.assembling import FilmSettings, Piece, Soundtrack, assemble
 from storyboard.backends import Job
-from storyboard.backends.animatic import Animatic, clock, heading, marker_times, plate_rows, render_animatic
+from storyboard.backends.animatic import Animatic, _plate, clock, heading, marker_times, plate_rows, render_animatic
 from storyboard.backends.preview import PreviewBackend
 
 FPS = 24
@@ -67,6 +67,26 @@ def test_the_film_timecode_follows_footage_trims_and_transitions_as_the_film_is_
     # opening keeps 1 s of the footage; hero begins 0.25 s before it ends, 0.5 s into its own clip, and lasts 1.5 s.
     assert clock(drawn["hero"], 0.5)[0] == "film 00:00:00.75"
     assert clock(drawn["finale"], 0.0)[0] == "film 00:00:02.25"
+
+
+def test_the_card_names_each_reference_as_the_prompt_does_with_the_cast_member_it_shows(project):
+    project.write("""
+        storyboard: 1
+        defaults: {resolution: 720p, duration: 2, aspect_ratio: "16:9"}
+        cast:
+          tan: {image: assets/red.png, description: a tan cat}
+        shots:
+          - {id: door, prompt: "{{ cast.tan }} opens the door", seed: 1, image_urls: [assets/blue.png]}
+        """)
+    board = storyboard.load("board.yaml")
+    prompt = storyboard.plan(board).shot("door").body["prompt"]
+    assert prompt.startswith("Image 2 (a tan cat) opens")  # the shot's own image is Image 1
+    drawn = cards("board.yaml")["door"]
+    root = project.root
+    assert drawn.references == [("Image 1 · blue.png", root / "assets" / "blue.png", "assets/blue.png"),
+                                ("Image 2 · tan", root / "assets" / "red.png", "assets/red.png")]
+    plate, _ = _plate(drawn)
+    assert np.array_equal(plate, _plate(cards("board.yaml")["door"])[0])  # the same card every time
 
 
 def test_a_card_drawn_without_a_storyboard_says_what_its_request_says(tmp_path):

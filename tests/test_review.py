@@ -8,8 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from avprobe import flash_times
 from browser import chromium_or_skip
-from conftest import copy_of, rendered_once
+from conftest import Project, copy_of, rendered_once
 
 import storyboard
 from storyboard.backends import plan_for as plan
@@ -96,7 +97,7 @@ def test_the_prompt_is_shown_exactly_as_sent_with_the_references_as_it_names_the
     shown = re.findall(r'<p class="prompt">(.*?)</p>', page, re.S)
     assert html.unescape(shown[0]) == sent  # line breaks kept (the page shows them: white-space: pre-wrap)
     assert "&lt;swaying&gt; &amp; fog." in shown[0]  # escaped, never markup
-    assert "<b>Image 1</b><span>assets/red.png</span>" in page
+    assert "<b>Image 1 · fox</b><span>assets/red.png</span>" in page  # the prompt's label, and whose it is
     assert "<title>The Night &lt;Ferry&gt; &amp; Co · review</title>" in page
 
 
@@ -134,6 +135,7 @@ def test_the_totals_say_what_was_spent_what_everything_costs_and_what_is_left_to
     assert run_cli("review", "board.yaml")[0] == 0
     page = page_of(copy)
     assert the_plan.estimated_usd > 0
+    assert '<dd data-total="in-film">$0.00</dd>' in page  # take 2 is in the film, and no one paid for it
     assert '<dd data-total="spent">$0.26</dd>' in page
     assert f'<dd data-total="estimated">${the_plan.estimated_usd:,.2f}</dd>' in page
     to_pay = plan(board, "aimlapi").missing_usd  # the service is making dock#1: the other takes are left to pay
@@ -142,10 +144,46 @@ def test_the_totals_say_what_was_spent_what_everything_costs_and_what_is_left_to
     assert f'<dd data-total="to-pay">${to_pay:,.2f}</dd>' in page
 
 
+PAID = """\
+storyboard: 1
+defaults: {resolution: 720p, duration: 2}
+shots:
+  - {id: castle, prompt: a castle on a hill at dawn, seed: 7, takes: 2}
+  - {id: moat, prompt: ducks on the moat, seed: 3}
+output: {path: out/film.mp4}
+"""
+
+
+def test_what_the_film_s_takes_cost_and_all_the_project_spent_are_two_figures(project, run_cli, service):
+    service(latency=0.2)
+    project.write(PAID)
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
+    assert code == 0, out + err
+    # Take 2 into the film; moat's prompt rewritten: the take paid for it is no longer in the storyboard.
+    project.write(PAID.replace("takes: 2}", "takes: 2, take: 2}").replace("ducks", "swans"))
+    assert run_cli("review", "board.yaml", "--backend", "aimlapi")[0] == 0
+    state = State(ClipStore(project.root).state_path, read_only=True)
+    try:
+        paid = {record.request_hash: record.usd_spent for record in state.all(store_name("aimlapi"))}
+    finally:
+        state.close()
+    assert len(paid) == 3 and all(usd > 0 for usd in paid.values())  # castle#1, castle#2, the old moat
+    castle = plan(storyboard.load("board.yaml"), "aimlapi").takes("castle")
+    in_film = paid[castle[1].hash]  # castle#2; the new moat is not made yet
+    every = sum(paid.values())
+    assert in_film < every
+    with chromium_or_skip()() as browser:
+        seen = browser.open(project.root / "out" / "review.html")
+        shown = {seen.page.locator(f"[data-total={name}]").inner_text(): seen.page.locator(f".totals .{name} dt").inner_text()
+                 for name in ("in-film", "spent")}
+        assert seen.errors() == []
+    assert shown == {f"${in_film:,.2f}": "IN THE FILM", f"${every:,.2f}": "SPENT ON THIS PROJECT"}  # as shown: upper case
+
+
 def test_the_page_shows_the_film_and_where_each_shot_is_in_it(copy, run_cli):
     assert run_cli("review", "board.yaml")[0] == 0
     page = page_of(copy)
-    assert '<video id="film" controls preload="metadata" src="film.mp4">' in page
+    assert '<video id="film" controls preload="metadata" src="film.mp4" poster="data:image/jpeg;base64,' in page
     # dock lasts 2 s; lake begins 0.5 s before dock ends (a crossfade) and lasts 2 s.
     for shot, start, end in (("dock", "00:00.00", "00:02.00"), ("lake", "00:01.50", "00:03.50")):
         shown = f'<span class="tc start">{start}</span> – <span class="tc end">{end}</span>'
@@ -218,7 +256,7 @@ def test_thumbnails_are_decoded_once(copy):
     board = storyboard.load("board.yaml")
     first = gather(plan(board), copy / "page.html")
     again = gather(plan(board), copy / "page.html")
-    assert first.decoded == 4  # three takes and the reference image
+    assert first.decoded == 5  # three takes, the reference image and the film's poster
     assert again.decoded == 0
     assert [take.facts for shot in again.shots for take in shot.takes] == \
         [take.facts for shot in first.shots for take in shot.takes]
@@ -292,6 +330,7 @@ def test_the_page_in_a_browser(copy, run_cli):
             assert seen.page.locator(f"#shot-{shot} .tc.start").inner_text() == timecode(start)
             assert seen.page.locator(f"#shot-{shot} .tc.end").inner_text() == timecode(end)
         assert seen.horizontal_overflow() == 0
+        assert seen.page.locator("#shot-dock .refs figcaption b").all_inner_texts() == ["Image 1 · fox"]
         # A click on a shot in the strip under the film seeks the film there.
         seen.page.locator('.segment[data-shot="lake"]').click()
         seen.page.wait_for_function(f"Math.abs(document.getElementById('film').currentTime - {expected['lake'][0]}) < 0.3")
@@ -305,3 +344,115 @@ def test_the_page_in_a_browser(copy, run_cli):
 def _film_take_sources(page: str) -> list[str]:
     takes = take_articles(page)
     return [first_group(r'<video[^>]* src="([^"]+)"', takes[key]) for key in ("dock#2", "lake")]
+
+
+# A film with dialogue and sidecar subtitles, of `preview-sync` clips: each clip flashes white for one
+# frame at 0.5 s, 1.5 s and 2.5 s, and a 3 s clip's middle frame (1.5 s) is one of those flashes.
+DIALOGUE = """\
+storyboard: 1
+defaults: {resolution: 720p, duration: 3, aspect_ratio: "16:9"}
+cast:
+  tan: {image: assets/red.png, description: a tan cat}
+shots:
+  - id: porch
+    prompt: "{{ cast.tan }} sits on the porch"
+    image_urls: [assets/blue.png]
+    seed: 4
+    dialogue:
+      - {who: tan, say: "Is it morning yet?"}
+      - {who: tan, say: "Then wake me at noon.", at: 2}
+  - id: yard
+    prompt: The yard under snow
+    seed: 9
+    dialogue:
+      - {who: tan, say: "Too cold."}
+output: {path: out/film.mp4, subtitles: sidecar}
+"""
+SAID = 3  # lines of dialogue
+BRIGHTNESS = """async (source) => {
+  const image = new Image();
+  image.src = source;
+  await image.decode();
+  const canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0;
+  for (let i = 0; i < pixels.length; i += 4) sum += (pixels[i] + pixels[i + 1] + pixels[i + 2]) / 3;
+  return sum / (pixels.length / 4);
+}"""
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("review-sync") / "project"
+    root.mkdir()
+    Project(root).write(DIALOGUE)
+    assert storyboard.render(root / "board.yaml", backend="preview-sync").film is not None
+    return root
+
+
+@pytest.fixture
+def sync_page(synced: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli) -> Path:
+    """The review page of a copy of `synced`."""
+    root = copy_of(synced, tmp_path, monkeypatch)
+    assert run_cli("review", "board.yaml", "--backend", "preview-sync")[0] == 0
+    return root / "out" / "review.html"
+
+
+def test_the_film_plays_with_its_subtitles(sync_page):
+    assert (sync_page.parent / "film.vtt").is_file()
+    with chromium_or_skip()() as browser:
+        seen = browser.open(sync_page)
+        seen.page.wait_for_function("document.querySelector('#film track').readyState >= 2", timeout=10_000)
+        track = seen.page.evaluate("""(() => {
+            const film = document.getElementById("film");
+            const track = film.textTracks[0];
+            return {state: film.querySelector("track").readyState, kind: track.kind, mode: track.mode,
+                    cues: [...track.cues].map((cue) => cue.text)};
+        })()""")
+        # At 2.2 s into the film the second line is on screen.
+        seen.page.evaluate("document.getElementById('film').currentTime = 2.2")
+        seen.page.wait_for_function("""(() => {
+            const cues = document.getElementById('film').textTracks[0].activeCues;
+            return cues && cues.length === 1 && cues[0].text === 'Then wake me at noon.';
+        })()""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        seen.page.wait_for_timeout(500)
+        seen.page.locator("#film").screenshot(path=str(ARTIFACTS / "review-subtitles.png"))
+        assert seen.errors() == []
+    assert track == {"state": 2, "kind": "subtitles", "mode": "showing",  # loaded, every line a cue, shown
+                     "cues": ["Is it morning yet?", "Then wake me at noon.", "Too cold."]}
+    assert len(track["cues"]) == SAID
+
+
+def test_the_film_shows_a_frame_of_itself_before_it_plays(sync_page):
+    with chromium_or_skip()() as browser:
+        seen = browser.open(sync_page)
+        poster = seen.page.evaluate("document.getElementById('film').poster")
+        assert poster.startswith("data:image/jpeg;base64,")
+        # Neither black nor the flash at the middle of the first shot (where the poster is taken).
+        assert 15 < seen.page.evaluate(BRIGHTNESS, poster) < 120
+        assert seen.errors() == []
+
+
+def test_no_middle_thumbnail_is_a_one_frame_flash(sync_page):
+    clips = {key: (sync_page.parent / first_group(r'<video[^>]* src="([^"]+)"', article)).resolve()
+             for key, article in take_articles(sync_page.read_text()).items()}
+    assert all(flash_times(clip, FPS) == pytest.approx([0.5, 1.5, 2.5]) for clip in clips.values())  # 1.5 s: the middle
+    with chromium_or_skip()() as browser:
+        seen = browser.open(sync_page)
+        for key in clips:  # the nearest frame to the middle that is not a flash
+            middle = seen.page.locator(f'[id="take-{key}"] .frames figure').nth(1)
+            at = float(middle.locator("figcaption").inner_text().split()[1])
+            assert at != 1.5 and abs(at - 1.5) <= 2 / FPS, (key, at)
+            assert seen.page.evaluate(BRIGHTNESS, middle.locator("img").get_attribute("src")) < 120, key
+        # The references of this page, as the prompt names them and by whose they are.
+        assert seen.page.locator("#shot-porch .refs figcaption b").all_inner_texts() == ["Image 1 · blue.png",
+                                                                                         "Image 2 · tan"]
+        assert seen.horizontal_overflow() == 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        seen.screenshot(ARTIFACTS / "review-dialogue.png")
+        assert seen.errors() == []

@@ -2,7 +2,8 @@
 
 The card is a dark plate on a background tinted by the seed: the shot's id, its number in the
 storyboard, the seed ("random" when the request sets none), the prompt, reference thumbnails
-named as the prompt names them, a clock (the film's timecode when known, and the time into the
+named as the prompt names them and by whose they are ("Image 1 · tan": a cast member's; else the
+file's name), a clock (the film's timecode when known, and the time into the
 shot) and a progress bar. The plate fills the lower part of the frame in the first half of the
 shot and the upper part in the second, so when two shots crossfade, the text of the one ending
 and of the one beginning lie in different places and each stays readable through the other.
@@ -64,7 +65,7 @@ class Animatic:
     seed: int | None  # as requested; None: the service picks one, and the card says "seed: random"
     shot_id: str
     prompt: str
-    references: list[tuple[str, Path | None, str]] = field(default_factory=list)  # (label, file, source)
+    references: list[tuple[str, Path | None, str]] = field(default_factory=list)  # (caption, file, source): `Image 1 · tan`
     first_frame: Path | None = None
     fps: int = FPS
     tint: int = 0  # picks the colours (and the markers' hum) when there is no seed; fixed per request

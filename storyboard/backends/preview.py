@@ -2,12 +2,13 @@
 
 `preview` draws a quiet card: the shot id (of the first shot that rendered this request), its
 number in the storyboard and where it starts in the film (as they were when the clip was
-drawn), the seed, the prompt, the references (thumbnails, named as the prompt names them), a
-clock, and the first frame when one was asked for; its sound is silent. `preview-sync` draws
-the same card with sync markers: a white flash and a beep at the same instants, over a hum.
-See `storyboard.backends.animatic`. Each keeps its clips in the store under its own name, so a clip
-with markers is never taken for one without. The same request always gives the same clip.
-Drawing is imported only when a clip is made, so planning stays light.
+drawn), the seed, the prompt, the references (thumbnails, named as the prompt names them, with
+the cast member's name or the file's: "Image 1 · tan"), a clock, and the first frame when one was
+asked for; its sound is silent. `preview-sync` draws the same card with sync markers: a white
+flash and a beep at the same instants, over a hum. See `storyboard.backends.animatic`. Each
+keeps its clips in the store under its own name, so a clip with markers is never taken for one
+without. The same request always gives the same clip. Drawing is imported only when a clip is
+made, so planning stays light.
 """
 from __future__ import annotations
 
@@ -62,15 +63,38 @@ def places_in_film(storyboard: Storyboard) -> dict[str, Place]:
     return places
 
 
-def labelled_references(plan: ShotPlan) -> list[tuple[str, Reference]]:
+@dataclass(frozen=True)
+class LabelledReference:
+    """A reference the shot's prompt names: `label` as the prompt names it (`Image 1`), and `cast`, the
+    cast member it came from (None: an `image_urls` / `video_urls` entry of the shot's own)."""
+
+    label: str
+    ref: Reference
+    cast: str | None = None
+
+    @property
+    def caption(self) -> str:
+        """The label with whose it is: `Image 1 · tan` for a cast member's, `Image 2 · door.png` for a file of the shot's own."""
+        return f"{self.label} · {self.cast if self.cast is not None else source_name(self.ref.source)}"
+
+
+def source_name(source: str) -> str:
+    """The file name of a reference as written (a path's or a URL's last part), else all of it."""
+    name = source.split("?", 1)[0].split("#", 1)[0].rstrip("/").replace("\\", "/").rsplit("/", 1)[-1]
+    return name or source
+
+
+def labelled_references(plan: ShotPlan) -> list[LabelledReference]:
     """The references the shot's prompt names, each with the name the prompt gives it (`Image 1`,
-    `Video 1`: the model profile's labels, numbered by kind; the kind where the profile has no label)."""
+    `Video 1`: the model profile's labels, numbered by kind; the kind where the profile has no label)
+    and the cast member it belongs to, if any."""
+    owners = {id(ref): member.name for member in plan.shot.cast for ref in member.references}
     counters = {"image": 0, "video": 0}
     labelled = []
     for ref in plan.shot.all_references():
         counters[ref.kind] += 1
         label = plan.profile.label(ref.kind, counters[ref.kind]) if ref.kind in plan.profile.labels else ref.kind
-        labelled.append((label, ref))
+        labelled.append(LabelledReference(label, ref, owners.get(id(ref))))
     return labelled
 
 
@@ -81,7 +105,7 @@ def animatic_for(job: Job, place: Place | None = None, markers: bool = False) ->
     # A model profile without these defaults still gets a sensible animatic.
     width, height = frame_size(plan.setting("resolution") or "720p", plan.setting("aspect_ratio") or "16:9")
     seed = plan.setting("seed")  # None: the service picks one at random
-    references = [(label, ref.path, ref.source) for label, ref in labelled_references(plan)]
+    references = [(named.caption, named.ref.path, named.ref.source) for named in labelled_references(plan)]
     return Animatic(
         width=width,
         height=height,

@@ -6,7 +6,8 @@
 The page shows, in film order, each shot's place in the film, every take (playable, with its
 first, middle and last frame), the prompt exactly as sent, the references as the prompt names
 them, seed, cost and status, which take is in the film and the line to change to pick another;
-at the top the film with a strip of its shots, and what was spent and what is left to pay.
+at the top the film with a strip of its shots, what its takes cost, what the project has spent
+(every take ever paid for, in the storyboard or not) and what is left to pay.
 Media are linked by relative paths and thumbnails embedded: the page needs no network.
 """
 from __future__ import annotations

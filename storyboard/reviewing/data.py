@@ -4,6 +4,7 @@ Nothing here writes HTML: `Review` is plain data the template lays out (see `pag
 """
 from __future__ import annotations
 
+import base64
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -12,10 +13,10 @@ from urllib.parse import quote
 
 from ..assembling.film import film_path
 from ..backends import PAID_BACKEND, on_the_service, store_name
-from ..backends.preview import DEFAULT_DURATION, labelled_references
+from ..backends.preview import DEFAULT_DURATION, LabelledReference, labelled_references, source_name
 from ..errors import MediaError
 from ..loading.checks.timing import clip_length
-from ..model import FrameOf, Reference, Shot, Storyboard
+from ..model import FrameOf, Reference, Shot, Storyboard, sidecar_paths
 from ..planning.plans import STATUSES, Plan, ShotPlan, TakeStatus
 from ..project.state import State
 from ..project.store import ClipStore
@@ -27,6 +28,7 @@ WORKERS = max(1, min(8, os.cpu_count() or 1))  # clips decoded at once (PyAV dec
 @dataclass
 class ReferenceView:
     label: str  # as the prompt names it: "Image 1", "Video 1"
+    name: str  # whose it is: the cast member's name, else the file's name
     kind: str
     source: str  # as written in the storyboard
     thumbnail: str | None  # data URI; None for a URL or a file that cannot be read
@@ -98,9 +100,12 @@ class Review:
     backend: str  # whose clips are shown, as `--backend` names it
     page: Path
     film_src: str | None  # the film as a URL relative to the page; None: not rendered yet
+    film_poster: str | None  # data URI: a frame of the film, shown before it plays
+    film_subtitles: str | None  # data URI of its WebVTT sidecar (`output.subtitles: sidecar`); None: none
     film_note: str | None
     shots: list[ShotView]
-    spent_usd: float
+    in_film_usd: float  # what the service was paid for the takes in the film
+    project_usd: float  # everything it was paid for in this project: every take ever made, in the storyboard or not
     estimated_usd: float
     to_pay_usd: float
     decoded: int  # clips and images decoded this time (the rest came from the cache)
@@ -150,8 +155,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
             end=places[item.id][1],
             footage=_written(board, item.shot) if item.footage is not None else None,
             takes=views,
-            references=[ReferenceView(label, ref.kind, ref.source, thumbnails.image(ref.path, ref.kind) if ref.path else None)
-                        for label, ref in labelled_references(item)],
+            references=[_reference_view(thumbnails, named) for named in labelled_references(item)],
             first_frame=_first_frame(item.shot),
             prompt=prompts.pop() if len(prompts) == 1 else None,
             aspect=_aspect(item, views),
@@ -159,19 +163,30 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         ))
     paid = on_the_service(the_plan)
     film = film_path(board, store, paid=the_plan.paid)
+    rendered = film.is_file()
     return Review(
         title=board.title,
         storyboard=board.display_path,
         backend=backend_name or backend,
         page=page,
-        film_src=_relative_url(film, page) if film.is_file() else None,
-        film_note=_film_note(the_plan) if film.is_file() else None,
+        film_src=_relative_url(film, page) if rendered else None,
+        film_poster=thumbnails.poster(film, _poster_time(shots)) if rendered else None,
+        film_subtitles=_subtitles(board, film) if rendered else None,
+        film_note=_film_note(the_plan) if rendered else None,
         shots=shots,
-        spent_usd=round(sum(spent.values()), 4),
+        in_film_usd=round(sum(spent.get(request, 0.0) for request in {item.hash for item in the_plan.shots
+                                                                     if item.footage is None}), 4),
+        project_usd=_spent_on_project(board),
         estimated_usd=the_plan.estimated_usd,
         to_pay_usd=paid.missing_usd,
         decoded=thumbnails.decoded,
     )
+
+
+def _reference_view(thumbnails: Thumbnails, named: LabelledReference) -> ReferenceView:
+    ref = named.ref
+    return ReferenceView(named.label, named.cast if named.cast is not None else source_name(ref.source), ref.kind, ref.source,
+                         thumbnails.image(ref.path, ref.kind) if ref.path else None)
 
 
 def _clip(store: ClipStore, backend: str, take: ShotPlan) -> Path | None:
@@ -233,6 +248,20 @@ def _spent(board: Storyboard, takes: list[ShotPlan]) -> dict[str, float]:
     finally:
         state.close()
     return {request: record.usd_spent for request, record in records.items() if record is not None and record.usd_spent}
+
+
+def _spent_on_project(board: Storyboard) -> float:
+    """USD the service's records say this project paid: every request ever made there, whether or not the
+    storyboard still asks for it."""
+    store = ClipStore(board.root)
+    if not store.state_path.exists():
+        return 0.0
+    state = State(store.state_path, read_only=True)
+    try:
+        records = state.all(store_name(PAID_BACKEND))
+    finally:
+        state.close()
+    return round(sum(record.usd_spent for record in records), 4)
 
 
 def _length(board: Storyboard, shot: Shot, facts: ClipFacts | None) -> float | None:
@@ -302,6 +331,27 @@ def _notes(board: Storyboard, item: ShotPlan) -> list[str]:
         line = board.document.mark(shot.origins.get("hold", shot.where)).line
         notes.append(f"hold: true (line {line}) keeps the clip of an earlier render; its request has changed since")
     return notes
+
+
+def _poster_time(shots: list[ShotView]) -> float:
+    """Where the film's poster is taken: the middle of its first shot (its start may be a fade from black)."""
+    first = shots[0] if shots else None
+    if first is None or first.start is None or first.end is None:
+        return 0.0
+    return (first.start + first.end) / 2
+
+
+def _subtitles(board: Storyboard, film: Path) -> str | None:
+    """The film's WebVTT subtitles as a data URI: a page opened from a file may not load a track from
+    another file (browsers treat every file: URL as an origin of its own), so the track is embedded."""
+    if board.output.subtitles != "sidecar":
+        return None
+    vtt = next(path for path in sidecar_paths(film) if path.suffix == ".vtt")
+    try:
+        text = vtt.read_bytes()
+    except OSError:
+        return None
+    return "data:text/vtt;charset=utf-8;base64," + base64.b64encode(text).decode("ascii")
 
 
 def _film_note(the_plan: Plan) -> str | None:
