@@ -26,6 +26,9 @@ BOARD = """\
 storyboard: 1
 title: The Night Ferry
 defaults: {resolution: 720p, duration: 2, aspect_ratio: "16:9"}
+cast:
+  fox: {description: a red fox}
+  ferryman: {description: an old ferryman}
 shots:
   - id: opening
     prompt: A red fox waits on the dock at dawn
@@ -34,6 +37,9 @@ shots:
   - id: lake
     prompt: The ferry crosses the lake
     transition: {type: crossfade, duration: 0.5}
+    dialogue:
+      - {who: fox, say: "Is that the ferry?", at: 0.5}
+      - {who: ferryman, say: "All aboard!"}
   - id: walk
     clip: assets/walk.mp4
     trim: {start: 0.5}
@@ -44,6 +50,8 @@ shots:
     takes: 2
     take: 2
     transition: {type: crossfade, duration: 0.3}
+    dialogue:
+      - {who: ferryman, say: "Mind the gap."}
 output:
   path: out/film.mp4
   fps: 24
@@ -51,6 +59,7 @@ output:
     music: {path: assets/theme.wav, volume: 0.5, loop: true}
 """
 SHOTS = ["opening", "lake", "walk", "dock"]
+COLLECTED = ["01-opening.mp4", "02-lake.mp4", "03-walk.mp4", "04-dock-take2.mp4"]  # dock: take 2 of 2
 THEME_SECONDS = 1.5
 
 
@@ -174,9 +183,10 @@ def test_the_otio_timeline_is_the_film_frame_for_frame(copy, run_cli):
     the_plan = storyboard.plan(board)
     store = ClipStore(copy)
     assert the_plan.backend is not None  # the plan looked its clips up
-    for clip, item in zip(clips, the_plan.shots, strict=True):
+    for clip, item, name in zip(clips, the_plan.shots, COLLECTED, strict=True):
         path = item.footage or store.clip_path(the_plan.backend, item.hash)
-        assert clip.media_reference.target_url == path.absolute().as_uri()
+        assert clip.media_reference.target_url == f"cut-media/{name}"  # beside out/cut.otio
+        assert (copy / "out" / "cut-media" / name).samefile(path)
         about = clip.metadata["storyboard"]
         assert about["shot"] == item.id and about["hash"] == item.hash
         if item.footage is None:
@@ -195,6 +205,7 @@ def test_the_otio_timeline_is_the_film_frame_for_frame(copy, run_cli):
     loops = shot_clips(music)
     assert {clip.name for clip in loops} == {"theme.wav"} and len(loops) == math.ceil(total / (THEME_SECONDS * FPS))
     assert loops[0].metadata["storyboard"]["soundtrack"]["volume"] == 0.5
+    assert loops[0].media_reference.target_url == "cut-media/soundtrack.wav"
 
 
 def test_the_otio_file_reads_as_an_editor_would_read_it(copy, run_cli):
@@ -204,7 +215,7 @@ def test_the_otio_file_reads_as_an_editor_would_read_it(copy, run_cli):
     assert document["metadata"]["storyboard"]["fps"] == FPS
     first = document["tracks"]["children"][0]["children"][0]
     assert first["name"] == "opening"
-    assert first["media_references"]["DEFAULT_MEDIA"]["target_url"].startswith("file:///")
+    assert first["media_references"]["DEFAULT_MEDIA"]["target_url"] == "cut-media/01-opening.mp4"
     assert first["metadata"]["storyboard"]["request"]["seed"] == 3
 
 
@@ -251,18 +262,21 @@ def test_the_fcp7_xml_says_fades_and_sound_as_premiere_and_resolve_read_them(cop
     names = [item.findtext("name") for item in sequence.findall("./media/video/track/clipitem")]
     assert names == SHOTS
     urls = {element.text for element in root.iter("pathurl")}
-    assert (copy / "assets" / "walk.mp4").absolute().as_uri() in urls
+    assert urls == {f"cut-media/{name}" for name in COLLECTED} | {"cut-media/soundtrack.wav"}
 
 
-def test_the_edl_names_each_shot_and_gives_each_file_its_own_reel(copy, run_cli):
-    assert run_cli("export", "board.yaml", "cut.edl")[0] == 0
+def test_the_edl_names_each_shot_and_gives_each_shot_its_own_reel_named_after_it(copy, run_cli):
+    (copy / "long.yaml").write_text(BOARD.replace("id: opening", "id: opening-of_the.film"))
+    assert run_cli("export", "long.yaml", "cut.edl")[0] == 0
     text = (copy / "cut.edl").read_text()
     assert text.startswith("TITLE: The Night Ferry\n")
-    the_plan = storyboard.plan(storyboard.load("board.yaml"))
-    reels = {line.split()[1] for line in text.splitlines() if line[:3].isdigit()}
-    assert reels == {item.hash[:8].upper() for item in the_plan.shots if item.footage is None} | {"WALK", "BL"}
-    for shot in SHOTS:
+    events = [line.split() for line in text.splitlines() if line[:3].isdigit()]
+    # the shot's number in the film and its id: 8 letters, digits and '_' at most, never a hash
+    assert [event[1] for event in events] == ["01OPENIN", "01OPENIN", "02LAKE", "02LAKE", "BL", "BL", "03WALK", "03WALK",
+                                              "04DOCK"]  # a dissolve's event names the reels on both its sides
+    for shot, name in zip(["opening-of_the.film", *SHOTS[1:]], COLLECTED, strict=True):
         assert f"CLIP NAME:  {shot}" in text
+        assert f" CLIP: cut-media/{name.replace('opening', 'opening-of_the.film')}\n" in text  # FROM, or TO for a dissolve's
     assert " D 012 " in text and " D 007 " in text  # the dissolves, the fade's through black (BL)
 
 
