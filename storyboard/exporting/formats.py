@@ -4,12 +4,16 @@
 others go through OTIO's adapter plugins, published separately (`storyboard-render[editors]`), each
 given a copy of the timeline shaped for what the format can hold:
 - `.xml`, FCP 7 XML (Premiere Pro, DaVinci Resolve): every track; transitions on the sound
-  tracks written as audio cross fades, each sound clip marked as the clip's audio; no metadata;
+  tracks written as audio cross fades, each sound clip marked as the clip's audio; each file's
+  `pathurl` the timeline's URL as it is (relative to the .xml for collected media); dialogue
+  markers with the line as their comment; no metadata;
 - `.edl`, CMX 3600: the picture track only (an EDL has one), dissolves and fades to and from
-  black (BL); reel names of at most 8 letters and digits, one per file; no metadata; and no
-  frame rate: the editor is told it on import;
+  black (BL); a reel per shot named after it (`03SNEAK`, see `reel`); no paths in the events,
+  but `* FROM CLIP:` / `* TO CLIP:` comments with the URL; dialogue as `* LOC:` locators; no
+  metadata; and no frame rate: the editor is told it on import;
 - `.fcpxml`, Final Cut Pro X XML: every track, but the adapter writes no transitions (each
-  crossfade becomes a cut at its middle, a fade a plain cut); the prompt as the clip's note.
+  crossfade becomes a cut at its middle, a fade a plain cut); each asset's `src` the URL as it
+  is; the prompt as the clip's note; dialogue markers as "who: line".
 Both XMLs and the EDL count in SMPTE timecode, so only its rates (24, 25, 30, 48, 50, 60 and
 the NTSC ones); the fcpx_xml adapter computes times as frames / rate, right for whole rates only.
 """

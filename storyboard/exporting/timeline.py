@@ -1,7 +1,7 @@
 """The cut as an OpenTimelineIO timeline, frame for frame the film's (`assemble.Timeline.frame_span`).
 
-Tracks: V1 the shots' pictures; A1 their own sound (a gap where a clip has none); A2 the
-soundtrack, when `output.audio.music` is set. Every time is counted in frames of the film's
+Tracks: V1 the shots' pictures, each shot's dialogue as markers on its clip; A1 their own sound
+(a gap where a clip has none); A2 the soundtrack, when `output.audio.music` is set. Every time is counted in frames of the film's
 rate (`output.fps`; 29.97 and the like as the exact NTSC rate), media times from the clip's
 start, as the storyboard's trims are.
 
