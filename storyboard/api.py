@@ -29,7 +29,7 @@ from .model import Storyboard
 
 if TYPE_CHECKING:
     from .backends import Backend
-    from .exporting import Exported
+    from .exporting import Exported, Media
     from .planning.plans import Plan, ShotPlan
 
 Source = Storyboard | str | os.PathLike[str]  # a storyboard file, or one already loaded
@@ -67,14 +67,18 @@ def review(source: Source, backend: str | None = None, output: str | os.PathLike
     return write_review(board, backend=_chosen(board, backend), output=output)
 
 
-def export(source: Source, out: str | os.PathLike[str], backend: str | None = None) -> Exported:
+def export(source: Source, out: str | os.PathLike[str], backend: str | None = None,
+           media: Media = "collect") -> Exported:
     """Write the film's cut to `out` in the format its extension names (.otio, .xml, .edl, .fcpxml),
-    from `backend`'s clips. Raises UsageError for an unknown extension or a missing adapter,
-    ClipsMissing naming the shots not rendered yet."""
+    from `backend`'s clips. `media`: "collect" (the default) puts the cut's clips beside `out`, in
+    a folder named after it (`cut.otio`: `cut-media/`, as `03-sneak.mp4`...), referred to by
+    relative paths; "store" points at the clip store's own files by absolute paths. Raises
+    UsageError for an unknown extension, a missing adapter or a destination that would overwrite
+    an input, ClipsMissing naming the shots not rendered yet."""
     from .exporting import export as export_cut
 
     board = load(source)
-    return export_cut(board, out, backend=_chosen(board, backend))
+    return export_cut(board, out, backend=_chosen(board, backend), media=media)
 
 
 def _chosen(board: Storyboard, backend: str | B | None) -> str | B:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
@@ -60,6 +61,32 @@ _UMASK = _read_umask()
 def atomic_write_bytes(destination: Path, data: bytes) -> None:
     with atomic_path(destination) as temporary:
         temporary.write_bytes(data)
+
+
+def atomic_link_or_copy(source: Path, destination: Path) -> bool:
+    """Put `source`'s content at `destination` atomically: a hard link where the file system allows
+    one (True), else a copy (False). Either is made under a temporary name next to `destination`
+    and renamed into place, so a reader never sees half a file; whatever `destination` was (a file,
+    a symbolic link) is replaced, never written through."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent
+    )
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        temporary.unlink()
+        try:
+            os.link(source, temporary)  # the same file under a second name: no copy, no space
+        except OSError:  # another file system, or one without hard links
+            with atomic_path(destination) as copy:
+                shutil.copyfile(source, copy)
+            return False
+        os.replace(temporary, destination)
+        _fsync_directory(destination.parent)
+        return True
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 import wave
 import xml.etree.ElementTree as ElementTree
@@ -26,6 +27,9 @@ BOARD = """\
 storyboard: 1
 title: The Night Ferry
 defaults: {resolution: 720p, duration: 2, aspect_ratio: "16:9"}
+cast:
+  fox: {description: a red fox}
+  ferryman: {description: an old ferryman}
 shots:
   - id: opening
     prompt: A red fox waits on the dock at dawn
@@ -34,6 +38,9 @@ shots:
   - id: lake
     prompt: The ferry crosses the lake
     transition: {type: crossfade, duration: 0.5}
+    dialogue:
+      - {who: fox, say: "Is that the ferry?", at: 0.5}
+      - {who: ferryman, say: "All aboard!"}
   - id: walk
     clip: assets/walk.mp4
     trim: {start: 0.5}
@@ -44,6 +51,8 @@ shots:
     takes: 2
     take: 2
     transition: {type: crossfade, duration: 0.3}
+    dialogue:
+      - {who: ferryman, say: "Mind the gap."}
 output:
   path: out/film.mp4
   fps: 24
@@ -51,6 +60,7 @@ output:
     music: {path: assets/theme.wav, volume: 0.5, loop: true}
 """
 SHOTS = ["opening", "lake", "walk", "dock"]
+COLLECTED = ["01-opening.mp4", "02-lake.mp4", "03-walk.mp4", "04-dock-take2.mp4"]  # dock: take 2 of 2
 THEME_SECONDS = 1.5
 
 
@@ -174,9 +184,10 @@ def test_the_otio_timeline_is_the_film_frame_for_frame(copy, run_cli):
     the_plan = storyboard.plan(board)
     store = ClipStore(copy)
     assert the_plan.backend is not None  # the plan looked its clips up
-    for clip, item in zip(clips, the_plan.shots, strict=True):
+    for clip, item, name in zip(clips, the_plan.shots, COLLECTED, strict=True):
         path = item.footage or store.clip_path(the_plan.backend, item.hash)
-        assert clip.media_reference.target_url == path.absolute().as_uri()
+        assert clip.media_reference.target_url == f"cut-media/{name}"  # beside out/cut.otio
+        assert (copy / "out" / "cut-media" / name).samefile(path)
         about = clip.metadata["storyboard"]
         assert about["shot"] == item.id and about["hash"] == item.hash
         if item.footage is None:
@@ -195,6 +206,7 @@ def test_the_otio_timeline_is_the_film_frame_for_frame(copy, run_cli):
     loops = shot_clips(music)
     assert {clip.name for clip in loops} == {"theme.wav"} and len(loops) == math.ceil(total / (THEME_SECONDS * FPS))
     assert loops[0].metadata["storyboard"]["soundtrack"]["volume"] == 0.5
+    assert loops[0].media_reference.target_url == "cut-media/soundtrack.wav"
 
 
 def test_the_otio_file_reads_as_an_editor_would_read_it(copy, run_cli):
@@ -204,7 +216,7 @@ def test_the_otio_file_reads_as_an_editor_would_read_it(copy, run_cli):
     assert document["metadata"]["storyboard"]["fps"] == FPS
     first = document["tracks"]["children"][0]["children"][0]
     assert first["name"] == "opening"
-    assert first["media_references"]["DEFAULT_MEDIA"]["target_url"].startswith("file:///")
+    assert first["media_references"]["DEFAULT_MEDIA"]["target_url"] == "cut-media/01-opening.mp4"
     assert first["metadata"]["storyboard"]["request"]["seed"] == 3
 
 
@@ -251,18 +263,21 @@ def test_the_fcp7_xml_says_fades_and_sound_as_premiere_and_resolve_read_them(cop
     names = [item.findtext("name") for item in sequence.findall("./media/video/track/clipitem")]
     assert names == SHOTS
     urls = {element.text for element in root.iter("pathurl")}
-    assert (copy / "assets" / "walk.mp4").absolute().as_uri() in urls
+    assert urls == {f"cut-media/{name}" for name in COLLECTED} | {"cut-media/soundtrack.wav"}
 
 
-def test_the_edl_names_each_shot_and_gives_each_file_its_own_reel(copy, run_cli):
-    assert run_cli("export", "board.yaml", "cut.edl")[0] == 0
+def test_the_edl_names_each_shot_and_gives_each_shot_its_own_reel_named_after_it(copy, run_cli):
+    (copy / "long.yaml").write_text(BOARD.replace("id: opening", "id: opening-of_the.film"))
+    assert run_cli("export", "long.yaml", "cut.edl")[0] == 0
     text = (copy / "cut.edl").read_text()
     assert text.startswith("TITLE: The Night Ferry\n")
-    the_plan = storyboard.plan(storyboard.load("board.yaml"))
-    reels = {line.split()[1] for line in text.splitlines() if line[:3].isdigit()}
-    assert reels == {item.hash[:8].upper() for item in the_plan.shots if item.footage is None} | {"WALK", "BL"}
-    for shot in SHOTS:
+    events = [line.split() for line in text.splitlines() if line[:3].isdigit()]
+    # the shot's number in the film and its id: 8 letters, digits and '_' at most, never a hash
+    assert [event[1] for event in events] == ["01OPENIN", "01OPENIN", "02LAKE", "02LAKE", "BL", "BL", "03WALK", "03WALK",
+                                              "04DOCK"]  # a dissolve's event names the reels on both its sides
+    for shot, name in zip(["opening-of_the.film", *SHOTS[1:]], COLLECTED, strict=True):
         assert f"CLIP NAME:  {shot}" in text
+        assert f" CLIP: cut-media/{name.replace('opening', 'opening-of_the.film')}\n" in text  # FROM, or TO for a dissolve's
     assert " D 012 " in text and " D 007 " in text  # the dissolves, the fade's through black (BL)
 
 
@@ -374,3 +389,149 @@ def test_a_rate_a_format_cannot_hold_is_refused_and_ntsc_rates_are_exact(copy, r
     assert "import it at 29.97 fps" in out  # an EDL does not say its rate
     code, _, err = run_cli("export", "ntsc.yaml", "ntsc.fcpxml")
     assert code == 2 and "29.97 fps" in err
+
+
+def store_files(root: Path) -> list[Path]:
+    """Each shot's clip as the film uses it (the store's, or the footage), in film order."""
+    the_plan = storyboard.plan(storyboard.load(root / "board.yaml"))
+    assert the_plan.backend is not None
+    store = ClipStore(root)
+    return [item.footage or store.clip_path(the_plan.backend, item.hash) for item in the_plan.shots]
+
+
+def collected_urls(timeline: otio.schema.Timeline) -> list[str]:
+    return [clip.media_reference.target_url for clip in shot_clips(timeline.video_tracks()[0])]
+
+
+@pytest.mark.parametrize("suffix", [".otio", ".xml", ".edl", ".fcpxml"])
+def test_the_media_are_collected_beside_the_cut_with_readable_names_and_relative_paths(copy, run_cli, suffix):
+    code, out, err = run_cli("export", "board.yaml", f"out/cut{suffix}")
+    assert code == 0, err
+    media = copy / "out" / "cut-media"
+    assert sorted(path.name for path in media.iterdir()) == [*COLLECTED, "soundtrack.wav"]  # nothing else: no leftovers
+    assert "media: out/cut-media/ (5 files: 5 linked)" in out
+    for name, source in zip(COLLECTED, store_files(copy), strict=True):
+        assert (media / name).samefile(source)  # a hard link: same file system here
+    assert (media / "soundtrack.wav").samefile(copy / "assets" / "theme.wav")
+    written = (copy / "out" / f"cut{suffix}").read_text()
+    assert ".storyboard" not in written  # no path into the clip store
+    timeline = otio.adapters.read_from_file(f"out/cut{suffix}")
+    if suffix == ".edl":  # no paths in an EDL's events: its FROM CLIP (and a dissolve's TO CLIP) comments say them
+        urls = list(dict.fromkeys(re.findall(r"^\* (?:FROM|TO) CLIP: (.+)$", written, re.MULTILINE)))
+    else:
+        urls = collected_urls(timeline)
+    assert urls == [f"cut-media/{name}" for name in COLLECTED]
+    for url, source in zip(urls, store_files(copy), strict=True):
+        assert (copy / "out" / url).samefile(source)  # relative to the exported file: it resolves
+    if suffix != ".edl":  # the soundtrack too (an EDL holds the picture only)
+        music = next(track for track in timeline.audio_tracks() if shot_clips(track)[0].name == "theme.wav")
+        assert {clip.media_reference.target_url for clip in shot_clips(music)} == {"cut-media/soundtrack.wav"}
+
+
+def test_media_are_copied_where_hard_links_are_refused_and_a_second_export_reuses_them(copy, run_cli, monkeypatch):
+    def refused(source, target):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr("os.link", refused)
+    code, out, err = run_cli("export", "board.yaml", "cut.xml")
+    assert code == 0, err
+    assert "(5 files: 5 copied)" in out
+    media = copy / "cut-media"
+    before = {path.name: path.stat() for path in media.iterdir()}
+    for name, source in zip(COLLECTED, store_files(copy), strict=True):
+        assert not (media / name).samefile(source) and (media / name).read_bytes() == source.read_bytes()
+    code, out, err = run_cli("export", "board.yaml", "cut.xml")
+    assert code == 0, err
+    assert "(5 files: 5 already there)" in out
+    after = {path.name: path.stat() for path in media.iterdir()}
+    assert {name: (info.st_ino, info.st_mtime_ns) for name, info in after.items()} == \
+        {name: (info.st_ino, info.st_mtime_ns) for name, info in before.items()}  # not written again
+
+
+def test_a_second_export_reuses_the_linked_media_and_replaces_what_changed(copy, run_cli):
+    assert run_cli("export", "board.yaml", "cut.otio")[0] == 0
+    media = copy / "cut-media"
+    inodes = {path.name: path.stat().st_ino for path in media.iterdir()}
+    (media / "02-lake.mp4").unlink()
+    (media / "02-lake.mp4").write_bytes(b"edited by someone")  # no longer the clip: replaced, never written through
+    (media / "03-walk.mp4").unlink()
+    (media / "03-walk.mp4").symlink_to(copy / "board.yaml")  # a link is replaced, not followed
+    board = (copy / "board.yaml").read_bytes()
+    code, out, err = run_cli("export", "board.yaml", "cut.otio")
+    assert code == 0, err
+    assert "(5 files: 2 linked, 3 already there)" in out
+    assert {path.name: path.stat().st_ino for path in media.iterdir()} == inodes
+    assert (copy / "board.yaml").read_bytes() == board
+    assert (media / "02-lake.mp4").samefile(store_files(copy)[1]) and not (media / "03-walk.mp4").is_symlink()
+
+
+def test_media_store_points_at_the_clip_store_by_absolute_paths(copy, run_cli):
+    code, out, err = run_cli("export", "board.yaml", "cut.otio", "--media", "store")
+    assert code == 0, err
+    assert "media: the clip store's files, by absolute paths" in out
+    assert not (copy / "cut-media").exists()
+    sources = store_files(copy)
+    assert collected_urls(otio.adapters.read_from_file("cut.otio")) == [path.absolute().as_uri() for path in sources]
+    written = storyboard.export("board.yaml", "cut.xml", media="store")  # the Python API says it the same way
+    assert written.media is None and not (copy / "cut-media").exists()
+    assert collected_urls(otio.adapters.read_from_file("cut.xml")) == [path.absolute().as_uri() for path in sources]
+    default = storyboard.export("board.yaml", "cut.xml")
+    assert default.media is not None and default.media.folder == Path("cut-media")
+    assert [path.name for path in default.media.clips] == COLLECTED
+    with pytest.raises(storyboard.UsageError, match="collect, store"):
+        export("board.yaml", "cut.otio", media="elsewhere")  # type: ignore[arg-type]
+    assert run_cli("export", "board.yaml", "cut.otio", "--media", "elsewhere")[0] == 2
+
+
+def test_the_dialogue_becomes_markers_on_the_clips_at_their_time(copy, run_cli):
+    for suffix in (".otio", ".xml", ".edl", ".fcpxml"):
+        assert run_cli("export", "board.yaml", f"cut{suffix}")[0] == 0, suffix
+    timeline = otio.adapters.read_from_file("cut.otio")
+    clips = {clip.name: clip for clip in shot_clips(timeline.video_tracks()[0])}
+    marked = {name: [(marker.name, marker.comment, frames(marker.marked_range.start_time),
+                      frames(marker.marked_range.duration)) for marker in clip.markers] for name, clip in clips.items()}
+    assert marked == {
+        "opening": [], "walk": [],
+        # in the clip's own time: "at: 0.5" is its frame 12; the line after shares the time to the shot's end
+        "lake": [("fox", "Is that the ferry?", 12, 21), ("ferryman", "All aboard!", 33, 15)],
+        # said from the shot's first frame, under the crossfade: marked where the clip shows, frame 3
+        "dock": [("ferryman", "Mind the gap.", 3, 45)],
+    }
+    assert clips["lake"].markers[0].metadata["storyboard"] == {"shot": "lake", "who": "fox", "say": "Is that the ferry?",
+                                                               "at": 0.5}
+    assert all(not clip.markers for track in timeline.audio_tracks() for clip in shot_clips(track))  # once, on the picture
+
+    xml = {clip.name: clip for clip in shot_clips(otio.adapters.read_from_file("cut.xml").video_tracks()[0])}
+    assert [(marker.name, marker.metadata["fcp_xml"]["comment"], frames(marker.marked_range.start_time))
+            for marker in xml["lake"].markers] == [("fox", "Is that the ferry?", 12), ("ferryman", "All aboard!", 33)]
+    edl = (copy / "cut.edl").read_text()
+    assert "* LOC: 00:00:00:12 YELLOW  FOX: IS THAT THE FERRY?\n" in edl and "FERRYMAN: MIND THE GAP." in edl
+    values = [element.get("value") for element in ElementTree.parse(copy / "cut.fcpxml").getroot().iter("marker")]
+    assert values == ["fox: Is that the ferry?", "ferryman: All aboard!", "ferryman: Mind the gap."]
+
+
+def test_a_media_folder_holding_an_input_or_inside_the_state_folder_is_refused(copy, run_cli):
+    (copy / "reel-media").mkdir()
+    (copy / "reel-media" / "walk.mp4").write_bytes((copy / "assets" / "walk.mp4").read_bytes())
+    (copy / "reel.yaml").write_text(BOARD.replace("clip: assets/walk.mp4", "clip: reel-media/walk.mp4"))
+    code, _, err = run_cli("export", "reel.yaml", "reel.otio")
+    assert code == 2 and "reel-media/" in err and "the clip of shot 'walk'" in err and "--media store" in err
+    assert not (copy / "reel.otio").exists() and [path.name for path in (copy / "reel-media").iterdir()] == ["walk.mp4"]
+    assert run_cli("export", "reel.yaml", "reel.otio", "--media", "store")[0] == 0  # nothing is written there then
+
+    clips = copy / ".storyboard" / "clips"
+    held = sorted(path.name for path in clips.rglob("*"))
+    (copy / "cut-media").symlink_to(clips / "preview")
+    code, _, err = run_cli("export", "board.yaml", "cut.edl")
+    assert code == 2 and ".storyboard/" in err
+    assert sorted(path.name for path in clips.rglob("*")) == held and not (copy / "cut.edl").exists()
+
+    (copy / "notes.txt").write_text("at night")
+    (copy / "notes-media").symlink_to(copy / "notes.txt")  # the folder's name is the snippet itself
+    (copy / "snippet.yaml").write_text(BOARD.replace("The dock at night", "The dock {% include 'notes-media' %}"))
+    code, _, err = run_cli("export", "snippet.yaml", "notes.xml")
+    assert code == 2 and "template snippet" in err
+    assert (copy / "notes.txt").read_text() == "at night"
+    (copy / "film-media").write_text("not a folder")
+    code, _, err = run_cli("export", "board.yaml", "film.otio")
+    assert code == 2 and "not a folder" in err

@@ -4,7 +4,11 @@
     export("film.yaml", "renders/film.otio")          # or .xml (FCP 7), .edl, .fcpxml
 
 - `cut`: the shots' clips in the film and where the film places them (`assemble.Timeline`);
-- `timeline`: that placement as an OTIO timeline: clips named by shot id, trims, dissolves, fades;
+- `collect`: the clips (and the soundtrack) beside the export, in `film-media/`, with readable
+  names, which the timeline refers to by relative URLs (`media="store"`: the clip store's own
+  files, by absolute URLs, and no folder);
+- `timeline`: that placement as an OTIO timeline: clips named by shot id, trims, dissolves, fades,
+  the dialogue as markers;
 - `formats`: the extension's format, and the copy of the timeline each adapter can write.
 
 The timeline lasts exactly as many frames as the film, at its rate. The heavy modules are
@@ -18,9 +22,10 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..model import STATE_DIR, Storyboard
+from .collect import MEDIA, Collected, Media, check_media, check_media_folder, media_folder
 from .formats import FORMATS, INSTALL_HINT, Format, check_rate, format_for
 
-__all__ = ["FORMATS", "INSTALL_HINT", "Exported", "export"]
+__all__ = ["FORMATS", "INSTALL_HINT", "MEDIA", "Collected", "Exported", "Media", "export", "media_folder"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Exported:
     shots: int
     frames: int  # the film's length: the timeline's
     fps: float
+    media: Collected | None = None  # the media folder and what was put there; None: the clip store's files
 
     @property
     def seconds(self) -> float:
@@ -39,28 +45,40 @@ class Exported:
 
 
 def export(storyboard: Storyboard | str | os.PathLike[str], out: str | os.PathLike[str],
-           backend: str = "preview") -> Exported:
+           backend: str = "preview", media: Media = "collect") -> Exported:
     """Write the cut of `storyboard` (a loaded Storyboard or its file) to `out`, in the format its
     extension names (see FORMATS), from `backend`'s clips; atomically: a failure leaves `out` as it was.
 
-    Raises UsageError for an unknown extension, an adapter not installed or an `out` that is an
-    input of the storyboard; cut.ClipsMissing naming each shot whose clip is not rendered yet."""
+    `media`: "collect" (the default) puts each clip of the cut, and the soundtrack, in a folder
+    beside `out` named after it (`cut.otio`: `cut-media/03-sneak.mp4`...; hard links where the file
+    system allows, else copies; see `collect`) and refers to them by relative URLs; "store" refers
+    to the clip store's own files (and the footage, the soundtrack) by absolute `file://` URLs.
+
+    Raises UsageError for an unknown extension, an adapter not installed, an `out` that is an
+    input of the storyboard or a media folder that holds one (or is inside `.storyboard/`);
+    cut.ClipsMissing naming each shot whose clip is not rendered yet. Nothing is written then."""
     from ..files import atomic_path
     from ..loading import load
+    from .collect import collect
     from .cut import gather
     from .formats import write
     from .timeline import build
 
     destination = Path(out)
     chosen = format_for(destination)
+    media = check_media(media)
     board = storyboard if isinstance(storyboard, Storyboard) else load(storyboard)
     _check_destination(board, destination)
+    folder = media_folder(destination) if media == "collect" else None
+    if folder is not None:
+        check_media_folder(board, folder)
     check_rate(chosen, board.output.fps)
     cut = gather(board, backend)
-    timeline = build(cut)
+    collected = collect(cut, folder) if folder is not None else None
+    timeline = build(cut) if collected is None else build(cut, collected.clip_urls, collected.soundtrack_url)
     with atomic_path(destination) as temporary:
         write(timeline, chosen, temporary)
-    return Exported(destination, chosen, len(cut.shots), cut.timeline.frames, cut.fps)
+    return Exported(destination, chosen, len(cut.shots), cut.timeline.frames, cut.fps, collected)
 
 
 def _check_destination(board: Storyboard, destination: Path) -> None:

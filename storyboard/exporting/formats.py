@@ -4,12 +4,16 @@
 others go through OTIO's adapter plugins, published separately (`storyboard-render[editors]`), each
 given a copy of the timeline shaped for what the format can hold:
 - `.xml`, FCP 7 XML (Premiere Pro, DaVinci Resolve): every track; transitions on the sound
-  tracks written as audio cross fades, each sound clip marked as the clip's audio; no metadata;
+  tracks written as audio cross fades, each sound clip marked as the clip's audio; each file's
+  `pathurl` the timeline's URL as it is (relative to the .xml for collected media); dialogue
+  markers with the line as their comment; no metadata;
 - `.edl`, CMX 3600: the picture track only (an EDL has one), dissolves and fades to and from
-  black (BL); reel names of at most 8 letters and digits, one per file; no metadata; and no
-  frame rate: the editor is told it on import;
+  black (BL); a reel per shot named after it (`03SNEAK`, see `reel`); no paths in the events,
+  but `* FROM CLIP:` / `* TO CLIP:` comments with the URL; dialogue as `* LOC:` locators; no
+  metadata; and no frame rate: the editor is told it on import;
 - `.fcpxml`, Final Cut Pro X XML: every track, but the adapter writes no transitions (each
-  crossfade becomes a cut at its middle, a fade a plain cut); the prompt as the clip's note.
+  crossfade becomes a cut at its middle, a fade a plain cut); each asset's `src` the URL as it
+  is; the prompt as the clip's note; dialogue markers as "who: line".
 Both XMLs and the EDL count in SMPTE timecode, so only its rates (24, 25, 30, 48, 50, 60 and
 the NTSC ones); the fcpx_xml adapter computes times as frames / rate, right for whole rates only.
 """
@@ -116,9 +120,13 @@ def shaped(timeline: otio.schema.Timeline, chosen: Format) -> otio.schema.Timeli
 
 
 def _for_fcp_xml(timeline: otio.schema.Timeline) -> None:
-    """Sound as sound: audio transitions and clips that say they are audio."""
+    """Sound as sound: audio transitions and clips that say they are audio; each dialogue marker's
+    line as its comment (the adapter writes a marker's name and times only)."""
     import opentimelineio as otio
 
+    for clip in timeline.video_tracks()[0].find_clips():
+        for marker in clip.markers:
+            marker.metadata["fcp_xml"] = {"comment": marker.comment}
     for track in timeline.audio_tracks():
         for item in track:
             if isinstance(item, otio.schema.Transition):  # else written as a video transition
@@ -128,35 +136,40 @@ def _for_fcp_xml(timeline: otio.schema.Timeline) -> None:
 
 
 def _for_edl(timeline: otio.schema.Timeline) -> None:
-    """The picture track alone, each file its own reel; the gap of a fade given room for the
-    adapter's handling of dissolves (it moves each dissolve's start onto the clip after it)."""
+    """The picture track alone, each shot its own reel named after it; each dialogue marker a
+    locator saying the line (the adapter writes a marker's name only, in capitals); the gap of a
+    fade given room for the adapter's handling of dissolves (it moves each dissolve's start onto
+    the clip after it)."""
     import opentimelineio as otio
 
     video = timeline.video_tracks()[0]
     for track in list(timeline.tracks):
         if track is not video:
             timeline.tracks.remove(track)
-    reels: dict[str, str] = {}
+    shots = sum(isinstance(item, otio.schema.Clip) for item in video)
+    position = 0
     for index, item in enumerate(video):
         if isinstance(item, otio.schema.Clip):
-            url = item.media_reference.target_url
-            if url not in reels:
-                reels[url] = _reel(url, set(reels.values()))
-            item.metadata["cmx_3600"] = {"reel": reels[url]}
+            position += 1
+            item.metadata["cmx_3600"] = {"reel": reel(position, shots, item.name)}
+            for marker in item.markers:
+                marker.name = _said(marker)
         elif isinstance(item, otio.schema.Gap) and index and isinstance(video[index - 1], otio.schema.Transition):
             before = video[index - 1].in_offset
             item.source_range = otio.opentime.TimeRange(before, item.duration())
 
 
-def _reel(url: str, taken: set[str]) -> str:
-    """At most 8 letters and digits, upper case, not `taken`: a generated clip's hash starts it, footage its name."""
-    stem = re.sub(r"[^A-Za-z0-9]", "", Path(url).stem).upper() or "CLIP"
-    reel = stem[:8]
-    number = 1
-    while reel in taken or reel in ("BL", "AX", "BLACK", "BARS"):
-        number += 1
-        reel = stem[: 8 - len(str(number))] + str(number)
-    return reel
+def reel(position: int, shots: int, shot: str) -> str:
+    """The EDL reel of the shot at `position` (1-based) of `shots`: its number as the media folder's
+    file names write it, then its id in capitals, letters, digits and '_' only, at most 8 characters
+    in all (`03SNEAK`); unique, as the number is, and never a reserved name (BL, AX: they start with a letter)."""
+    number = f"{position:0{max(2, len(str(shots)))}d}"
+    return (number + re.sub(r"[^A-Za-z0-9_]", "", shot).upper())[:8]
+
+
+def _said(marker: otio.schema.Marker) -> str:
+    """A dialogue marker as one line: who, then what is said."""
+    return " ".join(f"{marker.name}: {marker.comment}".split()) if marker.comment else marker.name
 
 
 def _for_fcpx_xml(timeline: otio.schema.Timeline) -> None:
@@ -166,8 +179,11 @@ def _for_fcpx_xml(timeline: otio.schema.Timeline) -> None:
         for item in list(track):
             if isinstance(item, otio.schema.Gap) and item.duration().value == 0:
                 track.remove(item)  # the black of a fade: no time, and no transition to hold it here
-            elif isinstance(item, otio.schema.Clip) and item.metadata.get("storyboard", {}).get("prompt"):
-                item.media_reference.metadata["fcpx"] = {"note": f"{item.name}: {item.metadata['storyboard']['prompt']}"}
+            elif isinstance(item, otio.schema.Clip):
+                if item.metadata.get("storyboard", {}).get("prompt"):
+                    item.media_reference.metadata["fcpx"] = {"note": f"{item.name}: {item.metadata['storyboard']['prompt']}"}
+                for marker in item.markers:  # the adapter writes a marker's name only
+                    marker.name = _said(marker)
 
 
 def write(timeline: otio.schema.Timeline, chosen: Format, path: Path) -> None:

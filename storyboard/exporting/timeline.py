@@ -1,7 +1,7 @@
 """The cut as an OpenTimelineIO timeline, frame for frame the film's (`assemble.Timeline.frame_span`).
 
-Tracks: V1 the shots' pictures; A1 their own sound (a gap where a clip has none); A2 the
-soundtrack, when `output.audio.music` is set. Every time is counted in frames of the film's
+Tracks: V1 the shots' pictures, each shot's dialogue as markers on its clip; A1 their own sound
+(a gap where a clip has none); A2 the soundtrack, when `output.audio.music` is set. Every time is counted in frames of the film's
 rate (`output.fps`; 29.97 and the like as the exact NTSC rate), media times from the clip's
 start, as the storyboard's trims are.
 
@@ -20,17 +20,20 @@ Joins:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import opentimelineio as otio
 
+from ..assembling.subtitles import cues_of
 from ..assembling.timeline import Timeline
 from .cut import Cut, Music
 from .formats import film_rate
 
 METADATA_KEY = "storyboard"
 DISSOLVE = "Cross Dissolve"  # the name editors give the effect
+MARKER_COLOR = otio.schema.MarkerColor.YELLOW  # not red: Final Cut Pro X takes a red marker for a to-do
 
 
 @dataclass
@@ -77,9 +80,15 @@ def place(timeline: Timeline) -> list[Placed]:
     return placed
 
 
-def build(cut: Cut) -> otio.schema.Timeline:
-    """The OTIO timeline of the cut: one video track, the clips' sound, the soundtrack."""
+def build(cut: Cut, urls: Sequence[str] | None = None, soundtrack_url: str | None = None) -> otio.schema.Timeline:
+    """The OTIO timeline of the cut: one video track, the clips' sound, the soundtrack. Media are
+    referred to by `urls` (one per shot, in film order) and `soundtrack_url`; without them, by the
+    files' absolute `file://` URLs (the clip store's, the footage's, the soundtrack's)."""
     timeline = cut.timeline
+    if urls is None:
+        urls = [piece.path.absolute().as_uri() for piece in timeline.pieces]
+    if cut.music is not None and soundtrack_url is None:
+        soundtrack_url = cut.music.settings.path.absolute().as_uri()
     placed = place(timeline)
     fps = cut.fps
     board = cut.board
@@ -87,16 +96,17 @@ def build(cut: Cut) -> otio.schema.Timeline:
         "file": str(board.file), "title": board.title, "backend": cut.plan.backend, "film": str(board.output.path), "fps": fps,
         "width": cut.size[0], "height": cut.size[1],
     }})
-    result.tracks.append(_track(cut, placed, "V1", otio.schema.TrackKind.Video))
+    result.tracks.append(_track(cut, placed, urls, "V1", otio.schema.TrackKind.Video))
     if any(source.has_audio for source in timeline.sources):
-        result.tracks.append(_track(cut, placed, "A1", otio.schema.TrackKind.Audio))
-    if cut.music is not None:
-        result.tracks.append(_music_track(cut.music, timeline.frames, fps))
+        result.tracks.append(_track(cut, placed, urls, "A1", otio.schema.TrackKind.Audio))
+    if cut.music is not None and soundtrack_url is not None:
+        result.tracks.append(_music_track(cut.music, soundtrack_url, timeline.frames, fps))
     return result
 
 
-def _track(cut: Cut, placed: list[Placed], name: str, kind: str) -> otio.schema.Track:
-    """The shots on one track: pictures, or their sound (a gap for a clip without sound)."""
+def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind: str) -> otio.schema.Track:
+    """The shots on one track: pictures, with the dialogue as markers; or their sound (a gap for a
+    clip without sound)."""
     fps = cut.fps
     timeline = cut.timeline
     audio = kind == otio.schema.TrackKind.Audio
@@ -117,15 +127,18 @@ def _track(cut: Cut, placed: list[Placed], name: str, kind: str) -> otio.schema.
         if not heard[index]:
             items.append(otio.schema.Gap(duration=duration))
             continue
-        items.append(otio.schema.Clip(
+        clip = otio.schema.Clip(
             name=item.id,
             media_reference=otio.schema.ExternalReference(
-                target_url=piece.path.absolute().as_uri(),
+                target_url=urls[index],
                 available_range=otio.opentime.TimeRange(_time(0, fps), _time(spot.available, fps))),
             source_range=otio.opentime.TimeRange(_time(spot.source_in, fps), duration),
             # "track" also tells a clip's sound from its picture, which FCP 7 XML would otherwise write as one clip
             metadata={METADATA_KEY: _shot_metadata(cut, index) | {"track": "sound" if audio else "picture"}},
-        ))
+        )
+        if not audio:
+            clip.markers.extend(_dialogue(cut, index, spot))
+        items.append(clip)
     track = otio.schema.Track(name=name, kind=kind)
     track.extend(_merge_gaps(items))
     return track
@@ -171,7 +184,7 @@ def _merge_gaps(items: list[otio.core.Composable]) -> list[otio.core.Composable]
     return kept
 
 
-def _music_track(music: Music, frames: int, fps: float) -> otio.schema.Track:
+def _music_track(music: Music, url: str, frames: int, fps: float) -> otio.schema.Track:
     """The soundtrack from the film's start: looped to the film's length, or once then silence."""
     track = otio.schema.Track(name="A2", kind=otio.schema.TrackKind.Audio)
     length = music.duration * fps
@@ -186,8 +199,7 @@ def _music_track(music: Music, frames: int, fps: float) -> otio.schema.Track:
             break
         track.append(otio.schema.Clip(
             name=settings.path.name,
-            media_reference=otio.schema.ExternalReference(target_url=settings.path.absolute().as_uri(),
-                                                          available_range=available),
+            media_reference=otio.schema.ExternalReference(target_url=url, available_range=available),
             source_range=otio.opentime.TimeRange(_time(0, fps), _time(end - start, fps)),
             metadata={METADATA_KEY: about | {"loop": loop + 1}},
         ))
@@ -200,11 +212,34 @@ def _music_track(music: Music, frames: int, fps: float) -> otio.schema.Track:
     return track
 
 
+def _dialogue(cut: Cut, index: int, spot: Placed) -> list[otio.schema.Marker]:
+    """The shot's dialogue lines as markers on its clip: named by the speaker, the line as the
+    comment, over the frames its subtitle shows (`subtitles.cues_of`), in the clip's media time. A
+    line said under a crossfade's first half (before the clip's visible part begins) is marked at
+    the clip's first visible frame, so that every line shows on the cut; `at` keeps its own time."""
+    shot = cut.shots[index].shot
+    if not shot.dialogue:
+        return []
+    timeline, fps = cut.timeline, cut.fps
+    cues = cues_of([shot], [timeline.starts[index]], [timeline.lengths[index]], fps)  # in the line's order
+    markers = []
+    for cue, line in zip(cues, shot.dialogue, strict=True):
+        first = min(max(round(cue.start * fps), spot.cut_in), spot.cut_out - 1)
+        end = min(max(round(cue.end * fps), first + 1), spot.cut_out)
+        markers.append(otio.schema.Marker(
+            name=line.who, comment=line.say, color=MARKER_COLOR,
+            marked_range=otio.opentime.TimeRange(_time(spot.media_first + first - spot.first, fps), _time(end - first, fps)),
+            metadata={METADATA_KEY: {"shot": shot.id, "who": line.who, "say": line.say, "at": line.at}},
+        ))
+    return markers
+
+
 def _shot_metadata(cut: Cut, index: int) -> dict[str, Any]:
     item = cut.shots[index]
     piece = cut.timeline.pieces[index]
     about: dict[str, Any] = {
         "shot": item.id,
+        "position": index + 1,  # in the film
         "hash": item.hash,
         "trim": {"start": piece.trim_start, "end": piece.trim_end},
         "fit": piece.fit,

@@ -26,14 +26,20 @@ def inputs(storyboard: Storyboard) -> list[tuple[Path, str]]:
     return found + [(path, f"the model profile {PROJECT_PROFILES_DIR}/{path.name}") for path in profile_files(storyboard.root)]
 
 
+def protected(storyboard: Storyboard, *, film: bool = True) -> list[tuple[Path, str]]:
+    """What storyboard may never write over: the inputs, storyboard.lock and (with `film`) the film,
+    each with what it is to the storyboard."""
+    found = [*inputs(storyboard), (storyboard.root / LOCK_FILE, f"{LOCK_FILE}, the record of generated clips")]
+    if film:
+        found.append((storyboard.output.path, "the film"))
+    return found
+
+
 def overwritten(storyboard: Storyboard, target: Path, *, film: bool = True) -> str | None:
     """What writing `target` would overwrite that the storyboard needs (an input, storyboard.lock, and
     with `film` the film), said as in "… is {it}"; None when it is none of them."""
-    protected = [*inputs(storyboard), (storyboard.root / LOCK_FILE, f"{LOCK_FILE}, the record of generated clips")]
-    if film:
-        protected.append((storyboard.output.path, "the film"))
     where, same = resolved(target), file_id(target)
-    for path, role in protected:
+    for path, role in protected(storyboard, film=film):
         if (where is not None and resolved(path) == where) or (same is not None and file_id(path) == same):
             return role
     return None
