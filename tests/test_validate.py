@@ -305,6 +305,34 @@ def test_schema_errors_in_one_shot_do_not_hide_problems_elsewhere(project, run_c
     ]
 
 
+def test_a_duplicate_id_shows_with_the_schema_errors_of_the_shot_that_repeats_it(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        shots:
+          - id: a
+            prompt: x
+          - id: a
+            promt: y
+          - {id: b, prompt: x, seed: -1}
+          - {id: B, prompt: x}
+          - {id: my shot, prompt: x}
+          - {id: my shot, prompt: x}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:5:5: shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)",
+        "board.yaml:5:9: duplicate shot id 'a' (first used on line 3)",
+        "board.yaml:6:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'?)",
+        "board.yaml:7:30: shot 'b': seed must be at least 0, not -1",
+        "board.yaml:8:10: duplicate shot id 'B' (first used on line 7)",
+        "board.yaml:9:10: shots[4].id: 'my shot' must be letters, digits, '_', '.' and '-', starting with a letter or "
+        "digit (e.g. shot-010); 'my_shot' would do",
+        "board.yaml:10:10: shots[5].id: 'my shot' must be letters, digits, '_', '.' and '-', starting with a letter or "
+        "digit (e.g. shot-010); 'my_shot' would do",
+    ]
+
+
 # Issue #9: the film never overwrites an input, and malformed input is an input error (exit 2, FILE:LINE:COL).
 
 
