@@ -36,9 +36,38 @@ def test_unknown_field_is_reported_at_its_key_with_a_suggestion(project, run_cli
             promt: a cat
         """
     )
+    assert errors(run_cli) == [  # the cause, once: not "needs a prompt" on the line before it
+        "board.yaml:4:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'? the shot has no prompt)",
+    ]
+
+
+def test_a_misspelt_required_field_is_said_once_as_the_cause(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        shot:
+          - {ids: a, prompt: x, transition: {typ: fade}}
+          - {id: b, prompt: x, vars: {promt: 1}}
+        """
+    )
     assert errors(run_cli) == [
-        "board.yaml:3:5: shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)",
-        "board.yaml:4:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'?)",
+        "board.yaml:2:1: unknown field 'shot' (did you mean 'shots'? the file has no shots)",
+    ]
+    project.write(
+        """
+        storyboard: 1
+        shots:
+          - {ids: a, prompt: x, transition: {typ: fade}}
+          - {id: b, promt: x, prompt_: y}
+          - {id: c, prompt: x, promt: y}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:3:6: unknown field 'ids' in shots[0] (did you mean 'id'? the shot has no id)",
+        "board.yaml:3:38: unknown field 'typ' in shots[0].transition (did you mean 'type'? shots[0].transition has no type)",
+        "board.yaml:4:13: unknown field 'promt' in shot 'b' (did you mean 'prompt'?)",  # the closer one is the cause
+        "board.yaml:4:23: unknown field 'prompt_' in shot 'b' (did you mean 'prompt'? the shot has no prompt)",
+        "board.yaml:5:24: unknown field 'promt' in shot 'c' (did you mean 'prompt'?)",
     ]
 
 
@@ -321,9 +350,8 @@ def test_a_duplicate_id_shows_with_the_schema_errors_of_the_shot_that_repeats_it
         """
     )
     assert errors(run_cli) == [
-        "board.yaml:5:5: shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)",
         "board.yaml:5:9: duplicate shot id 'a' (first used on line 3)",
-        "board.yaml:6:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'?)",
+        "board.yaml:6:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'? the shot has no prompt)",
         "board.yaml:7:30: shot 'b': seed must be at least 0, not -1",
         "board.yaml:8:10: duplicate shot id 'B' (first used on line 7)",
         "board.yaml:9:10: shots[4].id: 'my shot' must be letters, digits, '_', '.' and '-', starting with a letter or "
