@@ -719,6 +719,9 @@ def test_broken_model_profiles_and_schema_problems_show_together(project, run_cl
                                      "letter or digit (e.g. shot-010); 'my_shot' would do"),
         ("{prompt: x}", "shots[0] is missing the required field 'id'; add it, e.g. id: forest"),
         ("{id: a}", "shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)"),
+        ("{id: a, prompt: x, transition: fade}",
+         "shot 'a': transition must be a mapping like {type: fade, duration: 0.5}, not the string 'fade'"),
+        ("{id: a, prompt: x, transition: wipe}", "shot 'a': transition must be a mapping, not the string 'wipe'"),
         ("{id: a, prompt: x, colour: red}", "unknown field 'colour' in shot 'a': shot 'a' takes id, prompt, clip, trim, "
                                             "fit, vars, first_frame, takes, take, hold, transition, dialogue, model, "
                                             "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, "

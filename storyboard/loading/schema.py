@@ -259,7 +259,9 @@ def explain(document: Document, error: ValidationError, offered: Offered | None 
             f"is not valid. {error.schema.get('description') or f'It must match {error.validator_value}.'}"
         return [document.problem(path, f"{where}: {value} {rule}{_repaired(error.instance, error.validator_value)}")]
     if error.validator == "type":
-        return [document.problem(path, f"{where or 'the file'} must be {_expected(error)}, not {type_of(error.instance)}")]
+        form = _mapping_form(error)
+        expected = f"a mapping like {form}" if form else _expected(error)
+        return [document.problem(path, f"{where or 'the file'} must be {expected}, not {type_of(error.instance)}")]
     if error.validator in _BOUNDS:
         return [document.problem(path, f"{where} must be {_BOUNDS[error.validator]} {error.validator_value}, not {value}")]
     if error.validator in ("minLength", "minItems") and error.validator_value == 1:
@@ -325,6 +327,22 @@ def _repaired(name: Any, pattern: Any) -> str:
 def _expected(error: ValidationError) -> str:
     expected = error.validator_value
     return " or ".join(_article(name) for name in expected) if isinstance(expected, list) else _article(expected)
+
+
+def _mapping_form(error: ValidationError) -> str:
+    """'{type: fade, duration: 0.5}' for `fade` written where a mapping is wanted whose field (`type`) takes
+    that value, the other fields as the schema's example has them; else ''."""
+    expected = error.validator_value
+    if "object" not in (expected if isinstance(expected, list) else [expected]) or not isinstance(error.instance, str):
+        return ""
+    fields = error.schema.get("properties", {})
+    name = next((name for name, rules in fields.items() if error.instance in rules.get("enum", [])), None)
+    if name is None:
+        return ""
+    example = next((example for example in error.schema.get("examples", []) if isinstance(example, dict)), {})
+    others = [f"{key}: {value}" for key, value in example.items()
+              if key != name and key in fields and isinstance(value, (str, int, float)) and not isinstance(value, bool)]
+    return "{" + ", ".join([f"{name}: {error.instance}", *others]) + "}"
 
 
 def _listed(choices: list[Any]) -> str:
