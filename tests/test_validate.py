@@ -361,6 +361,26 @@ def test_a_duplicate_id_shows_with_the_schema_errors_of_the_shot_that_repeats_it
     ]
 
 
+def test_a_missing_file_suggests_the_one_in_its_folder_it_likely_means(project, run_cli):
+    (project.root / "assets" / "red.psd").write_bytes(b"")  # the same name too, but not a format models read
+    project.write(
+        """
+        storyboard: 1
+        cast: {fairy: {image: assets/red.jpg}}
+        shots:
+          - {id: a, prompt: x, image_urls: [./assets/bleu.png, assets/green.png, nowhere/red.png]}
+          - {id: b, clip: assets/walk.mov}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:2:23: reference image 'assets/red.jpg' does not exist (did you mean 'assets/red.png'?)",
+        "board.yaml:4:37: reference image './assets/bleu.png' does not exist (did you mean './assets/blue.png'?)",
+        "board.yaml:4:56: reference image 'assets/green.png' does not exist",
+        "board.yaml:4:74: reference image 'nowhere/red.png' does not exist",
+        "board.yaml:5:19: clip 'assets/walk.mov' does not exist (did you mean 'assets/walk.mp4'?)",
+    ]
+
+
 # Issue #9: the film never overwrites an input, and malformed input is an input error (exit 2, FILE:LINE:COL).
 
 
