@@ -36,9 +36,38 @@ def test_unknown_field_is_reported_at_its_key_with_a_suggestion(project, run_cli
             promt: a cat
         """
     )
+    assert errors(run_cli) == [  # the cause, once: not "needs a prompt" on the line before it
+        "board.yaml:4:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'? the shot has no prompt)",
+    ]
+
+
+def test_a_misspelt_required_field_is_said_once_as_the_cause(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        shot:
+          - {ids: a, prompt: x, transition: {typ: fade}}
+          - {id: b, prompt: x, vars: {promt: 1}}
+        """
+    )
     assert errors(run_cli) == [
-        "board.yaml:3:5: shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)",
-        "board.yaml:4:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'?)",
+        "board.yaml:2:1: unknown field 'shot' (did you mean 'shots'? the file has no shots)",
+    ]
+    project.write(
+        """
+        storyboard: 1
+        shots:
+          - {ids: a, prompt: x, transition: {typ: fade}}
+          - {id: b, promt: x, prompt_: y}
+          - {id: c, prompt: x, promt: y}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:3:6: unknown field 'ids' in shots[0] (did you mean 'id'? the shot has no id)",
+        "board.yaml:3:38: unknown field 'typ' in shots[0].transition (did you mean 'type'? shots[0].transition has no type)",
+        "board.yaml:4:13: unknown field 'promt' in shot 'b' (did you mean 'prompt'?)",  # the closer one is the cause
+        "board.yaml:4:23: unknown field 'prompt_' in shot 'b' (did you mean 'prompt'? the shot has no prompt)",
+        "board.yaml:5:24: unknown field 'promt' in shot 'c' (did you mean 'prompt'?)",
     ]
 
 
@@ -302,6 +331,53 @@ def test_schema_errors_in_one_shot_do_not_hide_problems_elsewhere(project, run_c
         "board.yaml:6:10: duplicate shot id 'b' (first used on line 5)",
         "board.yaml:6:36: shot 'b': duration: 99 is out of range for alibaba/wan-2-7-r2v (2 to 15)",
         "board.yaml:7:5: shots[3] must be a mapping, not the string 'just a string'",
+    ]
+
+
+def test_a_duplicate_id_shows_with_the_schema_errors_of_the_shot_that_repeats_it(project, run_cli):
+    project.write(
+        """
+        storyboard: 1
+        shots:
+          - id: a
+            prompt: x
+          - id: a
+            promt: y
+          - {id: b, prompt: x, seed: -1}
+          - {id: B, prompt: x}
+          - {id: my shot, prompt: x}
+          - {id: my shot, prompt: x}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:5:9: duplicate shot id 'a' (first used on line 3)",
+        "board.yaml:6:5: unknown field 'promt' in shot 'a' (did you mean 'prompt'? the shot has no prompt)",
+        "board.yaml:7:30: shot 'b': seed must be at least 0, not -1",
+        "board.yaml:8:10: duplicate shot id 'B' (first used on line 7)",
+        "board.yaml:9:10: shots[4].id: 'my shot' must be letters, digits, '_', '.' and '-', starting with a letter or "
+        "digit (e.g. shot-010); 'my_shot' would do",
+        "board.yaml:10:10: shots[5].id: 'my shot' must be letters, digits, '_', '.' and '-', starting with a letter or "
+        "digit (e.g. shot-010); 'my_shot' would do",
+    ]
+
+
+def test_a_missing_file_suggests_the_one_in_its_folder_it_likely_means(project, run_cli):
+    (project.root / "assets" / "red.psd").write_bytes(b"")  # the same name too, but not a format models read
+    project.write(
+        """
+        storyboard: 1
+        cast: {fairy: {image: assets/red.jpg}}
+        shots:
+          - {id: a, prompt: x, image_urls: [./assets/bleu.png, assets/green.png, nowhere/red.png]}
+          - {id: b, clip: assets/walk.mov}
+        """
+    )
+    assert errors(run_cli) == [
+        "board.yaml:2:23: reference image 'assets/red.jpg' does not exist (did you mean 'assets/red.png'?)",
+        "board.yaml:4:37: reference image './assets/bleu.png' does not exist (did you mean './assets/blue.png'?)",
+        "board.yaml:4:56: reference image 'assets/green.png' does not exist",
+        "board.yaml:4:74: reference image 'nowhere/red.png' does not exist",
+        "board.yaml:5:19: clip 'assets/walk.mov' does not exist (did you mean 'assets/walk.mp4'?)",
     ]
 
 
@@ -663,6 +739,9 @@ def test_broken_model_profiles_and_schema_problems_show_together(project, run_cl
                                      "letter or digit (e.g. shot-010); 'my_shot' would do"),
         ("{prompt: x}", "shots[0] is missing the required field 'id'; add it, e.g. id: forest"),
         ("{id: a}", "shot 'a' needs a prompt (what to generate), or a clip (existing footage to use as it is)"),
+        ("{id: a, prompt: x, transition: fade}",
+         "shot 'a': transition must be a mapping like {type: fade, duration: 0.5}, not the string 'fade'"),
+        ("{id: a, prompt: x, transition: wipe}", "shot 'a': transition must be a mapping, not the string 'wipe'"),
         ("{id: a, prompt: x, colour: red}", "unknown field 'colour' in shot 'a': shot 'a' takes id, prompt, clip, trim, "
                                             "fit, vars, first_frame, takes, take, hold, transition, dialogue, model, "
                                             "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, "

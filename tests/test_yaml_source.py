@@ -87,7 +87,7 @@ def test_merge_keys_merge_and_explicit_keys_win():
 @pytest.mark.parametrize("separator", ["\u0085", "\u2028", "\u2029"])
 def test_unicode_separators_are_characters_not_line_breaks(separator):
     text = f'# one{separator}two\na: "x{separator}y"\nb: p{separator}q\nc: |\n  r{separator}s\nd: [1, 2\n'
-    assert problems_of(text)[0].startswith("f.yaml:7:1: ")  # the unclosed list, at the end: the lines an editor shows
+    assert problems_of(text)[0].startswith("f.yaml:6:4: ")  # the unclosed list, where it opens: the lines an editor shows
     data = parse_yaml(text.replace("d: [1, 2\n", "").encode(), "f.yaml").data
     assert data == {"a": f"x{separator}y", "b": f"p{separator}q", "c": f"r{separator}s\n"}
     document = parse_yaml(f"a: 1{separator}\nb: x\n".encode(), "f.yaml")
@@ -167,3 +167,69 @@ def test_a_merge_of_a_merge_names_the_merge_written_in_the_mapping():
     assert document.data["shot"] == {"seed": 1, "size": 2}
     assert str(document.problem(("shot", "seed"), "x")) == "f.yaml:1:14: x (merged in by '<<' on line 6)"
     assert str(document.problem(("b", "seed"), "x")) == "f.yaml:1:14: x (merged in by '<<' on line 3)"
+
+
+# A hand-writer's syntax errors in plain words: what is wrong, what the lines above expect, the line
+# quoted inline (one line per problem), never libyaml's scanner vocabulary.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("storyboard: 1\nshots:\n  - id: a\n\tprompt: x\n",
+         'f.yaml:4:1: invalid YAML: a tab character indents this line (YAML indents with spaces): replace it with spaces; '
+         'the mapping above it (line 3) continues at column 5: "\\tprompt: x"'),
+        ("shots:\n\t- id: a\n",
+         "f.yaml:2:1: invalid YAML: a tab character indents this line (YAML indents with spaces): replace it with spaces; "
+         'the value of the key on line 1 goes below it, indented deeper than column 1: "\\t- id: a"'),
+        ("shots:\n  - id: a\n    prompt: x\n - id: b\n",
+         "f.yaml:4:2: invalid YAML: indentation: this list item is not indented like the items before it: "
+         "the list above it (line 2) continues with '- ' at column 3: \" - id: b\""),
+        ("shots:\n  - id: a\n    prompt: x\n   - id: b\n",
+         "f.yaml:4:4: invalid YAML: indentation: this list item is not indented like the items before it: "
+         "the list above it (line 2) continues with '- ' at column 3: \"   - id: b\""),
+        ("shots:\n  - id: a\n   prompt: x\n",
+         "f.yaml:3:4: invalid YAML: indentation: this line is not indented like the lines before it: the mapping above it "
+         "(line 2) continues at column 5; the list above it (line 2) continues with '- ' at column 3: \"   prompt: x\""),
+        ("shots:\n  - id: a\n    prompt: x\n      seed: 1\n",
+         "f.yaml:4:7: invalid YAML: indentation: this line is indented deeper than the lines before it, so YAML reads it "
+         "as more of the value on line 3: the mapping above it (line 3) continues at column 5: \"      seed: 1\""),
+        ("shots:\n  - id: a\n    prompt: x\n  id: b\n",
+         "f.yaml:4:3: invalid YAML: a list item starts with '- ': the list above it (line 2) continues with '- ' at "
+         "column 3; write '- id: b', or indent this line to column 5 to continue the item on line 2: \"  id: b\""),
+        ("shots:\n  - id: a\n    prompt: \"a cat\n  - id: b\n",
+         "f.yaml:3:13: invalid YAML: the \" at column 13 opens a quoted value that is never closed: end the value with \" "
+         "(a quote inside it is written \\\" in double quotes): \"    prompt: \"a cat\""),
+        ("shots:\n  - id: a\n    image_urls: [a.png\n  - id: b\n",
+         "f.yaml:3:17: invalid YAML: the '[' at column 17 opens a list that is never closed: end it with ']' (and "
+         "separate its items with ', '): \"    image_urls: [a.png\""),
+        ("shots:\n  - id: a\n    prompt: a: b\n",
+         "f.yaml:3:14: invalid YAML: ': ' inside a value that is not in quotes reads as another key; put the value in "
+         "quotes (prompt: \"a: b\"): \"    prompt: a: b\""),
+        ("prompt: \"Miso\" walks\n",
+         "f.yaml:1:16: invalid YAML: text after the closing \" of a quoted value: put the whole value in quotes, or none "
+         "of it: \"prompt: \"Miso\" walks\""),
+        ("storyboard: 1\ntitle\n",
+         "f.yaml:2:1: invalid YAML: this line is not 'key: value': a key needs ':' and a space after it, and a value "
+         "that goes on from the line above must be indented deeper than its key: \"title\""),
+        ("path: \"C:\\Users\\me\"\n",
+         "f.yaml:1:10: invalid YAML: '\\U' in double quotes starts an escape sequence: write '\\\\' for a backslash, or "
+         "put the value in single quotes, where a backslash is just a backslash: \"path: \"C:\\Users\\me\"\""),
+        ("prompt: @miso\n",
+         "f.yaml:1:9: invalid YAML: a value cannot start with '@' in YAML; put the value in quotes: \"prompt: @miso\""),
+        ("prompt: *dramatic* shot\n",
+         "f.yaml:1:9: invalid YAML: a value starting with '*' names an anchor; put the value in quotes if it is text: "
+         "\"prompt: *dramatic* shot\""),
+        ("image_urls: - a.png\n",
+         "f.yaml:1:13: invalid YAML: a list item ('- ') cannot follow a key on its line: start it on the next line, "
+         "indented deeper than the key, or write the list as [a, b]: \"image_urls: - a.png\""),
+    ],
+    ids=["tab", "tab-under-key", "item-less-indented", "item-more-indented", "key-less-indented", "key-more-indented",
+         "missing-dash", "unclosed-quote", "unclosed-bracket", "colon-in-value", "text-after-quote", "missing-colon",
+         "backslash", "reserved-character", "alias-in-text", "dash-after-key"],
+)
+def test_syntax_errors_are_said_in_plain_words_with_the_line_quoted(text, expected):
+    assert problems_of(text) == [expected]
+
+
+def test_an_unknown_libyaml_error_keeps_its_words():
+    (message,) = problems_of("%FOO\n---\na: 1\n")
+    assert message == "f.yaml:1:5: invalid YAML: while scanning a directive: found unknown directive name"

@@ -105,6 +105,7 @@ class _Salvage:
     vars_refused: bool = False
     cast_refused: bool = False
     output_path_refused: bool = False
+    ids_refused: set[int] = field(default_factory=set)  # shots whose id itself the schema refuses
 
     @classmethod
     def of(cls, data: dict[str, Any], refused: set[Path_]) -> _Salvage:
@@ -119,6 +120,8 @@ class _Salvage:
                 salvage.skipped.add(path[1])
             elif path[0] == "shots" and len(path) > 2 and path[2] in known:
                 salvage._refuse(path[1], path[2], shots[path[1]].get(path[2]))
+                if path[2] == "id":
+                    salvage.ids_refused.add(path[1])
             elif path == ("defaults",):
                 salvage.expanded_only.update(range(len(shots)))
             elif path[0] == "defaults" and path[1] in known:
@@ -154,11 +157,13 @@ class _Salvage:
                  for shot in storyboard.shots]
         return replace(storyboard, shots=shots)
 
-    def unchecked_ids(self, data: dict[str, Any]) -> set[Any]:
-        """Ids of the shots left out of the checks; only a string can be named by first_frame."""
+    def unchecked_ids(self, data: dict[str, Any]) -> dict[int, str]:
+        """The ids of the shots left out of the checks, by their index, when the schema accepts the id itself:
+        they are still checked for duplicates, and may be named by first_frame."""
         shots = data["shots"] if isinstance(data.get("shots"), list) else []
-        return {shots[index]["id"] for index in self.skipped | self.expanded_only
-                if isinstance(shots[index], dict) and isinstance(shots[index].get("id"), str)}
+        return {index: shots[index]["id"] for index in sorted(self.skipped | self.expanded_only)
+                if index not in self.ids_refused and isinstance(shots[index], dict)
+                and isinstance(shots[index].get("id"), str)}
 
 
 def _offered(data: dict[str, Any], profiles: dict[str, ModelProfile]) -> schema.Offered:

@@ -65,9 +65,14 @@ def check(document: Document, offered: Offered | None = None) -> Checked:
     problems = non_finite_numbers(document)
     refused = {_left_out(path) for path in _non_finite_paths(document.data)}
     reported = {(problem.line, problem.column) for problem in problems}
-    for error in _validator().iter_errors(document.data):
-        problems.extend(problem for problem in explain(document, error, offered)
-                        if (problem.line, problem.column) not in reported)
+    errors = list(_validator().iter_errors(document.data))
+    misspelt = _misspelt(errors)
+    for error in errors:
+        if error.validator == "required" and (tuple(error.absolute_path), _missing_name(error)) in misspelt.values():
+            pass  # said once, as the unknown field that misspells it: its cause
+        else:
+            problems.extend(problem for problem in explain(document, error, offered, misspelt)
+                            if (problem.line, problem.column) not in reported)
         refused.update(_refused(error))
     if not refused:
         return Checked(problems, document)
@@ -79,6 +84,37 @@ def check(document: Document, offered: Offered | None = None) -> Checked:
             return Checked(problems, replace(document, data=rest), refused)
         refused |= more
     return Checked(problems, document, refused, complete=False)
+
+
+Misspelt = dict[Path_, tuple[Path_, str]]
+"""Unknown keys that are near misses of a required field missing from their mapping: the key's path ->
+(the mapping's path, the missing field)."""
+
+
+def _misspelt(errors: list[ValidationError]) -> Misspelt:
+    """Each required field missing from a mapping that holds an unknown key close to its name, with the
+    closest such key: `promt: x` written for `prompt: x`."""
+    missing: dict[Path_, list[str]] = {}
+    extras: dict[Path_, list[str]] = {}
+    for error in errors:
+        path = tuple(error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing.setdefault(path, []).append(_missing_name(error))
+        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extras.setdefault(path, []).extend(key for key in _extras(error) if isinstance(key, str))
+    found: Misspelt = {}
+    for path, names in missing.items():
+        for name in names:
+            close = difflib.get_close_matches(name, [key for key in extras.get(path, []) if (*path, key) not in found], n=1)
+            if close:
+                where = (*path, close[0])
+                found[where] = (path, name)
+    return found
+
+
+def _missing_name(error: ValidationError) -> str:
+    """The field a `required` error is about."""
+    return error.message.split("'")[1] if "'" in error.message else error.message
 
 
 def _refused(error: ValidationError) -> list[Path_]:
@@ -175,8 +211,10 @@ def _at(data: Any, path: Path_) -> Any:
     return data
 
 
-def explain(document: Document, error: ValidationError, offered: Offered | None = None) -> list[Problem]:
-    """The problems one schema error stands for, each saying what is wrong and what to write instead."""
+def explain(document: Document, error: ValidationError, offered: Offered | None = None,
+            misspelt: Misspelt | None = None) -> list[Problem]:
+    """The problems one schema error stands for, each saying what is wrong and what to write instead.
+    `misspelt`: unknown keys that misspell a missing required field, said as the cause of its absence."""
     path = tuple(error.absolute_path)
     where = describe(path, document.data)
     value = shown(error.instance)
@@ -196,8 +234,13 @@ def explain(document: Document, error: ValidationError, offered: Offered | None 
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         own = "^x-" in error.schema.get("patternProperties", {})  # the top level keeps fields named x-… for the user
-        return [document.problem((*path, key), _unknown_field(key, where, allowed, own), key=True)
-                for key in _extras(error)]
+        problems = []
+        for key in _extras(error):
+            at = (*path, key)
+            message = _misspelling(key, where, path, misspelt[at][1]) if misspelt and at in misspelt else \
+                _unknown_field(key, where, allowed, own)
+            problems.append(document.problem(at, message, key=True))
+        return problems
     if error.validator == "required":
         return [document.problem(path, _missing(error, where))]
     if error.validator == "const" and path == ("storyboard",):
@@ -216,7 +259,9 @@ def explain(document: Document, error: ValidationError, offered: Offered | None 
             f"is not valid. {error.schema.get('description') or f'It must match {error.validator_value}.'}"
         return [document.problem(path, f"{where}: {value} {rule}{_repaired(error.instance, error.validator_value)}")]
     if error.validator == "type":
-        return [document.problem(path, f"{where or 'the file'} must be {_expected(error)}, not {type_of(error.instance)}")]
+        form = _mapping_form(error)
+        expected = f"a mapping like {form}" if form else _expected(error)
+        return [document.problem(path, f"{where or 'the file'} must be {expected}, not {type_of(error.instance)}")]
     if error.validator in _BOUNDS:
         return [document.problem(path, f"{where} must be {_BOUNDS[error.validator]} {error.validator_value}, not {value}")]
     if error.validator in ("minLength", "minItems") and error.validator_value == 1:
@@ -251,8 +296,14 @@ def _unknown_field(key: str, where: str, allowed: list[str], own: bool) -> str:
     return message
 
 
+def _misspelling(key: str, where: str, path: Path_, name: str) -> str:
+    """An unknown key that misspells the missing field `name`: the cause and the consequence in one message."""
+    holder = "the shot" if len(path) == 2 and path[0] == "shots" else where or "the file"
+    return f"unknown field {key!r}{_in(where)} (did you mean {name!r}? {holder} has no {name})"
+
+
 def _missing(error: ValidationError, where: str) -> str:
-    missing = error.message.split("'")[1] if "'" in error.message else error.message
+    missing = _missing_name(error)
     if "then" in error.absolute_schema_path:  # a shot without a clip needs a prompt
         return f"{where} needs a prompt (what to generate), or a clip (existing footage to use as it is)"
     rules = error.schema.get("properties", {}).get(missing, {})
@@ -276,6 +327,22 @@ def _repaired(name: Any, pattern: Any) -> str:
 def _expected(error: ValidationError) -> str:
     expected = error.validator_value
     return " or ".join(_article(name) for name in expected) if isinstance(expected, list) else _article(expected)
+
+
+def _mapping_form(error: ValidationError) -> str:
+    """'{type: fade, duration: 0.5}' for `fade` written where a mapping is wanted whose field (`type`) takes
+    that value, the other fields as the schema's example has them; else ''."""
+    expected = error.validator_value
+    if "object" not in (expected if isinstance(expected, list) else [expected]) or not isinstance(error.instance, str):
+        return ""
+    fields = error.schema.get("properties", {})
+    name = next((name for name, rules in fields.items() if error.instance in rules.get("enum", [])), None)
+    if name is None:
+        return ""
+    example = next((example for example in error.schema.get("examples", []) if isinstance(example, dict)), {})
+    others = [f"{key}: {value}" for key, value in example.items()
+              if key != name and key in fields and isinstance(value, (str, int, float)) and not isinstance(value, bool)]
+    return "{" + ", ".join([f"{name}: {error.instance}", *others]) + "}"
 
 
 def _listed(choices: list[Any]) -> str:

@@ -22,6 +22,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ..errors import FileRefused, InvalidStoryboard, Problem, StoryboardError
 from ..files import read_regular_file
 from ..messages import os_reason
+from . import yaml_syntax
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000  # values after alias expansion
@@ -136,13 +137,9 @@ def parse_yaml(raw: bytes, display: str) -> Document:
     try:
         loader = _Loader(shielded)
         node = loader.get_single_node()
-    except yaml.MarkedYAMLError as error:  # an unclosed quote or bracket: point where it opens
-        mark = error.context_mark if error.context_mark and "end of stream" in (error.problem or "") else \
-            error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = error.problem or str(error)
-        message = f"{error.context}: {message}" if error.context and error.context not in message else message
-        raise InvalidStoryboard([Problem(display, line, column, f"invalid YAML: {message}")]) from None
+    except yaml.MarkedYAMLError as error:  # in plain words, with the line quoted
+        line, column, message = yaml_syntax.explain(error, _LINE_BREAK.split(text))
+        raise InvalidStoryboard([Problem(display, line, column, message)]) from None
     except yaml.reader.ReaderError as error:
         position = error.position  # libyaml counts bytes of the UTF-8 text; we count characters
         if yaml.__with_libyaml__:

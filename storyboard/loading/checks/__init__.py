@@ -22,11 +22,12 @@ from .requests import check_requests, prompt_warnings
 __all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "inputs", "overwritten", "prompt_warnings"]
 
 
-def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None) -> list[Problem]:
-    """Problems the schema cannot see. `unchecked_ids`: shots left out for their schema errors."""
+def check_meaning(storyboard: Storyboard, unchecked_ids: dict[int, str] | None = None) -> list[Problem]:
+    """Problems the schema cannot see. `unchecked_ids`: the ids of the shots left out for their schema
+    errors, by index (their ids are still checked, with the others')."""
     document = storyboard.document
     problems: list[Problem] = []
-    problems += _check_ids(storyboard)
+    problems += _check_ids(storyboard, unchecked_ids or {})
     for shot in storyboard.shots:
         if shot.model not in storyboard.profiles:
             known = ", ".join(sorted(storyboard.profiles))
@@ -42,7 +43,7 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: set[Any] | None = None)
         if ref.where not in seen:
             seen.add(ref.where)
             problems += check_reference(document, ref)
-    problems += _check_graph(storyboard, unchecked_ids or set())
+    problems += _check_graph(storyboard, set((unchecked_ids or {}).values()))
     for shot in storyboard.shots:
         raw = storyboard.document.data["shots"][shot.index]
         if "first_frame" in raw and "first_frame_image" in raw:
@@ -124,18 +125,20 @@ def _check_sidecars(storyboard: Storyboard) -> list[Problem]:
     return []
 
 
-def _check_ids(storyboard: Storyboard) -> list[Problem]:
+def _check_ids(storyboard: Storyboard, unchecked_ids: dict[int, str]) -> list[Problem]:
+    """Shot ids are distinct, those of the shots left out for other schema errors included."""
+    document = storyboard.document
     problems = []
-    first: dict[str, Shot] = {}
-    for shot in storyboard.shots:
-        key = shot.id.casefold()  # shot ids name files; keep them distinct on any file system
+    first: dict[str, Path_] = {}
+    shots = sorted([*((shot.index, shot.id, shot.where) for shot in storyboard.shots),
+                    *((index, shot_id, ("shots", index)) for index, shot_id in unchecked_ids.items())])
+    for _, shot_id, where in shots:
+        key = shot_id.casefold()  # shot ids name files; keep them distinct on any file system
         if key in first:
-            line = storyboard.document.mark((*first[key].where, "id")).line
-            problems.append(
-                storyboard.document.problem((*shot.where, "id"), f"duplicate shot id {shot.id!r} (first used on line {line})")
-            )
+            line = document.mark((*first[key], "id")).line
+            problems.append(document.problem((*where, "id"), f"duplicate shot id {shot_id!r} (first used on line {line})"))
         else:
-            first[key] = shot
+            first[key] = where
     return problems
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
+import mimetypes
 import os
 from pathlib import Path
 from typing import Any
@@ -89,7 +91,8 @@ def _check_file(document: Document, where: Path_, path: Any, source: str, kinds:
             return [document.problem(where, f"{role} {source!r} is {other}, not a file")]
         kind, description = sniff(path)
     except (FileNotFoundError, NotADirectoryError):
-        return [document.problem(where, f"{role} {source!r} does not exist")]
+        near = _near_file(Path(path), source, kinds)
+        return [document.problem(where, f"{role} {source!r} does not exist" + (f" (did you mean {near!r}?)" if near else ""))]
     except (OSError, ValueError) as error:
         reason = os_reason(error)
         return [document.problem(where, f"{role} {source!r} cannot be read: {reason}")]
@@ -100,6 +103,34 @@ def _check_file(document: Document, where: Path_, path: Any, source: str, kinds:
                                         + ("" if unknown else f", not {expected}"))]
     damage = image_is_readable(path) if kind == "image" else _video_damage(path, kinds) if kind == "video" else None
     return [document.problem(where, f"{role} {source!r}: {damage}")] if damage else []
+
+
+_COMMON = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".mp4", ".mov", ".webm", ".m4a", ".mp3", ".wav", ".aac", ".ogg"}
+MAX_FOLDER_ENTRIES = 5_000  # a missing file's folder is searched for its near miss only when it holds no more
+
+
+def _near_file(path: Path, source: str, kinds: tuple[str, ...]) -> str | None:
+    """What `source` likely meant, written the same way: a file in its folder with the same name and another
+    extension (`miso.png` for `miso.jpg`), else a near-miss name; of the kind wanted first. None if none."""
+    try:
+        with os.scandir(path.parent) as entries:
+            names: list[str] = []
+            for entry in entries:
+                if len(names) >= MAX_FOLDER_ENTRIES:
+                    return None
+                if not entry.name.startswith(".") and entry.is_file():
+                    names.append(entry.name)
+    except (OSError, ValueError):
+        return None
+    names.sort(key=lambda name: ((mimetypes.guess_type(name)[0] or "").split("/")[0] not in kinds,  # the kind wanted,
+                                 Path(name).suffix.lower() not in _COMMON, name))  # in a format models read, first
+    stem = path.stem.casefold()
+    same = [name for name in names if Path(name).stem.casefold() == stem and name != path.name]
+    close = same[:1] or difflib.get_close_matches(path.name, names, n=1, cutoff=0.8)
+    if not close:
+        return None
+    cut = max(source.rfind("/"), source.rfind("\\")) + 1
+    return source[:cut] + close[0]
 
 
 def _video_damage(path: Any, kinds: tuple[str, ...]) -> str | None:
