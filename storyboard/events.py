@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-# What an event says. A shot's: `cached` (its clip was there), or, while its clip is brought or made,
+# What an event says. A shot's: first `queued` (every take of the render, in film order, before any
+# work; its message says what it waits for), then `cached` (its clip was there), or, while its clip is brought or made,
 # `resuming`, `downloading`, `following`, `waiting`, `generating` then `submitted` (the create answered),
 # ending `done`; `failed` or `skipped` end it at any point. The film's (shot None): `assembling`, `segment`
 # (of the film's picture, reused or encoded), ending `film`, or `current` alone (it was up to date).
 # `note`, for either, at any time.
-EventState = Literal["cached", "resuming", "downloading", "following", "waiting", "generating", "submitted", "done",
-                     "failed", "skipped", "assembling", "segment", "film", "current", "note"]
+EventState = Literal["queued", "cached", "resuming", "downloading", "following", "waiting", "generating", "submitted",
+                     "done", "failed", "skipped", "assembling", "segment", "film", "current", "note"]
 
 
 @dataclass(frozen=True)

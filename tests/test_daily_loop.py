@@ -105,3 +105,47 @@ def test_the_pay_question_says_how_many_generations_which_and_where(project, run
     from storyboard.backends.addresses import service_where
 
     assert service_where("https://api.aimlapi.com/v2") == "the real service at https://api.aimlapi.com/v2"
+
+
+def test_line_progress_says_each_download_retry_as_it_happens(project, run_cli, service, monkeypatch):
+    monkeypatch.setenv("STORYBOARD_RETRY_SCALE", "0.02")
+    service(faults="html=1")  # every download answers an HTML page
+    project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
+    code, _, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
+    assert code == 1
+    lines = err.splitlines()
+    retries = [index for index, line in enumerate(lines)
+               if line.startswith("solo: note: download attempt ") and "; trying again in " in line]
+    failed = next(index for index, line in enumerate(lines) if line.startswith("solo: FAILED: "))
+    assert len(retries) >= 2 and max(retries) < failed
+    assert "returned an HTML page, not a video" in lines[retries[0]]
+
+
+def test_the_live_table_lists_every_take_from_the_start_and_fits_80_columns():
+    import io
+
+    from rich.console import Console
+
+    from storyboard.cli.progress import LiveTable
+    from storyboard.events import Event
+
+    screen = io.StringIO()
+    table = LiveTable(Console(file=screen, width=80, force_terminal=True, color_system=None))
+    table(Event("a-shot-with-a-rather-long-identifier", "queued"))
+    table(Event("stall", "queued"))
+    table(Event("sneak", "queued", "waits for a frame of stall"))
+    table(Event("a-shot-with-a-rather-long-identifier", "cached", "in the clip store"))
+    table(Event("stall", "generating", "aimlapi", attempt=2))
+    table(Event("stall", "submitted", "generation " + "x" * 90, total_usd=0.65))
+    film = "renders/a-film-with-a-long-name/for-the-festival/final-cut-2026-12-06.mp4 (subtitles: final.srt, final.vtt)"
+    table(Event(None, "film", film))
+    table.close()
+    shown = screen.getvalue().split("\x1b[2K")[-1]  # the last drawing of the table
+    rows = [line.rstrip() for line in shown.splitlines() if line.strip()]
+    assert all(len(line) <= 80 for line in rows), rows
+    assert rows[0].split()[:4] == ["shot", "state", "time", "cost"]
+    names = [row.split()[0] for row in rows[1:4]]
+    assert names[1:] == ["stall", "sneak"] and names[0].startswith("a-shot-with")
+    assert "queued" in rows[3] and "waits for a frame of stall" in rows[3]
+    assert " s " in rows[2] + " "  # the time column kept
+    assert film in " ".join(" ".join(rows).split()).replace(" / ", "/")  # the film's line is whole, wrapped not cut

@@ -178,7 +178,7 @@ class _FailingBackend:
     async def wait(self, job: Job, submission: Submission) -> str:
         raise RuntimeError("generation failed: out of capacity")
 
-    async def fetch(self, location: str, destination: Path) -> None:  # pragma: no cover - never reached
+    async def fetch(self, location: str, destination: Path, report: object = None) -> None:  # pragma: no cover - never reached
         raise AssertionError
 
 

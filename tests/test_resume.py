@@ -295,7 +295,7 @@ class _ExpiringService:
         self.calls.append(f"wait {submission.generation_id}")
         return "https://cdn.example/fresh.mp4"
 
-    async def fetch(self, location, destination):
+    async def fetch(self, location, destination, report=None):
         from storyboard.backends import LinkExpired
 
         self.calls.append(f"fetch {location}")

@@ -54,8 +54,9 @@ class Backend(Protocol):
 
         Also works for a generation submitted by an earlier process (resume after a crash)."""
 
-    async def fetch(self, location: str, destination: Path) -> None:
-        """Write the finished clip to `destination` (a temporary path the caller renames)."""
+    async def fetch(self, location: str, destination: Path, report: Callable[[str], None] | None = None) -> None:
+        """Write the finished clip to `destination` (a temporary path the caller renames); `report`
+        is told of each attempt that failed and is tried again, as it happens."""
 
     async def close(self) -> None:
         """Release connections; called once the render's generations are over."""

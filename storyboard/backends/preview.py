@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -172,7 +173,7 @@ class PreviewBackend:
     async def wait(self, job: Job, submission: Submission) -> str:
         return submission.generation_id
 
-    async def fetch(self, location: str, destination: Path) -> None:
+    async def fetch(self, location: str, destination: Path, report: Callable[[str], None] | None = None) -> None:
         # Rendered straight into the caller's temporary file: nothing to clean up elsewhere.
         await asyncio.to_thread(self._draw, self._accepted.pop(location), destination)
 

@@ -22,8 +22,11 @@ class Lines:
     """One plain line per event: for logs, CI and pipes."""
 
     def __call__(self, event: Event) -> None:
+        if event.state == "queued" and not event.message:
+            return  # a line for what waits on another shot; the others say their first step soon enough
         label = event.shot or "film"
         text: dict[EventState, str] = {
+            "queued": f"queued: {event.message}",
             "cached": "reused cached clip",
             "resuming": f"resuming {event.message} (submitted by an earlier render)",
             "downloading": f"downloading the clip of {event.message}",
@@ -66,7 +69,7 @@ class JsonLines:
 
 @dataclass
 class _Row:
-    state: EventState = "waiting"
+    state: EventState = "queued"
     detail: str = ""
     started: float | None = None
     finished: float | None = None
@@ -75,7 +78,9 @@ class _Row:
 
 
 class LiveTable:
-    """A table that redraws in place: one row per shot with its state, time, attempt and cost.
+    """A table that redraws in place: one row per take in film order, listed from the start, with its
+    state, time and cost; under it what the film is doing, never cut short. It fits 80 columns:
+    the detail column gives way first.
 
     It appears with the first shot's event, so a confirmation question asked before any
     generation starts is not drawn over."""
@@ -88,7 +93,7 @@ class LiveTable:
         self.rows: dict[str, _Row] = {}
         self.total_usd = 0.0
         self.film = ""
-        self.live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._table)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._view)
 
     def __call__(self, event: Event) -> None:
         if event.total_usd is not None:
@@ -100,9 +105,9 @@ class LiveTable:
                 self.console.print(redact(f"note: {event.message}"), style="yellow", markup=False, highlight=False)
             else:
                 film: dict[EventState, str] = {
-                    "assembling": f"assembling {event.message}", "segment": f"picture: {event.message}",
-                    "film": f"film written to {event.message}", "current": f"{event.message} is up to date"}
-                self.film = film.get(event.state, event.message)
+                    "assembling": f"film: assembling {event.message}", "segment": f"film: picture: {event.message}",
+                    "film": f"film written to {event.message}", "current": f"film: {event.message} is up to date"}
+                self.film = redact(film.get(event.state, event.message))
             if self.live.is_started:
                 self.live.refresh()
             return
@@ -116,11 +121,18 @@ class LiveTable:
         if event.state in FINISHED:
             row.finished = now
         row.state = event.state
-        row.detail = redact(event.message)
         row.attempt = event.attempt or row.attempt
+        attempt = f"attempt {row.attempt}: " if (row.attempt or 1) > 1 and event.state not in FINISHED else ""
+        row.detail = redact(attempt + event.message)
         if event.usd is not None:
             row.usd = event.usd
         self.live.refresh()
+
+    def _view(self) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(self._table(), Text(self.film)) if self.film else self._table()
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -128,15 +140,17 @@ class LiveTable:
 
         colours: dict[EventState, str] = {
             "done": "green", "cached": "green", "failed": "red", "skipped": "yellow", "submitted": "cyan",
-            "generating": "cyan", "resuming": "cyan", "downloading": "cyan", "following": "cyan", "waiting": "cyan"}
+            "generating": "cyan", "resuming": "cyan", "downloading": "cyan", "following": "cyan", "waiting": "cyan",
+            "queued": "dim"}
         table = Table(box=None, pad_edge=False, show_footer=True)
-        widest = max((len(shot_id) for shot_id in self.rows), default=5)
-        table.add_column("shot", footer="total", no_wrap=True, min_width=min(24, max(5, widest)))
-        table.add_column("state", no_wrap=True, min_width=11)
-        table.add_column("time", justify="right", no_wrap=True, min_width=5)
-        table.add_column("attempt", justify="right", no_wrap=True, min_width=7)
-        table.add_column("cost", justify="right", footer=f"{self.total_usd:.2f} USD", no_wrap=True, min_width=8)
-        table.add_column("", footer=Text(self.film), overflow="ellipsis", no_wrap=True, ratio=1)
+        shot = min(20, max((len(shot_id) for shot_id in self.rows), default=5))
+        fixed = shot + 11 + 5 + 9 + 4 * 2  # the columns and the gaps between them
+        # Widths set outright: left to itself, rich squeezes the time and cost to nothing on a narrow terminal.
+        table.add_column("shot", footer="total", no_wrap=True, overflow="ellipsis", width=shot)
+        table.add_column("state", no_wrap=True, width=11)
+        table.add_column("time", justify="right", no_wrap=True, width=5)
+        table.add_column("cost", justify="right", footer=f"{self.total_usd:.2f} USD", no_wrap=True, width=9)
+        table.add_column("", overflow="ellipsis", no_wrap=True, width=max(8, self.console.width - fixed - 1))
         now = time.monotonic()
         for shot_id, row in self.rows.items():
             elapsed = "" if row.started is None else f"{(row.finished or now) - row.started:.0f} s"
@@ -144,7 +158,6 @@ class LiveTable:
                 Text(shot_id),
                 Text(row.state, style=colours.get(row.state, "")),
                 elapsed,
-                str(row.attempt or ""),
                 "" if row.usd is None else f"{row.usd:.2f}",
                 Text(row.detail),
             )

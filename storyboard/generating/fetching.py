@@ -91,7 +91,8 @@ class Sources:
                 if not location:
                     raise LinkExpired("no video URL was recorded")
                 with self.run.store.writing(destination) as temporary:
-                    await self.run.engine.fetch(location, temporary)
+                    await self.run.engine.fetch(location, temporary,
+                                                report=lambda message: self.run.emit(Event(item.key, "note", message)))
                 break
             except LinkExpired:
                 if not generation_id or refresh == URL_REFRESHES:

@@ -36,6 +36,9 @@ class Generator:
     # -- the run ------------------------------------------------------------------------------
 
     async def generate(self, selected: list[ShotPlan]) -> Outcome:
+        for item in selected:  # every take from the start, in film order: progress lists them all at once
+            waits = f"waits for a frame of {item.depends_on[0]}" if item.depends_on else ""
+            self.run.emit(Event(item.key, "queued", waits))
         leaders: dict[str, ShotPlan] = {}
         for item in selected:
             if item.hash in leaders:  # identical requests are generated (and paid for) once
@@ -118,7 +121,7 @@ class Generator:
             elif record.clip_sha256 is None:  # moved into place just before a crash: keep what was paid for
                 self.run.state.stored(backend, item.hash, ClipFacts.of(clip))
             await self.sources.published(item)  # a clip made before the cache was set up, or while it was unreachable
-            self.sources.reused(item, "cached", str(clip))
+            self.sources.reused(item, "cached", "in the clip store")
             return
         if clip.exists():
             self.run.emit(Event(item.key, "note", "the stored clip is damaged (checksum mismatch); recovering it"))

@@ -2,7 +2,7 @@
 
 `make_plan` is pure: it looks at the storyboard only. What already exists for each request
 (the clip store, the render state, storyboard.lock) is looked up afterwards, by
-`inventory.plan`, which is what `storyboard.plan()` gives.
+`inventory.stock`; `storyboard.plan()` gives both.
 """
 from __future__ import annotations
 

@@ -156,7 +156,7 @@ class AimlApiBackend:
         with self._scrubbed():
             return await self._follow(job, submission.generation_id)
 
-    async def fetch(self, location: str, destination: Path) -> None:
+    async def fetch(self, location: str, destination: Path, report: Callable[[str], None] | None = None) -> None:
         """Download the clip, retrying whatever may pass; when every attempt failed, ExpiredVideoURL
         (a LinkExpired): the generator asks the service for a fresh URL (`wait`) and fetches that."""
         with self._scrubbed():
@@ -172,7 +172,10 @@ class AimlApiBackend:
                     refused += problem.refused
                     if attempts >= self.retry.downloads or refused >= self.retry.refused_downloads:
                         raise ExpiredVideoURL(f"{problem}; tried {attempts} times") from None
-                    await self._sleep(self.retry.delay(attempts - 1, problem.retry_after))
+                    delay = self.retry.delay(attempts - 1, problem.retry_after)
+                    if report is not None:
+                        report(self._scrub(f"download attempt {attempts} failed ({problem}); trying again in {delay:.0f} s"))
+                    await self._sleep(delay)
 
     async def close(self) -> None:
         for client in (self._api, self._plain):
