@@ -71,13 +71,13 @@ def _notes(the_plan: Plan, item: ShotPlan, take: ShotPlan) -> str:
         notes.append("in the film")
     if take.held:
         notes.append("held: keeps an earlier clip")
-    if take is item and item.depends_on:
-        notes.append(f"first frame from {', '.join(item.depends_on)}")
     previous = the_plan.previous.get(item.id)
-    if take is item and previous is not None and previous != item.hash:
-        moved = [up for up in item.depends_on if the_plan.previous.get(up, the_plan.shot(up).hash) != the_plan.shot(up).hash]
-        picked = previous in {other.hash for other in the_plan.takes(item.id)}
-        notes.append(f"new first frame ({moved[0]} changed)" if moved else "picked" if picked else "edited")
+    edited = take is item and previous is not None and previous != item.hash
+    moved = [up for up in item.depends_on if the_plan.previous.get(up, the_plan.shot(up).hash) != the_plan.shot(up).hash]
+    if take is item and item.depends_on:
+        notes.append(f"new first frame ({moved[0]} changed)" if edited and moved else f"first frame from {item.depends_on[0]}")
+    if edited and not moved:
+        notes.append("picked" if previous in {other.hash for other in the_plan.takes(item.id)} else "edited")
     if take.setting("seed") is None:
         notes.append("seed: the service picks")
     return ", ".join(notes)
