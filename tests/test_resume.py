@@ -228,7 +228,7 @@ def test_json_progress_is_one_event_per_line(project, run_cli, monkeypatch):
     code, out, _ = run_cli("render", "board.yaml", "--json")
     assert code == 0
     events = [json.loads(line) for line in out.splitlines()]
-    assert [event["state"] for event in events] == ["generating", "submitted", "done", "assembling", "film", "summary"]
+    assert [event["state"] for event in events] == ["queued", "generating", "submitted", "done", "assembling", "film", "summary"]
     assert events[0]["shot"] == "solo" and isinstance(events[0]["time"], float)
     assert events[-1]["generated"] == ["solo"] and events[-1]["film"].endswith("board.mp4")
 
