@@ -21,12 +21,7 @@ def atomic_path(destination: Path) -> Iterator[Path]:
     extension (ffmpeg) still work. On any error the temporary file is removed and the
     destination is left as it was.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent
-    )
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _temporary_beside(destination)
     try:
         os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         yield temporary
@@ -36,6 +31,16 @@ def atomic_path(destination: Path) -> Iterator[Path]:
         _fsync_directory(destination.parent)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _temporary_beside(destination: Path) -> Path:
+    """A new empty file next to `destination`, named so `remove_leftovers` finds it if a writer is killed."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent
+    )
+    os.close(handle)
+    return Path(name)
 
 
 def remove_leftovers(destination: Path) -> None:
@@ -68,12 +73,7 @@ def atomic_link_or_copy(source: Path, destination: Path) -> bool:
     one (True), else a copy (False). Either is made under a temporary name next to `destination`
     and renamed into place, so a reader never sees half a file; whatever `destination` was (a file,
     a symbolic link) is replaced, never written through."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(
-        prefix=f".{destination.stem}.", suffix=f".partial{destination.suffix}", dir=destination.parent
-    )
-    os.close(handle)
-    temporary = Path(name)
+    temporary = _temporary_beside(destination)
     try:
         temporary.unlink()
         try:
