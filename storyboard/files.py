@@ -106,12 +106,17 @@ def file_sha256(path: Path) -> str:
     stat = os.stat(path)
     key = (str(path), stat.st_size, stat.st_mtime_ns)
     if key not in _hash_cache:
-        digest = hashlib.sha256()
-        with open(path, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-        _hash_cache[key] = digest.hexdigest()
+        _hash_cache[key] = content_sha256(path)
     return _hash_cache[key]
+
+
+def content_sha256(path: Path) -> str:
+    """SHA-256 of a file's content, read now (nothing remembered: a file rewritten with its old mtime is seen)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def file_kind(mode: int) -> str | None:

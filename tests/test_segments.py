@@ -116,3 +116,57 @@ def test_an_edited_subtitle_encodes_only_the_segments_it_shows_on(clips, tmp_pat
     assert assemble(pieces, film, settings, captions=edited, kept=kept, progress=reports.append) == "segments"
     assert [report.segment for report in reports if not report.reused] == ["shot 'b'"]  # a and the crossfade: kept
     assert decode_errors(film) == "" and abs(probe(film).duration - 3.5) <= FRAME
+
+
+def test_swapped_kept_segments_are_encoded_again(clips, tmp_path):
+    kept, film = tmp_path / "kept", tmp_path / "film.mp4"
+    pieces = [Piece(clips["wide24"], shot="a"), Piece(clips["wide24_b"], shot="b", transition="crossfade",
+                                                       transition_duration=0.5)]
+    settings = FilmSettings(size=(1280, 720), fps=FPS)
+    reports: list[Progress] = []
+    assemble(pieces, film, settings, kept=kept, progress=reports.append)
+    flashes = center_flash_times(film)
+    one, two = sorted((kept / "segments").glob("*.mp4"), key=lambda path: path.stat().st_size)[1:]  # the two bodies
+    swap = tmp_path / "swap.mp4"
+    one.rename(swap)
+    two.rename(one)
+    swap.rename(two)  # each the other's file: both whole, each with the other's frames
+    reports.clear()
+    assert assemble(pieces, film, settings, kept=kept, progress=reports.append) == "segments"
+    assert sum(not report.reused for report in reports) == 2  # both swapped files, encoded again; the crossfade kept
+    assert center_flash_times(film) == flashes and decode_errors(film) == ""
+
+
+def test_a_kept_segment_overwritten_with_garbage_of_its_size_is_encoded_again(clips, tmp_path):
+    kept, film = tmp_path / "kept", tmp_path / "film.mp4"
+    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
+    settings = FilmSettings(size=(1280, 720), fps=FPS)
+    assemble(pieces, film, settings, kept=kept)
+    flashes = center_flash_times(film)
+    segment = max((kept / "segments").glob("*.mp4"), key=lambda path: path.stat().st_size)
+    data = bytearray(segment.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(4096)  # the container intact, the picture in the middle of it not
+    segment.write_bytes(bytes(data))
+    reports: list[Progress] = []
+    assert assemble(pieces, film, settings, kept=kept, progress=reports.append) == "segments"
+    assert sum(not report.reused for report in reports) == 1
+    assert center_flash_times(film) == flashes and decode_errors(film) == ""
+
+
+def test_a_kept_segment_rewritten_with_its_old_mtime_is_found_when_the_film_fails(clips, tmp_path):
+    """Its size, mtime and inode as recorded: reused at first, but the film that fails to join sends it to be hashed."""
+    import os
+
+    kept, film = tmp_path / "kept", tmp_path / "film.mp4"
+    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
+    settings = FilmSettings(size=(1280, 720), fps=FPS)
+    assemble(pieces, film, settings, kept=kept)
+    flashes = center_flash_times(film)
+    segment = max((kept / "segments").glob("*.mp4"), key=lambda path: path.stat().st_size)
+    facts = segment.stat()
+    with open(segment, "r+b") as file:  # the same inode
+        file.write(b"\0" * facts.st_size)
+    os.utime(segment, ns=(facts.st_atime_ns, facts.st_mtime_ns))
+    assert assemble(pieces, film, settings, kept=kept) == "segments"
+    assert center_flash_times(film) == flashes and decode_errors(film) == ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -18,7 +19,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MediaError
-from ..files import atomic_path
+from ..files import atomic_path, atomic_write_bytes, content_sha256
 from ..media import check_intact, ffmpeg_exe, probe, run_ffmpeg
 from .captions import Caption, write_overlay
 from .picture import fitted_size
@@ -44,26 +45,67 @@ class Progress:
 
 
 class SegmentStore:
+    """Segments by key, each with a record of its content (`{key}.json`: sha256, size, mtime, inode) written when
+    it is encoded. A segment is reused only while it is that file: checked by its size, mtime and inode, and
+    hashed when they differ (a file swapped, replaced or rewritten); one that fails is encoded again."""
+
     def __init__(self, folder: Path):
         self.folder = folder
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.mp4"
 
+    def record_path(self, key: str) -> Path:
+        return self.folder / f"{key}.json"
+
     def get(self, key: str) -> Path | None:
         path = self.path(key)
-        if path.is_file() and path.stat().st_size > 0:
-            with contextlib.suppress(OSError):
-                os.utime(path)  # recently used: pruned last
-            return path
-        return None
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        if not self._intact(key):
+            self.discard(key)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(self.record_path(key))  # recently used: pruned last (the segment's own mtime is part of its record)
+        return path
+
+    def remember(self, key: str) -> None:
+        """Record the content of the segment just encoded under `key`."""
+        path = self.path(key)
+        facts = path.stat()
+        record = {"sha256": content_sha256(path), "size": facts.st_size, "mtime_ns": facts.st_mtime_ns,
+                  "inode": facts.st_ino}
+        atomic_write_bytes(self.record_path(key), json.dumps(record).encode())
+
+    def _intact(self, key: str, *, thorough: bool = False) -> bool:
+        """True if the segment is the file its record describes; `thorough`: hash it whatever its facts say."""
+        try:
+            record = json.loads(self.record_path(key).read_text())
+            facts = self.path(key).stat()
+        except (OSError, ValueError):
+            return False  # no record (or none that can be read): nothing vouches for the file
+        if not isinstance(record, dict):
+            return False
+        if not thorough and [record.get("size"), record.get("mtime_ns"), record.get("inode")] == [
+                facts.st_size, facts.st_mtime_ns, facts.st_ino]:
+            return True  # unchanged since it was hashed: hashing every segment would make re-assembly slow
+        try:
+            return record.get("size") == facts.st_size and content_sha256(self.path(key)) == record.get("sha256")
+        except OSError:
+            return False
+
+    def discard(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+        self.record_path(key).unlink(missing_ok=True)
 
     def discard_damaged(self, files: list[tuple[Path, int]]) -> bool:
         """Remove the segments that are no longer whole (a disk error, a file cut short or changed by hand):
-        each must hold its frames. True if any was removed, so that encoding again can mend the film."""
-        damaged = [path for path, frames in files if not _whole(path, frames)]
+        each must be the file its record describes (hashed again) and hold its frames. True if any was removed,
+        so that encoding again can mend the film."""
+        damaged = [path for path, frames in files
+                   if not self._intact(path.stem, thorough=True) or not _whole(path, frames)]
         for path in damaged:
-            path.unlink(missing_ok=True)
+            self.discard(path.stem)
         return bool(damaged)
 
     def prune(self, used: set[Path]) -> None:
@@ -72,12 +114,12 @@ class SegmentStore:
         sizes = {path: _size(path) for path in files}
         budget = BUDGET * sum(sizes[path] for path in files if path in used)
         total = sum(sizes.values())
-        for path in sorted(files, key=_mtime):
+        for path in sorted(files, key=lambda path: max(_mtime(path), _mtime(path.with_suffix(".json")))):
             if total <= budget:
                 break
             if path not in used:
                 with contextlib.suppress(OSError):
-                    path.unlink()
+                    self.discard(path.stem)
                 total -= sizes[path]
 
 
@@ -104,11 +146,12 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
         workers = max(1, min(len(missing), os.cpu_count() or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_encode, segment, timeline, settings, overlays, store.path(key), threads): segment
+            futures = {pool.submit(_encode, segment, timeline, settings, overlays, store.path(key), threads): (key, segment)
                        for key, segment in missing}
             for future in as_completed(futures):
                 future.result()
-                segment = futures[future]
+                key, segment = futures[future]
+                store.remember(key)
                 done += 1
                 if progress:
                     progress(Progress(describe(segment, timeline), False, done, len(segments), len(reused)))
