@@ -433,3 +433,34 @@ def test_a_copy_of_a_project_folder_with_its_state_is_another_claimant(tmp_path)
 
     assert Owner.of_project(original).id == first.id  # the same folder stays the same claimant
     assert Owner.of_project(tmp_path / "copy" / ".storyboard").id != first.id
+
+
+def test_a_cached_clip_that_is_no_video_is_refused_and_replaced(tmp_path, bucket, service, monkeypatch, run_cli):
+    import hashlib
+
+    alice, bob, carol = (machine(tmp_path / name, bucket) for name in ("alice", "bob", "carol"))
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    assert run_cli(*PAID)[0] == 0
+    meta = bucket.ending("/clip.json")[0]
+    record = json.loads(bucket.read(meta))
+    garbage = b"<html>not a video</html>" * 100
+    sha = hashlib.sha256(garbage).hexdigest()
+    bucket.client.delete_object(Bucket=bucket.name, Key=meta)
+    bucket.write(meta.removesuffix("clip.json") + f"{sha}.mp4", garbage)
+    bucket.write(meta, json.dumps({**record, "sha256": sha, "size": len(garbage)}).encode())  # its record agrees
+    monkeypatch.chdir(bob.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert err.count("not a video") == 1, err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS  # its generation was followed, not paid again
+    stored = [path.read_bytes() for path in (bob.root / ".storyboard" / "clips").rglob("*.mp4")]
+    assert garbage not in stored and len(stored) == DISTINCT_REQUESTS and film_is_whole(bob)
+    assert json.loads(bucket.read(meta))["sha256"] == record["sha256"]  # the cache mended: the real clip again
+    assert not any(sha in key for key in bucket.objects())
+    monkeypatch.chdir(carol.root)
+    code, out, err = run_cli(*PAID)
+    assert code == 0 and "not a video" not in err and ": following generation" not in out + err, out + err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS and film_is_whole(carol)

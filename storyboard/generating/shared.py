@@ -95,6 +95,7 @@ class SharedCache:
         self.patience = patience
         self.off = False
         self.held: dict[str, Held] = {}  # by request hash
+        self.refused: dict[str, str] = {}  # request hash -> the sha256 of the cache's clip this render refused
 
     @property
     def where(self) -> str:
@@ -134,7 +135,9 @@ class SharedCache:
             with store.writing(destination) as temporary:
                 if not await self._call(self.remote.download, key, temporary, cached.sha256, cached.size):
                     raise Damaged(f"its clip s3://{self.remote.store.bucket}/{key} is missing")
+                await asyncio.to_thread(_check_video, temporary, f"s3://{self.remote.store.bucket}/{key}")
         except Damaged as error:
+            self.refused[item.hash] = cached.sha256
             self._note(item, f"the shared cache's clip of this request is not used: {error}")
             return None
         return cached
@@ -246,6 +249,11 @@ class SharedCache:
         assert record.clip_sha256 is not None and record.clip_size is not None
         key = self.remote.clip_key(self.backend, item.hash, record.clip_sha256)
         meta_key = self.remote.meta_key(self.backend, item.hash)
+        refused = self.refused.pop(item.hash, None)
+        if refused is not None and refused != record.clip_sha256:  # the cache's clip is no video: replace it by this one
+            still = await self._meta(item)
+            if still is not None and still.sha256 == refused:
+                await self._call(self.remote.delete, [meta_key, self.remote.clip_key(self.backend, item.hash, refused)])
         if not await self._call(self.remote.exists, meta_key):
             if not await self._call(self.remote.exists, key):
                 await self._call(self.remote.upload, clip, key, record.clip_sha256, "video/mp4")
@@ -291,6 +299,16 @@ def _key(taken_over: Claim | None, record: Record | None) -> str:
         return record.idempotency_key
     return str(uuid.uuid4())
 
+
+
+def _check_video(path: Path, where: str) -> None:
+    """The clip the service's downloads are held to (a real, decodable video), else Damaged."""
+    from ..backends.aimlapi.download import check_clip  # httpx with it: only when a clip is fetched
+
+    try:
+        check_clip(path)
+    except StoryboardError as error:
+        raise Damaged(f"{where} {str(error).removeprefix('the downloaded clip ')}") from None
 
 
 def open_shared_cache(settings: CacheSettings, backend: Backend, store: ClipStore,
