@@ -464,3 +464,37 @@ def test_a_cached_clip_that_is_no_video_is_refused_and_replaced(tmp_path, bucket
     code, out, err = run_cli(*PAID)
     assert code == 0 and "not a video" not in err and ": following generation" not in out + err, out + err
     assert emulator.stats()["creates"] == DISTINCT_REQUESTS and film_is_whole(carol)
+
+
+def test_a_cached_clip_that_trickles_in_is_given_up_by_the_service_downloads_progress_deadline(bucket, tmp_path):
+    from storyboard.backends.aimlapi.policy import Limits
+    from storyboard.cache.remote import RemoteStore, Unreachable
+
+    body = bytes(range(256)) * 64  # 16 KiB
+    bucket.write("team/clip.mp4", body)
+    sha = __import__("hashlib").sha256(body).hexdigest()
+    limits = Limits(stall=0.3, progress_bytes=1024)  # the service's rule, with a deadline small enough for a test
+    remote = RemoteStore(SharedStore(bucket.name, "team/", bucket.endpoint, "us-east-1"), limits=limits)
+    assert remote.download("team/clip.mp4", tmp_path / "fast.mp4", sha, len(body))  # a stream that keeps up is read
+    assert (tmp_path / "fast.mp4").read_bytes() == body
+
+    class Trickle:
+        """The object's body, a few bytes at a time with a pause before each."""
+
+        def __init__(self, real: Any):
+            self.real = real
+
+        def read(self, amount: int | None = None) -> bytes:
+            time.sleep(0.05)
+            return self.real.read(8)
+
+        def close(self) -> None:
+            self.real.close()
+
+    client = remote.client()
+    real_get = client.get_object
+    client.get_object = lambda **params: {**(answer := real_get(**params)), "Body": Trickle(answer["Body"])}
+    started = time.monotonic()
+    with pytest.raises(Unreachable, match=r"stalled: [\d,]+ bytes arrived, then fewer than 1,024 in 0.3 s"):
+        remote.download("team/clip.mp4", tmp_path / "slow.mp4", sha, len(body))
+    assert time.monotonic() - started < 2  # at that pace the whole body would take 100 s

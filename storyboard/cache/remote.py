@@ -14,7 +14,9 @@ finds a clip to download, and the first clip stored for a request stays the one 
 Every download is checked against the sha256 recorded with it before it enters the local store.
 
 Anything that makes the bucket unusable (no credentials, a wrong endpoint, a missing bucket,
-access denied, a timeout) is `Unreachable`; the render goes on with its local store.
+access denied, a timeout) is `Unreachable`; the render goes on with its local store. Every object is
+read under the progress deadline of the service's downloads (`Limits`: `progress_bytes` within each
+`stall` seconds), so a body that trickles cannot hold a render up for days.
 """
 from __future__ import annotations
 
@@ -26,11 +28,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoryboardError
 from ..model import SharedStore
 from ..redaction import redact
+
+if TYPE_CHECKING:
+    from ..backends.aimlapi.policy import Limits
 
 LAYOUT = "v1"
 CLIP_META = "clip.json"
@@ -62,9 +67,19 @@ class Found:
 
 
 class RemoteStore:
-    def __init__(self, store: SharedStore, client: Any = None):
+    def __init__(self, store: SharedStore, client: Any = None, limits: Limits | None = None):
         self.store = store
         self._client = client
+        self._limits = limits
+
+    @property
+    def limits(self) -> Limits:
+        """The progress deadline of reads: the service's downloads' own (aimlapi's `Limits`), unless given."""
+        if self._limits is None:
+            from ..backends.aimlapi.policy import Limits  # httpx with it: only once the bucket is read
+
+            self._limits = Limits()
+        return self._limits
 
     @property
     def where(self) -> str:
@@ -211,11 +226,27 @@ class RemoteStore:
         return b"".join(self._chunks(body))
 
     def _chunks(self, body: Any) -> Iterator[bytes]:
+        """The body's bytes as they arrive; Unreachable when fewer than `limits.progress_bytes` come within
+        `limits.stall` seconds (each read returns what one read of the socket brings, so a trickle is seen)."""
         from botocore.exceptions import BotoCoreError
+        from urllib3.exceptions import HTTPError
 
+        limits = self.limits
+        raw = getattr(body, "_raw_stream", body)  # botocore's StreamingBody reads until its whole amount has come
+        read = getattr(raw, "read1", None) or body.read
+        total = window_bytes = 0
+        window_end = time.monotonic() + limits.stall
         try:
-            yield from iter(lambda: body.read(1 << 20), b"")
-        except (BotoCoreError, OSError) as error:
+            while block := read(1 << 20):
+                total += len(block)
+                window_bytes += len(block)
+                if window_bytes >= limits.progress_bytes:
+                    window_bytes, window_end = 0, time.monotonic() + limits.stall
+                elif time.monotonic() > window_end:
+                    raise Unreachable(f"reading from the bucket stalled: {total:,} bytes arrived, then fewer than "
+                                      f"{limits.progress_bytes:,} in {limits.stall:g} s")
+                yield block
+        except (BotoCoreError, HTTPError, OSError) as error:
             raise Unreachable(redact(f"reading from the bucket failed: {type(error).__name__}: {error}")) from None
         finally:
             body.close()
