@@ -498,3 +498,46 @@ def test_a_cached_clip_that_trickles_in_is_given_up_by_the_service_downloads_pro
     with pytest.raises(Unreachable, match=r"stalled: [\d,]+ bytes arrived, then fewer than 1,024 in 0.3 s"):
         remote.download("team/clip.mp4", tmp_path / "slow.mp4", sha, len(body))
     assert time.monotonic() - started < 2  # at that pace the whole body would take 100 s
+
+
+FRAMED = """
+storyboard: 1
+defaults: {{resolution: 720p, duration: 2}}
+cache:
+  s3: {{bucket: {bucket}, prefix: team/, endpoint: "{endpoint}"}}
+shots:
+  - {{id: a, prompt: a lamp in the dark, seed: 1}}
+  - {{id: b, prompt: PROMPT, seed: 2, first_frame: {{shot: a, at: end}}}}
+output: {{path: out/film.mp4}}
+"""
+
+
+def test_a_cached_first_frame_that_is_not_the_clips_picture_is_not_sent(tmp_path, bucket, service, monkeypatch, run_cli):
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    from storyboard.media import extract_frame
+
+    alice = machine(tmp_path / "alice", bucket, FRAMED.replace("PROMPT", "the lamp turns on"))
+    bob = machine(tmp_path / "bob", bucket, FRAMED.replace("PROMPT", "the lamp turns off"))  # b: another request
+    monkeypatch.chdir(alice.root)
+    service(latency=0.5)
+    assert run_cli(*PAID)[0] == 0
+    [frame] = [key for key in bucket.objects() if "/frame-" in key]
+    other = io.BytesIO()
+    Image.new("RGB", Image.open(io.BytesIO(bucket.read(frame))).size, (200, 30, 30)).save(other, format="PNG")
+    bucket.client.put_object(Bucket=bucket.name, Key=frame, Body=other.getvalue(),
+                             Metadata={"sha256": hashlib.sha256(other.getvalue()).hexdigest()})  # it vouches for itself
+    monkeypatch.chdir(bob.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert err.count("is not the picture its clip shows there") == 1, err
+    [used] = (bob.root / ".storyboard" / "frames").glob("*.png")
+    [clip_a] = [path for path in (bob.root / ".storyboard" / "clips").rglob("*.mp4") if path.stem in frame]
+    assert used.read_bytes() != other.getvalue()
+    assert Image.open(used).convert("RGB").tobytes() == extract_frame(clip_a, "end").tobytes()
+    assert bucket.read(frame) == used.read_bytes()  # the cache's frame replaced by the clip's

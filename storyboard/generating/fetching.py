@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..backends import Backend, Job, Submission
 from ..cache.claims import Claim
@@ -25,6 +26,9 @@ from ..project.state import Record, State
 from ..project.store import ClipFacts, ClipStore
 from .options import GenerateOptions, Outcome
 from .shared import CLIP_WAIT, CachedClip, Held, Off, SharedCache
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 URL_REFRESHES = 2  # fresh result URLs asked of the service for one download before the shot fails
 FailureMark = Literal["failed", "unknown"]  # the RecordStatus a failed shot's request is left in, when not as it was
@@ -245,12 +249,19 @@ class Sources:
         if destination.is_file():
             return destination
         shared = self.run.shared if upstream.footage is None else None
+        image = await asyncio.to_thread(extract_frame, clip, at)  # what the clip shows: a cached frame must agree
         try:
-            if shared is not None and await shared.fetch_frame(upstream.hash, clip_sha, at, self.run.store, destination):
-                return destination
+            cached = await shared.fetch_frame(upstream.hash, clip_sha, at) if shared is not None else None
         except Off:
-            shared = None
-        await asyncio.to_thread(_extract_frame, clip, at, destination, self.run.store)
+            shared = cached = None
+        if cached is not None:
+            if await asyncio.to_thread(_same_picture, cached, image):
+                with self.run.store.writing(destination) as temporary:
+                    temporary.write_bytes(cached)
+                return destination
+            self.run.emit(Event(item.key, "note", f"the shared cache's first frame (shot {upstream.id!r} at {at}) is not "
+                                                  "the picture its clip shows there; not used: taken from the clip"))
+        await asyncio.to_thread(_save_frame, image, destination, self.run.store)
         if shared is not None:
             await quietly(shared.put_frame(upstream.hash, clip_sha, at, destination))
         return destination
@@ -269,7 +280,24 @@ def reason_of(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _extract_frame(clip: Path, at: str | float, destination: Path, store: ClipStore) -> None:
-    image = extract_frame(clip, at)
+def _save_frame(image: Image.Image, destination: Path, store: ClipStore) -> None:
     with store.writing(destination) as temporary:
         image.save(temporary, format="PNG")
+
+
+FRAME_TOLERANCE = 8  # the largest difference of a pixel's channel between two decodes of the same frame (other builds)
+
+
+def _same_picture(data: bytes, image: Image.Image) -> bool:
+    """True if the image file `data` shows `image` (as another machine's decoder may have drawn it)."""
+    from PIL import Image, ImageChops
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            other = opened.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+    if other.size != image.size:
+        return False
+    difference = ImageChops.difference(other, image.convert("RGB"))
+    return difference.point(lambda value: 255 if value > FRAME_TOLERANCE else 0).getbbox() is None

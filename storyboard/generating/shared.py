@@ -271,16 +271,16 @@ class SharedCache:
 
     # -- first frames ---------------------------------------------------------------------------------
 
-    async def fetch_frame(self, upstream: str, clip_sha256: str, at: str | float, store: ClipStore, destination: Path) -> bool:
+    async def fetch_frame(self, upstream: str, clip_sha256: str, at: str | float) -> bytes | None:
+        """The cache's frame of the clip at `at`, as it declares it (its sha256 checked against its own metadata
+        only: the caller checks the picture against the clip)."""
         key = self.remote.frame_key(self.backend, upstream, clip_sha256, at)
         found = await self._call(self.remote.get, key, None)
         if found is None or not SHA256.match(found.metadata.get("sha256", "")):
-            return False
+            return None
         if hashlib.sha256(found.body).hexdigest() != found.metadata["sha256"]:
-            return False
-        with store.writing(destination) as temporary:
-            temporary.write_bytes(found.body)
-        return True
+            return None
+        return found.body
 
     async def put_frame(self, upstream: str, clip_sha256: str, at: str | float, frame: Path) -> None:
         key = self.remote.frame_key(self.backend, upstream, clip_sha256, at)
