@@ -229,7 +229,7 @@ class RemoteStore:
         """The body's bytes as they arrive; Unreachable when fewer than `limits.progress_bytes` come within
         `limits.stall` seconds (each read returns what one read of the socket brings, so a trickle is seen)."""
         from botocore.exceptions import BotoCoreError
-        from urllib3.exceptions import HTTPError
+        from botocore.response import URLLib3ProtocolError, URLLib3ReadTimeoutError  # what its raw stream raises
 
         limits = self.limits
         raw = getattr(body, "_raw_stream", body)  # botocore's StreamingBody reads until its whole amount has come
@@ -246,7 +246,7 @@ class RemoteStore:
                     raise Unreachable(f"reading from the bucket stalled: {total:,} bytes arrived, then fewer than "
                                       f"{limits.progress_bytes:,} in {limits.stall:g} s")
                 yield block
-        except (BotoCoreError, HTTPError, OSError) as error:
+        except (BotoCoreError, URLLib3ProtocolError, URLLib3ReadTimeoutError, OSError) as error:
             raise Unreachable(redact(f"reading from the bucket failed: {type(error).__name__}: {error}")) from None
         finally:
             body.close()
