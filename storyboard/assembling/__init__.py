@@ -92,9 +92,12 @@ def _from_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSto
             with atomic_path(destination) as temporary:
                 mux(picture, Mixer(timeline, settings.music), timeline.duration, settings, temporary)
                 _check_frames(temporary, timeline.frames)  # ffmpeg's concat skips a file it cannot read
-        except MediaError:
+        except MediaError as error:
             if attempt == 2 or not store.discard_damaged(encoded):
-                raise
+                if made == len(encoded):
+                    raise
+                raise MediaError(f"{error} (if a kept segment is to blame, removing {store.folder} has every segment "
+                                 "encoded again)") from None
             continue
         break
     return "segments" if made else "kept"
