@@ -4,6 +4,7 @@ with its own `.storyboard/` state, rendered by its own `storyboard render --back
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -311,6 +312,28 @@ def test_a_cached_clip_that_fails_its_checksum_never_enters_the_store(tmp_path, 
     assert film_is_whole(bob)
 
 
+@pytest.mark.parametrize("usd", [math.inf, math.nan, -1.0], ids=["Infinity", "NaN", "negative"])
+def test_an_amount_in_a_cached_clips_record_that_is_no_amount_is_unknown(usd, tmp_path, bucket, service, monkeypatch,
+                                                                         run_cli):
+    alice, bob = machine(tmp_path / "alice", bucket), machine(tmp_path / "bob", bucket)
+    monkeypatch.chdir(alice.root)
+    service(latency=0.5)
+    assert run_cli(*PAID)[0] == 0
+    for key in bucket.ending("/clip.json"):
+        bucket.write(key, json.dumps(json.loads(bucket.read(key)) | {"usd": usd}).encode())  # Infinity, NaN: JSON5
+    monkeypatch.chdir(bob.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0 and "0 generated" in out, out + err
+    lock = (bob.root / "storyboard.lock").read_text()
+    assert "inf" not in lock and "nan" not in lock and "usd: -" not in lock
+    code, out, err = run_cli("review", "board.yaml")
+    assert code == 0, out + err
+    page = (bob.root / "out" / "review.html").read_text()
+    assert "$inf" not in page and "$nan" not in page and "$-" not in page
+
+
 @pytest.mark.parametrize("trouble", ["wrong endpoint", "no such bucket", "no credentials"])
 def test_an_unusable_bucket_is_said_once_and_the_render_goes_on_with_the_local_store(
         trouble, tmp_path, bucket, service, monkeypatch, run_cli):
@@ -433,3 +456,10 @@ def test_a_copy_of_a_project_folder_with_its_state_is_another_claimant(tmp_path)
 
     assert Owner.of_project(original).id == first.id  # the same folder stays the same claimant
     assert Owner.of_project(tmp_path / "copy" / ".storyboard").id != first.id
+
+
+@pytest.mark.parametrize("usd", [math.inf, -math.inf, math.nan, -0.5, True, "1"])
+def test_an_amount_in_a_claim_that_is_no_amount_is_unknown(usd):
+    record = {"status": "submitted", "owner": {"id": "bob"}, "generation": "g-1", "usd": usd}
+    assert Claim.read(1, record, 1.0).usd is None
+    assert Claim.read(1, record | {"usd": 0.26}, 1.0).usd == 0.26

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from ..files import atomic_write_bytes
+from ..model import known_usd
 from ..redaction import redact
 
 # A claim's record in the bucket, as its owner rewrites it: `claimed` (written before the create), then
@@ -114,7 +115,7 @@ class Claim:
             claimed_at=record_text(record.get("claimed_at")),
             generation=record_text(record.get("generation")),
             idempotency_key=record_text(record.get("idempotency_key")),
-            usd=float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else None,
+            usd=known_usd(usd),
             error=record_text(record.get("error")),
             raw=record,
         )

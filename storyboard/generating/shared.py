@@ -34,7 +34,7 @@ from ..cache.remote import CLIP_META, Damaged, RemoteStore, Unreachable
 from ..errors import ShotFailed, StoryboardError
 from ..events import Event
 from ..files import file_sha256
-from ..model import CacheSettings
+from ..model import CacheSettings, known_usd
 from ..planning.plans import ShotPlan
 from ..project.state import Record
 from ..project.store import ClipStore
@@ -70,7 +70,7 @@ class CachedClip:
             return None
         who = f"{by.get('user', 'someone')}@{by.get('host', '?')}" if isinstance(by, dict) else "someone"
         return cls(record["sha256"], size, record_text(record.get("generation"), 2000),
-                   float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else 0.0,
+                   known_usd(usd) or 0.0,
                    record_text(record.get("video_url"), 2000), who)
 
 
