@@ -273,6 +273,25 @@ def test_a_claim_without_a_generation_id_is_taken_over_only_with_consent(
     assert bucket.read(key) == body  # the history stays
 
 
+def test_what_a_claim_says_reaches_the_terminal_with_its_control_characters_visible(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    hostile = {"status": "claimed", "owner": {"id": "mallory", "user": "\x1b]0;pwned\x07", "host": "ci\rOK  ", "pid": 1},
+               "claimed_at": "\x1b[2J2026", "idempotency_key": "k"}
+    _stalled_claim(bucket, emulator, run_cli, json.dumps(hostile).encode())
+    monkeypatch.setattr(claims, "PATIENCE", 0.0)
+
+    code, out, err = run_cli(*PAID)
+    assert code == 1 and "\\x1b]0;pwned\\x07@ci\\rOK" in err, err
+    code, status, status_err = run_cli("cache", "status")
+    assert code == 0 and "\\x1b]0;pwned\\x07@ci\\rOK" in status and "\\x1b[2J2026" in status, status + status_err
+
+    for said in (out, err, status, status_err):
+        assert "\x1b" not in said and "\r" not in said and "\x07" not in said
+
+
 def test_a_claim_whose_generation_failed_is_claimed_again_without_consent(tmp_path, bucket, service, monkeypatch, run_cli):
     alice = machine(tmp_path / "alice", bucket)
     monkeypatch.chdir(alice.root)

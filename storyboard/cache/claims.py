@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from ..files import atomic_write_bytes
+from ..messages import one_line
 from ..model import known_usd
 from ..redaction import redact
 
@@ -194,8 +195,10 @@ def stalled_message(shot: str, claim: Claim, takeover_after: float | None) -> st
 
 
 def record_text(value: Any, limit: int = 200) -> str | None:
-    """A text field of a record someone else wrote: None for what is no text, cut to `limit` characters."""
-    return None if value is None or isinstance(value, (dict, list)) else str(value)[:limit]
+    """A text field of a record someone else wrote: None for what is no text, cut to `limit` characters,
+    printable (control characters, escapes and line breaks written visibly, as messages.one_line does):
+    it is shown on terminals."""
+    return None if value is None or isinstance(value, (dict, list)) else one_line(str(value)[:limit])
 
 
 def _now() -> str:

@@ -68,7 +68,8 @@ class CachedClip:
         size, usd, by = record.get("size"), record.get("usd"), record.get("stored_by")
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             return None
-        who = f"{by.get('user', 'someone')}@{by.get('host', '?')}" if isinstance(by, dict) else "someone"
+        who = (f"{record_text(by.get('user')) or 'someone'}@{record_text(by.get('host')) or '?'}" if isinstance(by, dict)
+               else "someone")
         return cls(record["sha256"], size, record_text(record.get("generation"), 2000),
                    known_usd(usd) or 0.0,
                    record_text(record.get("video_url"), 2000), who)
