@@ -24,6 +24,7 @@ import contextlib
 import getpass
 import hashlib
 import os
+import re
 import socket
 import time
 import uuid
@@ -49,6 +50,7 @@ UNREADABLE: Final[ClaimStatus] = "unreadable"
 WRITTEN: Final[tuple[ClaimStatus, ...]] = (CLAIMED, SUBMITTED, COMPLETED, FAILED)  # what an owner writes
 PATIENCE = 600.0  # seconds a claim may go without a generation id before its owner is thought gone
 OWNER_FILE = "cache-owner"
+ATTEMPT = re.compile(r"[0-9]{1,9}\.json")  # a claim's file name; ASCII digits only: str.isdigit() takes '²' for one
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,11 @@ def stalled_message(shot: str, claim: Claim, takeover_after: float | None) -> st
                 "generation id since: it probably stopped between claiming and creating, and its create may have "
                 "been paid for")
     return f"{what}. If it is not coming back, render with --resubmit {shot} to take the claim over; {later}"
+
+
+def attempt_of(name: str) -> int | None:
+    """The attempt a claim's file name (`000001.json`, in `claims/`) numbers; None for any other name."""
+    return int(name.removesuffix(".json")) if ATTEMPT.fullmatch(name) else None
 
 
 def record_text(value: Any, limit: int = 200) -> str | None:

@@ -24,13 +24,14 @@ from ..cache.claims import (
     Claim,
     Decision,
     Owner,
+    attempt_of,
     decide,
     new_claim,
     record_text,
     stalled_message,
     updated,
 )
-from ..cache.remote import CLIP_META, Damaged, RemoteStore, Unreachable
+from ..cache.remote import CLIP_META, MAX_FRAME_BYTES, Damaged, RemoteStore, Unreachable
 from ..errors import ShotFailed, StoryboardError
 from ..events import Event
 from ..files import file_sha256
@@ -96,6 +97,7 @@ class SharedCache:
         self.patience = patience
         self.off = False
         self.held: dict[str, Held] = {}  # by request hash
+        self._said: set[str] = set()  # what was noted of objects that are not what they should be: once each
 
     @property
     def where(self) -> str:
@@ -188,7 +190,11 @@ class SharedCache:
     async def _current(self, item: ShotPlan) -> Claim | None:
         prefix = self.remote.base(self.backend, item.hash) + "claims/"
         listed = await self._call(lambda: [entry.key for entry in self.remote.listing(prefix)])
-        attempts = sorted(int(name) for key in listed if (name := key[len(prefix):].removesuffix(".json")).isdigit())
+        attempts = sorted(number for key in listed if (number := attempt_of(key[len(prefix):])) is not None)
+        strays = [key for key in listed if attempt_of(key[len(prefix):]) is None]
+        if strays:
+            self._note_once(item, f"the shared cache holds {len(strays)} object(s) among this request's claims that are "
+                                  f"no claim ({record_text(strays[0])}...); left alone")
         while attempts:
             attempt = attempts.pop()
             try:
@@ -266,7 +272,11 @@ class SharedCache:
 
     async def fetch_frame(self, upstream: str, clip_sha256: str, at: str | float, store: ClipStore, destination: Path) -> bool:
         key = self.remote.frame_key(self.backend, upstream, clip_sha256, at)
-        found = await self._call(self.remote.get, key, None)
+        try:
+            found = await self._call(self.remote.get, key, MAX_FRAME_BYTES, "a frame")
+        except Damaged as error:
+            self._note_once(None, f"a first frame in the shared cache is not used: {error}")
+            return False
         if found is None or not SHA256.match(found.metadata.get("sha256", "")):
             return False
         if hashlib.sha256(found.body).hexdigest() != found.metadata["sha256"]:
@@ -281,6 +291,11 @@ class SharedCache:
 
     def _note(self, item: ShotPlan, message: str) -> None:
         self.emit(Event(item.key, "note", message))
+
+    def _note_once(self, item: ShotPlan | None, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            self.emit(Event(item.key if item is not None else None, "note", message))
 
 
 def _key(taken_over: Claim | None, record: Record | None) -> str:
