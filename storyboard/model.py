@@ -4,6 +4,7 @@ Built once and never changed: the dataclasses are frozen, and the dicts and list
 changed after they are made either. A changed storyboard is a new one (`dataclasses.replace`)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -273,3 +274,12 @@ def request_body(shot: Shot, root: Path, seed: int | None = None) -> dict[str, A
         body["seed"] = seed
     body.update(shot.fields.get("params", {}))
     return body
+
+
+def known_usd(value: Any) -> float | None:
+    """An amount of US dollars read from outside (a clip's record in the shared cache, a claim,
+    storyboard.lock, the render state): a finite, non-negative number, else None (unknown)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    amount = float(value)
+    return amount if math.isfinite(amount) and amount >= 0 else None

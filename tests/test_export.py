@@ -535,3 +535,27 @@ def test_a_media_folder_holding_an_input_or_inside_the_state_folder_is_refused(c
     (copy / "film-media").write_text("not a folder")
     code, _, err = run_cli("export", "board.yaml", "film.otio")
     assert code == 2 and "not a folder" in err
+
+
+@pytest.mark.parametrize("character", ["\x1b", "\x00", "\uffff"], ids=["escape", "nul", "U+FFFF"])
+def test_words_xml_cannot_hold_and_a_title_of_several_lines_export_to_every_format(copy, run_cli, character):
+    """A prompt, a dialogue line and the title may hold what XML 1.0 forbids; the title (an EDL's TITLE
+    line) may hold line breaks that would write an event of their own. Every format still reads back."""
+    escaped = json.dumps(character)[1:-1]
+    injected = "001  BL       V     C        00:00:00:00 00:00:09:00 00:00:00:00 00:00:09:00"
+    board = (BOARD.replace("title: The Night Ferry", f'title: "The Night\\n\\n{injected}\\nFerry {escaped}"')
+             .replace("prompt: A red fox waits on the dock at dawn", f'prompt: "A red fox{escaped} waits"')
+             .replace('say: "Is that the ferry?"', f'say: "Is that{escaped} the\\nferry?"'))
+    (copy / "odd.yaml").write_text(board)
+    code, out, err = run_cli("render", "odd.yaml")
+    assert code == 0, out + err
+
+    for suffix in (".otio", ".xml", ".edl", ".fcpxml"):
+        code, out, err = run_cli("export", "odd.yaml", f"odd{suffix}")
+        assert code == 0 and "Traceback" not in err, (suffix, out + err)
+        timeline = otio.adapters.read_from_file(f"odd{suffix}")
+        assert [clip.name for clip in shot_clips(timeline.video_tracks()[0])] == SHOTS, suffix
+        assert frames(timeline.video_tracks()[0].duration()) == film_frames(copy), suffix
+    edl = (copy / "odd.edl").read_text()
+    assert edl.splitlines()[0].startswith("TITLE: The Night 001 BL V C 00:00:00:00 00:00:09:00 00:00:00:00 00:00:09:00 Ferry")
+    assert "IS THAT\ufffd THE FERRY?" in edl.upper()

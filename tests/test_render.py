@@ -1,6 +1,7 @@
 """End to end, offline: storyboard file in, film out, checked by decoding the film."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +309,27 @@ def test_the_lock_file_never_receives_a_url_that_carries_the_key(tmp_path, monke
                               video_url="https://cdn.example/v.mp4?token=sk-secret-key-1234")]})
     text = (tmp_path / "storyboard.lock").read_text()
     assert "secret-key" not in text.lower() and "gen-1" in text
+
+
+@pytest.mark.parametrize("written", [".inf", "-.inf", ".nan", "-1", "1e400"])
+def test_an_amount_in_the_lock_file_that_is_no_amount_is_unknown(tmp_path, written):
+    from storyboard.project.lockfile import LockFile
+
+    (tmp_path / "storyboard.lock").write_text(f"board.yaml:\n  shots:\n    one:\n    - backend: aimlapi\n"
+                                              f"      request: abc\n      usd: {written}\n"
+                                              "    - {backend: aimlapi, request: def, usd: 0.26}\n")
+    entries = LockFile(tmp_path, "board.yaml").entries()["one"]
+    assert [entry.usd for entry in entries] == [None, 0.26]
+
+
+@pytest.mark.parametrize("amount", [math.inf, -math.inf, math.nan, -2.5])
+def test_an_amount_in_the_render_state_that_is_no_amount_counts_as_nothing_spent(tmp_path, amount):
+    from storyboard.project.state import State
+
+    state = State(tmp_path / "state.sqlite")
+    state.adopt("aimlapi", "abc", "one", generation_id="g-1", usd_spent=amount)
+    state.adopt("aimlapi", "def", "two", generation_id="g-2", usd_spent=0.26)
+    record = state.get("aimlapi", "abc")
+    assert record is not None and record.usd_spent == 0.0
+    assert sum(record.usd_spent for record in state.all("aimlapi")) == 0.26
+    state.close()

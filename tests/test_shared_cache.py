@@ -4,6 +4,7 @@ with its own `.storyboard/` state, rendered by its own `storyboard render --back
 from __future__ import annotations
 
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -272,6 +273,25 @@ def test_a_claim_without_a_generation_id_is_taken_over_only_with_consent(
     assert bucket.read(key) == body  # the history stays
 
 
+def test_what_a_claim_says_reaches_the_terminal_with_its_control_characters_visible(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    hostile = {"status": "claimed", "owner": {"id": "mallory", "user": "\x1b]0;pwned\x07", "host": "ci\rOK  ", "pid": 1},
+               "claimed_at": "\x1b[2J2026", "idempotency_key": "k"}
+    _stalled_claim(bucket, emulator, run_cli, json.dumps(hostile).encode())
+    monkeypatch.setattr(claims, "PATIENCE", 0.0)
+
+    code, out, err = run_cli(*PAID)
+    assert code == 1 and "\\x1b]0;pwned\\x07@ci\\rOK" in err, err
+    code, status, status_err = run_cli("cache", "status")
+    assert code == 0 and "\\x1b]0;pwned\\x07@ci\\rOK" in status and "\\x1b[2J2026" in status, status + status_err
+
+    for said in (out, err, status, status_err):
+        assert "\x1b" not in said and "\r" not in said and "\x07" not in said
+
+
 def test_a_claim_whose_generation_failed_is_claimed_again_without_consent(tmp_path, bucket, service, monkeypatch, run_cli):
     alice = machine(tmp_path / "alice", bucket)
     monkeypatch.chdir(alice.root)
@@ -309,6 +329,62 @@ def test_a_cached_clip_that_fails_its_checksum_never_enters_the_store(tmp_path, 
     stored = {path.name: path.read_bytes() for path in (bob.root / ".storyboard" / "clips").rglob("*.mp4")}
     assert damaged not in stored.values() and whole in stored.values() and len(stored) == DISTINCT_REQUESTS
     assert film_is_whole(bob)
+
+
+def test_objects_that_are_not_what_the_cache_holds_are_skipped_and_said_once(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    alice, bob = machine(tmp_path / "alice", bucket), machine(tmp_path / "bob", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    first_claim = _stalled_claim(bucket, emulator, run_cli, b"{}")
+    bucket.client.delete_object(Bucket=bucket.name, Key=first_claim)
+    stray = first_claim.replace("000001.json", "\u00b2.json")  # str.isdigit() says '²' is a digit
+    bucket.write(stray, b"{}")
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0 and "Traceback" not in err, out + err
+    assert err.count("no claim") == 1 and "\u00b2.json" in err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    code, out, err = run_cli("cache", "status")
+    assert code == 0 and "Traceback" not in err, out + err
+    assert err.count("no claim") == 1
+
+    # A clip's record over 1 MB is no record: not read, said, and the request made another way (here:
+    # its claim's generation followed); the render goes on.
+    meta = first_claim.replace("claims/000001.json", "clip.json")
+    record = json.loads(bucket.read(meta))
+    bucket.write(meta, json.dumps(record | {"padding": "x" * (1 << 20)}).encode())
+    monkeypatch.chdir(bob.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0 and "Traceback" not in err, out + err
+    assert err.count("(clip.json) cannot be read") == 1
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+    assert film_is_whole(bob)
+
+
+@pytest.mark.parametrize("usd", [math.inf, math.nan, -1.0], ids=["Infinity", "NaN", "negative"])
+def test_an_amount_in_a_cached_clips_record_that_is_no_amount_is_unknown(usd, tmp_path, bucket, service, monkeypatch,
+                                                                         run_cli):
+    alice, bob = machine(tmp_path / "alice", bucket), machine(tmp_path / "bob", bucket)
+    monkeypatch.chdir(alice.root)
+    service(latency=0.5)
+    assert run_cli(*PAID)[0] == 0
+    for key in bucket.ending("/clip.json"):
+        bucket.write(key, json.dumps(json.loads(bucket.read(key)) | {"usd": usd}).encode())  # Infinity, NaN: JSON5
+    monkeypatch.chdir(bob.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0 and "0 generated" in out, out + err
+    lock = (bob.root / "storyboard.lock").read_text()
+    assert "inf" not in lock and "nan" not in lock and "usd: -" not in lock
+    code, out, err = run_cli("review", "board.yaml")
+    assert code == 0, out + err
+    page = (bob.root / "out" / "review.html").read_text()
+    assert "$inf" not in page and "$nan" not in page and "$-" not in page
 
 
 @pytest.mark.parametrize("trouble", ["wrong endpoint", "no such bucket", "no credentials"])
@@ -541,3 +617,61 @@ def test_a_cached_first_frame_that_is_not_the_clips_picture_is_not_sent(tmp_path
     assert used.read_bytes() != other.getvalue()
     assert Image.open(used).convert("RGB").tobytes() == extract_frame(clip_a, "end").tobytes()
     assert bucket.read(frame) == used.read_bytes()  # the cache's frame replaced by the clip's
+
+
+@pytest.mark.parametrize("usd", [math.inf, -math.inf, math.nan, -0.5, True, "1"])
+def test_an_amount_in_a_claim_that_is_no_amount_is_unknown(usd):
+    record = {"status": "submitted", "owner": {"id": "bob"}, "generation": "g-1", "usd": usd}
+    assert Claim.read(1, record, 1.0).usd is None
+    assert Claim.read(1, record | {"usd": 0.26}, 1.0).usd == 0.26
+
+
+class _Body:
+    """An object's body that makes its bytes as they are read, and counts them."""
+
+    def __init__(self, size: int):
+        self.size, self.read_bytes = size, 0
+
+    def read(self, amount: int) -> bytes:
+        block = min(amount, self.size - self.read_bytes)
+        self.read_bytes += block
+        return bytes(block)
+
+    def close(self) -> None:
+        pass
+
+
+class _Client:
+    """A bucket whose one object is `size` bytes, and says so (`told`) or not."""
+
+    def __init__(self, size: int, told: bool):
+        self.body, self.told = _Body(size), told
+
+    def get_object(self, **_: Any) -> dict[str, Any]:
+        return {"Body": self.body, "Metadata": {"sha256": "0" * 64}} | ({"ContentLength": self.body.size} if self.told else {})
+
+
+@pytest.mark.parametrize("told", [True, False], ids=["size-listed", "size-unsaid"])
+def test_a_huge_object_is_never_read_whole(told, tmp_path):
+    import asyncio
+
+    from storyboard.cache.remote import MAX_FRAME_BYTES, Damaged, RemoteStore
+    from storyboard.generating.shared import SharedCache
+
+    store = SharedStore("clips")
+    frame = _Client(400 << 20, told)
+    notes: list[str] = []
+    cache = SharedCache(RemoteStore(store, frame), Owner("me", "me", "here", 1), "aimlapi",
+                        lambda event: notes.append(event.message))
+    fetched = asyncio.run(cache.fetch_frame("r", "0" * 64, 1.0))
+    assert fetched is None and len(notes) == 1 and "too large for a frame" in notes[0]
+    assert frame.body.read_bytes <= (MAX_FRAME_BYTES + 1 if not told else 0)
+
+    clip = _Client(300 << 20, told)
+    with pytest.raises(Damaged, match="its record says 1,000"):
+        RemoteStore(store, clip).download("k.mp4", tmp_path / "clip.mp4", "0" * 64, 1000)
+    assert clip.body.read_bytes <= (1001 if not told else 0)
+
+    record = _Client(5 << 20, told)
+    assert RemoteStore(store, record).get_json("clip.json") == (None, 0.0)  # no record: said by whoever asked
+    assert record.body.read_bytes <= (1 << 20) + 1

@@ -1,6 +1,7 @@
 """Subtitles: the dialogue as .srt/.vtt next to the film, or burned in, timed to the final cut."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -173,6 +174,30 @@ def test_lines_without_a_time_share_the_shot_by_their_length(project):
 def test_subtitle_text_is_kept_as_written_in_both_formats():
     cues = [Cue(1.0, 2.5, "Tom & Jerry <3 {laughs}\nC:\\Notes -->", "a")]
     srt, vtt = sidecar_text(cues, ".srt"), sidecar_text(cues, ".vtt")
-    assert srt == "1\n00:00:01,000 --> 00:00:02,500\nTom & Jerry <3 {laughs}\nC:\\Notes -->\n\n"
+    assert srt == "1\n00:00:01,000 --> 00:00:02,500\nTom & Jerry <3 {laughs} C:\\Notes -->\n\n"  # one line: see below
     assert vtt.startswith("WEBVTT\n\n1\n00:00:01.000 --> 00:00:02.500\n")
-    assert "Tom &amp; Jerry &lt;3 {laughs}\nC:\\Notes --&gt;\n" in vtt
+    assert "Tom &amp; Jerry &lt;3 {laughs} C:\\Notes --&gt;\n" in vtt
+
+
+INJECTIONS = ["x\n\n2\n00:00:00,000 --> 00:00:09,000\ninjected",  # a blank line, a number, a timing line
+              "y\n3\n00:00:01,000 --> 00:00:08,000",  # no blank line: readers still take it for a timing line
+              "at 00:00:01.000 and 00:00:02.000 exactly",  # two timecodes on one line, no arrow
+              "z\n4"]  # a number line at the end: taken for the next cue's number
+
+
+def test_a_line_that_holds_a_cue_of_its_own_stays_in_its_cue(project, run_cli):
+    """Whatever a dialogue line holds (blank lines, numbers, timecodes), each line is one cue of the
+    sidecar files, read back with its words; the film has a cue for every line and no more."""
+    board = BOARD
+    for said, injected in zip(["Hold on tight!", "Where to?", "Faster!", "Home at last."], INJECTIONS, strict=True):
+        board = board.replace(f'say: "{said}"', f"say: {json.dumps(injected)}")
+    project.write(board)
+    render(run_cli)
+    for name in ("renders/film.srt", "renders/film.vtt"):
+        cues = pysubs2.load(name).events
+        assert len(cues) == len(SAID), (name, [cue.plaintext for cue in cues])
+        texts = [cue.plaintext for cue in cues]
+        assert texts[0].startswith("x 2 00") and texts[0].endswith(" injected"), texts
+        assert texts[4] == "z 4" and texts[3] == "I am going as fast as I can.", texts
+        assert all(cue.end > cue.start for cue in cues)
+    assert "00\u223600\u223600,000 --> 00\u223600\u223609,000" in Path("renders/film.srt").read_text()

@@ -235,3 +235,18 @@ def test_a_teammate_s_clone_holds_the_clip_the_lock_file_marks_as_in_the_film(pr
     code, out, err = run_cli(*PAID)
     assert code == 0, out + err
     assert emulator.stats()["creates"] == creates and "0 generated, 3 reused" in out
+
+
+
+def test_whole_number_floats_for_takes_and_take_mean_whole_numbers(project, run_cli):
+    """`takes: 3.0` and `take: 2.0` pass the schema (JSON Schema's integer includes 2.0) and mean 3 and 2,
+    as every other whole-number field does: validate, plan, render and review take them."""
+    project.write(TAKES.replace("takes: 3}", "takes: 3, take: 2}"))
+    as_integers = run_cli("plan", "board.yaml", "--json")[1]
+    project.write(TAKES.replace("takes: 3}", "takes: 3.0, take: 2.0}") + "render: {jobs: 2.0}\n")
+    assert run_cli("plan", "board.yaml", "--json")[1] == as_integers
+
+    for command in (("validate", "board.yaml"), ("plan", "board.yaml"), ("render", "board.yaml"),
+                    ("review", "board.yaml")):
+        code, out, err = run_cli(*command)
+        assert code == 0 and "Traceback" not in err, (command, out + err)

@@ -14,6 +14,7 @@ with its name: `film.mp4` gets `film.srt` and `film.vtt`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from ..model import Line, Shot, sidecar_paths
 
 PAUSE = 10  # characters' worth of time every line gets besides its own, when lines share a span
 _BACKSLASH = "\ue000"  # stands for \ while pysubs2 writes the text: to it, \n, \N and \h are line breaks and spaces
+TIMECODE = re.compile(r"\d+:\d{1,2}(?::\d{1,2})?[.,]\d{1,3}")  # SRT's 00:00:01,000, WebVTT's 00:01.000
+RATIO = "\u2236"  # looks as ':' does, and is not one: two timecodes in a cue's text are no timing line
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,22 @@ def sidecar_text(cues: Sequence[Cue], suffix: str) -> str:
 
     subtitles = pysubs2.SSAFile()
     for cue in cues:
-        text = cue.text.strip().replace("\\", _BACKSLASH)
+        text = cue_line(cue.text).replace("\\", _BACKSLASH)
         if suffix == ".vtt":  # WebVTT cue text is markup: & and < must be escaped (and > so that --> cannot appear)
             text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        text = "\\N".join(part.strip() for part in text.splitlines() if part.strip())  # a blank line would end the cue
         subtitles.append(pysubs2.SSAEvent(start=_milliseconds(cue.start), end=_milliseconds(cue.end), text=text))
     written = subtitles.to_string(suffix.lstrip("."), keep_ssa_tags=True)  # the text as given: braces are no SSA tags
     return str(written).replace(_BACKSLASH, "\\")
+
+
+def cue_line(text: str) -> str:
+    """A line's text as one line of a cue that nothing in it can end: its lines and blank lines joined
+    (a blank line ends a cue; a number line then a timing line starts another), and where it holds two
+    timecodes (what readers take for a timing line, with or without its arrow), their colons as RATIO."""
+    line = " ".join(text.split())
+    if len(TIMECODE.findall(line)) < 2:
+        return line
+    return TIMECODE.sub(lambda found: found.group().replace(":", RATIO), line)
 
 
 def _milliseconds(t: float) -> int:

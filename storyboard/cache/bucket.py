@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .claims import CLAIMED, SUBMITTED, Claim
+from .claims import CLAIMED, SUBMITTED, Claim, attempt_of
 from .remote import CLIP_META, LAYOUT, RemoteStore, StoredObject
 
 
@@ -29,8 +29,13 @@ class CachedRequest:
 
     @property
     def claims(self) -> list[int]:
-        numbers = [item.key.rsplit("/", 1)[1].removesuffix(".json") for item in self.objects if "/claims/" in item.key]
-        return sorted(int(number) for number in numbers if number.isdigit())
+        numbers = (attempt_of(item.key.rsplit("/", 1)[1]) for item in self.objects if "/claims/" in item.key)
+        return sorted(number for number in numbers if number is not None)
+
+    @property
+    def strays(self) -> list[str]:
+        """The keys under `claims/` that name no claim (someone else's objects, or damage): left alone."""
+        return [item.key for item in self.objects if "/claims/" in item.key and attempt_of(item.key.rsplit("/", 1)[1]) is None]
 
 
 def survey_bucket(remote: RemoteStore) -> list[CachedRequest]:

@@ -24,6 +24,7 @@ import contextlib
 import getpass
 import hashlib
 import os
+import re
 import socket
 import time
 import uuid
@@ -32,6 +33,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from ..files import atomic_write_bytes
+from ..messages import one_line
+from ..model import known_usd
 from ..redaction import redact
 
 # A claim's record in the bucket, as its owner rewrites it: `claimed` (written before the create), then
@@ -47,6 +50,7 @@ UNREADABLE: Final[ClaimStatus] = "unreadable"
 WRITTEN: Final[tuple[ClaimStatus, ...]] = (CLAIMED, SUBMITTED, COMPLETED, FAILED)  # what an owner writes
 PATIENCE = 600.0  # seconds a claim may go without a generation id before its owner is thought gone
 OWNER_FILE = "cache-owner"
+ATTEMPT = re.compile(r"[0-9]{1,9}\.json")  # a claim's file name; ASCII digits only: str.isdigit() takes '²' for one
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ class Claim:
             claimed_at=record_text(record.get("claimed_at")),
             generation=record_text(record.get("generation")),
             idempotency_key=record_text(record.get("idempotency_key")),
-            usd=float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else None,
+            usd=known_usd(usd),
             error=record_text(record.get("error")),
             raw=record,
         )
@@ -192,9 +196,16 @@ def stalled_message(shot: str, claim: Claim, takeover_after: float | None) -> st
     return f"{what}. If it is not coming back, render with --resubmit {shot} to take the claim over; {later}"
 
 
+def attempt_of(name: str) -> int | None:
+    """The attempt a claim's file name (`000001.json`, in `claims/`) numbers; None for any other name."""
+    return int(name.removesuffix(".json")) if ATTEMPT.fullmatch(name) else None
+
+
 def record_text(value: Any, limit: int = 200) -> str | None:
-    """A text field of a record someone else wrote: None for what is no text, cut to `limit` characters."""
-    return None if value is None or isinstance(value, (dict, list)) else str(value)[:limit]
+    """A text field of a record someone else wrote: None for what is no text, cut to `limit` characters,
+    printable (control characters, escapes and line breaks written visibly, as messages.one_line does):
+    it is shown on terminals."""
+    return None if value is None or isinstance(value, (dict, list)) else one_line(str(value)[:limit])
 
 
 def _now() -> str:

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
 LAYOUT = "v1"
 CLIP_META = "clip.json"
-MAX_META_BYTES = 1 << 20
+MAX_META_BYTES = 1 << 20  # a record (clip.json, a claim): what is larger is no record
+MAX_FRAME_BYTES = 64 << 20  # a first frame (a PNG of the clip's size): what is larger is no frame
 
 
 class Unreachable(StoryboardError):
@@ -104,26 +105,34 @@ class RemoteStore:
 
     # -- records ------------------------------------------------------------------------------
 
-    def get(self, key: str, limit: int | None = MAX_META_BYTES) -> Found | None:
-        """An object's content (records only: at most `limit` bytes), or None if there is none."""
+    def get(self, key: str, limit: int = MAX_META_BYTES, what: str = "a record") -> Found | None:
+        """An object's content, or None if there is none. Damaged, and nothing of it read, when the bucket
+        says it is larger than `limit` bytes; Damaged too, and no more than `limit` + 1 bytes read, when
+        its body turns out larger than that."""
         answer = self._call("get_object", missing_ok=True, Bucket=self.store.bucket, Key=key)
         if answer is None:
             return None
-        length = int(answer.get("ContentLength") or 0)
-        if limit is not None and length > limit:
+        length = _length(answer)
+        if length is not None and length > limit:
             answer["Body"].close()
-            raise Damaged(f"s3://{self.store.bucket}/{key} is {length:,} bytes, too large for a record")
-        body = self._read(answer["Body"])
+            raise Damaged(f"s3://{self.store.bucket}/{key} is {length:,} bytes, too large for {what}")
+        body = self._read(answer["Body"], limit + 1)
+        if len(body) > limit:
+            raise Damaged(f"s3://{self.store.bucket}/{key} is more than {limit:,} bytes, too large for {what}")
         return Found(body, _age(answer), {k.lower(): v for k, v in (answer.get("Metadata") or {}).items()})
 
     def get_json(self, key: str) -> tuple[dict[str, Any] | None, float] | None:
-        """(the record, its age), the record None when it is not a JSON object; None when absent."""
-        found = self.get(key)
+        """(the record, its age), the record None when it is not a JSON object (or too large to be a
+        record: its size is known before it is read); None when absent."""
+        try:
+            found = self.get(key)
+        except Damaged:
+            return None, 0.0
         if found is None:
             return None
         try:
             value = json.loads(found.body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None, found.age
         return (value if isinstance(value, dict) else None), found.age
 
@@ -151,15 +160,20 @@ class RemoteStore:
         answer = self._call("get_object", missing_ok=True, Bucket=self.store.bucket, Key=key)
         if answer is None:
             return False
+        length = _length(answer)
+        if size is not None and length is not None and length != size:  # said before a byte of it is read
+            answer["Body"].close()
+            raise Damaged(f"s3://{self.store.bucket}/{key} is {length:,} bytes, its record says {size:,}")
         digest = hashlib.sha256()
         written = 0
         with open(destination, "wb") as file:
-            for block in self._chunks(answer["Body"]):
+            for block in self._chunks(answer["Body"], None if size is None else size + 1):
                 digest.update(block)
                 file.write(block)
                 written += len(block)
         if size is not None and written != size:
-            raise Damaged(f"s3://{self.store.bucket}/{key} is {written:,} bytes, its record says {size:,}")
+            raise Damaged(f"s3://{self.store.bucket}/{key} is {'more than ' if written > size else ''}{written:,} bytes, "
+                          f"its record says {size:,}")
         if digest.hexdigest() != sha256:
             raise Damaged(f"s3://{self.store.bucket}/{key} fails its checksum (sha256 {digest.hexdigest()[:12]}…, "
                           f"its record says {sha256[:12]}…)")
@@ -222,12 +236,13 @@ class RemoteStore:
             return f"access denied ({code}): check the AWS credentials of this machine"
         return redact(str(error))
 
-    def _read(self, body: Any) -> bytes:
-        return b"".join(self._chunks(body))
+    def _read(self, body: Any, limit: int | None = None) -> bytes:
+        return b"".join(self._chunks(body, limit))
 
-    def _chunks(self, body: Any) -> Iterator[bytes]:
-        """The body's bytes as they arrive; Unreachable when fewer than `limits.progress_bytes` come within
-        `limits.stall` seconds (each read returns what one read of the socket brings, so a trickle is seen)."""
+    def _chunks(self, body: Any, limit: int | None = None) -> Iterator[bytes]:
+        """The body's bytes as they arrive, at most `limit` of them in all (the rest is never read);
+        Unreachable when fewer than `limits.progress_bytes` come within `limits.stall` seconds (each read
+        returns what one read of the socket brings, so a trickle is seen)."""
         from botocore.exceptions import BotoCoreError
         from botocore.response import URLLib3ProtocolError, URLLib3ReadTimeoutError  # what its raw stream raises
 
@@ -236,8 +251,14 @@ class RemoteStore:
         read = getattr(raw, "read1", None) or body.read
         total = window_bytes = 0
         window_end = time.monotonic() + limits.stall
+        left = limit
         try:
-            while block := read(1 << 20):
+            while left is None or left > 0:
+                block = read(1 << 20 if left is None else min(1 << 20, left))
+                if not block:
+                    return
+                if left is not None:
+                    left -= len(block)
                 total += len(block)
                 window_bytes += len(block)
                 if window_bytes >= limits.progress_bytes:
@@ -264,6 +285,14 @@ class RemoteStore:
                               retries={"max_attempts": 3, "mode": "standard"}),
             )
         return self._client
+
+
+def _length(answer: dict[str, Any]) -> int | None:
+    """The object's size as the bucket says it, None when it does not."""
+    try:
+        return int(answer["ContentLength"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _age(answer: dict[str, Any]) -> float:

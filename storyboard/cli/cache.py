@@ -31,6 +31,7 @@ def status(folder: str, as_json: bool) -> None:
     """What the local store of FOLDER (a project folder or a storyboard file in it) and its shared cache
     hold, and what of it the folder's storyboards and their storyboard.lock still reference."""
     from ..cache.bucket import in_flight, survey_bucket
+    from ..cache.claims import record_text
     from ..cache.references import references
     from ..cache.remote import RemoteStore, Unreachable
     from ..project.store import ClipStore
@@ -62,6 +63,7 @@ def status(folder: str, as_json: bool) -> None:
             entry |= {"requests": len(requests), "with_clip": sum(item.has_clip for item in requests),
                       "bytes": sum(item.size for item in requests), "referenced": len(mine),
                       "referenced_with_clip": sum(item.has_clip for item in mine),
+                      "not_claims": [record_text(key) for item in requests for key in item.strays],
                       "in_flight": [{"request": item.request, "attempt": claim.attempt, "status": claim.status,
                                      "by": claim.describe(), "generation": claim.generation} for item, claim in flying]}
         report["shared"].append(entry)
@@ -173,6 +175,9 @@ def _show_status(report: dict[str, Any]) -> None:
         click.echo(f"shared cache {entry['cache']}: {entry['requests']} requests ({entry['with_clip']} with a clip), "
                    f"{_bytes(entry['bytes'])}; these storyboards: {entry['referenced_with_clip']} of "
                    f"{report['referenced_requests']} requests there")
+        if entry["not_claims"]:
+            click.echo(f"  warning: {len(entry['not_claims'])} object(s) among the claims are no claim "
+                       f"(e.g. {entry['not_claims'][0]}); left alone", err=True)
         for claim in entry["in_flight"]:
             click.echo(f"  in flight: {claim['request'][:12]} {claim['status']} by {claim['by']}"
                        + (f", generation {claim['generation']}" if claim["generation"] else ""))

@@ -20,6 +20,7 @@ Joins:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,6 +35,8 @@ from .formats import film_rate
 METADATA_KEY = "storyboard"
 DISSOLVE = "Cross Dissolve"  # the name editors give the effect
 MARKER_COLOR = otio.schema.MarkerColor.YELLOW  # not red: Final Cut Pro X takes a red marker for a to-do
+# What XML 1.0 cannot hold (control characters but tab and line breaks, lone surrogates, U+FFFE and U+FFFF)
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass
@@ -101,7 +104,55 @@ def build(cut: Cut, urls: Sequence[str] | None = None, soundtrack_url: str | Non
         result.tracks.append(_track(cut, placed, urls, "A1", otio.schema.TrackKind.Audio))
     if cut.music is not None and soundtrack_url is not None:
         result.tracks.append(_music_track(cut.music, soundtrack_url, timeline.frames, fps))
+    _writable(result)
     return result
+
+
+def writable_text(text: str) -> str:
+    """`text` as every format can hold it: what XML 1.0 forbids (U+0000, U+001B, U+FFFF...) as U+FFFD."""
+    return NOT_XML.sub("\ufffd", text)
+
+
+def writable_name(text: str) -> str:
+    """A name as every format can hold it, on one line: an EDL's title, clip and locator names are lines."""
+    return " ".join(writable_text(text).split())
+
+
+def _writable(timeline: otio.schema.Timeline) -> None:
+    """Every text of the timeline (names, marker comments, metadata) made writable by every adapter:
+    the storyboard's words (prompts, dialogue, titles) may hold anything."""
+    timeline.name = writable_name(timeline.name)
+    _writable_metadata(timeline.metadata)
+    for track in timeline.tracks:
+        track.name = writable_name(track.name)
+        for item in track:
+            item.name = writable_name(item.name)
+            _writable_metadata(item.metadata)
+            for marker in getattr(item, "markers", []):
+                marker.name = writable_name(marker.name)
+                marker.comment = writable_text(marker.comment)
+                _writable_metadata(marker.metadata)
+
+
+def _writable_metadata(metadata: Any) -> None:
+    """The strings of OTIO metadata (a dictionary or a list, nested; keys too) made writable, in place."""
+    if hasattr(metadata, "keys"):
+        for key in list(metadata.keys()):
+            if isinstance(key, str) and writable_text(key) != key:
+                metadata[writable_text(key)] = metadata.pop(key)
+                key = writable_text(key)
+            _writable_value(metadata, key)
+    else:
+        for index in range(len(metadata)):
+            _writable_value(metadata, index)
+
+
+def _writable_value(container: Any, key: Any) -> None:
+    value = container[key]
+    if isinstance(value, str):
+        container[key] = writable_text(value)
+    elif hasattr(value, "keys") or (hasattr(value, "__len__") and not isinstance(value, bytes)):
+        _writable_metadata(value)
 
 
 def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind: str) -> otio.schema.Track:

@@ -24,17 +24,18 @@ from ..cache.claims import (
     Claim,
     Decision,
     Owner,
+    attempt_of,
     decide,
     new_claim,
     record_text,
     stalled_message,
     updated,
 )
-from ..cache.remote import CLIP_META, Damaged, RemoteStore, Unreachable
+from ..cache.remote import CLIP_META, MAX_FRAME_BYTES, Damaged, RemoteStore, Unreachable
 from ..errors import ShotFailed, StoryboardError
 from ..events import Event
 from ..files import file_sha256
-from ..model import CacheSettings
+from ..model import CacheSettings, known_usd
 from ..planning.plans import ShotPlan
 from ..project.state import Record
 from ..project.store import ClipStore
@@ -68,9 +69,10 @@ class CachedClip:
         size, usd, by = record.get("size"), record.get("usd"), record.get("stored_by")
         if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
             return None
-        who = f"{by.get('user', 'someone')}@{by.get('host', '?')}" if isinstance(by, dict) else "someone"
+        who = (f"{record_text(by.get('user')) or 'someone'}@{record_text(by.get('host')) or '?'}" if isinstance(by, dict)
+               else "someone")
         return cls(record["sha256"], size, record_text(record.get("generation"), 2000),
-                   float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) and usd >= 0 else 0.0,
+                   known_usd(usd) or 0.0,
                    record_text(record.get("video_url"), 2000), who)
 
 
@@ -96,6 +98,7 @@ class SharedCache:
         self.off = False
         self.held: dict[str, Held] = {}  # by request hash
         self.refused: dict[str, str] = {}  # request hash -> the sha256 of the cache's clip this render refused
+        self._said: set[str] = set()  # what was noted of objects that are not what they should be: once each
 
     @property
     def where(self) -> str:
@@ -190,7 +193,11 @@ class SharedCache:
     async def _current(self, item: ShotPlan) -> Claim | None:
         prefix = self.remote.base(self.backend, item.hash) + "claims/"
         listed = await self._call(lambda: [entry.key for entry in self.remote.listing(prefix)])
-        attempts = sorted(int(name) for key in listed if (name := key[len(prefix):].removesuffix(".json")).isdigit())
+        attempts = sorted(number for key in listed if (number := attempt_of(key[len(prefix):])) is not None)
+        strays = [key for key in listed if attempt_of(key[len(prefix):]) is None]
+        if strays:
+            self._note_once(item, f"the shared cache holds {len(strays)} object(s) among this request's claims that are "
+                                  f"no claim ({record_text(strays[0])}...); left alone")
         while attempts:
             attempt = attempts.pop()
             try:
@@ -275,7 +282,11 @@ class SharedCache:
         """The cache's frame of the clip at `at`, as it declares it (its sha256 checked against its own metadata
         only: the caller checks the picture against the clip)."""
         key = self.remote.frame_key(self.backend, upstream, clip_sha256, at)
-        found = await self._call(self.remote.get, key, None)
+        try:
+            found = await self._call(self.remote.get, key, MAX_FRAME_BYTES, "a frame")
+        except Damaged as error:
+            self._note_once(None, f"a first frame in the shared cache is not used: {error}")
+            return None
         if found is None or not SHA256.match(found.metadata.get("sha256", "")):
             return None
         if hashlib.sha256(found.body).hexdigest() != found.metadata["sha256"]:
@@ -288,6 +299,11 @@ class SharedCache:
 
     def _note(self, item: ShotPlan, message: str) -> None:
         self.emit(Event(item.key, "note", message))
+
+    def _note_once(self, item: ShotPlan | None, message: str) -> None:
+        if message not in self._said:
+            self._said.add(message)
+            self.emit(Event(item.key if item is not None else None, "note", message))
 
 
 def _key(taken_over: Claim | None, record: Record | None) -> str:

@@ -55,7 +55,7 @@ def normalise(document: Document, file: Path, profiles: dict[str, ModelProfile],
         output=_output(data.get("output", {}), file),
         profiles=profiles,
         publish=_publish(data.get("publish", {})),
-        render=RenderSettings(**data.get("render", {})),
+        render=RenderSettings(**{name: whole_number(value) for name, value in data.get("render", {}).items()}),
         cache=_cache(data.get("cache", {})),
     )
 
@@ -143,8 +143,8 @@ def _shot(raw: dict[str, Any], index: int, defaults: dict[str, Any], root: Path)
         clip=root / raw["clip"] if "clip" in raw else None,
         trim=(float(raw.get("trim", {}).get("start", 0.0)), _optional_float(raw.get("trim", {}).get("end"))),
         fit=raw.get("fit"),
-        takes=1 if takes is None or "clip" in raw else takes,
-        take=raw.get("take", 1),
+        takes=1 if takes is None or "clip" in raw else whole_number(takes),
+        take=whole_number(raw.get("take", 1)),
         hold=raw.get("hold", False),
         dialogue=_dialogue(raw, here),
     )
@@ -229,7 +229,7 @@ def _output(spec: dict[str, Any], file: Path) -> Output:
         resolution=spec.get("resolution"),
         aspect_ratio=spec.get("aspect_ratio"),
         fit=spec.get("fit", "contain"),
-        crf=quality.get("crf", 20),
+        crf=whole_number(quality.get("crf", 20)),
         preset=quality.get("preset", "veryfast"),
         normalize=audio.get("normalize", False),
         subtitles=spec.get("subtitles", "none"),

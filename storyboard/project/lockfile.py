@@ -16,7 +16,7 @@ import yaml
 
 from ..errors import InvalidStoryboard, Problem
 from ..files import atomic_write_bytes
-from ..model import LOCK_FILE
+from ..model import LOCK_FILE, known_usd
 from ..redaction import holds_secret
 
 LOCK_NAME = LOCK_FILE
@@ -135,7 +135,7 @@ def _entry(values: dict[str, Any]) -> Entry:
         generation=text("generation"),
         video_url=text("video_url"),
         clip_sha256=text("clip_sha256"),
-        usd=float(usd) if isinstance(usd, (int, float)) and not isinstance(usd, bool) else None,
+        usd=known_usd(usd),
         take=take if isinstance(take, int) and not isinstance(take, bool) and take > 0 else None,
         film=values.get("film") is True,
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import StateError
+from ..model import known_usd
 from ..redaction import redact
 from .store import ClipFacts
 
@@ -139,14 +140,14 @@ class State:
         row = self._db.execute(
             "SELECT * FROM generations WHERE backend = ? AND request_hash = ?", (backend, request_hash)
         ).fetchone()
-        return Record(**dict(row)) if row else None
+        return _record(row) if row else None
 
     def all(self, backend: str | None = None) -> list[Record]:
         if backend is None:
             rows = self._db.execute("SELECT * FROM generations ORDER BY created_at").fetchall()
         else:
             rows = self._db.execute("SELECT * FROM generations WHERE backend = ? ORDER BY created_at", (backend,)).fetchall()
-        return [Record(**dict(row)) for row in rows]
+        return [_record(row) for row in rows]
 
     def in_film(self, storyboard: str, backend: str) -> dict[str, InFilm]:
         """By shot id, the clip each shot of `storyboard` (a file name) had in its last render."""
@@ -256,6 +257,14 @@ class State:
             f"UPDATE generations SET {assignments}, updated_at = ? WHERE backend = ? AND request_hash = ?",
             (*values, time.time(), backend, request_hash),
         )
+
+
+def _record(row: sqlite3.Row) -> Record:
+    """A row as a record; an amount spent that is no amount (infinite, NaN, negative: a damaged or edited
+    database) is unknown, counted as nothing spent."""
+    values = dict(row)
+    values["usd_spent"] = known_usd(values["usd_spent"]) or 0.0
+    return Record(**values)
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
