@@ -10,6 +10,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from avprobe import decode_errors
 from conftest import KEY, plan_table, said
@@ -209,6 +210,30 @@ def test_submitting_stops_when_the_actual_spend_reaches_the_budget(project, run_
     assert code == 1
     assert emulator.stats()["creates"] == 2
     assert "three: not rendered: not submitted: about 0.10 USD more would pass the budget of 0.60 USD (0.52 USD spent)" in err
+
+
+def test_a_create_whose_answer_was_lost_counts_against_the_budget_at_its_estimate(project, service):
+    from storyboard import render
+    from storyboard.errors import RenderError
+    from storyboard.events import Event
+
+    emulator = service(latency=0.2)
+    # Local prices lower than what the service charges (0.13 USD/s at 720p): the estimate passes the budget.
+    (project.root / "models").mkdir(exist_ok=True)
+    (project.root / "models" / "cheap.yaml").write_text(
+        "model: alibaba/wan-2-7-r2v\npricing:\n  usd_per_second: {720p: 0.05, 1080p: 0.1}\n")
+    board = project.write(FOUR_SHOTS)
+
+    def lose_the_answers_after_the_first(event: Event) -> None:
+        if event.state == "submitted":
+            emulator.set_faults("lost=1")  # from now on every create is billed, its answer lost
+
+    with pytest.raises(RenderError) as raised:
+        render(board, backend="aimlapi", max_cost=0.5, jobs=1, keep_going=True, on_event=lose_the_answers_after_the_first)
+    # 0.26 USD charged, then two lost creates at 0.10 USD each: a fourth would pass 0.50 USD.
+    assert emulator.stats()["creates"] == 3
+    assert ("shot 'four' was not rendered: not submitted: about 0.10 USD more would pass the budget of 0.50 USD "
+            "(0.46 USD spent, of which 0.20 USD by creates of unknown outcome)") in str(raised.value)
 
 
 def test_assembly_only_edits_regenerate_nothing(project, run_cli):

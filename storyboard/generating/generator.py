@@ -197,9 +197,12 @@ class Generator:
             try:
                 submission = await self.run.engine.submit(job)
             except SubmissionUnknown as error:
+                self._maybe_billed(item, reserved)
                 raise self.sources.failed(item, str(error), mark="unknown") from None
             except asyncio.CancelledError:
-                self.run.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
+                self._maybe_billed(item, reserved)
+                with contextlib.suppress(StateError):  # the claim left behind says as much
+                    self.run.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
                 raise
             except Exception as error:  # noqa: BLE001 - any failure fails the shot; its mark says if paying again needs consent
                 if isinstance(error, RenderError) or not self.run.engine.paid:  # a definite answer, or nothing to pay
@@ -207,6 +210,7 @@ class Generator:
                         await quietly(self.run.shared.failed(item, reason_of(error)))
                     raise self.sources.failed(item, reason_of(error), mark="failed") from None
                 # unexpected, on a paid backend: the request may have been created
+                self._maybe_billed(item, reserved)
                 raise self.sources.failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
                                          f"so it is not retried without --resubmit {item.id}", mark="unknown") from None
             finally:
@@ -220,9 +224,10 @@ class Generator:
             unrecorded = await self._record_submitted(item, submission.generation_id, reported)
             if self.run.shared is not None:
                 await quietly(self.run.shared.submitted(item, submission.generation_id, reported))
-            spent = f", {reported:.2f} USD; total {self.run.outcome.usd_spent:.2f} USD" if reported else ""
+            spent = f", {reported:.2f} USD; total {self.run.outcome.usd_counted:.2f} USD" if reported else ""
             self.run.emit(Event(item.key, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
-                            total_usd=self.run.outcome.usd_spent, attempt=attempt, generation=submission.generation_id))
+                            total_usd=self.run.outcome.usd_counted, attempt=attempt, generation=submission.generation_id,
+                            unknown_usd=self.run.outcome.usd_unknown or None))
             if unrecorded:
                 self.run.emit(Event(item.key, "note", f"generation {submission.generation_id} is paid for but the render "
                                     f"state cannot record it ({unrecorded}); following it all the same",
@@ -232,6 +237,16 @@ class Generator:
                     raise self._unrecorded(item, submission.generation_id, unrecorded)
                 raise asyncio.CancelledError  # recorded: the next render follows it
             await self._follow(item, job, submission, attempt, (unrecorded, reported) if unrecorded else None)
+
+    def _maybe_billed(self, item: ShotPlan, estimate: float) -> None:
+        """A create whose answer never came may have been billed: it counts against every budget (this
+        render's `max_cost`, a watch session's) at its estimate, said in an event's total."""
+        if not estimate:
+            return
+        self.run.outcome.usd_unknown += estimate
+        self.run.emit(Event(item.key, "note", f"the create's outcome is unknown: about {estimate:.2f} USD counted as "
+                            f"spent (total {self.run.outcome.usd_counted:.2f} USD)", total_usd=self.run.outcome.usd_counted,
+                            unknown_usd=self.run.outcome.usd_unknown))
 
     async def _record_submitted(self, item: ShotPlan, generation_id: str, reported: float | None) -> str | None:
         """Record a create's answer in the render state, trying again while the write fails (a full disk
@@ -313,8 +328,14 @@ class Generator:
             estimate = item.estimated_usd
             if estimate is None:
                 raise ShotFailed(item.key, "not submitted: a budget is set and the model profile gives no price", skipped=True)
-            committed = self.run.outcome.usd_spent + self.run.reserved_usd  # creates on the wire count too
+            # creates on the wire count too, and those whose answer never came, at their estimate
+            committed = self.run.outcome.usd_counted + self.run.reserved_usd
             if committed + estimate > self.run.options.max_cost + 1e-9:
                 raise ShotFailed(item.key, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
-                                          f"{self.run.options.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
+                                          f"{self.run.options.max_cost:.2f} USD ({committed:.2f} USD spent"
+                                          f"{self._of_unknown()})", skipped=True)
+
+    def _of_unknown(self) -> str:
+        unknown = self.run.outcome.usd_unknown
+        return f", of which {unknown:.2f} USD by creates of unknown outcome" if unknown else ""
 
