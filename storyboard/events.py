@@ -22,6 +22,9 @@ class Event:
     state: EventState
     message: str = ""
     usd: float | None = None  # what this shot's generation cost
-    total_usd: float | None = None  # spent by this render so far
+    # Spent by this render so far, as every budget counts it: creates whose answer never came included,
+    # at their estimate (they may be billed), of which `unknown_usd`.
+    total_usd: float | None = None
     attempt: int | None = None  # creates sent for this request, this one included
     generation: str | None = None
+    unknown_usd: float | None = None  # of total_usd, the estimates of creates of unknown outcome

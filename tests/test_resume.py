@@ -10,9 +10,10 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from avprobe import decode_errors
-from conftest import KEY, plan_table
+from conftest import KEY, plan_table, said
 from processes import Render
 
 from storyboard.backends.addresses import service_name
@@ -209,6 +210,30 @@ def test_submitting_stops_when_the_actual_spend_reaches_the_budget(project, run_
     assert code == 1
     assert emulator.stats()["creates"] == 2
     assert "three: not rendered: not submitted: about 0.10 USD more would pass the budget of 0.60 USD (0.52 USD spent)" in err
+
+
+def test_a_create_whose_answer_was_lost_counts_against_the_budget_at_its_estimate(project, service):
+    from storyboard import render
+    from storyboard.errors import RenderError
+    from storyboard.events import Event
+
+    emulator = service(latency=0.2)
+    # Local prices lower than what the service charges (0.13 USD/s at 720p): the estimate passes the budget.
+    (project.root / "models").mkdir(exist_ok=True)
+    (project.root / "models" / "cheap.yaml").write_text(
+        "model: alibaba/wan-2-7-r2v\npricing:\n  usd_per_second: {720p: 0.05, 1080p: 0.1}\n")
+    board = project.write(FOUR_SHOTS)
+
+    def lose_the_answers_after_the_first(event: Event) -> None:
+        if event.state == "submitted":
+            emulator.set_faults("lost=1")  # from now on every create is billed, its answer lost
+
+    with pytest.raises(RenderError) as raised:
+        render(board, backend="aimlapi", max_cost=0.5, jobs=1, keep_going=True, on_event=lose_the_answers_after_the_first)
+    # 0.26 USD charged, then two lost creates at 0.10 USD each: a fourth would pass 0.50 USD.
+    assert emulator.stats()["creates"] == 3
+    assert ("shot 'four' was not rendered: not submitted: about 0.10 USD more would pass the budget of 0.50 USD "
+            "(0.46 USD spent, of which 0.20 USD by creates of unknown outcome)") in str(raised.value)
 
 
 def test_assembly_only_edits_regenerate_nothing(project, run_cli):
@@ -413,3 +438,110 @@ def test_a_damaged_render_state_is_never_to_be_thrown_away(project, run_cli):
         code, _, err = run_cli(*command)
         assert code == 1 and "cannot be used" in err and "keep the file" in err
         assert "move it aside" not in err and "start afresh" not in err
+
+
+SOLO = "storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n"
+
+
+class _Disk:
+    """A disk that fills up: the render state's record of a create's answer fails `failures` times, then works."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.calls: list[str] = []  # the generation ids it was asked to record
+
+
+def _disk_full_on_submitted(monkeypatch, failures: int) -> _Disk:
+    """The render state's record of a create's answer fails `failures` times (a full disk), then works."""
+    import sqlite3
+
+    from storyboard.generating import generator
+    from storyboard.project.state import State
+
+    monkeypatch.setattr(generator, "RECORD_RETRIES", (0.0, 0.0, 0.0))
+    real = State.submitted
+    disk = _Disk(failures)
+
+    def submitted(self: State, backend: str, request_hash: str, generation_id: str, usd: float | None) -> None:
+        disk.calls.append(generation_id)
+        if len(disk.calls) <= disk.failures:
+            raise sqlite3.OperationalError("database or disk is full")
+        real(self, backend, request_hash, generation_id, usd)
+
+    monkeypatch.setattr(State, "submitted", submitted)
+    return disk
+
+
+def test_a_full_disk_once_after_a_paid_create_is_retried_and_the_clip_kept(project, run_cli, service, monkeypatch):
+    emulator = service(latency=0.2)
+    project.write(SOLO)
+    disk = _disk_full_on_submitted(monkeypatch, failures=1)
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    assert len(disk.calls) == 2 and emulator.stats()["creates"] == 1
+    assert "1 generated" in out and "internal error" not in err
+
+
+def test_a_disk_that_frees_while_the_generation_runs_keeps_its_clip(project, run_cli, service, monkeypatch):
+    emulator = service(latency=0.5)
+    project.write(SOLO)
+    disk = _disk_full_on_submitted(monkeypatch, failures=4)  # every try after the create; the one after the poll works
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    assert len(disk.calls) == 5 and emulator.stats()["creates"] == 1
+    assert f"generation {disk.calls[0]} is paid for but the render state cannot record it" in out + err
+    code, out, _ = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert plan_table(out)["solo"][0] == "cached"
+
+
+def test_a_full_disk_after_a_paid_create_says_the_generation_id_and_how_to_recover(project, run_cli, service,
+                                                                                   monkeypatch):
+    emulator = service(latency=0.2)
+    project.write(SOLO)
+    disk = _disk_full_on_submitted(monkeypatch, failures=1000)
+    code, out, err = run_cli(*PAID)
+    assert code == 1, out + err
+    assert "internal error" not in err and "OperationalError" not in err and KEY not in out + err
+    generation = disk.calls[0]
+    assert f"generation {generation} was created and is billed, but the render state could not record it " \
+           "(database or disk is full)" in said(err), err
+    assert "--resubmit solo" in err and emulator.stats()["creates"] == 1
+    # The disk freed: the next render asks for consent; the resubmission's idempotency key brings back the same generation.
+    disk.failures = 0
+    code, out, err = run_cli(*PAID)
+    assert code == 1 and "--resubmit" in err
+    code, out, err = run_cli(*PAID, "--resubmit", "solo")
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == 1 and emulator.stats()["idempotent_replays"] == 1
+
+
+def test_a_render_state_that_cannot_be_written_raises_state_error(tmp_path):
+    import sqlite3
+
+    import pytest
+
+    from storyboard.errors import StateError
+    from storyboard.project.state import State
+
+    state = State(tmp_path / "state.sqlite")
+    state.claim("aimlapi", "abc", "solo", "m", 1)
+
+    class Full:  # reads work, writes find the disk full
+        def __init__(self, db: sqlite3.Connection):
+            self.db = db
+
+        def execute(self, sql: str, parameters: tuple[object, ...] = ()) -> object:
+            if sql.lstrip().startswith("SELECT"):
+                return self.db.execute(sql, parameters)
+            raise sqlite3.OperationalError("database or disk is full")
+
+    real = state._db
+    state._db = Full(real)  # type: ignore[assignment]
+    try:
+        with pytest.raises(StateError, match=r"could not be written \(database or disk is full\); free some disk space"):
+            state.submitted("aimlapi", "abc", "gen-1", 0.26)
+        with pytest.raises(StateError):
+            state.claim("aimlapi", "def", "solo", "m", 1)
+    finally:
+        state._db = real
+        state.close()

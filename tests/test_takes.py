@@ -194,6 +194,30 @@ def test_a_hold_whose_clip_is_gone_is_refused_before_anything_is_made(project, r
     assert not (project.root / ".storyboard" / "clips" / "preview").exists()
 
 
+NEVER_RENDERED_HOLD = CHAIN.replace("the lake at night, seed: 3}", "the lake at night, seed: 3, hold: true}")
+
+
+def test_a_hold_on_a_shot_never_rendered_is_refused_by_plan_and_render(project, run_cli):
+    project.write(NEVER_RENDERED_HOLD)
+    for command in (("plan", "board.yaml"), ("render", "board.yaml")):
+        code, out, err = run_cli(*command)
+        assert code == 2, out + err
+        assert "board.yaml:9:" in err and "shot 'lake': hold: there is no clip to hold" in err, err
+        assert "remove `hold: true`" in err
+    assert not (project.root / ".storyboard" / "clips" / "preview").exists()
+    assert not (project.root / "out" / "film.mp4").exists()
+
+
+def test_a_hold_on_a_shot_never_rendered_pays_nothing(project, run_cli, service):
+    emulator = service(latency=0.2)
+    project.write(NEVER_RENDERED_HOLD)
+    code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert code == 2 and "board.yaml:9:" in err and "there is no clip to hold" in err, out + err
+    code, out, err = run_cli(*PAID)
+    assert code == 2 and "board.yaml:9:" in err and "there is no clip to hold" in err, out + err
+    assert emulator.stats()["creates"] == 0
+
+
 def test_takes_count_in_the_budget(project, run_cli, service):
     emulator = service(latency=0.2)
     project.write(TAKES)

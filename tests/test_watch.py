@@ -222,6 +222,35 @@ def test_a_session_budget_counts_what_every_render_spent():
     assert budget.left() == pytest.approx(0.05) and len(seen) == 4
 
 
+LOST = """\
+storyboard: 1
+defaults: {duration: 2, resolution: 720p}
+shots:
+  - {id: a, prompt: "a fox, save N", seed: 1}
+  - {id: b, prompt: "an empty road, save N", seed: 2}
+"""
+
+
+def test_a_session_budget_counts_creates_whose_answer_was_lost(project, service):
+    """As `render --watch --max-cost 1` does, a render per save: every create is billed but its answer is
+    lost, so each counts at its estimate, and the session stops creating once that reaches the budget."""
+    from storyboard import render
+    from storyboard.errors import StoryboardError
+    from storyboard.events import Event
+
+    emulator = service(latency=0.2, faults="lost=1")
+    budget = Budget(1.0)
+    seen: list[Event] = []
+    for save in range(4):  # each save changes both shots: new requests to pay for
+        board = project.write(LOST.replace("save N", f"save {save}"))
+        with pytest.raises(StoryboardError):
+            render(board, backend="aimlapi", max_cost=budget.left(), keep_going=True, on_event=budget.track(seen.append))
+    assert emulator.stats()["creates"] == 2 and emulator.stats()["usd_spent"] <= budget.limit
+    assert budget.spent == pytest.approx(0.52) and budget.unknown == pytest.approx(0.52)
+    assert str(budget) == "0.52 of 1.00 USD spent (0.52 USD of it by creates whose answer was lost, at their estimate)"
+    assert any(event.state == "note" and "outcome is unknown: about 0.26 USD counted" in event.message for event in seen)
+
+
 def test_a_failed_render_is_shown_and_watching_goes_on(project):
     from storyboard.errors import RenderError
 

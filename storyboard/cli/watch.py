@@ -47,26 +47,35 @@ class Budget:
     """A spending limit over every render of a watch session (`--max-cost` with `--watch`)."""
 
     limit: float
-    spent: float = 0.0
+    spent: float = 0.0  # creates whose answer never came included, at their estimate: they may be billed
+    unknown: float = 0.0  # of `spent`, those estimates
     _this_render: float = field(default=0.0, repr=False)
+    _unknown_this_render: float = field(default=0.0, repr=False)
 
     def left(self) -> float:
         return max(0.0, round(self.limit - self.spent, 6))
 
     def track(self, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
-        """`on_event`, counting what the render reports having spent (a failed render's spend included)."""
+        """`on_event`, counting what the render reports having spent (a failed render's spend included,
+        and the estimate of every create whose answer was lost: the render's events count them in
+        `total_usd`, since they may be billed)."""
         self._this_render = 0.0
+        self._unknown_this_render = 0.0
 
         def tracked(event: Event) -> None:
             if event.total_usd is not None and event.total_usd > self._this_render:
                 self.spent += event.total_usd - self._this_render
                 self._this_render = event.total_usd
+            if event.unknown_usd is not None and event.unknown_usd > self._unknown_this_render:
+                self.unknown += event.unknown_usd - self._unknown_this_render
+                self._unknown_this_render = event.unknown_usd
             on_event(event)
 
         return tracked
 
     def __str__(self) -> str:
-        return f"{self.spent:.2f} of {self.limit:.2f} USD spent"
+        unknown = f" ({self.unknown:.2f} USD of it by creates whose answer was lost, at their estimate)" if self.unknown else ""
+        return f"{self.spent:.2f} of {self.limit:.2f} USD spent{unknown}"
 
 
 def watch(file: str | os.PathLike[str], render_once: RenderOnce, *, say: Callable[[str], None],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..backends import Backend, Job, Submission
 from ..cache.claims import Claim
-from ..errors import GenerationFailed, LinkExpired, ShotFailed, SubmissionUnknown
+from ..errors import GenerationFailed, LinkExpired, ShotFailed, StateError, SubmissionUnknown
 from ..events import Event
 from ..media import extract_frame
 from ..messages import describe_os_error
@@ -225,10 +225,13 @@ class Sources:
         """The one path of a shot that failed: its request is marked `failed` or `unknown` (with
         `reason`) in the render state when asked, new submissions stop (unless keep-going), and
         the error to raise, with `advice` for the user."""
-        if mark == "failed":
-            self.run.state.failed(self.run.engine.name, item.hash, reason)
-        elif mark == "unknown":
-            self.run.state.unknown(self.run.engine.name, item.hash, reason)
+        try:
+            if mark == "failed":
+                self.run.state.failed(self.run.engine.name, item.hash, reason)
+            elif mark == "unknown":
+                self.run.state.unknown(self.run.engine.name, item.hash, reason)
+        except StateError as error:  # the shot fails all the same, saying why its mark is missing
+            reason = f"{reason} ({error})"
         self.run.first_failures.append(item.key)
         if not self.run.options.keep_going:
             self.run.stopping = True

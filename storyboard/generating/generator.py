@@ -5,12 +5,13 @@ import asyncio
 import contextlib
 import math
 import signal
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 
 from ..backends import Backend, Job, Submission
-from ..errors import GenerationFailed, RenderError, ShotFailed, SubmissionUnknown
+from ..errors import GenerationFailed, RenderError, ShotFailed, StateError, SubmissionUnknown
 from ..events import Event
 from ..planning.plans import Plan, ShotPlan
 from ..project.lockfile import Entry
@@ -19,6 +20,10 @@ from ..project.store import ClipFacts, ClipStore
 from .fetching import Run, Sources, quietly, reason_of
 from .options import GenerateOptions, Outcome
 from .shared import Held, SharedCache
+
+# Seconds between the tries of recording a create's answer in the render state (a full disk may free up);
+# while it cannot be recorded, the generation id is kept in memory and the generation followed all the same.
+RECORD_RETRIES = (0.2, 1.0, 3.0)
 
 
 class Generator:
@@ -176,10 +181,15 @@ class Generator:
                 if self.run.shared is not None and isinstance(held, Held):  # nothing created: others need not wait for it
                     await quietly(self.run.shared.failed(item, f"released without creating: {stopped or 'interrupted'}"))
                 raise
+            try:
+                claim = self.run.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"),
+                                         idempotency_key=held.idempotency_key if isinstance(held, Held) else None)
+            except StateError as error:  # nothing was sent: without the claim, a create is never sent
+                if self.run.shared is not None and isinstance(held, Held):
+                    await quietly(self.run.shared.failed(item, f"released without creating: {error}"))
+                raise self.sources.failed(item, f"{error}; nothing was submitted") from None
             reserved = (item.estimated_usd or 0.0) if self.run.engine.paid else 0.0
             self.run.reserved_usd += reserved
-            claim = self.run.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"),
-                                     idempotency_key=held.idempotency_key if isinstance(held, Held) else None)
             attempt = claim.attempt
             job = replace(job, idempotency_key=claim.idempotency_key)
             self.run.emit(Event(item.key, "generating", backend, attempt=attempt))
@@ -187,9 +197,12 @@ class Generator:
             try:
                 submission = await self.run.engine.submit(job)
             except SubmissionUnknown as error:
+                self._maybe_billed(item, reserved)
                 raise self.sources.failed(item, str(error), mark="unknown") from None
             except asyncio.CancelledError:
-                self.run.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
+                self._maybe_billed(item, reserved)
+                with contextlib.suppress(StateError):  # the claim left behind says as much
+                    self.run.state.unknown(backend, item.hash, "the render was stopped while the create request was on the wire")
                 raise
             except Exception as error:  # noqa: BLE001 - any failure fails the shot; its mark says if paying again needs consent
                 if isinstance(error, RenderError) or not self.run.engine.paid:  # a definite answer, or nothing to pay
@@ -197,6 +210,7 @@ class Generator:
                         await quietly(self.run.shared.failed(item, reason_of(error)))
                     raise self.sources.failed(item, reason_of(error), mark="failed") from None
                 # unexpected, on a paid backend: the request may have been created
+                self._maybe_billed(item, reserved)
                 raise self.sources.failed(item, f"{type(error).__name__}: {error}; the generation may have been created, "
                                          f"so it is not retried without --resubmit {item.id}", mark="unknown") from None
             finally:
@@ -205,19 +219,62 @@ class Generator:
             reported = submission.usd_spent
             if reported is not None and not 0 <= reported < math.inf:  # a service that lies must not lower the total
                 reported = None
-            self.run.state.submitted(backend, item.hash, submission.generation_id, reported)
+            cost = reported if reported is not None else (item.estimated_usd if self.run.engine.paid else 0.0)
+            self.run.outcome.usd_spent += cost or 0.0  # paid, whether or not the render state can record it
+            unrecorded = await self._record_submitted(item, submission.generation_id, reported)
             if self.run.shared is not None:
                 await quietly(self.run.shared.submitted(item, submission.generation_id, reported))
-            cost = reported if reported is not None else (item.estimated_usd if self.run.engine.paid else 0.0)
-            self.run.outcome.usd_spent += cost or 0.0
-            spent = f", {reported:.2f} USD; total {self.run.outcome.usd_spent:.2f} USD" if reported else ""
+            spent = f", {reported:.2f} USD; total {self.run.outcome.usd_counted:.2f} USD" if reported else ""
             self.run.emit(Event(item.key, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
-                            total_usd=self.run.outcome.usd_spent, attempt=attempt, generation=submission.generation_id))
+                            total_usd=self.run.outcome.usd_counted, attempt=attempt, generation=submission.generation_id,
+                            unknown_usd=self.run.outcome.usd_unknown or None))
+            if unrecorded:
+                self.run.emit(Event(item.key, "note", f"generation {submission.generation_id} is paid for but the render "
+                                    f"state cannot record it ({unrecorded}); following it all the same",
+                                    generation=submission.generation_id))
             if self.run.stopping and self.run.outcome.interrupted:
+                if unrecorded:
+                    raise self._unrecorded(item, submission.generation_id, unrecorded)
                 raise asyncio.CancelledError  # recorded: the next render follows it
-            await self._follow(item, job, submission, attempt)
+            await self._follow(item, job, submission, attempt, (unrecorded, reported) if unrecorded else None)
 
-    async def _follow(self, item: ShotPlan, job: Job, submission: Submission, attempt: int) -> None:
+    def _maybe_billed(self, item: ShotPlan, estimate: float) -> None:
+        """A create whose answer never came may have been billed: it counts against every budget (this
+        render's `max_cost`, a watch session's) at its estimate, said in an event's total."""
+        if not estimate:
+            return
+        self.run.outcome.usd_unknown += estimate
+        self.run.emit(Event(item.key, "note", f"the create's outcome is unknown: about {estimate:.2f} USD counted as "
+                            f"spent (total {self.run.outcome.usd_counted:.2f} USD)", total_usd=self.run.outcome.usd_counted,
+                            unknown_usd=self.run.outcome.usd_unknown))
+
+    async def _record_submitted(self, item: ShotPlan, generation_id: str, reported: float | None) -> str | None:
+        """Record a create's answer in the render state, trying again while the write fails (a full disk
+        may free up): None once recorded, else why it cannot be (the generation id is then only in memory)."""
+        for delay in (*RECORD_RETRIES, None):
+            try:
+                self.run.state.submitted(self.run.engine.name, item.hash, generation_id, reported)
+                return None
+            except (StateError, sqlite3.DatabaseError, OSError) as error:
+                if delay is None:
+                    return reason_of(error)
+                await asyncio.sleep(delay)
+        return None  # not reached
+
+    def _unrecorded(self, item: ShotPlan, generation_id: str, why: str) -> ShotFailed:
+        """The failure of a shot whose paid generation the render state could not record: its id said, and how to recover."""
+        return self.sources.failed(
+            item, f"generation {generation_id} was created and is billed, but the render state could not record it "
+                  f"({why}), so the next render cannot follow it; note generation {generation_id} and check it on the "
+                  f"service; once the render state can be written, render with --resubmit {item.id}: the create is "
+                  f"sent again with the same idempotency key, so a service that honours it answers with generation "
+                  f"{generation_id} instead of billing another", mark="unknown")
+
+    async def _follow(self, item: ShotPlan, job: Job, submission: Submission, attempt: int,
+                      unrecorded: tuple[str, float | None] | None = None) -> None:
+        """Poll the generation to its end, then fetch its clip. `unrecorded`: why the render state could
+        not record its id (and the cost the create reported), the id then only in memory: recording it
+        is tried again once the generation ends."""
         backend = self.run.engine.name
         started = time.monotonic()
         try:
@@ -232,9 +289,16 @@ class Generator:
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - the generation may still complete: it stays `submitted`, resumable
+            if unrecorded:
+                raise self._unrecorded(item, submission.generation_id, f"{unrecorded[0]}; then {reason_of(error)}") from None
             resumes = f" (the next render resumes generation {submission.generation_id})" if self.run.engine.paid else ""
             raise self.sources.failed(item, f"{reason_of(error)}{resumes}") from None
-        self.run.state.completed(backend, item.hash, location)
+        if unrecorded and (why := await self._record_submitted(item, submission.generation_id, unrecorded[1])):
+            raise self._unrecorded(item, submission.generation_id, why)
+        try:
+            self.run.state.completed(backend, item.hash, location)
+        except StateError as error:  # it stays `submitted`: the next render polls it again
+            raise self.sources.failed(item, f"{error} (the next render resumes generation {submission.generation_id})") from None
         try:
             await self.sources.fetch(item, location, submission.generation_id, job)
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -264,8 +328,14 @@ class Generator:
             estimate = item.estimated_usd
             if estimate is None:
                 raise ShotFailed(item.key, "not submitted: a budget is set and the model profile gives no price", skipped=True)
-            committed = self.run.outcome.usd_spent + self.run.reserved_usd  # creates on the wire count too
+            # creates on the wire count too, and those whose answer never came, at their estimate
+            committed = self.run.outcome.usd_counted + self.run.reserved_usd
             if committed + estimate > self.run.options.max_cost + 1e-9:
                 raise ShotFailed(item.key, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
-                                          f"{self.run.options.max_cost:.2f} USD ({committed:.2f} USD spent)", skipped=True)
+                                          f"{self.run.options.max_cost:.2f} USD ({committed:.2f} USD spent"
+                                          f"{self._of_unknown()})", skipped=True)
+
+    def _of_unknown(self) -> str:
+        unknown = self.run.outcome.usd_unknown
+        return f", of which {unknown:.2f} USD by creates of unknown outcome" if unknown else ""
 

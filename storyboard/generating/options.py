@@ -22,6 +22,14 @@ class Outcome:
     reused: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    usd_spent: float = 0.0
+    usd_spent: float = 0.0  # what the creates answered cost (their estimate when the answer gives no figure)
+    # Estimates of creates whose answer never came (lost, or the render stopped while they were on the wire):
+    # they may be billed, so every budget counts them as spent until an answer says otherwise.
+    usd_unknown: float = 0.0
     interrupted: bool = False
     locked: dict[str, Entry] = field(default_factory=dict)  # request hash -> what storyboard.lock is to say of it
+
+    @property
+    def usd_counted(self) -> float:
+        """What counts against a budget: the spend, and the estimates of creates of unknown outcome."""
+        return self.usd_spent + self.usd_unknown

@@ -42,15 +42,22 @@ def stock(storyboard: Storyboard, backend: str, *, paid: bool) -> Plan:
 
 
 def check_holds(the_plan: Plan) -> None:
-    """Raise InvalidStoryboard for each held shot whose kept clip can no longer be had: its request
-    is gone from the storyboard, so it cannot be made again."""
+    """Raise InvalidStoryboard for each held shot whose kept clip can no longer be had (its request
+    is gone from the storyboard, so it cannot be made again), and for each `hold: true` on a shot with
+    no clip to hold (never rendered: neither the render state nor storyboard.lock records one), which
+    would otherwise be generated, and paid for, as if the hold were not there."""
     board = the_plan.storyboard
-    problems = [
-        board.document.problem(item.shot.origins["hold"], f"shot {item.id!r}: hold: the clip it holds ({item.hash[:12]}) "
-                               "is neither in the clip store nor in storyboard.lock any more; remove `hold: true` to "
-                               "generate the shot as it is written now")
-        for item in the_plan.shots if item.held and item.status not in HAD_WITHOUT_CREATE
-    ]
+    problems = []
+    for item in the_plan.shots:
+        if item.footage is not None or not item.shot.hold or item.status in HAD_WITHOUT_CREATE:
+            continue
+        if item.held:
+            why = (f"the clip it holds ({item.hash[:12]}) is neither in the clip store nor in storyboard.lock any more; "
+                   "remove `hold: true` to generate the shot as it is written now")
+        else:
+            why = ("there is no clip to hold: the shot was never rendered (neither the render state nor storyboard.lock "
+                   "records a clip of it); remove `hold: true` to generate it")
+        problems.append(board.document.problem(item.shot.origins["hold"], f"shot {item.id!r}: hold: {why}"))
     if problems:
         raise InvalidStoryboard(problems)
 

@@ -18,10 +18,12 @@ the start of a run was left by a run that died.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -111,6 +113,7 @@ class State:
     def __init__(self, path: Path, *, read_only: bool = False):
         """Open (creating it if needed) the render state; `read_only` for a look that writes
         nothing, as `plan` takes, which works in a read-only project too."""
+        self.path = path
         try:
             if read_only:
                 self._db = _open_read_only(path)
@@ -174,7 +177,7 @@ class State:
         """Remember clips (by shot id) as the ones this render put in the film; shots no longer among
         `shots` (the storyboard's) are forgotten."""
         now = time.time()
-        with self._db:
+        with self._writing(), self._db:
             self._db.execute("BEGIN")
             self._db.execute(f"DELETE FROM in_film WHERE storyboard = ? AND backend = ? AND shot_id NOT IN "
                              f"({', '.join('?' * len(shots))})", (storyboard, backend, *shots))
@@ -199,17 +202,18 @@ class State:
         key = previous.idempotency_key if previous and previous.outcome_unknown and previous.idempotency_key else None
         key = idempotency_key or key or str(uuid.uuid4())
         status: RecordStatus = "claimed"
-        self._db.execute(
-            """INSERT INTO generations
-                 (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-               ON CONFLICT (backend, request_hash) DO UPDATE SET
-                 shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = excluded.status,
-                 generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
-                 clip_mtime_ns = NULL, error = NULL, shared = NULL, attempts = attempts + 1,
-                 idempotency_key = excluded.idempotency_key, updated_at = excluded.updated_at""",
-            (backend, request_hash, shot_id, model, seed, status, key, now, now),
-        )
+        with self._writing():
+            self._db.execute(
+                """INSERT INTO generations
+                     (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                   ON CONFLICT (backend, request_hash) DO UPDATE SET
+                     shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = excluded.status,
+                     generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
+                     clip_mtime_ns = NULL, error = NULL, shared = NULL, attempts = attempts + 1,
+                     idempotency_key = excluded.idempotency_key, updated_at = excluded.updated_at""",
+                (backend, request_hash, shot_id, model, seed, status, key, now, now),
+            )
         return Claim(attempt=(previous.attempts if previous else 0) + 1, idempotency_key=key)
 
     def submitted(self, backend: str, request_hash: str, generation_id: str, usd_spent: float | None) -> None:
@@ -239,24 +243,35 @@ class State:
         """Record a clip this state did not produce (found in the store, or from the lock file)."""
         now = time.time()
         status: RecordStatus = "stored" if clip else "completed" if video_url else "submitted"
-        self._db.execute(
-            """INSERT OR REPLACE INTO generations
-               (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
-                clip_sha256, clip_size, clip_mtime_ns, attempts, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)""",
-            (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
-             clip.sha256 if clip else None, clip.size if clip else None, clip.mtime_ns if clip else None, now, now),
-        )
+        with self._writing():
+            self._db.execute(
+                """INSERT OR REPLACE INTO generations
+                   (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
+                    clip_sha256, clip_size, clip_mtime_ns, attempts, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)""",
+                (backend, request_hash, shot_id, model, seed, status, generation_id, video_url, usd_spent,
+                 clip.sha256 if clip else None, clip.size if clip else None, clip.mtime_ns if clip else None, now, now),
+            )
 
     def _move(self, backend: str, request_hash: str, status: RecordStatus, assignments: str, *values: object) -> None:
         """The row moved to `status`, with `assignments` of its other columns."""
         self._update(backend, request_hash, f"status = ?, {assignments}", status, *values)
 
     def _update(self, backend: str, request_hash: str, assignments: str, *values: object) -> None:
-        self._db.execute(
-            f"UPDATE generations SET {assignments}, updated_at = ? WHERE backend = ? AND request_hash = ?",
-            (*values, time.time(), backend, request_hash),
-        )
+        with self._writing():
+            self._db.execute(
+                f"UPDATE generations SET {assignments}, updated_at = ? WHERE backend = ? AND request_hash = ?",
+                (*values, time.time(), backend, request_hash),
+            )
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write of the render state; one that fails (a full disk, a file gone read-only, an I/O
+        error) raises StateError, said for a person, instead of sqlite's error."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, OSError) as error:  # OperationalError among them
+            raise StateError(_cannot_write(self.path, error)) from None
 
 
 def _record(row: sqlite3.Row) -> Record:
@@ -291,6 +306,19 @@ def _cannot_open(path: Path, error: sqlite3.DatabaseError) -> str:
                   "(make a copy before anything else). Paid clips listed in storyboard.lock can still be "
                   "downloaded without it")
     return f"the render state {path} cannot be used ({text}); {advice}"
+
+
+def _cannot_write(path: Path, error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    if "full" in text or "No space" in text:
+        advice = "free some disk space"
+    elif "readonly" in text or "read-only" in text:
+        advice = "make the project folder writable"
+    elif "locked" in text or "busy" in text:
+        advice = "another program holds it; wait for it to finish"
+    else:
+        advice = "check the disk"
+    return f"the render state {path} could not be written ({text}); {advice}"
 
 
 @dataclass(frozen=True)
