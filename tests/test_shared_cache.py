@@ -415,6 +415,49 @@ def test_an_unusable_bucket_is_said_once_and_the_render_goes_on_with_the_local_s
     assert film_is_whole(alice)
 
 
+class _IgnoresConditions:
+    """A bucket behind a store or proxy that drops `If-None-Match`: every write overwrites."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def put_object(self, **params: Any) -> Any:
+        params.pop("IfNoneMatch", None)
+        return self._client.put_object(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_bucket_that_ignores_conditional_writes_is_used_read_only_and_said_once(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    from storyboard.cache.remote import RemoteStore
+
+    first_shot_only = BOARD.split("  - {{id: two")[0] + "output: {{path: out/film.mp4}}\n"
+    carol, alice = machine(tmp_path / "carol", bucket, first_shot_only), machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(carol.root)  # a machine with the bucket as it should be stores the first shot's clip
+    emulator = service(latency=0.5)
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    stored = bucket.objects()
+    real = RemoteStore.client
+    monkeypatch.setattr(RemoteStore, "client", lambda self: _IgnoresConditions(real(self)))
+    monkeypatch.chdir(alice.root)
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert err.count("does not honour conditional writes") == 1 and "read-only" in err
+    assert out.count("done (from the shared cache") == 1  # what it holds is still fetched
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS  # one for carol, two for alice: no false claim won
+    assert bucket.objects() == stored  # nothing claimed, nothing stored, no probe left behind
+    assert film_is_whole(alice)
+    # What the probe found is remembered: the next render does not probe again, and says why it shares nothing.
+    monkeypatch.setattr(RemoteStore, "honours_conditional_writes", lambda self: pytest.fail("probed again"))
+    code, out, err = run_cli(*PAID)
+    assert code == 0 and err.count("does not honour conditional writes") == 1, out + err
+
+
 def test_a_malformed_cache_block_is_one_located_message(project, run_cli):
     project.write("storyboard: 1\ncache:\n  s3: {bucket: My_Bucket, endpoint: ftp://x}\n  takeover_after: 5\n"
                   "shots: [{id: a, prompt: x}]\n")

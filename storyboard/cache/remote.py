@@ -25,6 +25,7 @@ import email.utils
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 LAYOUT = "v1"
 CLIP_META = "clip.json"
+PROBES = "probes"  # {prefix}v1/probes/<random>.json: the probe of conditional writes (honours_conditional_writes)
 MAX_META_BYTES = 1 << 20  # a record (clip.json, a claim): what is larger is no record
 MAX_FRAME_BYTES = 64 << 20  # a first frame (a PNG of the clip's size): what is larger is no frame
 
@@ -143,6 +145,20 @@ class RemoteStore:
         answer = self._call("put_object", taken_ok=only_if_absent, Bucket=self.store.bucket, Key=key, Body=body,
                             ContentType="application/json", **extra)
         return answer is not None
+
+    def honours_conditional_writes(self) -> bool:
+        """Whether the bucket refuses a second `If-None-Match: *` write of a key (412), as claims need:
+        some S3-compatible stores and proxies ignore the header and overwrite. The probe object is removed
+        after (where deleting is not allowed it stays: a few hundred bytes under `probes/`)."""
+        key = f"{self.store.prefix}{LAYOUT}/{PROBES}/{uuid.uuid4().hex}.json"
+        record = {"probe": "If-None-Match: *", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        try:
+            first = self.put_json(key, record, only_if_absent=True)
+            second = self.put_json(key, record, only_if_absent=True)
+        finally:
+            with contextlib.suppress(Unreachable):
+                self.delete([key])
+        return first and not second
 
     # -- files --------------------------------------------------------------------------------
 

@@ -140,6 +140,8 @@ class Sources:
             found = await self.run.shared.claim(item, record, consent=item.id in self.run.options.resubmit)
         except Off:
             return True
+        if found is None:  # the bucket's claims cannot be trusted (said once): create without one
+            return True
         if isinstance(found, Held):
             return found
         if isinstance(found, CachedClip):
@@ -196,7 +198,8 @@ class Sources:
         if record is None or record.clip_sha256 is None or record.shared == self.run.shared.where:
             return
         try:
-            await self.run.shared.publish(item, self.run.store.clip_path(self.run.engine.name, item.hash), record)
+            if not await self.run.shared.publish(item, self.run.store.clip_path(self.run.engine.name, item.hash), record):
+                return
         except Off:
             return
         self.run.state.shared_in(self.run.engine.name, item.hash, self.run.shared.where)

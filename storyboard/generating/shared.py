@@ -7,7 +7,9 @@ says so once and carries on with its local store only (`Off` unwinds the caller 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
 import re
 import time
 import uuid
@@ -34,7 +36,7 @@ from ..cache.claims import (
 from ..cache.remote import CLIP_META, MAX_FRAME_BYTES, Damaged, RemoteStore, Unreachable
 from ..errors import ShotFailed, StoryboardError
 from ..events import Event
-from ..files import file_sha256
+from ..files import atomic_write_bytes, file_sha256
 from ..model import CacheSettings, known_usd
 from ..planning.plans import ShotPlan
 from ..project.state import Record
@@ -45,6 +47,8 @@ T = TypeVar("T")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 FIRST_LOOK, LONGEST_LOOK = 0.25, 10.0  # seconds between looks at a claim that has no generation id yet
 CLIP_WAIT = 1800.0  # seconds to wait for the clip of a generation this machine cannot follow
+PROBED_FILE = "cache-conditional-writes.json"  # in the state folder: what the probe of each bucket found, and when
+PROBE_KEPT = 24 * 3600.0  # seconds a probe's finding is trusted before the bucket is probed again
 
 
 class Off(StoryboardError):
@@ -88,8 +92,12 @@ class Held:
 
 class SharedCache:
     def __init__(self, remote: RemoteStore, owner: Owner, backend: str, emit: Callable[[Event], None], *,
-                 takeover_after: float | None = None, patience: float | None = None):
+                 takeover_after: float | None = None, patience: float | None = None, state_dir: Path | None = None):
         self.remote = remote
+        self.state_dir = state_dir
+        self.read_only = False  # the bucket ignores conditional writes: clips are fetched, nothing claimed or stored
+        self._probed = False
+        self._probing: asyncio.Lock | None = None
         self.owner = owner
         self.backend = backend
         self.emit = emit
@@ -120,6 +128,55 @@ class SharedCache:
                                           "local store only: clips made now are not shared, and another machine may "
                                           "pay for the same requests"))
 
+    # -- whether claims can be trusted -------------------------------------------------------------
+
+    async def trusted(self) -> bool:
+        """Whether this bucket honours `If-None-Match: *` (a claim won is a claim nobody else won): probed
+        once per bucket and remembered in the state folder for PROBE_KEPT seconds. Without it the cache is
+        used read-only (clips fetched; nothing claimed, followed or stored), said once."""
+        if not self._probed:
+            if self._probing is None:
+                self._probing = asyncio.Lock()
+            async with self._probing:
+                if not self._probed:
+                    honours = self._remembered()
+                    if honours is None:
+                        honours = await self._call(self.remote.honours_conditional_writes)
+                        self._remember(honours)
+                    self._probed = True
+                    if not honours:
+                        self.read_only = True
+                        self.emit(Event(None, "note", f"the shared cache {self.where} does not honour conditional "
+                                        "writes (a second write with If-None-Match: * was not refused), so a claim "
+                                        "in it proves nothing; using it read-only: clips it holds are fetched, "
+                                        "nothing is claimed or stored, and another machine may pay for the same "
+                                        "requests"))
+        return not self.read_only
+
+    def _remembered(self) -> bool | None:
+        if self.state_dir is None:
+            return None
+        try:
+            found = json.loads((self.state_dir / PROBED_FILE).read_text()).get(self.where)
+            honours, when = found["honours"], float(found["probed_at"])
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None
+        if not isinstance(honours, bool) or not 0 <= time.time() - when < PROBE_KEPT:
+            return None
+        return honours
+
+    def _remember(self, honours: bool) -> None:
+        if self.state_dir is None:
+            return
+        path = self.state_dir / PROBED_FILE
+        known: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            loaded = json.loads(path.read_text())
+            known = loaded if isinstance(loaded, dict) else {}
+        known[self.where] = {"honours": honours, "probed_at": time.time()}
+        with contextlib.suppress(OSError):  # not remembered: probed again next time
+            atomic_write_bytes(path, json.dumps(known, indent=1).encode())
+
     # -- before paying ----------------------------------------------------------------------------
 
     async def fetch(self, item: ShotPlan, store: ClipStore) -> CachedClip | None:
@@ -145,11 +202,15 @@ class SharedCache:
             return None
         return cached
 
-    async def claim(self, item: ShotPlan, record: Record | None, *, consent: bool) -> Held | Decision | CachedClip:
+    async def claim(self, item: ShotPlan, record: Record | None, *,
+                    consent: bool) -> Held | Decision | CachedClip | None:
         """Claim `item`'s request before creating it: `Held` when this render is to create it; a
         `follow` Decision when another machine's generation is to be followed; the clip's record when
-        it appeared in the cache meanwhile. Waits while another machine's claim has no generation id;
+        it appeared in the cache meanwhile; None when the bucket's claims cannot be trusted (read-only:
+        create without a claim). Waits while another machine's claim has no generation id;
         raises ShotFailed when that lasts and nobody consented to take it over."""
+        if not await self.trusted():
+            return None
         said_waiting = False
         delay = FIRST_LOOK
         while True:
@@ -234,6 +295,8 @@ class SharedCache:
 
     async def resumed(self, item: ShotPlan, generation_id: str, usd: float) -> None:
         """A render that stopped before recording the generation id in its claim records it now."""
+        if not await self.trusted():
+            return
         current = await self._current(item)
         if current is not None and current.owner == self.owner.id and current.generation is None:
             held = Held(item.hash, current, current.idempotency_key or "")
@@ -252,7 +315,9 @@ class SharedCache:
 
     async def publish(self, item: ShotPlan, clip: Path, record: Record) -> bool:
         """Store the clip (then its record, only if none is there) and mark the claim held completed.
-        True when the cache has a clip of the request afterwards."""
+        True when the cache has a clip of the request afterwards; False when the cache is read-only."""
+        if not await self.trusted():
+            return False
         assert record.clip_sha256 is not None and record.clip_size is not None
         key = self.remote.clip_key(self.backend, item.hash, record.clip_sha256)
         meta_key = self.remote.meta_key(self.backend, item.hash)
@@ -294,6 +359,8 @@ class SharedCache:
         return found.body
 
     async def put_frame(self, upstream: str, clip_sha256: str, at: str | float, frame: Path) -> None:
+        if not await self.trusted():
+            return
         key = self.remote.frame_key(self.backend, upstream, clip_sha256, at)
         await self._call(self.remote.upload, frame, key, file_sha256(frame), "image/png")
 
@@ -335,4 +402,4 @@ def open_shared_cache(settings: CacheSettings, backend: Backend, store: ClipStor
         return None
     store.ensure()
     return SharedCache(RemoteStore(settings.s3), Owner.of_project(store.root), backend.name, emit,
-                       takeover_after=settings.takeover_after)
+                       takeover_after=settings.takeover_after, state_dir=store.root)
