@@ -458,6 +458,49 @@ def test_a_bucket_that_ignores_conditional_writes_is_used_read_only_and_said_onc
     assert code == 0 and err.count("does not honour conditional writes") == 1, out + err
 
 
+class _ClaimsDenied:
+    """A bucket whose claims can be listed but no longer read (a policy changed, a token expired)."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def get_object(self, **params: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        if "/claims/" in params["Key"]:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                               "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetObject")
+        return self._client.get_object(**params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_bucket_unusable_once_a_claim_was_seen_never_lets_the_render_pay_without_consent(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    from storyboard.cache.remote import RemoteStore
+
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    live = {"status": "claimed", "owner": {"id": "bob-folder", "user": "bob", "host": "ci-7", "pid": 4242},
+            "claimed_at": "2026-11-26T08:00:00Z", "idempotency_key": "bob-key"}
+    _stalled_claim(bucket, emulator, run_cli, json.dumps(live).encode())  # bob is about to create it
+    real = RemoteStore.client
+    monkeypatch.setattr(RemoteStore, "client", lambda self: _ClaimsDenied(real(self)))
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 1 and "Traceback" not in err, out + err
+    assert "shot 'one' failed: " in err and "another machine may be paying for it" in err and "--resubmit one" in err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS - 1  # the others, not the one bob claimed
+
+    code, out, err = run_cli(*PAID, "--resubmit", "one")  # consent
+
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+
+
 def test_a_malformed_cache_block_is_one_located_message(project, run_cli):
     project.write("storyboard: 1\ncache:\n  s3: {bucket: My_Bucket, endpoint: ftp://x}\n  takeover_after: 5\n"
                   "shots: [{id: a, prompt: x}]\n")

@@ -104,6 +104,8 @@ class SharedCache:
         self.takeover_after = takeover_after
         self.patience = patience
         self.off = False
+        self.off_reason = ""
+        self.touched: set[str] = set()  # requests whose claim this render saw, or may have written, in the bucket
         self.held: dict[str, Held] = {}  # by request hash
         self.refused: dict[str, str] = {}  # request hash -> the sha256 of the cache's clip this render refused
         self._said: set[str] = set()  # what was noted of objects that are not what they should be: once each
@@ -124,6 +126,7 @@ class SharedCache:
     def turn_off(self, reason: str) -> None:
         if not self.off:
             self.off = True
+            self.off_reason = reason
             self.emit(Event(None, "note", f"the shared cache {self.where} cannot be used ({reason}); rendering with the "
                                           "local store only: clips made now are not shared, and another machine may "
                                           "pay for the same requests"))
@@ -211,6 +214,17 @@ class SharedCache:
         raises ShotFailed when that lasts and nobody consented to take it over."""
         if not await self.trusted():
             return None
+        try:
+            return await self._claim(item, record, consent=consent)
+        except Off:
+            if item.hash not in self.touched or consent:
+                raise  # no claim seen: nobody is known to be paying for it (said once, as the cache is off)
+            raise ShotFailed(item.key, f"the shared cache {self.where} became unusable ({self.off_reason}) after a "
+                                       "claim on this request was seen or written there: another machine may be "
+                                       "paying for it, so it is not paid for here without consent; render with "
+                                       f"--resubmit {item.id} to pay for it all the same") from None
+
+    async def _claim(self, item: ShotPlan, record: Record | None, *, consent: bool) -> Held | Decision | CachedClip:
         said_waiting = False
         delay = FIRST_LOOK
         while True:
@@ -222,6 +236,7 @@ class SharedCache:
                 key = _key(previous, record)
                 body = new_claim(self.owner, decision.attempt, backend=self.backend, request=item.hash, shot=item.id,
                                  idempotency_key=key, taken_over=previous)
+                self.touched.add(item.hash)  # from here its answer may be lost with the claim written
                 if await self._call(self.remote.put_json, self.remote.claim_key(self.backend, item.hash, decision.attempt),
                                     body, only_if_absent=True):
                     if previous is not None:
@@ -255,6 +270,8 @@ class SharedCache:
         prefix = self.remote.base(self.backend, item.hash) + "claims/"
         listed = await self._call(lambda: [entry.key for entry in self.remote.listing(prefix)])
         attempts = sorted(number for key in listed if (number := attempt_of(key[len(prefix):])) is not None)
+        if attempts:
+            self.touched.add(item.hash)
         strays = [key for key in listed if attempt_of(key[len(prefix):]) is None]
         if strays:
             self._note_once(item, f"the shared cache holds {len(strays)} object(s) among this request's claims that are "
