@@ -215,19 +215,22 @@ def test_a_claim_this_project_made_before_a_crash_and_never_created_under_is_car
     emulator = service(latency=0.5)
     request = json.loads(run_cli("plan", "board.yaml", "--json")[1])["shots"][0]["hash"]
     (alice.root / ".storyboard").mkdir()
-    me = Owner.of_project(alice.root / ".storyboard").id
+    earlier = Owner.of_project(alice.root / ".storyboard").id
     # Killed after claiming in the bucket, before recording anything in its own state: nothing was created.
+    claims.note_claim(alice.root / ".storyboard", "claim-of-an-earlier-render")
     backend = f"aimlapi@{emulator.url.split('//')[1].split('/')[0].replace(':', '-')}"
-    claim = {"status": "claimed", "owner": {"id": me, "user": "alice", "host": "laptop", "pid": 1},
-             "claimed_at": "2026-11-26T09:00:00Z", "request": request, "idempotency_key": "k-1"}
+    claim = {"status": "claimed", "owner": {"id": earlier, "user": "alice", "host": "laptop", "pid": 1},
+             "claimed_at": "2026-11-26T09:00:00Z", "request": request, "idempotency_key": "k-1",
+             "claim_id": "claim-of-an-earlier-render"}
     bucket.write(f"team/v1/{backend}/{request}/claims/000001.json", json.dumps(claim).encode())
 
     code, out, err = run_cli(*PAID)
 
     assert code == 0, out + err
     assert emulator.stats()["creates"] == 1
-    assert bucket.ending("/claims/000002.json") == []
-    assert json.loads(bucket.read(f"team/v1/{backend}/{request}/claims/000001.json"))["status"] == "completed"
+    assert "taking over" not in err  # no other machine's claim: its own, claimed again as a new attempt
+    again = json.loads(bucket.read(f"team/v1/{backend}/{request}/claims/000002.json"))
+    assert again["status"] == "completed" and again["idempotency_key"] == "k-1"
 
 
 # -- claims another machine left -----------------------------------------------------------------------
@@ -593,8 +596,24 @@ def test_a_copy_of_a_project_folder_with_its_state_is_another_claimant(tmp_path)
     first = Owner.of_project(original)
     shutil.copytree(tmp_path / "alice", tmp_path / "copy")
 
-    assert Owner.of_project(original).id == first.id  # the same folder stays the same claimant
-    assert Owner.of_project(tmp_path / "copy" / ".storyboard").id != first.id
+    assert Owner.of_project(original).project == first.project  # the same folder stays the same project
+    assert Owner.of_project(tmp_path / "copy" / ".storyboard").project != first.project
+
+
+def test_two_runs_of_one_folder_are_two_claimants_and_an_earlier_runs_claim_is_claimed_again_not_held(tmp_path):
+    """Two CI runners with the same host name, path and restored `.storyboard/` must not each take the
+    other's claim for their own: a claimant is a run; an earlier run's claim is claimed anew (one wins)."""
+    state = tmp_path / ".storyboard"
+    state.mkdir()
+    first, second = Owner.of_project(state), Owner.of_project(state)
+    assert first.id != second.id and first.project == second.project
+
+    theirs = Claim.read(1, {"status": "claimed", "owner": {"id": first.id}, "claim_id": "c-1", "idempotency_key": "k"}, 1.0)
+    assert decide(theirs, second.id, consent=False, takeover_after=None).action == "wait"
+    claims.note_claim(state, "c-1")  # written by an earlier render of this folder
+    assert claims.made_here(state, "c-1") and not claims.made_here(state, "c-2")
+    again = decide(theirs, second.id, consent=False, takeover_after=None, earlier=True)
+    assert (again.action, again.attempt, again.reclaim) == ("create", 2, True)
 
 
 def test_a_cached_clip_that_is_no_video_is_refused_and_replaced(tmp_path, bucket, service, monkeypatch, run_cli):

@@ -50,22 +50,28 @@ UNREADABLE: Final[ClaimStatus] = "unreadable"
 WRITTEN: Final[tuple[ClaimStatus, ...]] = (CLAIMED, SUBMITTED, COMPLETED, FAILED)  # what an owner writes
 PATIENCE = 600.0  # seconds a claim may go without a generation id before its owner is thought gone
 OWNER_FILE = "cache-owner"
+CLAIMS_FILE = "cache-claims"  # the ids of the claims renders of this folder wrote (note_claim), one a line
 ATTEMPT = re.compile(r"[0-9]{1,9}\.json")  # a claim's file name; ASCII digits only: str.isdigit() takes '²' for one
 
 
 @dataclass(frozen=True)
 class Owner:
-    """Who claims: this project folder (its id outlives the process), and, to tell people, who and where."""
+    """Who claims: this render (`id`: unique to the run, so two runs that share a project folder, a CI
+    cache's restored `.storyboard/` say, are two claimants), of this project folder (`project`), and, to
+    tell people, who and where. A render recognises the claims earlier runs of its folder wrote by the
+    claim ids they noted in the folder before writing them (`made_here`), not by this id."""
 
     id: str
     user: str
     host: str
     pid: int
+    project: str = ""
 
     @classmethod
     def of_project(cls, state_dir: Path) -> Owner:
-        """This project folder as a claimant. The random id kept in the folder is mixed with the host and
-        the folder's path, so a copy of the folder (state and all) elsewhere is another claimant."""
+        """A render of this project folder as a claimant. The random id kept in the folder is mixed with
+        the host and the folder's path, so a copy of the folder (state and all) elsewhere is another
+        project; a random id of the run is mixed in too."""
         path = state_dir / OWNER_FILE
         try:
             found = path.read_text().strip()
@@ -78,11 +84,32 @@ class Owner:
         with contextlib.suppress(Exception):  # no login name in some containers
             user = getpass.getuser()
         host = socket.gethostname()
-        where = f"{found}\n{host}\n{state_dir.resolve()}"
-        return cls(hashlib.sha256(where.encode()).hexdigest()[:32], user, host, os.getpid())
+        project = hashlib.sha256(f"{found}\n{host}\n{state_dir.resolve()}".encode()).hexdigest()[:32]
+        run = hashlib.sha256(f"{project}\n{uuid.uuid4().hex}".encode()).hexdigest()[:32]
+        return cls(run, user, host, os.getpid(), project)
 
     def record(self) -> dict[str, Any]:
         return {"id": self.id, "user": self.user, "host": self.host, "pid": self.pid}
+
+
+def note_claim(state_dir: Path, claim_id: str) -> None:
+    """Note in the project folder a claim this render is about to write (before it is written: a render
+    killed right after can tell its claim from another's)."""
+    with open(state_dir / CLAIMS_FILE, "a", encoding="ascii") as file:
+        file.write(f"{claim_id}\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def made_here(state_dir: Path, claim_id: str | None) -> bool:
+    """Whether a claim with `claim_id` was written (or about to be) by a render of this project folder."""
+    if not claim_id:
+        return False
+    try:
+        with open(state_dir / CLAIMS_FILE, encoding="ascii", errors="replace") as file:
+            return any(line.strip() == claim_id for line in file)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,7 @@ class Claim:
     claimed_at: str | None = None
     generation: str | None = None
     idempotency_key: str | None = None
+    claim_id: str | None = None
     usd: float | None = None
     error: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
@@ -118,6 +146,7 @@ class Claim:
             claimed_at=record_text(record.get("claimed_at")),
             generation=record_text(record.get("generation")),
             idempotency_key=record_text(record.get("idempotency_key")),
+            claim_id=record_text(record.get("claim_id")),
             usd=known_usd(usd),
             error=record_text(record.get("error")),
             raw=record,
@@ -134,6 +163,7 @@ def new_claim(owner: Owner, attempt: int, *, backend: str, request: str, shot: s
     record: dict[str, Any] = {
         "request": request, "backend": backend, "attempt": attempt, "shot": shot, "status": CLAIMED,
         "owner": owner.record(), "claimed_at": _now(), "updated_at": _now(), "idempotency_key": idempotency_key,
+        "claim_id": uuid.uuid4().hex,
     }
     if taken_over is not None:
         record["takes_over"] = {"attempt": taken_over.attempt, "who": taken_over.who, "status": taken_over.status}
@@ -158,19 +188,25 @@ class Decision:
     attempt: int
     claim: Claim | None = None
     takeover: bool = False  # creating over a claim whose outcome is unknown (consent or takeover_after)
+    reclaim: bool = False  # a new attempt over this folder's earlier claim, with its idempotency key
 
 
 def decide(current: Claim | None, me: str, *, consent: bool, takeover_after: float | None,
-           patience: float | None = None) -> Decision:
+           patience: float | None = None, earlier: bool = False) -> Decision:
+    """`me`: this render's owner id; `earlier`: the claim was written by an earlier render of this
+    project folder (made_here). Such a claim still `claimed` is claimed again as a new attempt with its
+    idempotency key, never just held: two runs sharing a restored folder would both hold it."""
     patience = PATIENCE if patience is None else patience
     if current is None:
         return Decision("create", 1)
     following = current.generation is not None and current.status in (SUBMITTED, COMPLETED)
-    if current.owner == me:
+    if current.owner == me or earlier:
         if following:
             return Decision("follow", current.attempt, current)
         if current.status == CLAIMED:
-            return Decision("hold", current.attempt, current)
+            if current.owner == me:
+                return Decision("hold", current.attempt, current)
+            return Decision("create", current.attempt + 1, current, reclaim=True)
         return Decision("create", current.attempt + 1, current)
     if current.status == FAILED:
         return Decision("create", current.attempt + 1, current)

@@ -28,7 +28,9 @@ from ..cache.claims import (
     Owner,
     attempt_of,
     decide,
+    made_here,
     new_claim,
+    note_claim,
     record_text,
     stalled_message,
     updated,
@@ -230,20 +232,23 @@ class SharedCache:
         while True:
             current = await self._current(item)
             decision = decide(current, self.owner.id, consent=consent, takeover_after=self.takeover_after,
-                              patience=self.patience)
+                              patience=self.patience, earlier=self._earlier(current))
             if decision.action == "create":
-                previous = decision.claim if decision.takeover else None
+                previous = decision.claim if decision.takeover or decision.reclaim else None
                 key = _key(previous, record)
                 body = new_claim(self.owner, decision.attempt, backend=self.backend, request=item.hash, shot=item.id,
                                  idempotency_key=key, taken_over=previous)
+                if self.state_dir is not None:
+                    note_claim(self.state_dir, body["claim_id"])
                 self.touched.add(item.hash)  # from here its answer may be lost with the claim written
                 if await self._call(self.remote.put_json, self.remote.claim_key(self.backend, item.hash, decision.attempt),
                                     body, only_if_absent=True):
-                    if previous is not None:
+                    if previous is not None and decision.takeover:
                         self._note(item, f"taking over the claim of {previous.describe()} "
                                          f"({'--resubmit' if consent else 'older than cache.takeover_after'}); "
                                          "the request is created again with its idempotency key")
-                    held = Held(item.hash, Claim.read(decision.attempt, body, 0.0), key, previous)
+                    held = Held(item.hash, Claim.read(decision.attempt, body, 0.0), key,
+                                previous if decision.takeover else None)
                     self.held[item.hash] = held
                     return held
                 continue  # another machine won this attempt: look at its claim
@@ -265,6 +270,11 @@ class SharedCache:
             cached = await self._meta(item)
             if cached is not None:
                 return cached
+
+    def _earlier(self, claim: Claim | None) -> bool:
+        """Whether `claim` was written by an earlier render of this project folder."""
+        return (claim is not None and claim.owner != self.owner.id and self.state_dir is not None
+                and made_here(self.state_dir, claim.claim_id))
 
     async def _current(self, item: ShotPlan) -> Claim | None:
         prefix = self.remote.base(self.backend, item.hash) + "claims/"
@@ -315,7 +325,7 @@ class SharedCache:
         if not await self.trusted():
             return
         current = await self._current(item)
-        if current is not None and current.owner == self.owner.id and current.generation is None:
+        if current is not None and (current.owner == self.owner.id or self._earlier(current)) and current.generation is None:
             held = Held(item.hash, current, current.idempotency_key or "")
             self.held[item.hash] = held
             await self._rewrite(held, updated(current, SUBMITTED, generation=generation_id, usd=usd or None))
