@@ -588,6 +588,25 @@ def test_status_shows_the_shared_cache_and_gc_touches_it_only_with_remote(tmp_pa
     assert code == 0 and "0 generated" in out, out + err
 
 
+@pytest.mark.parametrize("status", ["claimed", "submitted", "unreadable"])
+def test_gc_never_deletes_a_claim_whose_generation_is_not_known_to_be_finished(status, tmp_path, bucket, monkeypatch,
+                                                                                run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    base = "team/v1/aimlapi@elsewhere/" + "0" * 64 + "/"
+    live = json.dumps({"status": status, "owner": {"id": "bob", "user": "bob", "host": "ci-7", "pid": 1},
+                       "generation": "g-running" if status == "submitted" else None}).encode()
+    bucket.write(base + "claims/000001.json", live if status != "unreadable" else b"{garbage")
+    done = "team/v1/aimlapi@elsewhere/" + "1" * 64 + "/"
+    bucket.write(done + "claims/000001.json", json.dumps({"status": "completed", "owner": {"id": "bob"}}).encode())
+
+    code, out, err = run_cli("cache", "gc", "--remote", "--older-than", "0")
+
+    assert code == 0, out + err
+    assert "removed 1 request" in out and "kept 1 such request" in out
+    assert bucket.objects() == [base + "claims/000001.json"]  # a clone would otherwise pay for it again
+
+
 def test_a_copy_of_a_project_folder_with_its_state_is_another_claimant(tmp_path):
     import shutil
 

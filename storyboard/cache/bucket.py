@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .claims import CLAIMED, SUBMITTED, Claim, attempt_of
+from .claims import CLAIMED, COMPLETED, FAILED, SUBMITTED, Claim, attempt_of
 from .remote import CLIP_META, LAYOUT, RemoteStore, StoredObject
 
 
@@ -72,6 +72,24 @@ def stale(requests: list[CachedRequest], referenced: set[str], older_than: float
     `older_than` seconds: what `cache gc --remote` removes, oldest first."""
     moment = time.time() if now is None else now
     return [entry for entry in requests if entry.request not in referenced and moment - entry.newest >= older_than]
+
+
+def unfinished(remote: RemoteStore, requests: list[CachedRequest]) -> list[CachedRequest]:
+    """The requests whose latest claim does not say its generation is finished (`completed`, or `failed`:
+    nothing more will come of it): someone may be paying for it or following it, so `cache gc --remote`
+    never deletes them, however old (a claimant waiting out a long generation, or one that stopped and
+    needs `--resubmit`). A claim that cannot be read counts as unfinished."""
+    found = []
+    for entry in requests:
+        if not entry.claims:
+            continue
+        attempt = entry.claims[-1]
+        read = remote.get_json(remote.claim_key(entry.backend, entry.request, attempt))
+        if read is None:  # gone since the listing
+            continue
+        if Claim.read(attempt, read[0], read[1]).status not in (COMPLETED, FAILED):
+            found.append(entry)
+    return found
 
 
 def remove_requests(remote: RemoteStore, requests: list[CachedRequest]) -> int:

@@ -90,7 +90,7 @@ def gc(folder: str, dry_run: bool, keep_derived: str, unshared: bool, remote: bo
        verbose: bool) -> None:
     """Remove the clips, frames, segments and pictures of FOLDER's local store that nothing references,
     oldest first, and say how much that frees. The shared cache only with --remote."""
-    from ..cache.bucket import remove_requests, stale, survey_bucket
+    from ..cache.bucket import remove_requests, stale, survey_bucket, unfinished
     from ..cache.references import references
     from ..cache.remote import RemoteStore, Unreachable
     from ..project.lock import project_lock
@@ -124,11 +124,16 @@ def gc(folder: str, dry_run: bool, keep_derived: str, unshared: bool, remote: bo
     for shared in map(RemoteStore, _shared_stores(refs.boards)):
         try:
             gone = stale(survey_bucket(shared), refs.requests, older_than * 86400)
+            flying = {entry.request for entry in unfinished(shared, gone)}
+            gone = [entry for entry in gone if entry.request not in flying]
             size = sum(entry.size for entry in gone) if dry_run else remove_requests(shared, gone)
         except Unreachable as error:
             raise UsageError(f"the shared cache {shared.where} cannot be used: {error}") from None
         click.echo(f"shared cache {shared.where}: {verb} {len(gone)} request{'' if len(gone) == 1 else 's'} "
                    f"untouched for {older_than:g} days that no storyboard here references, {_bytes(size)}")
+        if flying:
+            click.echo(f"shared cache {shared.where}: kept {len(flying)} such request(s) whose claim is still in flight "
+                       "(its generation not known to be finished): someone may be paying for it")
 
 
 def _folder(given: str) -> Path:
