@@ -418,6 +418,26 @@ def test_an_unusable_bucket_is_said_once_and_the_render_goes_on_with_the_local_s
     assert film_is_whole(alice)
 
 
+def test_a_bucket_that_accepts_connections_and_never_answers_is_given_up_within_seconds(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    with socket.socket() as silent:  # the kernel accepts connections to it; nothing ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        monkeypatch.setenv("STORYBOARD_CACHE_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        started = time.monotonic()
+
+        code, out, err = run_cli(*PAID)
+
+        took = time.monotonic() - started
+    assert code == 0, out + err
+    assert err.count("the shared cache s3://") == 1 and "rendering with the local store only" in err
+    assert took < 30, f"held {took:.0f} s by a bucket that never answers (docs: 5 s, three attempts)"
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS
+
+
 class _IgnoresConditions:
     """A bucket behind a store or proxy that drops `If-None-Match`: every write overwrites."""
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 LAYOUT = "v1"
 CLIP_META = "clip.json"
+CONNECT_TIMEOUT = READ_TIMEOUT = 5.0  # seconds (see client())
+ATTEMPTS = 3  # a call's attempts in all, the first one included
 PROBES = "probes"  # {prefix}v1/probes/<random>.json: the probe of conditional writes (honours_conditional_writes)
 MAX_META_BYTES = 1 << 20  # a record (clip.json, a claim): what is larger is no record
 MAX_FRAME_BYTES = 64 << 20  # a first frame (a PNG of the clip's size): what is larger is no frame
@@ -296,9 +298,11 @@ class RemoteStore:
             # a session of its own: credentials are looked up now, not taken from an earlier render in this process
             self._client = boto3.session.Session().client(
                 "s3", endpoint_url=self.store.endpoint, region_name=self.store.region,
-                # an unreachable bucket must not hold a render up for minutes: it goes on without it
-                config=Config(signature_version="s3v4", connect_timeout=5, read_timeout=30,
-                              retries={"max_attempts": 3, "mode": "standard"}),
+                # an unreachable bucket must not hold a render up for minutes: it goes on without it. As the docs
+                # say: 5 s to connect and 5 s for each answer (or each read of a body: `_chunks` holds bodies to the
+                # downloads' progress deadline too), three attempts in all
+                config=Config(signature_version="s3v4", connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+                              retries={"total_max_attempts": ATTEMPTS, "mode": "standard"}),
             )
         return self._client
 
