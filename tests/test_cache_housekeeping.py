@@ -108,3 +108,42 @@ def test_gc_refuses_when_a_storyboard_of_the_folder_cannot_be_read(edited, run_c
 def test_a_bad_size_is_a_usage_error(edited, run_cli):
     code, _, err = run_cli("cache", "gc", "--keep-derived", "lots")
     assert code == 2 and "is not a size" in err
+
+
+@pytest.mark.parametrize("name, text", [
+    ("Old.YAML", BOARD),
+    ("bom.yaml", "\ufeff" + BOARD.lstrip()),
+    ("old.json", json.dumps({"storyboard": 1, "defaults": {"resolution": "720p", "duration": 2},
+                             "shots": [{"id": "one", "prompt": "a lighthouse at dusk", "seed": 1},
+                                       {"id": "two", "prompt": "waves on rocks", "seed": 2}],
+                             "output": {"path": "out/old.mp4"}}, indent=2)),
+    ("flat.json", json.dumps({"output": {"path": "out/old.mp4"}, "storyboard": 1,
+                              "defaults": {"resolution": "720p", "duration": 2},
+                              "shots": [{"id": "two", "prompt": "waves on rocks", "seed": 2}]})),
+], ids=["upper-case-suffix", "byte-order-mark", "json", "json-one-line"])
+def test_gc_finds_every_storyboard_the_loader_reads(edited, run_cli, name, text):
+    """A storyboard gc does not see would have its clips deleted: it is found however it is saved."""
+    (edited / name).write_text(text, encoding="utf-8")
+    assert run_cli("validate", name)[0] == 0
+    before = clips(edited)
+
+    code, out, _ = run_cli("cache", "gc", "--unshared")
+
+    assert code == 0 and "removed 0 files" in out
+    assert clips(edited) == before
+
+
+def test_gc_lists_the_paid_clips_it_removes_before_removing_them(edited, run_cli):
+    paid = edited / ".storyboard" / "clips" / "aimlapi" / f"{'cd' * 32}.mp4"
+    paid.parent.mkdir(parents=True)
+    paid.write_bytes(bytes(5000))
+
+    code, out, _ = run_cli("cache", "gc", "--unshared", "--dry-run")
+    assert code == 0 and paid.exists()
+    lines = out.splitlines()
+    assert lines[0] == "would remove 1 paid clip(s) no shared cache holds (getting them again would be paid):"
+    assert lines[1].split() == [f".storyboard/clips/aimlapi/{'cd' * 32}.mp4", "4.9", "KB"] or paid.name in lines[1]
+
+    code, out, _ = run_cli("cache", "gc", "--unshared")
+    assert code == 0 and not paid.exists()
+    assert out.index(paid.name) < out.index("local store")

@@ -14,7 +14,11 @@ from ..model import Storyboard
 from ..planning.inventory import stock
 from ..project.lockfile import LockFile
 
-_STORYBOARD = re.compile(r"^storyboard\s*:", re.MULTILINE)
+# `storyboard:` as a key at the start of a line, bare or quoted (YAML, or JSON written one key a line),
+# or anywhere in a file written as one JSON object.
+_STORYBOARD = re.compile(r"""^\s*["']?storyboard["']?\s*:""", re.MULTILINE)
+_JSON_STORYBOARD = re.compile(r"""["']storyboard["']\s*:""")
+SUFFIXES = {".yaml", ".yml", ".json"}  # in any letter case: the loader reads any of them
 
 
 @dataclass
@@ -32,14 +36,17 @@ class References:
 
 
 def storyboard_files(folder: Path) -> list[Path]:
-    """The folder's storyboard files: YAML files that say `storyboard:` at the top level."""
+    """The folder's storyboard files, as the loader would read them: YAML or JSON (`.yaml`, `.yml`,
+    `.json`, in any letter case, a byte-order mark or not) that say `storyboard:` as a key."""
     found = []
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in SUFFIXES or path.name.startswith(".") or not path.is_file():
+            continue
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = path.read_text(encoding="utf-8-sig", errors="replace")
         except OSError:
             continue
-        if _STORYBOARD.search(text):
+        if _STORYBOARD.search(text) or (text.lstrip().startswith("{") and _JSON_STORYBOARD.search(text)):
             found.append(path)
     return found
 

@@ -108,6 +108,12 @@ def gc(folder: str, dry_run: bool, keep_derived: str, unshared: bool, remote: bo
     with project_lock(store.root, lambda waiting: click.echo(waiting, err=True)):
         local = survey(store, refs)
         chosen = collect(local, keep_derived=keep, unshared=unshared)
+        paid = [item for item in chosen.removed if item.only_copy]
+        if paid:  # said before anything goes: getting these again is paid
+            click.echo(f"{'would remove' if dry_run else 'removing'} {len(paid)} paid clip(s) no shared cache holds "
+                       "(getting them again would be paid):")
+            for item in paid:
+                click.echo(f"  {item.path.relative_to(root)}  {_bytes(item.size)}")
         if verbose:
             for item in chosen.removed:
                 click.echo(f"  {verb} {item.path.relative_to(root)}  {_bytes(item.size)}")
