@@ -7,9 +7,7 @@ says so once and carries on with its local store only (`Off` unwinds the caller 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import json
 import re
 import time
 import uuid
@@ -35,10 +33,11 @@ from ..cache.claims import (
     stalled_message,
     updated,
 )
+from ..cache.probes import remember, remembered
 from ..cache.remote import CLIP_META, MAX_FRAME_BYTES, Damaged, RemoteStore, Unreachable
 from ..errors import ShotFailed, StoryboardError
 from ..events import Event
-from ..files import atomic_write_bytes, file_sha256
+from ..files import file_sha256
 from ..model import CacheSettings, known_usd
 from ..planning.plans import ShotPlan
 from ..project.state import Record
@@ -49,8 +48,6 @@ T = TypeVar("T")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 FIRST_LOOK, LONGEST_LOOK = 0.25, 10.0  # seconds between looks at a claim that has no generation id yet
 CLIP_WAIT = 1800.0  # seconds to wait for the clip of a generation this machine cannot follow
-PROBED_FILE = "cache-conditional-writes.json"  # in the state folder: what the probe of each bucket found, and when
-PROBE_KEPT = 24 * 3600.0  # seconds a probe's finding is trusted before the bucket is probed again
 
 
 class Off(StoryboardError):
@@ -144,10 +141,10 @@ class SharedCache:
                 self._probing = asyncio.Lock()
             async with self._probing:
                 if not self._probed:
-                    honours = self._remembered()
+                    honours = remembered(self.state_dir, self.where)
                     if honours is None:
                         honours = await self._call(self.remote.honours_conditional_writes)
-                        self._remember(honours)
+                        remember(self.state_dir, self.where, honours)
                     self._probed = True
                     if not honours:
                         self.read_only = True
@@ -157,30 +154,6 @@ class SharedCache:
                                         "nothing is claimed or stored, and another machine may pay for the same "
                                         "requests"))
         return not self.read_only
-
-    def _remembered(self) -> bool | None:
-        if self.state_dir is None:
-            return None
-        try:
-            found = json.loads((self.state_dir / PROBED_FILE).read_text()).get(self.where)
-            honours, when = found["honours"], float(found["probed_at"])
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None
-        if not isinstance(honours, bool) or not 0 <= time.time() - when < PROBE_KEPT:
-            return None
-        return honours
-
-    def _remember(self, honours: bool) -> None:
-        if self.state_dir is None:
-            return
-        path = self.state_dir / PROBED_FILE
-        known: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            loaded = json.loads(path.read_text())
-            known = loaded if isinstance(loaded, dict) else {}
-        known[self.where] = {"honours": honours, "probed_at": time.time()}
-        with contextlib.suppress(OSError):  # not remembered: probed again next time
-            atomic_write_bytes(path, json.dumps(known, indent=1).encode())
 
     # -- before paying ----------------------------------------------------------------------------
 
