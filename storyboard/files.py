@@ -8,6 +8,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FileRefused
@@ -117,6 +118,32 @@ def content_sha256(path: Path) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What a file was when it was recorded: its content's SHA-256, and the size, mtime (and inode, where
+    kept) that say cheaply whether it may have changed since."""
+
+    sha256: str
+    size: int
+    mtime_ns: int
+    inode: int | None = None  # None: not recorded (then not compared)
+
+    @classmethod
+    def of(cls, path: Path, *, inode: bool = False) -> FileFacts:
+        stat = os.stat(path)
+        return cls(file_sha256(path), stat.st_size, stat.st_mtime_ns, stat.st_ino if inode else None)
+
+    def describe(self, path: Path, *, thorough: bool = False) -> bool:
+        """True if `path` is still the file these facts were taken of. Unchanged size, mtime (and inode)
+        are taken on trust, as hashing every kept file would make re-renders slow; `thorough`, or when
+        they differ, the content is hashed again."""
+        stat = os.stat(path)
+        if not thorough and (stat.st_size, stat.st_mtime_ns) == (self.size, self.mtime_ns) \
+                and self.inode in (None, stat.st_ino):
+            return True
+        return stat.st_size == self.size and content_sha256(path) == self.sha256
 
 
 def file_kind(mode: int) -> str | None:

@@ -14,12 +14,12 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
 from ..errors import MediaError
-from ..files import atomic_path, atomic_write_bytes, content_sha256
+from ..files import FileFacts, atomic_path, atomic_write_bytes
 from ..media import check_intact, ffmpeg_exe, probe, run_ffmpeg
 from .captions import Caption, write_overlay
 from .picture import fitted_size
@@ -70,29 +70,16 @@ class SegmentStore:
         return path
 
     def remember(self, key: str) -> None:
-        """Record the content of the segment just encoded under `key`."""
-        path = self.path(key)
-        facts = path.stat()
-        record = {"sha256": content_sha256(path), "size": facts.st_size, "mtime_ns": facts.st_mtime_ns,
-                  "inode": facts.st_ino}
-        atomic_write_bytes(self.record_path(key), json.dumps(record).encode())
+        """Record the content of the segment just encoded under `key` (its inode too: a swap keeps sizes and mtimes)."""
+        facts = FileFacts.of(self.path(key), inode=True)
+        atomic_write_bytes(self.record_path(key), json.dumps(asdict(facts)).encode())
 
     def _intact(self, key: str, *, thorough: bool = False) -> bool:
         """True if the segment is the file its record describes; `thorough`: hash it whatever its facts say."""
         try:
-            record = json.loads(self.record_path(key).read_text())
-            facts = self.path(key).stat()
-        except (OSError, ValueError):
+            return FileFacts(**json.loads(self.record_path(key).read_text())).describe(self.path(key), thorough=thorough)
+        except (OSError, ValueError, TypeError):
             return False  # no record (or none that can be read): nothing vouches for the file
-        if not isinstance(record, dict):
-            return False
-        if not thorough and [record.get("size"), record.get("mtime_ns"), record.get("inode")] == [
-                facts.st_size, facts.st_mtime_ns, facts.st_ino]:
-            return True  # unchanged since it was hashed: hashing every segment would make re-assembly slow
-        try:
-            return record.get("size") == facts.st_size and content_sha256(self.path(key)) == record.get("sha256")
-        except OSError:
-            return False
 
     def discard(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

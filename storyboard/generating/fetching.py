@@ -16,6 +16,7 @@ from ..backends import Backend, Job, Submission
 from ..cache.claims import Claim
 from ..errors import GenerationFailed, LinkExpired, ShotFailed, StateError, SubmissionUnknown
 from ..events import Event
+from ..files import FileFacts
 from ..media import extract_frame
 from ..messages import describe_os_error
 from ..model import FrameOf, Reference
@@ -23,7 +24,7 @@ from ..planning.plans import Plan, ShotPlan
 from ..planning.request import frame_time
 from ..project.lockfile import Entry
 from ..project.state import Record, State
-from ..project.store import ClipFacts, ClipStore
+from ..project.store import ClipStore
 from .options import GenerateOptions, Outcome
 from .shared import CLIP_WAIT, CachedClip, Held, Off, SharedCache
 
@@ -103,7 +104,7 @@ class Sources:
                     raise
                 location = await self.run.engine.wait(job or self.job(item), Submission(generation_id))
                 self.run.state.completed(self.run.engine.name, item.hash, location)
-        self.run.state.stored(self.run.engine.name, item.hash, await asyncio.to_thread(ClipFacts.of, destination))
+        self.run.state.stored(self.run.engine.name, item.hash, await asyncio.to_thread(FileFacts.of, destination))
         self.lock_entry(item)
         await self.published(item)
 
@@ -123,7 +124,7 @@ class Sources:
         clip = self.run.store.clip_path(backend, item.hash)
         self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
                          generation_id=cached.generation, video_url=cached.video_url, usd_spent=cached.usd,
-                         clip=await asyncio.to_thread(ClipFacts.of, clip))
+                         clip=await asyncio.to_thread(FileFacts.of, clip))
         self.run.state.shared_in(backend, item.hash, self.run.shared.where)
         made = f"generation {cached.generation}, " if cached.generation else ""
         self.reused(item, "downloaded", f"from the shared cache: {made}stored by {cached.stored_by}")
@@ -249,7 +250,7 @@ class Sources:
         upstream = self.run.plan.shot(frame.shot)
         clip = upstream.footage or self.run.store.clip_path(self.run.engine.name, upstream.hash)
         record = self.run.state.get(self.run.engine.name, upstream.hash)
-        clip_sha = record.clip_sha256 if record and record.clip_sha256 else (await asyncio.to_thread(ClipFacts.of, clip)).sha256
+        clip_sha = record.clip_sha256 if record and record.clip_sha256 else (await asyncio.to_thread(FileFacts.of, clip)).sha256
         at = frame_time(upstream.shot, frame.at)
         destination = self.run.store.frame_path(clip_sha, at)  # named by the clip it comes from, whatever made it
         if destination.is_file():

@@ -13,10 +13,11 @@ from dataclasses import replace
 from ..backends import Backend, Job, Submission
 from ..errors import GenerationFailed, RenderError, ShotFailed, StateError, SubmissionUnknown
 from ..events import Event
+from ..files import FileFacts
 from ..planning.plans import Plan, ShotPlan
 from ..project.lockfile import Entry
 from ..project.state import State
-from ..project.store import ClipFacts, ClipStore
+from ..project.store import ClipStore
 from .fetching import Run, Sources, quietly, reason_of
 from .options import GenerateOptions, Outcome
 from .shared import Held, SharedCache
@@ -122,9 +123,9 @@ class Generator:
         if item.status == "cached":
             if record is None:
                 self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
-                                 clip=ClipFacts.of(clip))
+                                 clip=FileFacts.of(clip))
             elif record.clip_sha256 is None:  # moved into place just before a crash: keep what was paid for
-                self.run.state.stored(backend, item.hash, ClipFacts.of(clip))
+                self.run.state.stored(backend, item.hash, FileFacts.of(clip))
             await self.sources.published(item)  # a clip made before the cache was set up, or while it was unreachable
             self.sources.reused(item, "cached", "in the clip store")
             return

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import StateError
+from ..files import FileFacts
 from ..model import known_usd
 from ..redaction import redact
-from .store import ClipFacts
 
 RecordStatus = Literal["claimed", "submitted", "completed", "stored", "failed", "unknown"]  # a row's state: see above
 OUTCOME_UNKNOWN: tuple[RecordStatus, ...] = ("claimed", "unknown")  # a create may have reached the service
@@ -96,11 +96,11 @@ class Record:
     shared: str | None = None
 
     @property
-    def clip(self) -> ClipFacts | None:
+    def clip(self) -> FileFacts | None:
         """The facts of the clip this request stored, when it stored one."""
         if self.clip_sha256 is None:
             return None
-        return ClipFacts(self.clip_sha256, self.clip_size or 0, self.clip_mtime_ns or 0)
+        return FileFacts(self.clip_sha256, self.clip_size or 0, self.clip_mtime_ns or 0)
 
     @property
     def outcome_unknown(self) -> bool:
@@ -223,7 +223,7 @@ class State:
     def completed(self, backend: str, request_hash: str, video_url: str) -> None:
         self._move(backend, request_hash, "completed", "video_url = ?", video_url)
 
-    def stored(self, backend: str, request_hash: str, clip: ClipFacts) -> None:
+    def stored(self, backend: str, request_hash: str, clip: FileFacts) -> None:
         self._move(backend, request_hash, "stored", "clip_sha256 = ?, clip_size = ?, clip_mtime_ns = ?, error = NULL",
                    clip.sha256, clip.size, clip.mtime_ns)
 
@@ -239,7 +239,7 @@ class State:
 
     def adopt(self, backend: str, request_hash: str, shot_id: str, *, model: str | None = None, seed: int | None = None,
               generation_id: str | None = None, video_url: str | None = None, usd_spent: float = 0.0,
-              clip: ClipFacts | None = None) -> None:
+              clip: FileFacts | None = None) -> None:
         """Record a clip this state did not produce (found in the store, or from the lock file)."""
         now = time.time()
         status: RecordStatus = "stored" if clip else "completed" if video_url else "submitted"

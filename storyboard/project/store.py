@@ -10,10 +10,9 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..files import atomic_path, atomic_write_bytes, file_sha256
+from ..files import FileFacts, atomic_path, atomic_write_bytes
 from ..model import STATE_DIR
 
 
@@ -97,26 +96,11 @@ class ClipStore:
             ignore.write_text("# storyboard's local state: generated clips and caches\n*\n")
 
 
-@dataclass(frozen=True)
-class ClipFacts:
-    sha256: str
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, path: Path) -> ClipFacts:
-        stat = path.stat()
-        return cls(file_sha256(path), stat.st_size, stat.st_mtime_ns)
-
-
-def clip_is_intact(path: Path, recorded: ClipFacts | None) -> bool | None:
+def clip_is_intact(path: Path, recorded: FileFacts | None) -> bool | None:
     """True if `path` is the clip whose facts were `recorded`; False if it is missing or damaged;
     None if there is a file but nothing to check it against."""
     if not path.is_file():
         return False
     if recorded is None:
         return None if path.stat().st_size > 0 else False
-    stat = path.stat()
-    if (stat.st_size, stat.st_mtime_ns) == (recorded.size, recorded.mtime_ns):
-        return True  # unchanged since its checksum was taken; rehashing every clip would make re-renders slow
-    return ClipFacts.of(path).sha256 == recorded.sha256
+    return recorded.describe(path)
