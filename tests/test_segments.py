@@ -137,13 +137,20 @@ def test_swapped_kept_segments_are_encoded_again(clips, tmp_path):
     assert center_flash_times(film) == flashes and decode_errors(film) == ""
 
 
-def test_a_kept_segment_overwritten_with_garbage_of_its_size_is_encoded_again(clips, tmp_path):
+def _crossfaded_once(clips: dict[str, Path], tmp_path: Path) -> tuple[list[Piece], FilmSettings, Path, Path, list[float]]:
+    """Two clips crossfaded, assembled once with its segments kept: the pieces, the settings, the film, the
+    largest kept segment and the film's flash times."""
     kept, film = tmp_path / "kept", tmp_path / "film.mp4"
     pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
     settings = FilmSettings(size=(1280, 720), fps=FPS)
     assemble(pieces, film, settings, kept=kept)
-    flashes = center_flash_times(film)
     segment = max((kept / "segments").glob("*.mp4"), key=lambda path: path.stat().st_size)
+    return pieces, settings, film, segment, center_flash_times(film)
+
+
+def test_a_kept_segment_overwritten_with_garbage_of_its_size_is_encoded_again(clips, tmp_path):
+    pieces, settings, film, segment, flashes = _crossfaded_once(clips, tmp_path)
+    kept = tmp_path / "kept"
     data = bytearray(segment.read_bytes())
     middle = len(data) // 2
     data[middle:middle + 4096] = bytes(4096)  # the container intact, the picture in the middle of it not
@@ -158,12 +165,8 @@ def test_a_kept_segment_rewritten_with_its_old_mtime_is_found_when_the_film_fail
     """Its size, mtime and inode as recorded: reused at first, but the film that fails to join sends it to be hashed."""
     import os
 
-    kept, film = tmp_path / "kept", tmp_path / "film.mp4"
-    pieces = [Piece(clips["wide24"]), Piece(clips["wide24_b"], transition="crossfade", transition_duration=0.5)]
-    settings = FilmSettings(size=(1280, 720), fps=FPS)
-    assemble(pieces, film, settings, kept=kept)
-    flashes = center_flash_times(film)
-    segment = max((kept / "segments").glob("*.mp4"), key=lambda path: path.stat().st_size)
+    pieces, settings, film, segment, flashes = _crossfaded_once(clips, tmp_path)
+    kept = tmp_path / "kept"
     facts = segment.stat()
     with open(segment, "r+b") as file:  # the same inode
         file.write(b"\0" * facts.st_size)
