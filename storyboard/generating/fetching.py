@@ -274,7 +274,6 @@ class Sources:
         return destination
 
 
-
 async def quietly(step: Awaitable[None]) -> None:
     """A step of the shared cache that the render does without when the cache cannot be used."""
     with contextlib.suppress(Off):
