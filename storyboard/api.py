@@ -49,7 +49,9 @@ def load(source: Source) -> Storyboard:
 
 def plan(source: Source, backend: str | Backend | None = None) -> Plan:
     """Every take's request, hash and estimated cost, what `backend` already has of it, and what
-    changed since the last render (held shots keep their clip). Sends nothing. Without `backend`:
+    changed since the last render (held shots keep their clip). Sends nothing but, for the paid
+    backend, a look at the service's price list (no key; `plan.prices` says where the prices came
+    from). Without `backend`:
     STORYBOARD_BACKEND, the file's `render.backend`, the last render's, else the preview."""
     from .backends import plan_for
 
@@ -185,7 +187,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
             keep_going: bool, resubmit: bool | Iterable[str], max_cost: float | None, takes: int | None,
             confirm: Callable[[Spend], bool] | None, on_event: Callable[[Event], None] | None) -> RenderResult:
     from .assembling.film import assemble_film
-    from .backends import check_backend, choose_backend, get_backend
+    from .backends import check_backend, choose_backend, get_backend, prices_for
     from .cache.settings import shared_settings
     from .files import remove_leftovers
     from .generating import GenerateOptions, generate, open_shared_cache
@@ -208,7 +210,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
         store.remove_leftovers()
         remove_leftovers(board.output.path)
-        the_plan = stock(board, engine.name, paid=engine.paid)
+        the_plan = stock(board, engine.name, paid=engine.paid, prices=prices_for(board, engine))
         selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
         consent = _consent(the_plan, resubmit)
         check_holds(the_plan)

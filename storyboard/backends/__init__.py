@@ -17,6 +17,7 @@ from ..planning.inventory import take_stock as _take_stock
 from .base import Backend, Job, Submission
 
 if TYPE_CHECKING:
+    from ..loading.prices import PriceList
     from ..model import Storyboard
     from ..planning.plans import Plan, ShotPlan
 
@@ -36,6 +37,7 @@ __all__ = [
     "get_backend",
     "on_the_service",
     "plan_for",
+    "prices_for",
     "store_name",
 ]
 
@@ -75,10 +77,30 @@ def get_backend(name: str, storyboard: Storyboard) -> Backend:
 
 def plan_for(storyboard: Storyboard, backend: str | Backend = "preview") -> Plan:
     """Every take's request, hash and cost, what `backend` already has of it, and what changed since
-    the last render (held shots keep their clip)."""
+    the last render (held shots keep their clip). For the paid backend the prices are the service's
+    live price list (see `prices_for`); for any other, its copy kept here, else the built-in tables."""
+    prices = prices_for(storyboard, backend)
     if isinstance(backend, str):
-        return _stock(storyboard, store_name(backend), paid=backend_class(backend).paid)
-    return _stock(storyboard, backend.name, paid=backend.paid)
+        return _stock(storyboard, store_name(backend), paid=backend_class(backend).paid, prices=prices)
+    return _stock(storyboard, backend.name, paid=backend.paid, prices=prices)
+
+
+def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
+    """The prices of the models `storyboard` generates with: the service's catalogue, asked (with the
+    ETag of the copy kept in the state folder) only when `backend` is the service, since only then is
+    money about to be spent; otherwise the kept copy, else the model profiles' built-in tables."""
+    from ..project.store import ClipStore
+    from .addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL
+    from .aimlapi.catalogue import read_prices
+
+    models = list(dict.fromkeys(shot.model for shot in storyboard.shots if shot.clip is None))
+    if isinstance(backend, str):
+        live, base_url = backend == PAID_BACKEND, os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
+    else:
+        base_url = getattr(backend, "base_url", None) or ""  # a backend of the caller's own has no catalogue
+        live = backend.paid and bool(base_url)
+        base_url = base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
+    return read_prices(models, ClipStore(storyboard.root).root, base_url, live=live)
 
 
 def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:

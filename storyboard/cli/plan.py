@@ -42,13 +42,17 @@ def command(file: str, as_json: bool, bodies: bool, backend: str | None, takes: 
     count = len(the_plan.shots)
     click.echo(textwrap.fill(f"{board.title} — {file}: {count} shot{'' if count == 1 else 's'}, clips from the {backend} "
                              f"backend ({_where(backend)})", width=WIDTH, subsequent_indent="  ") + "\n")
-    rows = [["#", "shot", "status", "length", "est.", "notes"]]
+    on_service = on_the_service(the_plan)
+    charged = {take.key: take.charged_usd for take in on_service.requests if take.charged_usd is not None}
+    rows = [["#", "shot", "status", "length", "est.", *(["charged"] if charged else []), "notes"]]
     for number, item in enumerate(the_plan.shots, start=1):
         takes_of = the_plan.takes(item.id) if item.takes > 1 else [item]
         for take in takes_of:
+            cost = [_usd(take.estimated_usd) if take.footage is None else ""]
+            if charged:
+                cost.append(_usd(charged[take.key]) if take.key in charged else "")
             rows.append([str(number) if take is takes_of[0] else "", take.key, take.status,
-                         f"{take.duration:g} s" if take.footage is None else "", _usd(take) if take.footage is None else "",
-                         _notes(the_plan, item, take)])
+                         f"{take.duration:g} s" if take.footage is None else "", *cost, _notes(the_plan, item, take)])
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -56,7 +60,8 @@ def command(file: str, as_json: bool, bodies: bool, backend: str | None, takes: 
             _echo_body(the_plan, row[1])
     click.echo()
     shown = sorted({item.status for item in the_plan.requests})
-    for text in [*_summary(the_plan, backend), *map(str, the_plan.changes()),
+    for text in [*_summary(the_plan, backend, on_service), the_plan.prices.describe(the_plan.models),
+                 *on_service.charge_warnings(), *map(str, the_plan.changes()),
                  "statuses: " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown),
                  *([] if bodies else [f"each request as sent: storyboard plan {file} --bodies (or --json)"])]:
         click.echo(textwrap.fill(text, width=WIDTH, subsequent_indent="  ", break_on_hyphens=False))
@@ -95,11 +100,11 @@ def _where(backend: str) -> str:
     return backend_class(backend).where if not backend_class(backend).paid else service_where()
 
 
-def _usd(item: ShotPlan) -> str:
-    return "?" if item.estimated_usd is None else f"${item.estimated_usd:.2f}"
+def _usd(amount: float | None) -> str:
+    return "?" if amount is None else f"${amount:.2f}"
 
 
-def _summary(the_plan: Plan, backend: str) -> list[str]:
+def _summary(the_plan: Plan, backend: str, paid: Plan) -> list[str]:
     """What rendering would make, and what it would cost on the real service: from that service's own
     store and records, whichever backend the plan was made for (a preview clip saves nothing there)."""
     generated = [item for item in the_plan.requests if item.footage is None]
@@ -108,8 +113,12 @@ def _summary(the_plan: Plan, backend: str) -> list[str]:
     noun = "take" if any(item.takes > 1 for item in generated) else "shot"
     lines = [f"{len(missing)} of {len(generated)} generated {noun}{'' if len(generated) == 1 else 's'} to make with the "
              f"{backend} backend" + (" (free)" if free else "")]
-    paid = on_the_service(the_plan)
     to_pay = [item for item in paid.requests if item.to_pay]
     lines.append(f"with --backend {PAID_BACKEND}, on {service_where()}: {len(to_pay)} to pay, estimated ${paid.missing_usd:.2f} "
                  f"(every {noun} ${paid.estimated_usd:.2f}); {len(generated) - len(to_pay)} already there")
+    made = [item for item in paid.requests if item.charged_usd is not None]
+    if made:
+        estimated = round(sum({item.hash: item.estimated_usd or 0.0 for item in made}.values()), 6)
+        lines.append(f"charged by the service for the {len(made)} made: ${paid.charged_usd:.2f} "
+                     f"(estimated now at ${estimated:.2f})")
     return lines

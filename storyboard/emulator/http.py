@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from . import faults, hostile
+from .catalogue import PricesByModel
 from .faults import canonical_json
 from .service import Service
 from .validation import Refusal
@@ -29,6 +30,7 @@ API_PREFIX = "/v2"
 GENERATIONS_PATH = f"{API_PREFIX}/video/generations"
 FILES_PREFIX = "/files/"
 STATS_PATH = "/_emulator/stats"
+CATALOGUE_PATH = "/v1/models"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a 7 MB first frame as a data: URI fits
 
 EXPIRED_BODY = (
@@ -54,9 +56,10 @@ class Emulator(Service):
         seed: int = 0,
         work_dir: str | os.PathLike[str] | None = None,
         profiles_from: str | os.PathLike[str] | None = None,
+        prices: PricesByModel | None = None,
     ):
         super().__init__(api_key=api_key, latency=latency, faults=faults, seed=seed, work_dir=work_dir,
-                         profiles_from=profiles_from)
+                         profiles_from=profiles_from, prices=prices)
         try:
             self._server = bind_server(host, port, self)
         except OSError:
@@ -168,6 +171,10 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         path, _, query = self.path.partition("?")
+        if method == "GET" and path.rstrip("/") == CATALOGUE_PATH:  # public, free, and counted apart
+            status, body, etag = self.emulator.catalogue.answer(urllib.parse.parse_qs(query), self.headers.get("If-None-Match"))
+            self._send(status, body, "application/json", {"ETag": etag})
+            return
         if not path.startswith("/_emulator/"):
             self.emulator.count("requests")
         try:
@@ -233,7 +240,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._hang_up()
             return
         answer = {"id": generation.id, "status": "queued", "meta": {"usage": generation.usage()}}
-        self._send_json(201, answer, {"Idempotent-Replayed": "true"} if replayed else None)
+        headers = {"x-aimlapi-usd-spent": f"{generation.usd_spent:.9f}"}
+        self._send_json(201, answer, headers | ({"Idempotent-Replayed": "true"} if replayed else {}))
 
     def _poll(self, query: dict[str, list[str]]) -> None:
         emulator = self.emulator

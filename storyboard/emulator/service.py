@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import UsageError
 from ..loading.profiles import ModelProfile, load_profiles
 from ..media import frame_size
+from .catalogue import Catalogue, PricesByModel
 from .faults import FaultDraws, canonical_json, parse_faults
 from .references import Reference, UnusableReference, gather_references
 from .validation import Refusal, validate_request
@@ -63,9 +64,12 @@ class Service:
         seed: int = 0,
         work_dir: str | os.PathLike[str] | None = None,
         profiles_from: str | os.PathLike[str] | None = None,
+        prices: PricesByModel | None = None,
     ):
         """`profiles_from`: a project folder whose `models/` profiles the service also honours, standing
-        for an account whose models accept more than the published contract (e.g. 2 s clips)."""
+        for an account whose models accept more than the published contract (e.g. 2 s clips).
+        `prices`: USD per second by model and resolution, quoted by its catalogue and charged instead of
+        the profiles' tables."""
         if latency < 0:
             raise UsageError("latency must not be negative")
         self.latency = float(latency)
@@ -73,6 +77,7 @@ class Service:
         self.faults = FaultDraws(seed, parse_faults(faults))
         self._api_key = api_key
         self._profiles = load_profiles(Path(profiles_from) if profiles_from is not None else None)
+        self.catalogue = Catalogue(self._profiles, prices)
         self._owns_work_dir = work_dir is None
         self.work_dir = Path(tempfile.mkdtemp(prefix="storyboard-emulator-") if work_dir is None else work_dir)
         (self.work_dir / "clips").mkdir(parents=True, exist_ok=True)
@@ -97,7 +102,9 @@ class Service:
         """Counts so far; `requests` covers every request except those to `/_emulator/`. `creates`
         counts generations made (and billed); `idempotent_replays` the creates answered with the
         generation an earlier create of the same `Idempotency-Key` made; `failed` the generations
-        that ended in the `error` status."""
+        that ended in the `error` status; `usd_spent` what the account is billed (failed generations
+        are not); `catalogue_requests` the price list's requests, of which `catalogue_answers` were
+        answered in full and `catalogue_not_modified` with 304 (none counts among `requests`)."""
         now = time.monotonic()
         with self._lock:
             states = [self._status(generation, now) for generation in self._generations.values()]
@@ -106,7 +113,10 @@ class Service:
                 "completed": states.count("completed"),
                 "failed": states.count("error"),
                 "in_progress": states.count("queued") + states.count("generating"),
-                "usd_spent": round(sum(g.usd_spent for g in self._generations.values()), 4),
+                # failed generations are billed nothing; the others' charge stands from the create on
+                "usd_spent": round(sum(g.usd_spent for g, state in zip(self._generations.values(), states, strict=True)
+                                       if state != "error"), 6),
+                **self.catalogue.counts,
                 "faults": self.faults.injected(),
             }
 
@@ -139,7 +149,7 @@ class Service:
         """Accept and bill a validated request, and set a worker on making its clip: (the generation,
         False). With `idempotency` (account, key) seen before: (that earlier generation, True),
         nothing made or billed; the same key with another request body is refused (422)."""
-        usd = profile.estimate_usd(body.get("resolution"), body.get("duration")) or 0.0
+        usd = self.catalogue.charge(profile, body)
         canonical = canonical_json(body)
         with self._lock:
             earlier = self._by_idempotency_key.get(idempotency) if idempotency else None

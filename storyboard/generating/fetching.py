@@ -220,18 +220,20 @@ class Sources:
         self.run.outcome.locked[item.hash] = Entry(  # numbered and marked as the film's by the render (generating.generate)
             request=item.hash, backend=self.run.engine.name, model=record.model, seed=record.seed,
             generation=record.generation_id, video_url=record.video_url, clip_sha256=record.clip_sha256,
-            usd=round(record.usd_spent, 4))
+            usd=round(record.usd_spent, 6), estimated_usd=item.estimated_usd)
 
     def job(self, item: ShotPlan, first_frame: Path | None = None) -> Job:
         return Job(item, first_frame, report=lambda message: self.run.emit(Event(item.key, "note", message)))
 
-    def failed(self, item: ShotPlan, reason: str, *, mark: FailureMark | None = None, advice: str = "") -> ShotFailed:
+    def failed(self, item: ShotPlan, reason: str, *, mark: FailureMark | None = None, advice: str = "",
+               refunded: float = 0.0) -> ShotFailed:
         """The one path of a shot that failed: its request is marked `failed` or `unknown` (with
         `reason`) in the render state when asked, new submissions stop (unless keep-going), and
-        the error to raise, with `advice` for the user."""
+        the error to raise, with `advice` for the user. `refunded`: the charge of a generation that
+        failed, which is not billed."""
         try:
             if mark == "failed":
-                self.run.state.failed(self.run.engine.name, item.hash, reason)
+                self.run.state.failed(self.run.engine.name, item.hash, reason, refunded)
             elif mark == "unknown":
                 self.run.state.unknown(self.run.engine.name, item.hash, reason)
         except StateError as error:  # the shot fails all the same, saying why its mark is missing

@@ -34,6 +34,7 @@ class Generator:
                  emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None = None):
         self.run = Run(the_plan, engine, store, state, locked, emit, options, shared)
         self.sources = Sources(self.run)
+        self._counted: dict[str, float] = {}  # by request hash: what this render counted as spent on its create
 
     @property
     def outcome(self) -> Outcome:
@@ -138,7 +139,8 @@ class Generator:
             if self.run.shared is not None:  # stopped before its claim recorded the generation id: others wait for it
                 await quietly(self.run.shared.resumed(item, record.generation_id, record.usd_spent))
             async with self.run.slots:
-                await self._follow(item, self.sources.job(item), Submission(record.generation_id), record.attempts)
+                await self._follow(item, self.sources.job(item), Submission(record.generation_id, record.usd_spent or None),
+                                   record.attempts)
             return
         if await self.sources.from_cache(item):
             return
@@ -222,6 +224,7 @@ class Generator:
                 reported = None
             cost = reported if reported is not None else (item.estimated_usd if self.run.engine.paid else 0.0)
             self.run.outcome.usd_spent += cost or 0.0  # paid, whether or not the render state can record it
+            self._counted[item.hash] = cost or 0.0
             unrecorded = await self._record_submitted(item, submission.generation_id, reported)
             if self.run.shared is not None:
                 await quietly(self.run.shared.submitted(item, submission.generation_id, reported))
@@ -238,6 +241,20 @@ class Generator:
                     raise self._unrecorded(item, submission.generation_id, unrecorded)
                 raise asyncio.CancelledError  # recorded: the next render follows it
             await self._follow(item, job, submission, attempt, (unrecorded, reported) if unrecorded else None)
+
+    def _not_billed(self, item: ShotPlan, submission: Submission) -> float:
+        """A generation that failed is billed nothing: what this render counted for its create comes off
+        its spend (and so off every budget); returns what its create reported charging, for the render
+        state to take off."""
+        reported = submission.usd_spent if submission.usd_spent is not None and 0 <= submission.usd_spent < math.inf \
+            else None
+        counted = self._counted.pop(item.hash, 0.0)  # a generation resumed from an earlier render counted there
+        if counted:
+            self.run.outcome.usd_spent = max(0.0, self.run.outcome.usd_spent - counted)
+            self.run.emit(Event(item.key, "note", f"the generation failed, so it is not billed: {counted:.2f} USD "
+                                f"taken off (total {self.run.outcome.usd_counted:.2f} USD)",
+                                total_usd=self.run.outcome.usd_counted))
+        return reported or 0.0
 
     def _maybe_billed(self, item: ShotPlan, estimate: float) -> None:
         """A create whose answer never came may have been billed: it counts against every budget (this
@@ -283,7 +300,8 @@ class Generator:
         except GenerationFailed as error:
             if self.run.shared is not None:
                 await quietly(self.run.shared.failed(item, str(error)))
-            raise self.sources.failed(item, str(error), mark="failed") from None
+            refunded = self._not_billed(item, submission)
+            raise self.sources.failed(item, str(error), mark="failed", refunded=refunded) from None
         except SubmissionUnknown as error:
             raise self.sources.failed(item, str(error), mark="unknown", advice="check the generation on the service, "
                                f"then render with --resubmit {item.id} to submit it again") from None

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InvalidStoryboard
+from ..loading.prices import BUILT_IN, PriceList
 from ..model import Storyboard
 from ..project.lockfile import Entry, LockFile, by_request, in_film
 from ..project.state import InFilm, Record, State
@@ -19,9 +20,10 @@ from .plans import Plan, ShotPlan, TakeStatus, make_plan
 HAD_WITHOUT_CREATE: tuple[TakeStatus, ...] = ("cached", "download", "resume")  # the clip is had without a new create
 
 
-def stock(storyboard: Storyboard, backend: str, *, paid: bool) -> Plan:
-    """The plan for `backend` (a store name): each shot's clip in the last film (render state, else
-    storyboard.lock) held where the shot says `hold: true`, and every take's status."""
+def stock(storyboard: Storyboard, backend: str, *, paid: bool, prices: PriceList = BUILT_IN) -> Plan:
+    """The plan for `backend` (a store name), its estimates at `prices`: each shot's clip in the last
+    film (render state, else storyboard.lock) held where the shot says `hold: true`, every take's
+    status, and what the service charged for the takes it made."""
     store = ClipStore(storyboard.root)
     recorded: dict[str, InFilm] = {}
     if store.state_path.exists():
@@ -34,7 +36,7 @@ def stock(storyboard: Storyboard, backend: str, *, paid: bool) -> Plan:
     previous = {shot.id: recorded[shot.id].request_hash if shot.id in recorded else locked[shot.id]
                 for shot in storyboard.shots if shot.id in recorded or shot.id in locked}
     kept = {shot.id: previous[shot.id] for shot in storyboard.shots if shot.hold and shot.id in previous}
-    the_plan = make_plan(storyboard, kept)
+    the_plan = make_plan(storyboard, kept, prices)
     # A held clip was made from an earlier request: show that one where it was recorded.
     shots = [replace(item, body=recorded[item.id].body or item.body) if item.held and item.id in recorded else item
              for item in the_plan.shots]
@@ -63,7 +65,7 @@ def check_holds(the_plan: Plan) -> None:
 
 
 def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
-    """`the_plan` with each generated take's status for `backend`."""
+    """`the_plan` with each generated take's status for `backend`, and its charge where one is known."""
     board = the_plan.storyboard
     store = ClipStore(board.root)
     state = State(store.state_path, read_only=True) if store.state_path.exists() else None
@@ -75,10 +77,23 @@ def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
             for item in the_plan.requests
             if item.footage is None
         }
+        charged = {item.hash: usd for item in the_plan.requests if item.footage is None
+                   for usd in [_charged(state.get(backend, item.hash) if state else None, locked.get(item.hash), backend)]
+                   if usd is not None} if paid else {}
     finally:
         if state is not None:
             state.close()
-    return the_plan.with_statuses(backend, statuses, paid=paid)
+    return the_plan.with_statuses(backend, statuses, paid=paid, charged=charged)
+
+
+def _charged(record: Record | None, entry: Entry | None, backend: str) -> float | None:
+    """What the service charged for a request, as the render state (else storyboard.lock) records it:
+    None while nothing says (never made, its outcome unknown, or no figure was given)."""
+    if record is not None and record.status in ("submitted", "completed", "stored") and record.usd_spent > 0:
+        return record.usd_spent
+    if entry is not None and entry.backend == backend and entry.usd:
+        return entry.usd
+    return None
 
 
 def _status(item: ShotPlan, clip: Path, record: Record | None, entry: Entry | None, backend: str, paid: bool) -> TakeStatus:

@@ -6,12 +6,15 @@
 """
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from ..files import file_sha256
+from ..loading.prices import BUILT_IN, PriceList, differs
 from ..loading.profiles import ModelProfile
 from ..model import FrameOf, Reference, Shot, Storyboard, request_body
 from .request import request_hashes
@@ -44,6 +47,12 @@ class ShotPlan:
     take: int = 1  # which of the shot's takes this request is
     takes: int = 1  # how many the shot has
     held: bool = False  # `hold: true` keeps this clip though the shot's request has changed since
+    charged_usd: float | None = None  # what the service charged for this request, once known (its records)
+
+    @property
+    def charge_differs(self) -> bool:
+        """What was charged differs from the estimate by more than 1 %."""
+        return differs(self.estimated_usd, self.charged_usd)
 
     @property
     def cached(self) -> bool:
@@ -90,6 +99,7 @@ class ShotPlan:
             "cached": self.cached,
             "status": self.status,
             "estimated_usd": self.estimated_usd,
+            "charged_usd": self.charged_usd,
             "body": self.body,
             "references": [
                 {"kind": ref.kind, "source": ref.source, "sha256": file_sha256(ref.path) if ref.path else None}
@@ -127,6 +137,7 @@ class Plan:
     paid: bool = False  # whether that backend's clips are paid for
     others: list[ShotPlan] = field(default_factory=list)  # the takes not in the film
     previous: dict[str, str] = field(default_factory=dict)  # shot id -> request hash of its clip in the last film
+    prices: PriceList = BUILT_IN  # where the estimates' prices came from
 
     def shot(self, shot_id: str) -> ShotPlan:
         """The take in the film of the shot `shot_id`. Raises KeyError naming the shots there are."""
@@ -169,11 +180,35 @@ class Plan:
         missing = {item.hash: item.estimated_usd or 0 for item in self.requests if item.to_pay}
         return round(sum(missing.values()), 4)
 
-    def with_statuses(self, backend: str, statuses: dict[str, TakeStatus], *, paid: bool) -> Plan:
-        """This plan with each take's status (by key) as found for `backend`."""
+    @property
+    def charged_usd(self) -> float:
+        """What the service charged for the takes whose charge is known, identical requests once."""
+        return round(sum({item.hash: item.charged_usd for item in self.requests if item.charged_usd is not None}.values()), 6)
+
+    def charge_warnings(self) -> list[str]:
+        """One line per take whose charge differs from its estimate by more than 1 %."""
+        lines = []
+        for item in {take.hash: take for take in self.requests if take.charge_differs}.values():
+            estimated, charged = item.estimated_usd or 0.0, item.charged_usd or 0.0
+            change = (charged - estimated) / estimated * 100 if estimated else math.inf
+            lines.append(f"warning: shot {item.key!r} was charged {charged:.4f} USD, estimated {estimated:.4f} USD "
+                         f"({change:+.1f} %); the prices may have changed since (see `prices:` above)")
+        return lines
+
+    def with_statuses(self, backend: str, statuses: dict[str, TakeStatus], *, paid: bool,
+                      charged: dict[str, float] | None = None) -> Plan:
+        """This plan with each take's status (by key) as found for `backend`, and what it charged (by request hash)."""
+        charges = charged or {}
+
         def found(items: list[ShotPlan]) -> list[ShotPlan]:
-            return [replace(item, status=statuses.get(item.key, item.status)) for item in items]
+            return [replace(item, status=statuses.get(item.key, item.status), charged_usd=charges.get(item.hash))
+                    for item in items]
         return replace(self, shots=found(self.shots), others=found(self.others), backend=backend, paid=paid)
+
+    @property
+    def models(self) -> list[str]:
+        """The models the generated takes use, in storyboard order."""
+        return list(dict.fromkeys(item.shot.model for item in self.requests if item.footage is None))
 
     def changes(self) -> list[Change]:
         """What was edited since the last render, and what each edit regenerates: a shot whose clip in
@@ -209,15 +244,18 @@ class Plan:
             "shots": [item.to_dict() | {"takes": [take.to_dict() for take in self.takes(item.id)]} for item in self.shots],
             "estimated_usd": self.estimated_usd,
             "missing_usd": self.missing_usd,
+            "charged_usd": self.charged_usd,
+            "prices": self.prices.to_dict() | {"said": self.prices.describe(self.models)},
             "missing": [item.key for item in self.requests if item.to_pay],
             "changes": [vars(change) | {"message": str(change)} for change in self.changes()],
         }
 
 
-def make_plan(storyboard: Storyboard, kept: dict[str, str] | None = None) -> Plan:
-    """Resolve every take of every shot into its request, hash and estimated cost. Looks at nothing
-    but the storyboard and its files (and `kept`: held shots' clips, by shot id, see
-    request.request_hashes); every generated take starts as `missing`."""
+def make_plan(storyboard: Storyboard, kept: dict[str, str] | None = None, prices: PriceList = BUILT_IN) -> Plan:
+    """Resolve every take of every shot into its request, hash and estimated cost (at `prices`, the
+    service's price list, else each profile's table). Looks at nothing but the storyboard and its files
+    (and `kept`: held shots' clips, by shot id, see request.request_hashes); every generated take
+    starts as `missing`."""
     takes = request_hashes(storyboard, kept)
     chosen: list[ShotPlan] = []
     others: list[ShotPlan] = []
@@ -238,11 +276,16 @@ def make_plan(storyboard: Storyboard, kept: dict[str, str] | None = None) -> Pla
                 body=body,
                 depends_on=[shot.first_frame.shot] if isinstance(shot.first_frame, FrameOf) else [],
                 hash=request.hash,
-                estimated_usd=profile.estimate_usd(body.get("resolution"), body.get("duration")),
+                estimated_usd=prices.estimate_usd(profile, functools.partial(_setting, body, profile)),
                 references=references,
                 take=request.take,
                 takes=len(takes[shot.id]),
                 held=request.held,
             )
             (chosen if request.held or request.take == shot.take else others).append(item)
-    return Plan(storyboard, chosen, others=others)
+    return Plan(storyboard, chosen, others=others, prices=prices)
+
+
+def _setting(body: dict[str, Any], profile: ModelProfile, name: str) -> Any:
+    """The value the service uses for `name`: what is sent, else the model's default."""
+    return body.get(name, profile.default(name))

@@ -36,7 +36,8 @@ class Entry:
     generation: str | None = None
     video_url: str | None = None
     clip_sha256: str | None = None
-    usd: float | None = None
+    usd: float | None = None  # what the service charged for it
+    estimated_usd: float | None = None  # what it was estimated at when it was made
     take: int | None = None  # which of the shot's takes (when it has several)
     film: bool = False  # the clip in the film
 
@@ -127,6 +128,7 @@ def _entry(values: dict[str, Any]) -> Entry:
         return None if value is None or isinstance(value, (dict, list)) else str(value)
 
     seed, usd, take = values.get("seed"), values.get("usd"), values.get("take")
+    estimated = values.get("estimated_usd")
     return Entry(
         request=str(values["request"]),
         backend=text("backend") or "",
@@ -136,6 +138,7 @@ def _entry(values: dict[str, Any]) -> Entry:
         video_url=text("video_url"),
         clip_sha256=text("clip_sha256"),
         usd=known_usd(usd),
+        estimated_usd=known_usd(estimated),
         take=take if isinstance(take, int) and not isinstance(take, bool) and take > 0 else None,
         film=values.get("film") is True,
     )

@@ -231,8 +231,11 @@ class State:
         """Record that the shared cache `cache` holds this request's clip (it is not uploaded again)."""
         self._update(backend, request_hash, "shared = ?", cache)
 
-    def failed(self, backend: str, request_hash: str, error: str) -> None:
-        self._move(backend, request_hash, "failed", "error = ?", redact(error))
+    def failed(self, backend: str, request_hash: str, error: str, refunded: float = 0.0) -> None:
+        """The generation ended failed; `refunded`: what its create reported charging, which a failed
+        generation is not billed (the service rolls the hold back)."""
+        self._move(backend, request_hash, "failed", "error = ?, usd_spent = MAX(usd_spent - ?, 0)", redact(error),
+                   refunded)
 
     def unknown(self, backend: str, request_hash: str, error: str) -> None:
         self._move(backend, request_hash, "unknown", "error = ?", redact(error))

@@ -202,7 +202,7 @@ class AimlApiBackend:
             raise AmbiguousSubmission(self._ambiguous("the service sent a generation id that cannot be recorded "
                                                       "(it holds the API key, control characters, or is too long)"))
         self._started[generation_id] = self._clock()
-        return Submission(generation_id, usd_spent(data))
+        return Submission(generation_id, usd_spent(data, answer.headers))
 
     async def _follow(self, job: Job, generation_id: str) -> str:
         """Poll until `completed` (its video URL) or `error`; any status not understood is followed on."""

@@ -132,16 +132,17 @@ async def request_answer(client: httpx.AsyncClient, method: str, url: str, limit
         await response.aclose()
 
 
-def usd_spent(data: dict[str, Any]) -> float | None:
-    """`meta.usage.usd_spent` when it is a finite, non-negative number; None (unknown) otherwise."""
+def usd_spent(data: dict[str, Any], headers: httpx.Headers | None = None) -> float | None:
+    """What the call cost: `meta.usage.usd_spent`, else the `x-aimlapi-usd-spent` header, when it is a
+    finite, non-negative number; None (unknown) otherwise."""
     meta = data.get("meta")
     usage = meta.get("usage") if isinstance(meta, dict) else None
     spent = usage.get("usd_spent") if isinstance(usage, dict) else None
     if isinstance(spent, bool) or not isinstance(spent, (int, float)):
-        return None
+        spent = headers.get("x-aimlapi-usd-spent") if headers is not None else None
     try:
-        value = float(spent)
-    except OverflowError:
+        value = float(spent) if spent is not None else math.nan
+    except (OverflowError, ValueError):
         return None
     return value if math.isfinite(value) and value >= 0 else None
 

@@ -1,0 +1,167 @@
+"""The true price: the service's live price list (cached with its ETag), what each take was actually
+charged, estimate against charge, budgets counting the charge, and the model's reference limits."""
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+import yaml
+from conftest import said
+
+import storyboard
+from storyboard.backends.aimlapi.catalogue import catalogue_url
+from storyboard.loading.prices import PriceList, price_of
+
+# 2 s takes at 720p: the built-in table says 0.13 USD/s (0.26 a take); the emulator's price list says otherwise.
+BOARD = """
+storyboard: 1
+defaults: {resolution: 720p, duration: 2}
+shots:
+  - {id: one, prompt: a lighthouse at dusk, seed: 1}
+  - {id: two, prompt: waves on rocks, seed: 2}
+  - {id: three, prompt: a gull takes off, seed: 3, resolution: 1080p}
+output: {path: out/film.mp4}
+"""
+LIVE = {"alibaba/wan-2-7-r2v": {"720p": 0.0917, "1080p": 0.2113}}
+LIVE_TOTAL = round(2 * 0.0917 * 2 + 0.2113 * 2, 6)  # 0.7894
+TABLE_TOTAL = round(2 * 0.13 * 2 + 0.195 * 2, 6)  # 0.91
+PAID = ("render", "board.yaml", "--backend", "aimlapi", "--yes")
+
+
+def test_the_estimate_is_the_live_price_and_equals_the_charge_to_the_cent(project, run_cli, service):
+    emulator = service(latency=0.2, prices=LIVE)
+    project.write(BOARD)
+
+    code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["estimated_usd"] == pytest.approx(LIVE_TOTAL, abs=1e-6)
+    assert shown["prices"]["origin"] == "live"
+    assert shown["prices"]["where"] == catalogue_url(emulator.url)
+
+    code, out, err = run_cli(*PAID)
+    assert code == 0, out + err
+    charged = emulator.stats()["usd_spent"]
+    assert round(charged, 2) == round(LIVE_TOTAL, 2) and charged != pytest.approx(TABLE_TOTAL)
+    lock = yaml.safe_load((project.root / "storyboard.lock").read_text())
+    takes = [take for takes in lock["board.yaml"]["shots"].values() for take in takes]
+    assert sorted(take["usd"] for take in takes) == sorted(take["estimated_usd"] for take in takes)
+    assert sum(take["usd"] for take in takes) == pytest.approx(LIVE_TOTAL, abs=1e-6)
+
+    code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if line.startswith("#  shot"))
+    assert header.split()[:7] == ["#", "shot", "status", "length", "est.", "charged", "notes"]
+    row = next(line for line in out.splitlines() if line.startswith("3  three"))
+    assert row.split()[5:7] == ["$0.42", "$0.42"]  # the 1080p take: 2 s at 0.2113, estimated and charged
+    assert f"charged by the service for the 3 made: ${LIVE_TOTAL:.2f} (estimated now at ${LIVE_TOTAL:.2f})" in said(out)
+    assert "warning:" not in out
+
+
+def test_ten_plans_ask_for_the_price_list_once_then_only_whether_it_changed(project, run_cli, service):
+    emulator = service(prices=LIVE)
+    project.write(BOARD)
+    for _ in range(10):
+        code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+        assert code == 0, err
+        assert f"prices: the service's price list ({catalogue_url(emulator.url)})" in said(out)
+    stats = emulator.stats()
+    assert (stats["catalogue_requests"], stats["catalogue_answers"], stats["catalogue_not_modified"]) == (10, 1, 9)
+    assert stats["requests"] == 0  # the price list is free and public: nothing else was asked
+    kept = json.loads((project.root / ".storyboard" / "prices.json").read_text())
+    (copy,) = kept["catalogue"].values()
+    assert copy["etag"].startswith('W/"') and copy["data"][0]["id"] == "alibaba/wan-2-7-r2v"
+
+    emulator.catalogue.set_prices({"alibaba/wan-2-7-r2v": {"720p": 0.05, "1080p": 0.1}})  # the list changed
+    code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi", "--json")
+    assert json.loads(out)["estimated_usd"] == pytest.approx(2 * 0.05 * 2 + 0.1 * 2)
+    assert emulator.stats()["catalogue_answers"] == 2
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v2"
+
+
+def test_offline_the_plan_uses_the_kept_copy_then_the_built_in_table_and_says_which(project, run_cli, service,
+                                                                                   monkeypatch):
+    project.write(BOARD)
+    monkeypatch.setenv("AIMLAPI_BASE_URL", _closed_port())
+    code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["estimated_usd"] == pytest.approx(TABLE_TOTAL) and shown["prices"]["origin"] == "built-in"
+    assert "could not be read" in shown["prices"]["why"]
+
+    emulator = service(prices=LIVE)
+    assert run_cli("plan", "board.yaml", "--backend", "aimlapi")[0] == 0
+    emulator.stop()  # offline now: the copy kept in .storyboard/ answers
+    code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert code == 0, err
+    assert "prices: the service's price list as read" in said(out) and "kept in .storyboard/" in said(out)
+    assert f"estimated ${LIVE_TOTAL:.2f}" in said(out)
+
+    # a plan for the free preview never asks the catalogue, but uses the kept copy
+    code, out, _ = run_cli("plan", "board.yaml", "--json")
+    assert json.loads(out)["prices"]["origin"] == "cached"
+    assert storyboard.plan("board.yaml").estimated_usd == pytest.approx(LIVE_TOTAL)
+
+
+def test_a_failed_generation_is_not_billed_nor_counted(project, run_cli, service):
+    emulator = service(latency=0.2, prices=LIVE, faults="fail=1")
+    project.write(BOARD)
+    code, out, err = run_cli(*PAID, "--keep-going")
+    assert code != 0
+    assert emulator.stats()["usd_spent"] == 0 and emulator.stats()["failed"] == 3
+    assert "so it is not billed" in out + err
+    code, out, _ = run_cli("plan", "board.yaml", "--backend", "aimlapi", "--json")
+    assert json.loads(out)["charged_usd"] == 0
+
+
+def test_a_charge_unlike_the_estimate_is_warned(project, run_cli, service):
+    emulator = service(latency=0.2, prices=LIVE)
+    project.write(BOARD)
+    assert run_cli(*PAID)[0] == 0
+    emulator.catalogue.set_prices({"alibaba/wan-2-7-r2v": {"720p": 0.0917 * 1.02, "1080p": 0.2113}})  # +2 % at 720p
+    code, out, _ = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert code == 0
+    warnings = said(out).split("warning: ")[1:]
+    assert len(warnings) == 2 and all("was charged 0.1834 USD, estimated 0.1871 USD (-2.0 %)" in line for line in warnings)
+    emulator.catalogue.set_prices({"alibaba/wan-2-7-r2v": {"720p": 0.0917 * 1.005, "1080p": 0.2113}})  # within 1 %
+    assert "warning:" not in run_cli("plan", "board.yaml", "--backend", "aimlapi")[1]
+
+
+def test_the_budget_counts_the_charge(project, run_cli, service):
+    """The table prices the three takes at 0.91 USD, the service at 0.79: a budget of 0.80 lets them all through."""
+    emulator = service(latency=0.2, prices=LIVE)
+    project.write(BOARD)
+    code, out, err = run_cli(*PAID, "--max-cost", "0.80")
+    assert code == 0, out + err
+    assert emulator.stats()["creates"] == 3
+
+
+@pytest.mark.parametrize(("block", "expected"), [
+    ({"kind": "variants", "dimensions": ["resolution"],
+      "variants": [{"when": {"resolution": "720p"}, "price": 0.39, "unit": "second", "per": 1},
+                   {"when": {"resolution": "1080p"}, "price": 0.65, "unit": "second", "per": 1}]}, 3.25),
+    ({"kind": "variants", "dimensions": ["resolution", "duration"],
+      "variants": [{"when": {"resolution": "1080p", "duration": "5"}, "price": 1500, "unit": "video", "per": 1000}]}, 1.5),
+    ({"kind": "fixed", "units": [{"price": 130, "unit": "second", "per": 1000}]}, 0.65),
+    ({"kind": "variable"}, None),
+    ({"kind": "fixed", "units": [{"price": 2, "unit": "token", "per": 1000000}]}, None),
+    ({"kind": "variants", "dimensions": ["resolution"],
+      "variants": [{"when": {"resolution": "720p"}, "price": 0.39, "unit": "second", "per": 1}]}, None),
+])
+def test_price_blocks_are_read_as_documented(block, expected):
+    """`price` is for `per` units; a 5 s 1080p request here. What cannot be quoted is None (the table then)."""
+    settings = {"resolution": "1080p", "duration": 5}
+    assert price_of(block, settings.get) == (pytest.approx(expected) if expected is not None else None)
+    assert PriceList("live", {"m": block}).quoted_usd("m", settings.get) == price_of(block, settings.get)
+
+
+def test_the_catalogue_sits_beside_the_generation_routes():
+    assert catalogue_url("https://api.aimlapi.com/v2") == "https://api.aimlapi.com/v1/models"
+    assert catalogue_url("http://127.0.0.1:8765/v2/") == "http://127.0.0.1:8765/v1/models"
+    assert catalogue_url("https://proxy.example/aiml") == "https://proxy.example/aiml/v1/models"
