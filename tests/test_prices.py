@@ -10,7 +10,7 @@ import yaml
 from conftest import said
 
 import storyboard
-from storyboard.backends.aimlapi.catalogue import catalogue_url
+from storyboard.backends.pricelist import catalogue_url
 from storyboard.loading.prices import PriceList, price_of
 
 # 2 s takes at 720p: the built-in table says 0.13 USD/s (0.26 a take); the emulator's price list says otherwise.
@@ -165,3 +165,45 @@ def test_the_catalogue_sits_beside_the_generation_routes():
     assert catalogue_url("https://api.aimlapi.com/v2") == "https://api.aimlapi.com/v1/models"
     assert catalogue_url("http://127.0.0.1:8765/v2/") == "http://127.0.0.1:8765/v1/models"
     assert catalogue_url("https://proxy.example/aiml") == "https://proxy.example/aiml/v1/models"
+
+
+REFERENCES = """
+storyboard: 1
+shots:
+  - id: crowd
+    prompt: everyone dances
+    resolution: 720p
+    duration: 5
+    image_urls: [assets/red.png, assets/blue.png, assets/red.png, assets/blue.png]
+    video_urls: [assets/walk.mp4, assets/walk.mp4]
+  - {id: long, prompt: a long walk, resolution: 720p, duration: 15, video_urls: [assets/walk.mp4]}
+  - {id: fine, prompt: a short walk, resolution: 720p, duration: 10, video_urls: [assets/walk.mp4]}
+"""
+
+
+def test_limits_the_model_maker_documents_are_warnings_naming_their_source(project, run_cli):
+    project.write(REFERENCES)
+    (project.root / "models" / "short-clips.yaml").unlink()
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code == 0
+    warnings = [said(line) for line in err.splitlines() if "warning:" in line]
+    assert len(warnings) == 2, err
+    crowd, long = warnings
+    assert crowd.startswith("board.yaml:8:")
+    assert "shot 'crowd': it sends 4 reference images and 2 reference videos (6 combined)" in crowd
+    assert "documents at most 5 reference images and videos combined" in crowd
+    assert "(source: Alibaba Cloud Model Studio's Wan 2.7 reference-to-video API reference" in crowd
+    assert long.startswith("board.yaml:9:") and "shot 'long': it is 15 s long with a reference video" in long
+    assert "documents 2–10 s when a reference video is present" in long
+
+
+def test_a_model_profile_can_make_the_makers_limits_errors(project, run_cli):
+    project.write(REFERENCES)
+    (project.root / "models" / "short-clips.yaml").write_text(
+        "model: alibaba/wan-2-7-r2v\norigin_limits: {source: the maker's guide, references: 5, "
+        "durations_with_video: {minimum: 2, maximum: 10}, enforce: true}\n")
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code != 0
+    assert "board.yaml:8:" in err and "shot 'crowd': it sends 4 reference images and 2 reference videos" in said(err)
+    assert "shot 'long': it is 15 s long with a reference video" in said(err) and "(source: the maker's guide)" in said(err)
+    assert "warning:" not in err and "'fine'" not in err

@@ -91,7 +91,7 @@ def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
     money about to be spent; otherwise the kept copy, else the model profiles' built-in tables."""
     from ..project.store import ClipStore
     from .addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL
-    from .aimlapi.catalogue import read_prices
+    from .pricelist import kept_prices
 
     models = list(dict.fromkeys(shot.model for shot in storyboard.shots if shot.clip is None))
     if isinstance(backend, str):
@@ -100,7 +100,12 @@ def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
         base_url = getattr(backend, "base_url", None) or ""  # a backend of the caller's own has no catalogue
         live = backend.paid and bool(base_url)
         base_url = base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
-    return read_prices(models, ClipStore(storyboard.root).root, base_url, live=live)
+    folder = ClipStore(storyboard.root).root
+    if not live:
+        return kept_prices(models, folder, base_url, "the plan is not for the paid backend, so the catalogue was not asked")
+    from .aimlapi.catalogue import read_prices  # the HTTP client, only when the service is asked
+
+    return read_prices(models, folder, base_url)
 
 
 def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:

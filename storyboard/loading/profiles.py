@@ -61,6 +61,21 @@ _PROFILE_SCHEMA: dict[str, Any] = {
             },
         },
         "prompt_characters": {"type": "integer", "minimum": 1},
+        "origin_limits": {
+            "type": "object",
+            "required": ["source"],
+            "additionalProperties": False,
+            "properties": {
+                "source": {"type": "string", "minLength": 1},
+                "references": {"type": "integer", "minimum": 0},
+                "durations_with_video": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"minimum": {"type": "number"}, "maximum": {"type": "number"}},
+                },
+                "enforce": {"type": "boolean"},
+            },
+        },
         "pricing": {
             "type": "object",
             "additionalProperties": False,
@@ -79,6 +94,18 @@ _PART_SCHEMA: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
+class OriginLimits:
+    """Limits the model's maker documents that the service's published schema does not state: a
+    warning naming `source` when a request passes one (the service may accept it), an error when
+    the profile says `enforce: true`."""
+
+    source: str
+    references: int | None = None  # reference images and videos combined
+    durations_with_video: tuple[float | None, float | None] = (None, None)  # when a reference video is sent
+    enforce: bool = False
+
+
+@dataclass(frozen=True)
 class ModelProfile:
     model: str
     title: str
@@ -90,6 +117,7 @@ class ModelProfile:
     data_uri_fields: tuple[str, ...] = ()
     data_uri_max_bytes: int = 0
     prompt_characters: int | None = None  # how much of a prompt the model reads; None: no known limit
+    origin_limits: OriginLimits | None = None  # what the model's maker documents beyond the service's schema
 
     def allows(self, field: str) -> bool:
         return field in self.fields
@@ -197,7 +225,16 @@ def _complete(data: dict[str, Any], document: Document) -> ModelProfile:
         data_uri_fields=tuple(data.get("data_uri", {}).get("fields", ())),
         data_uri_max_bytes=data.get("data_uri", {}).get("max_bytes", 0),
         prompt_characters=data.get("prompt_characters"),
+        origin_limits=_origin_limits(data.get("origin_limits")),
     )
+
+
+def _origin_limits(data: dict[str, Any] | None) -> OriginLimits | None:
+    if data is None:
+        return None
+    durations = data.get("durations_with_video", {})
+    return OriginLimits(data["source"], data.get("references"), (durations.get("minimum"), durations.get("maximum")),
+                        data.get("enforce", False))
 
 
 @functools.cache

@@ -6,6 +6,7 @@ import jsonschema
 from ...errors import Problem
 from ...model import Shot, Storyboard, request_body
 from ..yaml_source import Document
+from .origin import origin_limit_problems
 from .timing import check_frame_time, check_transitions
 
 
@@ -34,6 +35,7 @@ def check_requests(storyboard: Storyboard) -> list[Problem]:
             problems += _request_problems(storyboard.document, shot, error)
         problems += check_frame_time(storyboard, shot, by_id)
     problems += check_transitions(storyboard)
+    problems += origin_limit_problems(storyboard, enforced=True)
     return problems
 
 
@@ -80,7 +82,8 @@ def _request_problem(document: Document, shot: Shot, error: jsonschema.Validatio
 
 def prompt_warnings(storyboard: Storyboard) -> list[Problem]:
     """Expanded prompts longer than their model reads: not an error (the service takes them), but
-    the end, where cast mentions often go, may be dropped without a word."""
+    the end, where cast mentions often go, may be dropped without a word. And requests passing a
+    limit the model's maker documents but the service does not (see `origin`)."""
     warnings = []
     for shot in storyboard.shots:
         profile = storyboard.profiles.get(shot.model)
@@ -91,4 +94,4 @@ def prompt_warnings(storyboard: Storyboard) -> list[Problem]:
                 f"warning: shot {shot.id!r}: the expanded prompt is {len(shot.prompt)} characters and {shot.model} reads "
                 f"about {limit}: what comes after \u201c\u2026{shot.prompt[limit - 24:limit]}\u201d may be ignored. "
                 "Shorten it, or put what matters (cast mentions) first"))
-    return warnings
+    return warnings + origin_limit_problems(storyboard, enforced=False)
