@@ -133,13 +133,43 @@ def test_a_charge_unlike_the_estimate_is_warned(project, run_cli, service):
     assert "warning:" not in run_cli("plan", "board.yaml", "--backend", "aimlapi")[1]
 
 
-def test_the_budget_counts_the_charge(project, run_cli, service):
+def test_the_budget_is_checked_at_the_live_price(project, run_cli, service):
     """The table prices the three takes at 0.91 USD, the service at 0.79: a budget of 0.80 lets them all through."""
     emulator = service(latency=0.2, prices=LIVE)
     project.write(BOARD)
     code, out, err = run_cli(*PAID, "--max-cost", "0.80")
     assert code == 0, out + err
     assert emulator.stats()["creates"] == 3
+
+
+def test_the_budget_counts_what_was_charged_once_known(project, service):
+    """Estimated at 0.10 USD a take, 0.30 for three, within a budget of 0.30; but the price triples once
+    the render is under way: the first create is charged 0.30, so nothing more fits."""
+    emulator = service(latency=0.2, prices={"alibaba/wan-2-7-r2v": {"720p": 0.05, "1080p": 0.05}})
+    project.write(BOARD.replace("resolution: 1080p", "resolution: 720p"))
+    events: list[storyboard.Event] = []
+
+    def confirm(spend: storyboard.Spend) -> bool:
+        assert spend.usd == pytest.approx(0.30)
+        emulator.catalogue.set_prices({"alibaba/wan-2-7-r2v": {"720p": 0.15}})
+        return True
+
+    with pytest.raises(storyboard.RenderError, match=r"would pass the budget of 0\.30 USD"):
+        storyboard.render("board.yaml", backend="aimlapi", jobs=1, max_cost=0.30, confirm=confirm,
+                          keep_going=True, on_event=events.append)
+    assert emulator.stats()["creates"] == 1 and emulator.stats()["usd_spent"] == pytest.approx(0.30)
+    assert [event.total_usd for event in events if event.state == "submitted"] == [pytest.approx(0.30)]
+
+
+def test_the_review_page_shows_estimate_against_charge_and_warns(project, run_cli, service):
+    emulator = service(latency=0.2, prices=LIVE)
+    project.write(BOARD)
+    assert run_cli(*PAID)[0] == 0
+    emulator.catalogue.set_prices({"alibaba/wan-2-7-r2v": {"720p": 0.0917, "1080p": 0.25}})  # 1080p now dearer
+    page = storyboard.review("board.yaml", backend="aimlapi", output="review.html").read_text()
+    assert page.count('data-charge="differs"') == 1
+    assert "charged -15.5% against the estimate" in page
+    assert f"prices: the service&#39;s price list ({catalogue_url(emulator.url)})" in page
 
 
 @pytest.mark.parametrize(("block", "expected"), [

@@ -60,7 +60,7 @@ def command(file: str, as_json: bool, bodies: bool, backend: str | None, takes: 
             _echo_body(the_plan, row[1])
     click.echo()
     shown = sorted({item.status for item in the_plan.requests})
-    for text in [*_summary(the_plan, backend, on_service), the_plan.prices.describe(the_plan.models),
+    for text in [*_summary(the_plan, backend, on_service), the_plan.prices.describe(the_plan.profiles),
                  *on_service.charge_warnings(), *map(str, the_plan.changes()),
                  "statuses: " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown),
                  *([] if bodies else [f"each request as sent: storyboard plan {file} --bodies (or --json)"])]:

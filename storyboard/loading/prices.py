@@ -42,8 +42,9 @@ class PriceList:
 
     def estimate_usd(self, profile: ModelProfile, setting: Callable[[str], Any]) -> float | None:
         """The price of one request to `profile`'s model whose value of each field is `setting(name)`:
-        the catalogue's when it quotes one, else the profile's table."""
-        quoted = self.quoted_usd(profile.model, setting)
+        the catalogue's when it quotes one, else the profile's table. A project's own `pricing:` for
+        the model comes first: the user's word on what they pay (a negotiated rate, a test account)."""
+        quoted = None if profile.pricing_from else self.quoted_usd(profile.model, setting)
         if quoted is not None:
             return quoted
         return profile.estimate_usd(setting("resolution"), setting("duration"))
@@ -53,8 +54,11 @@ class PriceList:
         block = self.pricing.get(model)
         return None if block is None else price_of(block, setting)
 
-    def source_of(self, model: str) -> str:
-        """Where `model`'s prices come from, said in a few words."""
+    def source_of(self, profile: ModelProfile) -> str:
+        """Where the prices of `profile`'s model come from, said in a few words."""
+        model = profile.model
+        if profile.pricing_from:
+            return f"the project's own table ({profile.pricing_from})"
         if model not in self.pricing:
             return "the built-in table (the catalogue lists no price for it)" if self.origin != "built-in" else \
                 "the built-in table"
@@ -64,16 +68,16 @@ class PriceList:
             return f"the service's price list ({self.where})"
         return f"the service's price list as read {_when(self.fetched_at)} (kept in .storyboard/; {self.why})"
 
-    def describe(self, models: list[str]) -> str:
-        """One line saying where the prices of `models` come from."""
-        if not models:
+    def describe(self, profiles: list[ModelProfile]) -> str:
+        """One line saying where the prices of the models of `profiles` come from."""
+        if not profiles:
             return "prices: none needed"
-        if self.origin == "built-in":
+        if self.origin == "built-in" and not any(profile.pricing_from for profile in profiles):
             reason = f" ({self.why})" if self.why else ""
             return f"prices: the built-in table of the model profiles{reason}"
         by_source: dict[str, list[str]] = {}
-        for model in models:
-            by_source.setdefault(self.source_of(model), []).append(model)
+        for profile in profiles:
+            by_source.setdefault(self.source_of(profile), []).append(profile.model)
         if len(by_source) == 1:
             return f"prices: {next(iter(by_source))}"
         return "prices: " + "; ".join(f"{', '.join(names)}: {source}" for source, names in by_source.items())

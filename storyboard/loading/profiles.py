@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,7 @@ class ModelProfile:
     data_uri_max_bytes: int = 0
     prompt_characters: int | None = None  # how much of a prompt the model reads; None: no known limit
     origin_limits: OriginLimits | None = None  # what the model's maker documents beyond the service's schema
+    pricing_from: str | None = None  # the project's profile that sets `pricing:` (it then beats the live price list)
 
     def allows(self, field: str) -> bool:
         return field in self.fields
@@ -258,6 +259,7 @@ def profile_files(project_root: Path) -> list[Path]:
 def load_profiles(project_root: Path | None = None, display_root: str | None = None) -> dict[str, ModelProfile]:
     """Built-in profiles, overridden key by key by `<project_root>/models/*.yaml`."""
     merged: dict[str, tuple[Document, dict[str, Any]]] = dict(_builtin())
+    priced_by: dict[str, str] = {}  # model -> the project's profile file that sets its prices
     problems: list[Problem] = []
     for file in profile_files(project_root) if project_root else []:
         display = os.path.normpath(os.path.join(display_root or ".", PROJECT_PROFILES_DIR, file.name))
@@ -275,10 +277,12 @@ def load_profiles(project_root: Path | None = None, display_root: str | None = N
         base = merged.get(data["model"], (document, {}))[1]
         fields = {**base.get("fields", {}), **data.get("fields", {})}  # a field given replaces that field only
         merged[data["model"]] = (document, {**base, **data, **({"fields": fields} if fields else {})})
+        if "pricing" in data:
+            priced_by[data["model"]] = display
     profiles = {}
     for model, (document, data) in merged.items():
         try:
-            profiles[model] = _complete(data, document)
+            profiles[model] = replace(_complete(data, document), pricing_from=priced_by.get(model))
         except InvalidStoryboard as error:
             problems += error.problems
     if problems:

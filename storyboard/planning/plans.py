@@ -206,9 +206,9 @@ class Plan:
         return replace(self, shots=found(self.shots), others=found(self.others), backend=backend, paid=paid)
 
     @property
-    def models(self) -> list[str]:
-        """The models the generated takes use, in storyboard order."""
-        return list(dict.fromkeys(item.shot.model for item in self.requests if item.footage is None))
+    def profiles(self) -> list[ModelProfile]:
+        """The profiles of the models the generated takes use, in storyboard order."""
+        return list({item.profile.model: item.profile for item in self.requests if item.footage is None}.values())
 
     def changes(self) -> list[Change]:
         """What was edited since the last render, and what each edit regenerates: a shot whose clip in
@@ -245,7 +245,7 @@ class Plan:
             "estimated_usd": self.estimated_usd,
             "missing_usd": self.missing_usd,
             "charged_usd": self.charged_usd,
-            "prices": self.prices.to_dict() | {"said": self.prices.describe(self.models)},
+            "prices": self.prices.to_dict() | {"said": self.prices.describe(self.profiles)},
             "missing": [item.key for item in self.requests if item.to_pay],
             "changes": [vars(change) | {"message": str(change)} for change in self.changes()],
         }

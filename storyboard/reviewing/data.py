@@ -16,6 +16,7 @@ from ..backends import PAID_BACKEND, on_the_service, store_name
 from ..backends.preview import DEFAULT_DURATION, LabelledReference, labelled_references, source_name
 from ..errors import MediaError
 from ..loading.checks.timing import clip_length
+from ..loading.prices import differs
 from ..model import FrameOf, Reference, Shot, Storyboard, sidecar_paths
 from ..planning.plans import STATUSES, Plan, ShotPlan, TakeStatus
 from ..project.state import State
@@ -64,6 +65,7 @@ class TakeView:
     seed: int | None
     estimated_usd: float | None
     spent_usd: float
+    charge_note: str | None  # what was charged differs from the estimate by more than 1 %
     prompt: str | None  # exactly as sent; None for footage
     pick: Pick | None  # how to put this take in the film; None for the one there
     hash: str
@@ -108,6 +110,7 @@ class Review:
     project_usd: float  # everything it was paid for in this project: every take ever made, in the storyboard or not
     estimated_usd: float
     to_pay_usd: float
+    prices: str  # where the estimates' prices come from
     decoded: int  # clips and images decoded this time (the rest came from the cache)
 
     @property
@@ -179,6 +182,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         project_usd=_spent_on_project(board),
         estimated_usd=the_plan.estimated_usd,
         to_pay_usd=paid.missing_usd,
+        prices=the_plan.prices.describe(the_plan.profiles),
         decoded=thumbnails.decoded,
     )
 
@@ -223,6 +227,8 @@ def _take_view(board: Storyboard, take: ShotPlan, chosen: ShotPlan, clip: Path |
         seed=None if seed is None else int(seed),
         estimated_usd=take.estimated_usd,
         spent_usd=spent,
+        charge_note=f"charged {(spent - take.estimated_usd) / take.estimated_usd:+.1%} against the estimate"
+        if take.estimated_usd and differs(take.estimated_usd, spent or None) else None,
         prompt=take.body.get("prompt") if take.footage is None else None,
         pick=None if in_film else _pick(board, take),
         hash=take.hash,
