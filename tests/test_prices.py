@@ -103,10 +103,24 @@ def test_offline_the_plan_uses_the_kept_copy_then_the_built_in_table_and_says_wh
     assert "prices: the service's price list as read" in said(out) and "kept in .storyboard/" in said(out)
     assert f"estimated ${LIVE_TOTAL:.2f}" in said(out)
 
-    # a plan for the free preview never asks the catalogue, but uses the kept copy
-    code, out, _ = run_cli("plan", "board.yaml", "--json")
+    code, out, _ = run_cli("plan", "board.yaml", "--json")  # for the preview, the service still configured
     assert json.loads(out)["prices"]["origin"] == "cached"
     assert storyboard.plan("board.yaml").estimated_usd == pytest.approx(LIVE_TOTAL)
+
+    # without the service's key or address in the environment, a plan for the free preview asks nothing
+    monkeypatch.delenv("AIMLAPI_KEY")
+    monkeypatch.delenv("AIMLAPI_BASE_URL")
+    code, out, _ = run_cli("plan", "board.yaml", "--json")
+    assert json.loads(out)["prices"]["origin"] == "built-in" and "was not asked" in json.loads(out)["prices"]["why"]
+
+
+def test_a_preview_plan_asks_the_price_list_once_the_service_is_configured(project, run_cli, service):
+    """Every plan says what the service would charge: with its key set, that is the live price."""
+    emulator = service(prices=LIVE)
+    project.write(BOARD)
+    code, out, err = run_cli("plan", "board.yaml")
+    assert code == 0, err
+    assert f"estimated ${LIVE_TOTAL:.2f}" in said(out) and emulator.stats()["catalogue_answers"] == 1
 
 
 def test_a_failed_generation_is_not_billed_nor_counted(project, run_cli, service):

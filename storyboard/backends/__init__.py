@@ -87,22 +87,26 @@ def plan_for(storyboard: Storyboard, backend: str | Backend = "preview") -> Plan
 
 def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
     """The prices of the models `storyboard` generates with: the service's catalogue, asked (with the
-    ETag of the copy kept in the state folder) only when `backend` is the service, since only then is
-    money about to be spent; otherwise the kept copy, else the model profiles' built-in tables."""
+    ETag of the copy kept in the state folder) when `backend` is the service, or the environment says
+    the service is used (its key or address is set: every plan shows what the service would charge);
+    otherwise the kept copy, else the model profiles' built-in tables. A render asks only for its
+    own backend."""
     from ..project.store import ClipStore
     from .addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL
-    from .pricelist import kept_prices
+    from .pricelist import KEY_VARIABLE, kept_prices
 
     models = list(dict.fromkeys(shot.model for shot in storyboard.shots if shot.clip is None))
     if isinstance(backend, str):
-        live, base_url = backend == PAID_BACKEND, os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
+        configured = any(os.environ.get(name, "").strip() for name in (BASE_URL_VARIABLE, KEY_VARIABLE))
+        live, base_url = backend == PAID_BACKEND or configured, os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
     else:
         base_url = getattr(backend, "base_url", None) or ""  # a backend of the caller's own has no catalogue
         live = backend.paid and bool(base_url)
         base_url = base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
     folder = ClipStore(storyboard.root).root
     if not live:
-        return kept_prices(models, folder, base_url, "the plan is not for the paid backend, so the catalogue was not asked")
+        return kept_prices(models, folder, base_url, f"the plan is not for the paid backend and neither {KEY_VARIABLE} nor "
+                                                     f"{BASE_URL_VARIABLE} is set, so the catalogue was not asked")
     from .aimlapi.catalogue import read_prices  # the HTTP client, only when the service is asked
 
     return read_prices(models, folder, base_url)

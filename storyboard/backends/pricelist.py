@@ -15,6 +15,7 @@ from ..files import atomic_write_bytes
 from ..loading.prices import PriceList, catalogue_prices
 
 PRICES_FILE = "prices.json"
+KEY_VARIABLE = "AIMLAPI_KEY"  # as backends/aimlapi/policy.py reads it; said here without loading the HTTP client
 Kept = dict[str, dict[str, Any]]  # the catalogue's address with its query -> {etag, data, fetched_at}
 
 

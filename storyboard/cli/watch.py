@@ -58,13 +58,15 @@ class Budget:
     def track(self, on_event: Callable[[Event], None]) -> Callable[[Event], None]:
         """`on_event`, counting what the render reports having spent (a failed render's spend included,
         and the estimate of every create whose answer was lost: the render's events count them in
-        `total_usd`, since they may be billed)."""
+        `total_usd`, since they may be billed; a generation that failed is billed nothing, and its
+        charge comes off again)."""
         self._this_render = 0.0
         self._unknown_this_render = 0.0
 
         def tracked(event: Event) -> None:
-            if event.total_usd is not None and event.total_usd > self._this_render:
-                self.spent += event.total_usd - self._this_render
+            # the render's running total, said as it changes: down too, when a failed generation is not billed
+            if event.total_usd is not None and event.total_usd != self._this_render:
+                self.spent = max(0.0, self.spent + event.total_usd - self._this_render)
                 self._this_render = event.total_usd
             if event.unknown_usd is not None and event.unknown_usd > self._unknown_this_render:
                 self.unknown += event.unknown_usd - self._unknown_this_render

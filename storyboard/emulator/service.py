@@ -103,8 +103,9 @@ class Service:
         counts generations made (and billed); `idempotent_replays` the creates answered with the
         generation an earlier create of the same `Idempotency-Key` made; `failed` the generations
         that ended in the `error` status; `usd_spent` what the account is billed (failed generations
-        are not); `catalogue_requests` the price list's requests, of which `catalogue_answers` were
-        answered in full and `catalogue_not_modified` with 304 (none counts among `requests`)."""
+        are not), `usd_charged` of it what is recorded (the completed generations);
+        `catalogue_requests` the price list's requests, of which `catalogue_answers` were answered in
+        full and `catalogue_not_modified` with 304 (none counts among `requests`)."""
         now = time.monotonic()
         with self._lock:
             states = [self._status(generation, now) for generation in self._generations.values()]
@@ -113,9 +114,12 @@ class Service:
                 "completed": states.count("completed"),
                 "failed": states.count("error"),
                 "in_progress": states.count("queued") + states.count("generating"),
-                # failed generations are billed nothing; the others' charge stands from the create on
+                # failed generations are billed nothing; the others' charge is held from the create on,
+                # and recorded (`usd_charged`) once the generation completed
                 "usd_spent": round(sum(g.usd_spent for g, state in zip(self._generations.values(), states, strict=True)
                                        if state != "error"), 6),
+                "usd_charged": round(sum(g.usd_spent for g, state in zip(self._generations.values(), states, strict=True)
+                                         if state == "completed"), 6),
                 **self.catalogue.counts,
                 "faults": self.faults.injected(),
             }
