@@ -44,6 +44,7 @@ def test_the_estimate_is_the_live_price_and_equals_the_charge_to_the_cent(projec
     assert code == 0, out + err
     charged = emulator.stats()["usd_spent"]
     assert round(charged, 2) == round(LIVE_TOTAL, 2) and charged != pytest.approx(TABLE_TOTAL)
+    assert emulator.stats()["usd_charged"] == charged  # recorded once each generation completed
     lock = yaml.safe_load((project.root / "storyboard.lock").read_text())
     takes = [take for takes in lock["board.yaml"]["shots"].values() for take in takes]
     assert sorted(take["usd"] for take in takes) == sorted(take["estimated_usd"] for take in takes)
