@@ -252,3 +252,38 @@ def test_a_model_profile_can_make_the_makers_limits_errors(project, run_cli):
     assert "board.yaml:8:" in err and "shot 'crowd': it sends 4 reference images and 2 reference videos" in said(err)
     assert "shot 'long': it is 15 s long with a reference video" in said(err) and "(source: the maker's guide)" in said(err)
     assert "warning:" not in err and "'fine'" not in err
+
+
+def test_the_price_list_is_asked_as_the_provider_documents_it(tmp_path):
+    """No key; `id` and `include=pricing`; the ETag sent back as If-None-Match; a model found by its alias."""
+    import httpx
+
+    from storyboard.backends.aimlapi.catalogue import read_prices
+
+    seen: list[httpx.Request] = []
+    body = {"object": "list", "data": [{
+        "id": "alibaba/wan-2.7-r2v", "aliases": ["alibaba/wan-2-7-r2v"], "type": "video",
+        "info": {"name": "Wan 2.7", "developer": "Alibaba"}, "tags": [],
+        "pricing": {"kind": "variants", "dimensions": ["resolution"],
+                    "variants": [{"when": {"resolution": "720p"}, "price": 390, "unit": "second", "per": 1000}]}}]}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.headers.get("if-none-match") == '"v1"':
+            return httpx.Response(304)
+        return httpx.Response(200, json=body, headers={"ETag": '"v1"'})
+
+    transport = httpx.MockTransport(answer)
+    for origin in ("live", "live"):
+        prices = read_prices(["alibaba/wan-2-7-r2v"], tmp_path, "https://api.example/v2", transport=transport)
+        assert prices.origin == origin
+        assert prices.quoted_usd("alibaba/wan-2-7-r2v", {"resolution": "720p", "duration": 5}.get) == pytest.approx(1.95)
+    first, second = seen
+    assert str(first.url) == "https://api.example/v1/models?id=alibaba%2Fwan-2-7-r2v&include=pricing"
+    assert "authorization" not in first.headers and "if-none-match" not in first.headers
+    assert second.headers["if-none-match"] == '"v1"'
+    assert (tmp_path / ".storyboard" / ".gitignore").exists()
+
+    broken = httpx.MockTransport(lambda request: httpx.Response(503, json={"message": "down"}))
+    prices = read_prices(["alibaba/wan-2-7-r2v"], tmp_path, "https://api.example/v2", transport=broken)
+    assert prices.origin == "cached" and prices.why == "the catalogue answered 503"

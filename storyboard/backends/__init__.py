@@ -91,7 +91,6 @@ def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
     the service is used (its key or address is set: every plan shows what the service would charge);
     otherwise the kept copy, else the model profiles' built-in tables. A render asks only for its
     own backend."""
-    from ..project.store import ClipStore
     from .addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL
     from .pricelist import KEY_VARIABLE, kept_prices
 
@@ -103,13 +102,13 @@ def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
         base_url = getattr(backend, "base_url", None) or ""  # a backend of the caller's own has no catalogue
         live = backend.paid and bool(base_url)
         base_url = base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
-    folder = ClipStore(storyboard.root).root
     if not live:
-        return kept_prices(models, folder, base_url, f"the plan is not for the paid backend and neither {KEY_VARIABLE} nor "
-                                                     f"{BASE_URL_VARIABLE} is set, so the catalogue was not asked")
+        why = f"the plan is not for the paid backend and neither {KEY_VARIABLE} nor {BASE_URL_VARIABLE} is set, " \
+              "so the catalogue was not asked"
+        return kept_prices(models, storyboard.root, base_url, why)
     from .aimlapi.catalogue import read_prices  # the HTTP client, only when the service is asked
 
-    return read_prices(models, folder, base_url)
+    return read_prices(models, storyboard.root, base_url)
 
 
 def check_backend(the_plan: Plan, backend: str | Backend | type[Backend], only: list[ShotPlan] | None = None) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 
 from ..files import atomic_write_bytes
 from ..loading.prices import PriceList, catalogue_prices
+from ..project.store import ClipStore
 
-PRICES_FILE = "prices.json"
+PRICES_FILE = "prices.json"  # in the state folder
 KEY_VARIABLE = "AIMLAPI_KEY"  # as backends/aimlapi/policy.py reads it; said here without loading the HTTP client
 Kept = dict[str, dict[str, Any]]  # the catalogue's address with its query -> {etag, data, fetched_at}
 
@@ -39,10 +40,14 @@ def kept_key(where: str, query: dict[str, str]) -> str:
     return f"{where}?{urllib.parse.urlencode(query)}"
 
 
-def kept_prices(models: list[str], state_folder: Path, base_url: str, why: str) -> PriceList:
-    """The prices of `models` from the copy kept in `state_folder`, else the built-in tables; `why`
-    says why the service was not asked."""
-    return from_copies(read_kept(state_folder / PRICES_FILE), catalogue_url(base_url), models, why)
+def kept_path(project_root: Path) -> Path:
+    return ClipStore(project_root).root / PRICES_FILE
+
+
+def kept_prices(models: list[str], project_root: Path, base_url: str, why: str) -> PriceList:
+    """The prices of `models` from the copy kept in the project's state folder, else the built-in
+    tables; `why` says why the service was not asked."""
+    return from_copies(read_kept(kept_path(project_root)), catalogue_url(base_url), models, why)
 
 
 def from_copies(kept: Kept, where: str, models: list[str], why: str) -> PriceList:
@@ -72,9 +77,9 @@ def read_kept(path: Path) -> Kept:
     return {key: value for key, value in entries.items() if isinstance(value, dict)} if isinstance(entries, dict) else {}
 
 
-def write_kept(path: Path, kept: Kept) -> None:
+def write_kept(project_root: Path, kept: Kept) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps({"catalogue": kept}, indent=1, sort_keys=True).encode())
+        ClipStore(project_root).ensure()  # the state folder, with the .gitignore that keeps it out of version control
+        atomic_write_bytes(kept_path(project_root), json.dumps({"catalogue": kept}, indent=1, sort_keys=True).encode())
     except OSError:
         pass  # a read-only project: the prices are used all the same, and asked for in full next time

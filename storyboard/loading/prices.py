@@ -117,7 +117,8 @@ def price_of(block: Mapping[str, Any], setting: Callable[[str], Any]) -> float |
         variants = block.get("variants")
         for variant in variants if isinstance(variants, list) else []:
             when = variant.get("when") if isinstance(variant, dict) else None
-            if isinstance(when, dict) and all(_same(when.get(name), setting(name)) for name in dimensions):
+            # a dimension a variant does not name is one it does not depend on
+            if isinstance(when, dict) and all(name not in when or _same(when[name], setting(name)) for name in dimensions):
                 cost = _cost(variant, setting)
                 return None if cost is None else _rounded(cost)
     return None

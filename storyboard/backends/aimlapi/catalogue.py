@@ -18,24 +18,24 @@ import httpx
 
 from ...errors import StoryboardError
 from ...loading.prices import BUILT_IN, PriceList, catalogue_prices
-from ..pricelist import PRICES_FILE, catalogue_url, from_copies, kept_key, query_for, read_kept, write_kept
+from ..pricelist import catalogue_url, from_copies, kept_key, kept_path, query_for, read_kept, write_kept
 from .wire import clean, describe
 
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # the whole catalogue with every section is a few hundred kB
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
-def read_prices(models: list[str], state_folder: Path, base_url: str,
+def read_prices(models: list[str], project_root: Path, base_url: str,
                 transport: httpx.BaseTransport | None = None) -> PriceList:
     """The prices of `models` from the catalogue of the service at `base_url` (asking with the kept
-    copy's ETag), else, when it cannot answer, the copy kept in `state_folder`, else the built-in
-    tables. Never raises for the catalogue's sake: a plan works offline."""
+    copy's ETag), else, when it cannot answer, the copy kept in the project's state folder, else
+    the built-in tables. Never raises for the catalogue's sake: a plan works offline."""
     if not models:
         return BUILT_IN
     where = catalogue_url(base_url)
     query = query_for(models)
     key = kept_key(where, query)
-    kept = read_kept(state_folder / PRICES_FILE)
+    kept = read_kept(kept_path(project_root))
     mine = kept.get(key)
     headers = {"Accept": "application/json"}
     if mine is not None and isinstance(mine.get("etag"), str):
@@ -54,7 +54,7 @@ def read_prices(models: list[str], state_folder: Path, base_url: str,
         why = f"the catalogue answered {response.status_code}" + (" with no usable list" if response.status_code == 200 else "")
         return from_copies(kept, where, models, why)
     kept[key] = {"etag": response.headers.get("etag"), "data": data, "fetched_at": now}
-    write_kept(state_folder / PRICES_FILE, kept)
+    write_kept(project_root, kept)
     return PriceList("live", catalogue_prices(data), where, now)
 
 
