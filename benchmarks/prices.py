@@ -22,9 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import yaml
 
 import storyboard
+from storyboard.backends.pricelist import catalogue_url, query_for
 from storyboard.emulator import Emulator
 from storyboard.loading.prices import BUILT_IN
 from storyboard.planning.plans import make_plan
@@ -94,6 +96,7 @@ def measure(root: Path, board: Path, count: int) -> tuple[float, float, float, f
                  ("catalogue_requests", "catalogue_answers", "catalogue_not_modified", "requests")}
         naive_seconds = plans(board, count, keep_copy=False)
         naive_full = emulator.stats()["catalogue_answers"] - after["catalogue_answers"]
+        asked["answer_bytes"] = len(httpx.get(catalogue_url(emulator.url), params=query_for(LIVE)).content)
     return table, live, charged, locked, asked, cached_seconds, naive_full, naive_seconds
 
 
@@ -107,7 +110,8 @@ def report(shots: int, count: int, table: float, live: float, charged: float, lo
           f"({(table - charged) / charged:+.1%})")
     print(f"{count} plans with the kept copy: {asked['catalogue_requests']} requests to the price list, "
           f"{asked['catalogue_answers']} answered in full, {asked['catalogue_not_modified']} with 304; "
-          f"{asked['requests']} other requests; {cached_seconds:.2f} s a plan")
+          f"{asked['requests']} other requests; {cached_seconds:.2f} s a plan (a full answer is "
+          f"{asked['answer_bytes']} bytes of JSON, a 304 none)")
     print(f"{count} plans without it (naive): {naive_full} answered in full; {naive_seconds:.2f} s a plan")
 
 
