@@ -287,3 +287,23 @@ def test_the_price_list_is_asked_as_the_provider_documents_it(tmp_path):
     broken = httpx.MockTransport(lambda request: httpx.Response(503, json={"message": "down"}))
     prices = read_prices(["alibaba/wan-2-7-r2v"], tmp_path, "https://api.example/v2", transport=broken)
     assert prices.origin == "cached" and prices.why == "the catalogue answered 503"
+
+
+def test_the_charge_is_read_from_the_header_when_the_answer_gives_none(project):
+    """`x-aimlapi-usd-spent` carries the same amount as `meta.usage.usd_spent`; either says what was charged."""
+    import asyncio
+
+    import httpx
+
+    from storyboard.backends.aimlapi import AimlApiBackend
+    from storyboard.backends.base import Job
+
+    project.write("storyboard: 1\nshots: [{id: one, prompt: a lighthouse, resolution: 720p, duration: 5}]\n")
+    answers = [httpx.Response(201, json={"id": "gen-1", "status": "queued"}, headers={"x-aimlapi-usd-spent": "0.458500000"}),
+               httpx.Response(201, json={"id": "gen-2", "status": "queued", "meta": {"usage": {"usd_spent": 0.5}}},
+                              headers={"x-aimlapi-usd-spent": "0.458500000"}),
+               httpx.Response(201, json={"id": "gen-3", "status": "queued"}, headers={"x-aimlapi-usd-spent": "-1"})]
+    engine = AimlApiBackend("sk-test", "https://api.test/v2", transport=httpx.MockTransport(lambda request: answers.pop(0)))
+    item = storyboard.plan("board.yaml").shots[0]
+    charges = [asyncio.run(engine.submit(Job(item))).usd_spent for _ in range(3)]
+    assert charges == [0.4585, 0.5, None]
