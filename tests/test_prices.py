@@ -307,3 +307,14 @@ def test_the_charge_is_read_from_the_header_when_the_answer_gives_none(project):
     item = storyboard.plan("board.yaml").shots[0]
     charges = [asyncio.run(engine.submit(Job(item))).usd_spent for _ in range(3)]
     assert charges == [0.4585, 0.5, None]
+
+
+def test_a_watch_budget_gives_back_the_charge_of_a_generation_that_failed():
+    from storyboard.cli.watch import Budget
+    from storyboard.events import Event
+
+    budget = Budget(2.0)
+    track = budget.track(lambda event: None)
+    for total in (0.65, 1.30, 0.65):  # the second generation failed: it is not billed, and the render says so
+        track(Event("a", "submitted" if total > 0.65 else "note", total_usd=total))
+    assert budget.spent == pytest.approx(0.65) and budget.left() == pytest.approx(1.35)
