@@ -214,7 +214,7 @@ def test_a_claim_this_project_made_before_a_crash_and_never_created_under_is_car
     monkeypatch.chdir(alice.root)
     emulator = service(latency=0.5)
     request = json.loads(run_cli("plan", "board.yaml", "--json")[1])["shots"][0]["hash"]
-    (alice.root / ".storyboard").mkdir()
+    (alice.root / ".storyboard").mkdir(exist_ok=True)  # plan may have kept the price list there
     earlier = Owner.of_project(alice.root / ".storyboard").id
     # Killed after claiming in the bucket, before recording anything in its own state: nothing was created.
     claims.note_claim(alice.root / ".storyboard", "claim-of-an-earlier-render")
