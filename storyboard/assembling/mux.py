@@ -13,13 +13,19 @@ from .sound import PCM_FORMAT, SAMPLE_RATE, Mixer
 from .timeline import FilmSettings
 
 LOUDNESS = "loudnorm=I=-16:TP=-1.5:LRA=11"  # EBU R128, -16 LUFS
+# Every film's peaks: a look-ahead limiter on the sound oversampled four times, so that the peaks between samples
+# (true peaks) are held too, with its delay compensated (the sound stays on its sample). Its ceiling, -2 dBTP, leaves
+# the AAC encoder 1 dB for the overshoot its coding adds: the film stays at or below -1 dBTP.
+CEILING = 10 ** (-2 / 20)
+TRUE_PEAK_LIMITER = (f"aresample={4 * SAMPLE_RATE},alimiter=limit={CEILING:.4f}:level=false:latency=true:attack=1:release=50,"
+                     f"aresample={SAMPLE_RATE}")
 
 
 def mux(picture: list[str], mixer: Mixer, duration: float, settings: FilmSettings, destination: Path) -> None:
     """`picture`: ffmpeg input options and input whose first video stream is the film's picture."""
-    loudness = ["-af", LOUDNESS, "-ar", str(SAMPLE_RATE)] if settings.normalize else []
+    sound = f"{LOUDNESS},{TRUE_PEAK_LIMITER}" if settings.normalize else TRUE_PEAK_LIMITER
     command = ["-y", *picture, *PCM_FORMAT, "-i", "pipe:0",
-               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *loudness,
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-af", sound,
                "-t", f"{duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(destination)]
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on what it reports
         process = start_ffmpeg(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)

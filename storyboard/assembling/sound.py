@@ -18,7 +18,7 @@ from .timeline import Soundtrack, Timeline
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
-PCM_FORMAT = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]  # ffmpeg input options for `Mixer.pcm`
+PCM_FORMAT = ["-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]  # ffmpeg input options for `Mixer.pcm`
 EDGE_RAMP = 0.004  # seconds: a fade this short is inaudible but removes the click of a hard cut
 CHUNK = SAMPLE_RATE // 2  # samples mixed at a time
 DUCK_THRESHOLD = 0.01  # clip sound louder than this (RMS, about -40 dBFS) ducks the music
@@ -37,7 +37,8 @@ class Mixer:
         self._duck_gain = 1.0
 
     def pcm(self) -> Generator[bytes, None, None]:
-        """The mix as 16-bit little-endian interleaved PCM (`PCM_FORMAT`), chunk by chunk, in order."""
+        """The mix as 32-bit float little-endian interleaved PCM (`PCM_FORMAT`), chunk by chunk, in order: not
+        clipped, whatever its level (the final mux limits its peaks)."""
         if self.music is not None:
             check_soundtrack(self.music.path)
         try:
@@ -47,7 +48,7 @@ class Mixer:
                     mixed = self._clips(first, count)
                     if music is not None:
                         mixed += self._soundtrack(music, first, count, mixed)
-                    yield (np.clip(mixed, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+                    yield mixed.astype("<f4").tobytes()
         finally:
             for stream in self._clip_sound.values():
                 stream.close()
