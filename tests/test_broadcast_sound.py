@@ -90,3 +90,23 @@ def test_no_film_clips_whatever_the_volumes(footage, tmp_path):
     assert clipped == 0.0, f"{clipped:.1%} of samples clipped"
     assert true_peak(film) <= -1.0
     assert level(sound, 1000, 1.0) > 0.3 and level(sound, 3000, 1.0) > 0.3  # both still there, as they were mixed
+
+
+def test_ducking_holds_through_pauses_in_speech_and_returns_after_a_second(footage, tmp_path):
+    # 1 s quiet, then "speech" (0.7 s of sound, 0.3 s pause) four times, then 2 s quiet
+    speech = tone_clip(footage, "speech", 7.0, 1000, 0.3,
+                       sound="|".join(["0.3*sin(2*PI*1000*t)*between(t,1,4.7)*lt(mod(t-1,1),0.7)"] * 2))
+    volume, duck = 0.5, 0.3
+    music = Soundtrack(write_music(tmp_path / "music.wav", level=0.5), volume=volume, duck=duck)
+    film = tmp_path / "film.mp4"
+    assemble([Piece(speech)], film, FilmSettings(size=SIZE, fps=FPS, music=music))
+    sound = samples(film)
+    full = level(sound, 3000, 0.4, 0.4) / volume  # the music's amplitude at gain 1
+    gains = {round(at, 2): level(sound, 3000, at, 0.02) / full for at in np.arange(0.0, 7.0, 0.02)}
+    ducked = volume * duck
+    under_speech = [gain for at, gain in gains.items() if 1.0 <= at <= 4.68]
+    swing = f"music swings {min(under_speech):.2f}–{max(under_speech):.2f}"
+    assert max(abs(gain - ducked) for gain in under_speech) <= 0.05, swing
+    assert all(abs(gains[at] - volume) <= 0.05 for at in (0.2, 0.5)) and gains[0.96] < volume - 0.1  # going down as speech begins
+    assert abs(gains[5.0] - ducked) <= 0.05  # a pause of 0.3 s is not the end of the speech
+    assert all(abs(gains[round(at, 2)] - volume) <= 0.05 for at in np.arange(5.76, 6.9, 0.1))  # back about 1 s after it
