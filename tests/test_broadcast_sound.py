@@ -110,3 +110,25 @@ def test_ducking_holds_through_pauses_in_speech_and_returns_after_a_second(foota
     assert all(abs(gains[at] - volume) <= 0.05 for at in (0.2, 0.5)) and gains[0.96] < volume - 0.1  # going down as speech begins
     assert abs(gains[5.0] - ducked) <= 0.05  # a pause of 0.3 s is not the end of the speech
     assert all(abs(gains[round(at, 2)] - volume) <= 0.05 for at in np.arange(5.76, 6.9, 0.1))  # back about 1 s after it
+
+
+def test_a_5_1_clip_is_folded_to_stereo_with_its_lfe_and_never_clips(footage, tmp_path):
+    # every channel at full scale, each with a tone of its own: FL FR FC LFE BL BR
+    tones = {"FL": 500, "FR": 700, "FC": 900, "LFE": 60, "BL": 1100, "BR": 1300}
+    surround = tone_clip(footage, "surround", 2.0, 0, 0, layout="5.1",
+                         sound="|".join(f"0.99*sin(2*PI*{hz}*t)" for hz in tones.values()))
+    film = tmp_path / "film.mp4"
+    assemble([Piece(surround)], film, FilmSettings(size=SIZE, fps=FPS))
+    sound = samples(film)
+    assert float(np.mean(np.abs(sound) >= 0.999)) == 0.0 and true_peak(film) <= -1.0
+
+    def heard(hz: float, channel: int) -> float:
+        return level(sound[:, [channel, channel]], hz, 0.5, 1.0)
+
+    front = heard(tones["FL"], 0)
+    assert front > 0.2 and heard(tones["FL"], 1) < 0.01 * front  # left stays left, loud enough to hear
+    assert abs(heard(tones["FR"], 1) / front - 1) < 0.05
+    for name in ("FC", "LFE"):  # to both sides at -3 dB
+        for channel in (0, 1):
+            assert abs(heard(tones[name], channel) / front - 0.5 ** 0.5) < 0.05, name
+    assert abs(heard(tones["BL"], 0) / front - 0.5 ** 0.5) < 0.05 and heard(tones["BL"], 1) < 0.01 * front
