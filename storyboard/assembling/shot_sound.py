@@ -21,7 +21,7 @@ from .timeline import Timeline
 EDGE_RAMP = 0.004  # seconds: a fade this short is inaudible but removes the click of a hard cut
 SLACK = 0.002  # seconds of sound a lead or tail may lack (timestamps, an encoder's priming)
 SILENT = -60.0  # LUFS: a shot quieter than this has no loudness to match (ambience, silence)
-MAX_MATCH = 24.0  # dB: the most a shot's loudness is raised or lowered to match the others
+MAX_BOOST = 24.0  # dB: the most a quiet shot is raised to match the others (further would raise its noise)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def _matching_gains(timeline: Timeline) -> list[float]:
     if not heard:
         return [1.0] * len(measured)
     middle = heard[len(heard) // 2] if len(heard) % 2 else (heard[len(heard) // 2 - 1] + heard[len(heard) // 2]) / 2
-    return [1.0 if value is None else 10 ** (max(-MAX_MATCH, min(MAX_MATCH, middle - value)) / 20) for value in measured]
+    return [1.0 if value is None else 10 ** (min(MAX_BOOST, middle - value) / 20) for value in measured]
 
 
 _INTEGRATED = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS")

@@ -6,6 +6,7 @@ import jsonschema
 from ...errors import Problem
 from ...model import Shot, Storyboard, request_body
 from ..yaml_source import Document
+from .sound import check_sound
 from .timing import check_frame_time, check_transitions
 
 
@@ -34,6 +35,7 @@ def check_requests(storyboard: Storyboard) -> list[Problem]:
             problems += _request_problems(storyboard.document, shot, error)
         problems += check_frame_time(storyboard, shot, by_id)
     problems += check_transitions(storyboard)
+    problems += check_sound(storyboard)
     return problems
 
 
