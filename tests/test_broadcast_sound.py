@@ -264,3 +264,50 @@ def test_a_shot_shorter_than_a_frame_is_a_warning_at_its_line(project, run_cli):
         assert code == 0
         assert "board.yaml:8:11: warning: shot 'blink' lasts 0.04 s in the film, less than one frame at 24 fps " \
                "(0.0417 s): it may show on no frame" in err, err
+
+
+CUT_BOARD = """
+storyboard: 1
+defaults: {resolution: 720p, duration: 2, aspect_ratio: "16:9"}
+shots:
+  - id: a
+    prompt: a fox
+  - id: b
+    prompt: a hare
+    trim: {start: 0.5, end: 1.5}
+    sound: {lead: 0.25, tail: 0.5}
+    dialogue: [{who: hare, say: "Over here!", at: 0.5}]
+  - id: c
+    prompt: an owl
+cast:
+  hare: {description: a hare}
+output:
+  path: out/film.mp4
+  fps: 24
+  subtitles: sidecar
+  quality: {crf: 30, preset: ultrafast}
+"""
+
+
+def test_j_and_l_cuts_reach_the_otio_cut_and_subtitles_follow_the_picture(project, run_cli):
+    import opentimelineio as otio
+
+    project.write(CUT_BOARD)
+    code, _, err = run_cli("render", "board.yaml")
+    assert code == 0, err
+    film = project.root / "out" / "film.mp4"
+    assert abs(len(samples(film)) / RATE - 5.0) < 0.03  # the film's length does not change
+    assert (project.root / "out" / "film.srt").read_text().split("\n")[1].startswith("00:00:02,000 --> ")  # the picture's time
+    code, _, err = run_cli("export", "board.yaml", "cut.otio")
+    assert code == 0, err
+    cut = otio.adapters.read_from_file(str(project.root / "cut.otio"))
+    video, sound = (track for track in cut.tracks if track.name in ("V1", "A1"))
+
+    def placed(track: otio.schema.Track) -> dict[str, tuple[int, int, int]]:
+        """Each clip: (first frame in the cut, frames, first frame of its media)."""
+        return {clip.name: (track.range_of_child(clip).start_time.to_frames(), clip.duration().to_frames(),
+                            clip.source_range.start_time.to_frames()) for clip in track.find_clips()}
+
+    assert placed(video) == {"a": (0, 48, 0), "b": (48, 24, 12), "c": (72, 48, 0)}
+    assert placed(sound) == {"a": (0, 42, 0), "b": (42, 42, 6), "c": (84, 36, 12)}  # 0.25 s early, 0.5 s late, in sync
+    assert sound.duration().to_frames() == video.duration().to_frames() == 120
