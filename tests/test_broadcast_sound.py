@@ -311,3 +311,10 @@ def test_j_and_l_cuts_reach_the_otio_cut_and_subtitles_follow_the_picture(projec
     assert placed(video) == {"a": (0, 48, 0), "b": (48, 24, 12), "c": (72, 48, 0)}
     assert placed(sound) == {"a": (0, 42, 0), "b": (42, 42, 6), "c": (84, 36, 12)}  # 0.25 s early, 0.5 s late, in sync
     assert sound.duration().to_frames() == video.duration().to_frames() == 120
+    code, _, err = run_cli("export", "board.yaml", "cut.xml")  # FCP 7 XML: Premiere Pro, DaVinci Resolve
+    assert code == 0, err
+    import xml.etree.ElementTree as ElementTree
+
+    items = [(item.findtext("name"), *(int(item.findtext(tag) or -1) for tag in ("start", "end", "in")))
+             for item in ElementTree.parse(project.root / "cut.xml").iter("clipitem") if item.find(".//sourcetrack") is not None]
+    assert items == [("a", 0, 42, 0), ("b", 42, 84, 6), ("c", 84, 120, 12)]
