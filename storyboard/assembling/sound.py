@@ -35,6 +35,7 @@ class Mixer:
         self.total = round(timeline.duration * SAMPLE_RATE)
         self.spans = sound_spans(timeline, SAMPLE_RATE, match_loudness)
         self._clip_sound: dict[int, SoundReader] = {}
+        self.peak = 0.0  # the largest sample of the last mix rendered, before the limiter
 
     def pcm(self) -> Generator[bytes, None, None]:
         """The mix as 32-bit float little-endian interleaved PCM (`PCM_FORMAT`), chunk by chunk, in order: not
@@ -42,6 +43,7 @@ class Mixer:
         if self.music is not None:
             check_soundtrack(self.music.path)
         ducker = Ducker(self.music.duck, SAMPLE_RATE) if self.music is not None and self.music.duck is not None else None
+        self.peak = 0.0
         try:
             with self._music_stream() as music:
                 following: np.ndarray | None = self._clips(0, min(CHUNK, self.total))
@@ -54,6 +56,7 @@ class Mixer:
                     if music is not None:
                         ducking = ducker.gains(mixed, following) if ducker is not None else None
                         mixed = mixed + self._soundtrack(music, first, count, ducking)
+                    self.peak = max(self.peak, float(np.abs(mixed).max(initial=0.0)))
                     yield mixed.astype("<f4").tobytes()
         finally:
             for stream in self._clip_sound.values():
