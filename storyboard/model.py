@@ -81,6 +81,18 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class ShotSound:
+    """What the film does with a shot's own sound: `lead` seconds of it before its picture (a J-cut, under
+    the previous shot), `tail` seconds after (an L-cut, under the next), in sync with the picture (taken
+    from the clip beyond the part its picture uses); its gain, linear; or none of it."""
+
+    lead: float = 0.0
+    tail: float = 0.0
+    volume: float = 1.0
+    mute: bool = False
+
+
+@dataclass(frozen=True)
 class Shot:
     id: str
     index: int
@@ -95,6 +107,7 @@ class Shot:
     clip: Path | None = None  # existing footage: nothing is generated for this shot
     trim: tuple[float, float | None] = (0.0, None)  # (start, end) seconds into the clip
     fit: str | None = None  # contain | cover; None: the film's
+    sound: ShotSound = field(default_factory=ShotSound)
     takes: int = 1  # variants generated, each its own request (see request.take_seeds)
     take: int = 1  # the one in the film
     hold: bool = False  # keep the clip in the film even when the request changes

@@ -743,7 +743,7 @@ def test_broken_model_profiles_and_schema_problems_show_together(project, run_cl
          "shot 'a': transition must be a mapping like {type: fade, duration: 0.5}, not the string 'fade'"),
         ("{id: a, prompt: x, transition: wipe}", "shot 'a': transition must be a mapping, not the string 'wipe'"),
         ("{id: a, prompt: x, colour: red}", "unknown field 'colour' in shot 'a': shot 'a' takes id, prompt, clip, trim, "
-                                            "fit, vars, first_frame, takes, take, hold, transition, dialogue, model, "
+                                            "fit, vars, first_frame, takes, take, hold, transition, sound, dialogue, model, "
                                             "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, "
                                             "enhance_prompt, "
                                             "negative_prompt, seed, watermark, params"),

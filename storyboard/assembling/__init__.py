@@ -68,21 +68,21 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
     `progress`: told of each segment found or encoded. Raises AssemblyError."""
     with _as_assembly_error():
         timeline = film_timeline(pieces, settings.fps)
+        mixer = Mixer(timeline, settings.music, match_loudness=settings.normalize)  # refuses a sound it cannot place
         if scratch is not None:
             scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:
             scratch = Path(scratch_dir)
             if settings.fast_path and not captions and can_copy(timeline, settings):  # the clips' video, as it is
                 with atomic_path(destination) as temporary:
-                    mux(copy_input(timeline, scratch), Mixer(timeline, settings.music), timeline.duration, settings,
-                        temporary)
+                    mux(copy_input(timeline, scratch), mixer, timeline.duration, settings, temporary)
                 return "copy"
             store = SegmentStore((kept or scratch) / "segments")
-            return _from_segments(timeline, settings, store, scratch, captions_of(captions, settings.fps), destination,
-                                  progress)
+            return _from_segments(timeline, mixer, settings, store, scratch, captions_of(captions, settings.fps),
+                                  destination, progress)
 
 
-def _from_segments(timeline: Timeline, settings: FilmSettings, store: SegmentStore, scratch: Path,
+def _from_segments(timeline: Timeline, mixer: Mixer, settings: FilmSettings, store: SegmentStore, scratch: Path,
                    captions: Sequence[Caption], destination: Path, progress: Callable[[Progress], None] | None) -> AssemblyWay:
     """The film from its segments; a kept segment found damaged when they are joined is encoded again, once."""
     for attempt in (1, 2):
@@ -90,7 +90,7 @@ def _from_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSto
         picture = concat_input([(path, 0.0, frames / settings.fps) for path, frames in encoded], scratch)
         try:
             with atomic_path(destination) as temporary:
-                mux(picture, Mixer(timeline, settings.music), timeline.duration, settings, temporary)
+                mux(picture, mixer, timeline.duration, settings, temporary)
                 _check_frames(temporary, timeline.frames)  # ffmpeg's concat skips a file it cannot read
         except MediaError as error:
             if attempt == 2 or not store.discard_damaged(encoded):

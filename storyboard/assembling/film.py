@@ -2,6 +2,7 @@
 the assembly itself (only when something it depends on changed). The exported cut is made of the same pieces."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from ..errors import RenderError
 from ..events import Event
 from ..media import frame_size, probe
 from ..messages import describe_os_error, display_path
-from ..model import Storyboard, sidecar_paths
+from ..model import ShotSound, Storyboard, sidecar_paths
 from ..planning.plans import Plan
 from ..project.store import ClipStore
 from . import CAPTION_STYLE, FilmSettings, Piece, Progress, Soundtrack, assemble, film_timeline
@@ -107,8 +108,10 @@ def _film_fingerprint(the_plan: Plan, pieces: list[Piece], settings: FilmSetting
                    for piece in pieces],
         "settings": repr(settings),
         "music": _file_fact(settings.music.path) if settings.music else None,
-        "assembler": 2,
+        "assembler": 3,  # 3: the true-peak limiter, the ducker with hold, the 5.1 downmix
     }
+    if any(piece.sound != ShotSound() for piece in pieces):  # only then, as for `burned`
+        facts["sound"] = [list(dataclasses.astuple(piece.sound)) for piece in pieces]
     if burned:  # only then: films without burned subtitles keep the fingerprint they had
         facts["burned"] = [[cue.start, cue.end, cue.text] for cue in burned] + [CAPTION_STYLE]
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
@@ -134,7 +137,7 @@ def film_pieces(the_plan: Plan, store: ClipStore, backend: str) -> list[Piece]:
     return [
         Piece(item.footage or store.clip_path(backend, item.hash), trim_start=item.shot.trim[0], trim_end=item.shot.trim[1],
               transition=item.shot.transition.type, transition_duration=item.shot.transition.duration,
-              fit=item.shot.fit or fit, shot=item.id)
+              fit=item.shot.fit or fit, shot=item.id, sound=item.shot.sound)
         for item in the_plan.shots
     ]
 

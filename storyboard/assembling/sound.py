@@ -1,8 +1,8 @@
 """The film's sound: `Mixer` renders the mix chunk by chunk, sample-exact, as PCM that the final
 mux pipes into ffmpeg and encodes once. Each clip's sound is placed by its own timestamps, relative to the
-clip's start, as its picture is; edges
-get 4 ms ramps so cuts do not click; clips without sound, or with sound shorter than their
-picture, get silence. The soundtrack plays under it, looped or cut, faded, ducked."""
+clip's start, as its picture is, over the span `shot_sound` gives it (J- and L-cuts move it, in
+sync); edges get 4 ms ramps so cuts do not click; clips without sound, or with sound shorter than
+their span, get silence. The soundtrack plays under it, looped or cut, faded, ducked (`ducking`)."""
 from __future__ import annotations
 
 import contextlib
@@ -14,40 +14,50 @@ import numpy as np
 
 from ..errors import AssemblyError, MediaError
 from ..media import SoundReader, probe, start_ffmpeg
+from .ducking import Ducker
+from .shot_sound import EDGE_RAMP, sound_spans
 from .timeline import Soundtrack, Timeline
 
 SAMPLE_RATE = 48_000
 CHANNELS = 2
-PCM_FORMAT = ["-f", "s16le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]  # ffmpeg input options for `Mixer.pcm`
-EDGE_RAMP = 0.004  # seconds: a fade this short is inaudible but removes the click of a hard cut
+PCM_FORMAT = ["-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", str(CHANNELS)]  # ffmpeg input options for `Mixer.pcm`
 CHUNK = SAMPLE_RATE // 2  # samples mixed at a time
-DUCK_THRESHOLD = 0.01  # clip sound louder than this (RMS, about -40 dBFS) ducks the music
-DUCK_BLOCK = SAMPLE_RATE // 50  # 20 ms blocks for the ducking envelope
-DUCK_SMOOTHING = 0.15  # per block: how fast the ducking gain follows (about 130 ms)
 
 
 class Mixer:
-    """The film's sound, rendered in order, chunk by chunk: clip sound plus the soundtrack."""
+    """The film's sound, rendered in order, chunk by chunk: clip sound plus the soundtrack. Made before
+    the picture, so that a shot's sound that cannot be placed (`shot_sound`) fails the assembly at once.
+    `match_loudness`: each shot's sound brought to the loudness of the others (with `normalize`)."""
 
-    def __init__(self, timeline: Timeline, music: Soundtrack | None):
+    def __init__(self, timeline: Timeline, music: Soundtrack | None, match_loudness: bool = False):
         self.timeline = timeline
         self.music = music
         self.total = round(timeline.duration * SAMPLE_RATE)
+        self.spans = sound_spans(timeline, SAMPLE_RATE, match_loudness)
         self._clip_sound: dict[int, SoundReader] = {}
-        self._duck_gain = 1.0
+        self.peak = 0.0  # the largest sample of the last mix rendered, before the limiter
 
     def pcm(self) -> Generator[bytes, None, None]:
-        """The mix as 16-bit little-endian interleaved PCM (`PCM_FORMAT`), chunk by chunk, in order."""
+        """The mix as 32-bit float little-endian interleaved PCM (`PCM_FORMAT`), chunk by chunk, in order: not
+        clipped, whatever its level (the final mux limits its peaks)."""
         if self.music is not None:
             check_soundtrack(self.music.path)
+        ducker = Ducker(self.music.duck, SAMPLE_RATE) if self.music is not None and self.music.duck is not None else None
+        self.peak = 0.0
         try:
             with self._music_stream() as music:
+                following: np.ndarray | None = self._clips(0, min(CHUNK, self.total))
                 for first in range(0, self.total, CHUNK):
                     count = min(CHUNK, self.total - first)
-                    mixed = self._clips(first, count)
+                    assert following is not None
+                    mixed = following
+                    following = self._clips(first + count, min(CHUNK, self.total - first - count)) \
+                        if first + count < self.total else None
                     if music is not None:
-                        mixed += self._soundtrack(music, first, count, mixed)
-                    yield (np.clip(mixed, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+                        ducking = ducker.gains(mixed, following) if ducker is not None else None
+                        mixed = mixed + self._soundtrack(music, first, count, ducking)
+                    self.peak = max(self.peak, float(np.abs(mixed).max(initial=0.0)))
+                    yield mixed.astype("<f4").tobytes()
         finally:
             for stream in self._clip_sound.values():
                 stream.close()
@@ -55,60 +65,31 @@ class Mixer:
 
     def _clips(self, first: int, count: int) -> np.ndarray:
         mixed = np.zeros((count, CHANNELS), dtype=np.float32)
-        timeline = self.timeline
-        for index, (start, length) in enumerate(zip(timeline.starts, timeline.lengths, strict=True)):
-            begin = round(start * SAMPLE_RATE)
-            end = begin + round(length * SAMPLE_RATE)
-            if end <= first:
+        for index, span in enumerate(self.spans):
+            if span.end <= first:
                 if index in self._clip_sound:
                     self._clip_sound.pop(index).close()  # passed
                 continue
-            if begin >= first + count:
-                break
+            if span.begin >= first + count or span.gain == 0:
+                continue
             stream = self._sound_of(index)
-            lo, hi = max(first, begin), min(first + count, end)
-            offsets = np.arange(lo - begin, hi - begin)
-            part = stream.read(lo - begin, hi - lo)
-            gain = self._gain(index, offsets, end - begin)
-            if stream.ended_at is not None:  # the sound is shorter than the picture: fade it out where it stops
+            lo, hi = max(first, span.begin), min(first + count, span.end)
+            offsets = np.arange(lo - span.begin, hi - span.begin)
+            part = stream.read(lo - span.begin, hi - lo)
+            length = span.end - span.begin
+            gain = span.gain * np.clip(offsets / max(span.ramp_in, 1), 0, 1) \
+                * np.clip((length - offsets) / max(span.ramp_out, 1), 0, 1)
+            if stream.ended_at is not None:  # the sound is shorter than the span: fade it out where it stops
                 gain *= np.clip((stream.ended_at - offsets) / (EDGE_RAMP * SAMPLE_RATE), 0, 1)
-            mixed[lo - first:hi - first] += part * gain[:, None]
+            mixed[lo - first:hi - first] += part * gain.astype(np.float32)[:, None]
         return mixed
 
-    def _gain(self, index: int, offsets: np.ndarray, length: int) -> np.ndarray:
-        """Ramps of a piece's sound: crossfades and fades with the picture, tiny ramps at every other edge."""
-        pieces = self.timeline.pieces
-        piece = pieces[index]
-        following = pieces[index + 1] if index + 1 < len(pieces) else None
-
-        def ramp_in(samples: int) -> np.ndarray:
-            return np.clip(offsets / max(samples, 1), 0, 1)
-
-        def ramp_out(samples: int) -> np.ndarray:
-            return np.clip((length - offsets) / max(samples, 1), 0, 1)
-
-        edge = round(EDGE_RAMP * SAMPLE_RATE)
-        gain = np.ones(len(offsets), dtype=np.float32)
-        if index and piece.transition == "crossfade":
-            gain *= ramp_in(max(edge, round(piece.transition_duration * SAMPLE_RATE)))
-        elif index and piece.transition == "fade":
-            gain *= ramp_in(max(edge, round(piece.transition_duration / 2 * SAMPLE_RATE)))
-        else:
-            gain *= ramp_in(edge)
-        if following is not None and following.transition == "crossfade":
-            gain *= ramp_out(max(edge, round(following.transition_duration * SAMPLE_RATE)))
-        elif following is not None and following.transition == "fade":
-            gain *= ramp_out(max(edge, round(following.transition_duration / 2 * SAMPLE_RATE)))
-        else:
-            gain *= ramp_out(edge)
-        return gain
-
     def _sound_of(self, index: int) -> SoundReader:
-        """The piece's sound from its trim start, at the film's rate, placed by its timestamps, read as it is needed."""
+        """The piece's sound from its span's start, at the film's rate, placed by its timestamps, read as it is needed."""
         if index not in self._clip_sound:
-            piece, source = self.timeline.pieces[index], self.timeline.sources[index]
-            self._clip_sound[index] = SoundReader(source.path if source.has_audio else None,
-                                                  source.start + piece.trim_start, SAMPLE_RATE, CHANNELS)
+            source = self.timeline.sources[index]
+            self._clip_sound[index] = SoundReader(source.path if source.has_audio else None, self.spans[index].origin,
+                                                  SAMPLE_RATE, CHANNELS)
         return self._clip_sound[index]
 
     @contextlib.contextmanager
@@ -124,7 +105,7 @@ class Mixer:
         finally:
             stream.close()
 
-    def _soundtrack(self, music: _Stream, first: int, count: int, clips: np.ndarray) -> np.ndarray:
+    def _soundtrack(self, music: _Stream, first: int, count: int, ducking: np.ndarray | None) -> np.ndarray:
         assert self.music is not None
         samples = music.read(first, count)
         if music.ended_at is not None:  # music shorter than the film, not looped: no click where it stops
@@ -135,21 +116,9 @@ class Mixer:
             gain *= np.clip(positions / self.music.fade_in, 0, 1)
         if self.music.fade_out > 0:
             gain *= np.clip((self.total / SAMPLE_RATE - positions) / self.music.fade_out, 0, 1)
-        if self.music.duck is not None:
-            gain *= self._ducking(clips, self.music.duck)
+        if ducking is not None:
+            gain *= ducking
         return samples * gain[:, None]
-
-    def _ducking(self, clips: np.ndarray, duck: float) -> np.ndarray:
-        """Per-sample music gain: `duck` where the clips have sound, 1 elsewhere, smoothed."""
-        gains = np.empty(len(clips), dtype=np.float32)
-        for block in range(0, len(clips), DUCK_BLOCK):
-            part = clips[block:block + DUCK_BLOCK]
-            loud = float(np.sqrt(np.mean(part**2))) > DUCK_THRESHOLD if len(part) else False
-            target = duck if loud else 1.0
-            previous = self._duck_gain
-            self._duck_gain += (target - self._duck_gain) * DUCK_SMOOTHING
-            gains[block:block + DUCK_BLOCK] = np.linspace(previous, self._duck_gain, len(part), dtype=np.float32)
-        return gains
 
 
 class _Stream:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import AssemblyError, MediaError
 from ..media import MediaInfo, VideoStream, check_intact, probe
+from ..model import ShotSound
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class Piece:
     transition_duration: float = 0.0
     fit: str = "contain"  # contain: letterbox; cover: fill and crop
     shot: str = ""  # the shot's id, to name it in messages
+    sound: ShotSound = field(default_factory=ShotSound)  # J/L cut, gain, mute of the piece's own sound
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import shlex
 from dataclasses import dataclass
 
 from ..assembling.film import film_pieces, film_size
-from ..assembling.sound import check_soundtrack
+from ..assembling.shot_sound import sound_spans
+from ..assembling.sound import SAMPLE_RATE, check_soundtrack
 from ..assembling.timeline import Soundtrack, Source, Timeline
 from ..backends import plan_for
 from ..errors import StoryboardError
@@ -59,6 +60,7 @@ def gather(board: Storyboard, backend: str) -> Cut:
         raise ClipsMissing(_missing_message(board, missing, backend))
     pieces = film_pieces(the_plan, store, store_backend)  # the film's own: the cut and the film agree
     timeline = Timeline(pieces, [Source.of(piece) for piece in pieces], board.output.fps)
+    sound_spans(timeline, SAMPLE_RATE)  # J- and L-cuts the clips' sound cannot give: refused, as the film would
     return Cut(board, the_plan, timeline, _music(board), film_size(the_plan, pieces))
 
 

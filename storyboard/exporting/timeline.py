@@ -1,7 +1,10 @@
 """The cut as an OpenTimelineIO timeline, frame for frame the film's (`assemble.Timeline.frame_span`).
 
 Tracks: V1 the shots' pictures, each shot's dialogue as markers on its clip; A1 their own sound
-(a gap where a clip has none); A2 the soundtrack, when `output.audio.music` is set. Every time is counted in frames of the film's
+(a gap where a clip has none or the shot is muted; J- and L-cuts as sound clips that begin before
+or end after their picture, in sync: a join on A1 is moved by the outgoing shot's `sound.tail`
+minus the incoming one's `sound.lead`, its media range with it); A2 the soundtrack, when
+`output.audio.music` is set. Every time is counted in frames of the film's
 rate (`output.fps`; 29.97 and the like as the exact NTSC rate), media times from the clip's
 start, as the storyboard's trims are.
 
@@ -29,6 +32,7 @@ import opentimelineio as otio
 
 from ..assembling.subtitles import cues_of
 from ..assembling.timeline import Timeline
+from ..model import ShotSound
 from .cut import Cut, Music
 from .formats import film_rate
 
@@ -161,8 +165,11 @@ def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind:
     fps = cut.fps
     timeline = cut.timeline
     audio = kind == otio.schema.TrackKind.Audio
-    heard = [not audio or source.has_audio for source in timeline.sources]
+    heard = [not audio or (source.has_audio and not piece.sound.mute)
+             for source, piece in zip(timeline.sources, timeline.pieces, strict=True)]
     spots = [replace(spot) for spot in placed]
+    if audio:
+        _move_sound_joins(spots, timeline, fps)
     for index, piece in enumerate(timeline.pieces[1:], start=1):
         before, after = spots[index - 1], spots[index]
         if piece.transition == "crossfade" and before.end > after.first and heard[index - 1] != heard[index]:
@@ -193,6 +200,23 @@ def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind:
     track = otio.schema.Track(name=name, kind=kind)
     track.extend(_merge_gaps(items))
     return track
+
+
+def _move_sound_joins(spots: list[Placed], timeline: Timeline, fps: float) -> None:
+    """The sound's joins where the J- and L-cuts put them: each moved by the outgoing piece's tail minus
+    the incoming one's lead, the incoming piece's media with it (so it stays in sync with its picture)."""
+    pieces = timeline.pieces
+    for index in range(1, len(spots)):
+        move = round((pieces[index - 1].sound.tail - pieces[index].sound.lead) * fps)
+        if not move:
+            continue
+        before, after = spots[index - 1], spots[index]
+        before.end += move
+        before.cut_out += move
+        after.first += move
+        after.cut_in += move
+        after.media_first += move
+        before.available = max(before.available, before.source_in + before.cut_out - before.cut_in)
 
 
 def _join(transition: str, before: Placed, after: Placed, heard: tuple[bool, bool], fps: float,
@@ -295,6 +319,9 @@ def _shot_metadata(cut: Cut, index: int) -> dict[str, Any]:
         "trim": {"start": piece.trim_start, "end": piece.trim_end},
         "fit": piece.fit,
     }
+    if piece.sound != ShotSound():
+        about["sound"] = {"lead": piece.sound.lead, "tail": piece.sound.tail, "volume": piece.sound.volume,
+                          "mute": piece.sound.mute}
     if item.footage is not None:
         return about | {"footage": str(item.footage)}
     return about | {

@@ -25,6 +25,7 @@ from ..model import (
     S3Settings,
     SharedStore,
     Shot,
+    ShotSound,
     Storyboard,
     Transition,
 )
@@ -143,6 +144,7 @@ def _shot(raw: dict[str, Any], index: int, defaults: dict[str, Any], root: Path)
         clip=root / raw["clip"] if "clip" in raw else None,
         trim=(float(raw.get("trim", {}).get("start", 0.0)), _optional_float(raw.get("trim", {}).get("end"))),
         fit=raw.get("fit"),
+        sound=_shot_sound(raw.get("sound", {})),
         takes=1 if takes is None or "clip" in raw else whole_number(takes),
         take=whole_number(raw.get("take", 1)),
         hold=raw.get("hold", False),
@@ -208,6 +210,11 @@ def _transition(spec: dict[str, Any] | None) -> Transition:
     kind = spec["type"]
     seconds = spec.get("duration", 0.0 if kind == "cut" else DEFAULT_TRANSITION_SECONDS)
     return Transition(kind, float(seconds))
+
+
+def _shot_sound(spec: dict[str, Any]) -> ShotSound:
+    return ShotSound(lead=float(spec.get("lead", 0.0)), tail=float(spec.get("tail", 0.0)),
+                     volume=float(spec.get("volume", 1.0)), mute=bool(spec.get("mute", False)))
 
 
 def _dialogue(raw: dict[str, Any], here: Path_) -> list[Line]:

@@ -4,6 +4,10 @@
 clip's time: a sound track that starts after the picture keeps its place (silence before it),
 one that starts before it is not cut, and a clip whose timestamps begin at +10 s is read the
 same as one beginning at 0. An encoder's priming samples are dropped by the decoder.
+
+Sound of more channels than wanted (5.1, 7.1) is folded down to stereo by `downmix_matrix`: every
+channel kept, the LFE too, at the ITU-R BS.775 levels, and scaled so that no output channel can
+exceed full scale however loud its inputs are.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ class SoundReader:
         self._container: Any = None
         self._frames: Any = None
         self._resampler: Any = None
+        self._downmix: np.ndarray | None = None  # (channels in the file, 2) when it has more than wanted
         if path is not None:
             self._open(path)
 
@@ -65,13 +70,16 @@ class SoundReader:
         except (av.FFmpegError, OSError, IndexError) as error:
             raise MediaError(f"{path.name}: its sound cannot be read ({error})") from None
         self._stream = stream
+        names = [channel.name for channel in stream.layout.channels]
+        self._downmix = downmix_matrix(names) if len(names) > self.channels == 2 else None
         self._restart()
 
     def _restart(self) -> None:
         import av
 
         self._frames = self._container.decode(self._stream)
-        self._resampler = av.AudioResampler(format="flt", layout=_layout(self.channels), rate=self.rate)
+        layout = self._stream.layout.name if self._downmix is not None else _layout(self.channels)
+        self._resampler = av.AudioResampler(format="flt", layout=layout, rate=self.rate)
         self._next_sample: int | None = None  # where the resampler's next output goes
 
     def _decoded_to(self) -> int:
@@ -116,7 +124,10 @@ class SoundReader:
                 self._next_sample = by_timestamp  # the first frame, or a gap or jump in the timestamps
         if not frames or self._next_sample is None:
             return
-        pcm = np.concatenate([frame.to_ndarray().reshape(-1, self.channels) for frame in frames]).astype(np.float32)
+        decoded = self._downmix.shape[0] if self._downmix is not None else self.channels
+        pcm = np.concatenate([frame.to_ndarray().reshape(-1, decoded) for frame in frames]).astype(np.float32)
+        if self._downmix is not None:
+            pcm = pcm @ self._downmix
         at, self._next_sample = self._next_sample, self._next_sample + len(pcm)
         end = self._buffer_at + len(self._buffer)
         if not len(self._buffer):
@@ -126,6 +137,27 @@ class SoundReader:
         if at > end:  # a gap: silence
             pcm = np.concatenate([np.zeros((at - end, self.channels), dtype=np.float32), pcm])
         self._buffer = np.concatenate([self._buffer, pcm]) if len(self._buffer) else pcm
+
+
+_CENTRE = 0.5 ** 0.5  # -3 dB: what a channel between the two speakers (or behind, or the LFE) gives each
+
+
+def downmix_matrix(names: list[str]) -> np.ndarray:
+    """(inputs, 2) gains folding channels named as FFmpeg names them (FL, FR, FC, LFE, BL, SL...) into
+    stereo: left channels to the left at 0 dB (front) or -3 dB (surround, back, wide, top), right ones
+    to the right, centre and LFE to both at -3 dB; then scaled down so each output's gains add up to at
+    most 1, so the downmix cannot clip."""
+    matrix = np.zeros((len(names), 2), dtype=np.float32)
+    for row, name in enumerate(names):
+        front = name in ("FL", "FR")
+        if name.endswith("L") or name in ("FLC", "TFL", "TBL"):
+            matrix[row, 0] = 1.0 if front else _CENTRE
+        elif name.endswith("R") or name in ("FRC", "TFR", "TBR"):
+            matrix[row, 1] = 1.0 if front else _CENTRE
+        else:  # FC, LFE, BC, TC...
+            matrix[row] = _CENTRE
+    loudest = float(matrix.sum(axis=0).max())
+    return matrix / loudest if loudest > 1 else matrix
 
 
 def _layout(channels: int) -> str:

@@ -2,6 +2,7 @@
 
 - `files`: references, footage and the soundtrack exist, are what they claim and are whole;
 - `timing`: trims, transitions and first-frame times fit the shots they cut;
+- `sound`: a shot's J- and L-cuts fit its neighbours and its clip's sound; shots shorter than a frame;
 - `requests`: each shot's request against its model profile;
 - `dialogue`: each line said by a cast member, at a time the film shows;
 - here: ids, the first-frame graph, and the film overwriting no input.
@@ -18,8 +19,10 @@ from .dialogue import check_dialogue
 from .files import all_references, check_footage, check_reference, check_soundtrack
 from .outputs import inputs, overwritten
 from .requests import check_requests, prompt_warnings
+from .sound import short_shot_warnings
 
-__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "inputs", "overwritten", "prompt_warnings"]
+__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "inputs", "overwritten", "prompt_warnings",
+           "short_shot_warnings"]
 
 
 def check_meaning(storyboard: Storyboard, unchecked_ids: dict[int, str] | None = None) -> list[Problem]:

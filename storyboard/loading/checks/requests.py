@@ -7,6 +7,7 @@ from ...errors import Problem
 from ...model import Shot, Storyboard, request_body
 from ..yaml_source import Document
 from .origin import origin_limit_problems
+from .sound import check_sound
 from .timing import check_frame_time, check_transitions
 
 
@@ -36,6 +37,7 @@ def check_requests(storyboard: Storyboard) -> list[Problem]:
         problems += check_frame_time(storyboard, shot, by_id)
     problems += check_transitions(storyboard)
     problems += origin_limit_problems(storyboard, enforced=True)
+    problems += check_sound(storyboard)
     return problems
 
 

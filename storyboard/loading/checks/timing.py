@@ -58,7 +58,7 @@ def _source(storyboard: Storyboard, shot: Shot) -> tuple[float, float] | None:
     return round(length, 3), 0.5 / probe(shot.clip).picture.fps
 
 
-def _shot_length(storyboard: Storyboard, shot: Shot) -> float | None:
+def shot_length(storyboard: Storyboard, shot: Shot) -> float | None:
     """Seconds the shot lasts in the film, where known before rendering."""
     start, end = shot.trim
     source = _source(storyboard, shot)
@@ -78,7 +78,7 @@ def check_transitions(storyboard: Storyboard) -> list[Problem]:
             continue
         needed = seconds if kind == "crossfade" else seconds / 2  # a fade spends half in each shot
         for side in (before, shot):
-            length = _shot_length(storyboard, side)
+            length = shot_length(storyboard, side)
             if length is not None and needed > length + 1e-9:
                 where = (*shot.where, "transition") if "transition" in storyboard.document.data["shots"][shot.index] \
                     else ("defaults", "transition")
@@ -94,7 +94,7 @@ def check_frame_time(storyboard: Storyboard, shot: Shot, by_id: dict[str, Shot])
     if not isinstance(frame, FrameOf) or isinstance(frame.at, str):
         return []
     source = by_id.get(frame.shot)
-    length = _shot_length(storyboard, source) if source is not None else None
+    length = shot_length(storyboard, source) if source is not None else None
     if source is None or length is None or frame.at < length:
         return []
     return [storyboard.document.problem(
