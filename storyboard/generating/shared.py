@@ -167,13 +167,14 @@ class SharedCache:
         if cached is None:
             self._note(item, f"the shared cache's record of this request ({CLIP_META}) cannot be read; not used")
             return None
-        destination = store.clip_path(self.backend, item.hash)
+        destination = store.clip_path(self.backend, item.hash, still=item.still)
         key = self.remote.clip_key(self.backend, item.hash, cached.sha256)
         try:
             with store.writing(destination) as temporary:
                 if not await self._call(self.remote.download, key, temporary, cached.sha256, cached.size):
                     raise Damaged(f"its clip s3://{self.remote.store.bucket}/{key} is missing")
-                await asyncio.to_thread(_check_video, temporary, f"s3://{self.remote.store.bucket}/{key}")
+                await asyncio.to_thread(_check_image if item.still else _check_video, temporary,
+                                        f"s3://{self.remote.store.bucket}/{key}")
         except Damaged as error:
             self.refused[item.hash] = cached.sha256
             self._note(item, f"the shared cache's clip of this request is not used: {error}")
@@ -392,6 +393,14 @@ def _check_video(path: Path, where: str) -> None:
         check_clip(path)
     except StoryboardError as error:
         raise Damaged(f"{where} {str(error).removeprefix('the downloaded clip ')}") from None
+
+
+def _check_image(path: Path, where: str) -> None:
+    """A still from the cache: a picture, else Damaged."""
+    from ..media import sniff
+
+    if sniff(path)[0] != "image":
+        raise Damaged(f"{where} is not a picture")
 
 
 def open_shared_cache(settings: CacheSettings, backend: Backend, store: ClipStore,

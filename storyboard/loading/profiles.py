@@ -64,7 +64,8 @@ _PROFILE_SCHEMA: dict[str, Any] = {
         "pricing": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"usd_per_second": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}}},
+            "properties": {"usd_per_second": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+                           "usd_per_image": {"type": "number", "minimum": 0}},
         },
     },
 }
@@ -90,6 +91,7 @@ class ModelProfile:
     data_uri_fields: tuple[str, ...] = ()
     data_uri_max_bytes: int = 0
     prompt_characters: int | None = None  # how much of a prompt the model reads; None: no known limit
+    usd_per_image: float | None = None  # an image model's price per image (then usd_per_second is empty)
 
     def allows(self, field: str) -> bool:
         return field in self.fields
@@ -105,6 +107,9 @@ class ModelProfile:
         return {"type": "object", "properties": self.fields, "required": ["prompt"], "additionalProperties": False}
 
     def estimate_usd(self, resolution: str | None, duration: float | None) -> float | None:
+        """The estimated price of one request: per image for an image model, else per second of video."""
+        if self.usd_per_image is not None:
+            return round(self.usd_per_image, 4)
         resolution = resolution or self.default("resolution")
         duration = duration if duration is not None else self.default("duration")
         rate = self.usd_per_second.get(str(resolution))
@@ -197,6 +202,7 @@ def _complete(data: dict[str, Any], document: Document) -> ModelProfile:
         data_uri_fields=tuple(data.get("data_uri", {}).get("fields", ())),
         data_uri_max_bytes=data.get("data_uri", {}).get("max_bytes", 0),
         prompt_characters=data.get("prompt_characters"),
+        usd_per_image=data.get("pricing", {}).get("usd_per_image"),
     )
 
 

@@ -18,8 +18,10 @@ from .dialogue import check_dialogue
 from .files import all_references, check_footage, check_reference, check_soundtrack
 from .outputs import inputs, overwritten
 from .requests import check_requests, prompt_warnings
+from .stills import check_stills, still_warnings
 
-__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "inputs", "overwritten", "prompt_warnings"]
+__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "check_stills", "inputs", "overwritten",
+           "prompt_warnings", "still_warnings"]
 
 
 def check_meaning(storyboard: Storyboard, unchecked_ids: dict[int, str] | None = None) -> list[Problem]:
