@@ -22,6 +22,8 @@ from typing import Any
 
 from . import faults, hostile
 from .faults import canonical_json
+from .images import IMAGES_PATH, make_image
+from .images import answer as image_answer
 from .service import Service
 from .validation import Refusal
 
@@ -174,13 +176,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body() if method == "POST" else b""
             if method == "POST" and path == GENERATIONS_PATH:
                 self._create(body)
+            elif method == "POST" and path == IMAGES_PATH:
+                self._create_image(body)
             elif method == "GET" and path == GENERATIONS_PATH:
                 self._poll(urllib.parse.parse_qs(query))
             elif method == "GET" and path.startswith(FILES_PREFIX):
                 self._download(path[len(FILES_PREFIX):])
             elif method == "GET" and path == STATS_PATH:
                 self._send_json(200, self.emulator.stats())
-            elif path in (GENERATIONS_PATH, STATS_PATH) or path.startswith(FILES_PREFIX):
+            elif path in (GENERATIONS_PATH, IMAGES_PATH, STATS_PATH) or path.startswith(FILES_PREFIX):
                 raise Refusal(405, f"{method} is not allowed here")
             else:
                 raise Refusal(404, f"no such endpoint: {path}")
@@ -235,6 +239,29 @@ class RequestHandler(BaseHTTPRequestHandler):
         answer = {"id": generation.id, "status": "queued", "meta": {"usage": generation.usage()}}
         self._send_json(201, answer, {"Idempotent-Replayed": "true"} if replayed else None)
 
+    def _create_image(self, raw: bytes) -> None:
+        """The synchronous image endpoint (see images.py): drawn, billed and answered in one request."""
+        emulator = self.emulator
+        emulator.check_key(self.headers.get("Authorization"))
+        try:
+            body = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError):
+            body, subject = None, hashlib.sha256(raw).hexdigest()
+        else:
+            subject = hashlib.sha256(canonical_json(body)).hexdigest()
+        hits = emulator.faults.draw("create", subject)
+        if self._disrupt(hits, ("drop", "429", "500")):
+            return
+        if body is None:
+            raise Refusal(400, "the request body is not valid JSON")
+        image = make_image(emulator, body)
+        emulator.made_image(image)
+        if "lost" in hits:  # made and billed, but the answer never arrives
+            emulator.faults.record("lost")
+            self._hang_up()
+            return
+        self._send_json(200, image_answer(image, self._origin(), emulator.images_inline))
+
     def _poll(self, query: dict[str, list[str]]) -> None:
         emulator = self.emulator
         emulator.count("polls")
@@ -272,6 +299,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         emulator.count("downloads")
         if self.headers.get("Authorization"):
             emulator.count("downloads_with_authorization")
+        if name.endswith(".png"):  # a picture of the image endpoint
+            image = emulator.image(name.removesuffix(".png"))
+            if image is None:
+                raise Refusal(404, f"no such file: {name}")
+            self._send(200, image.path.read_bytes(), "image/png")
+            return
         generation_id = name.removesuffix(".mp4")
         generation, _ = emulator._lookup(generation_id) if name.endswith(".mp4") else (None, None)
         subject = generation.fault_key if generation else f"unknown:{name}"
