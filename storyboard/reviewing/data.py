@@ -20,6 +20,7 @@ from ..model import FrameOf, Reference, Shot, Storyboard, sidecar_paths
 from ..planning.plans import STATUSES, Plan, ShotPlan, TakeStatus
 from ..project.state import State
 from ..project.store import ClipStore
+from .storyboard import PanelView, panels
 from .thumbnails import ClipFacts, Thumbnails
 
 WORKERS = max(1, min(8, os.cpu_count() or 1))  # clips decoded at once (PyAV decodes outside the GIL)
@@ -109,6 +110,7 @@ class Review:
     estimated_usd: float
     to_pay_usd: float
     decoded: int  # clips and images decoded this time (the rest came from the cache)
+    panels: list[PanelView] = field(default_factory=list)  # the storyboard, when shots have stills (storyboard.py)
 
     @property
     def length(self) -> float | None:
@@ -180,6 +182,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         estimated_usd=the_plan.estimated_usd,
         to_pay_usd=paid.missing_usd,
         decoded=thumbnails.decoded,
+        panels=panels(the_plan, page, places),
     )
 
 

@@ -32,7 +32,8 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: dict[int, str] | None =
     problems += _check_ids(storyboard, unchecked_ids or {})
     for shot in storyboard.shots:
         if shot.model not in storyboard.profiles:
-            known = ", ".join(sorted(storyboard.profiles))
+            known = ", ".join(sorted(model for model, profile in storyboard.profiles.items()
+                                     if profile.usd_per_image is None))  # video models: an image model draws stills
             problems.append(
                 document.problem(
                     shot.origins["model"],
