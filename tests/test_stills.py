@@ -287,3 +287,19 @@ def test_the_emulator_refuses_an_image_request_the_docs_refuse(service):
     picture = httpx.get(answer["data"][0]["url"])
     assert picture.headers["content-type"] == "image/png"
     assert Image.open(io.BytesIO(picture.content)).size == (1024, 768)  # the documented default shape
+
+
+def test_the_approved_stills_travel_with_the_cut(project):
+    import opentimelineio as otio
+
+    project.write(picked(BOARD, 2))
+    storyboard.render("board.yaml")
+    storyboard.export("board.yaml", "cut.otio")
+    clips = list(otio.adapters.read_from_file("cut.otio").video_tracks()[0].find_clips())
+    talk = clips[1]
+    still = talk.metadata["storyboard"]["still"]
+    assert (still["take"], still["takes"], still["url"]) == (2, 3, "cut-media/02-talk-still.png")
+    the_plan = storyboard.plan("board.yaml")
+    drawn = project.root / ".storyboard" / "clips" / "preview" / f"{the_plan.still_takes('talk')[1].hash}.png"
+    assert (project.root / "cut-media" / "02-talk-still.png").read_bytes() == drawn.read_bytes()
+    assert talk.markers[0].name == "still" and "take 2 of 3" in talk.markers[0].comment

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..assembling.film import film_pieces, film_size
 from ..assembling.sound import check_soundtrack
@@ -16,6 +17,7 @@ from ..model import Storyboard
 from ..planning.inventory import check_holds
 from ..planning.plans import Plan, ShotPlan
 from ..project.store import ClipStore
+from .stills import approved_stills
 
 
 class ClipsMissing(StoryboardError):
@@ -37,6 +39,7 @@ class Cut:
     timeline: Timeline  # pieces in film order, one per shot of `plan.shots`
     music: Music | None
     size: tuple[int, int]  # the film's frame, width and height
+    stills: dict[str, Path] = field(default_factory=dict)  # shot id -> its approved still (stills.py)
 
     @property
     def fps(self) -> float:
@@ -59,7 +62,8 @@ def gather(board: Storyboard, backend: str) -> Cut:
         raise ClipsMissing(_missing_message(board, missing, backend))
     pieces = film_pieces(the_plan, store, store_backend)  # the film's own: the cut and the film agree
     timeline = Timeline(pieces, [Source.of(piece) for piece in pieces], board.output.fps)
-    return Cut(board, the_plan, timeline, _music(board), film_size(the_plan, pieces))
+    return Cut(board, the_plan, timeline, _music(board), film_size(the_plan, pieces),
+               approved_stills(the_plan, store_backend))
 
 
 def _missing_message(board: Storyboard, missing: list[ShotPlan], backend: str) -> str:
