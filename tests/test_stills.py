@@ -303,3 +303,14 @@ def test_the_approved_stills_travel_with_the_cut(project):
     drawn = project.root / ".storyboard" / "clips" / "preview" / f"{the_plan.still_takes('talk')[1].hash}.png"
     assert (project.root / "cut-media" / "02-talk-still.png").read_bytes() == drawn.read_bytes()
     assert talk.markers[0].name == "still" and "take 2 of 3" in talk.markers[0].comment
+
+
+def test_cache_gc_keeps_the_stills_a_storyboard_names(project, run_cli):
+    project.write(BOARD)
+    assert run_cli("render", "board.yaml", "--stills")[0] == 0
+    project.write(BOARD.replace("in the snow", "in the rain"))  # 'meet' gets a new still: its old one is garbage
+    assert run_cli("render", "board.yaml", "--stills")[0] == 0
+    code, out, err = run_cli("cache", "gc")
+    assert code == 0, out + err
+    kept = {path.stem for path in (project.root / ".storyboard" / "clips" / "preview").glob("*.png")}
+    assert kept == {still.hash for still in storyboard.plan("board.yaml").stills}
