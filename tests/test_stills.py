@@ -314,3 +314,21 @@ def test_cache_gc_keeps_the_stills_a_storyboard_names(project, run_cli):
     assert code == 0, out + err
     kept = {path.stem for path in (project.root / ".storyboard" / "clips" / "preview").glob("*.png")}
     assert kept == {still.hash for still in storyboard.plan("board.yaml").stills}
+
+
+def test_a_still_lost_from_the_store_is_downloaded_again_not_paid_again(project, run_cli, service):
+    emulator = service()
+    project.write("""
+        storyboard: 1
+        shots: [{id: a, prompt: a lighthouse at night, still: true, seed: 1}]
+        """)
+    assert run_cli("render", "board.yaml", "--backend", "aimlapi", "--stills")[0] == 0
+    the_plan = storyboard.plan("board.yaml", backend="aimlapi")
+    (still,) = the_plan.stills
+    stored = project.root / ".storyboard" / "clips" / str(the_plan.backend) / f"{still.hash}.png"
+    picture = stored.read_bytes()
+    stored.unlink()
+    assert storyboard.plan("board.yaml", backend="aimlapi").stills[0].status == "download"
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--stills")
+    assert code == 0, out + err
+    assert emulator.stats()["images"] == 1 and stored.read_bytes() == picture
