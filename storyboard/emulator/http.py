@@ -1,5 +1,5 @@
 """The emulator's HTTP layer: `Emulator` (the service on a local port), a threading server and
-the handler of the three endpoints, which honours `Idempotency-Key` on creates, applies the
+the handler of the endpoints, which honours `Idempotency-Key` on creates, applies the
 drawn faults (see `faults`, and `hostile` for the hostile answers) and turns `Refusal`s into
 JSON error answers."""
 from __future__ import annotations
