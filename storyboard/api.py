@@ -259,7 +259,7 @@ def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: froz
     """Refuse or confirm what this render is estimated to cost, before anything is paid."""
     to_pay = {item.hash: item for item in selected
               if item.status == "missing" or (item.status == "unknown" and item.id in consent)}
-    unpriced = sorted({item.shot.model for item in to_pay.values() if item.estimated_usd is None})
+    unpriced = sorted({item.profile.model for item in to_pay.values() if item.estimated_usd is None})
     estimate = round(sum(item.estimated_usd or 0.0 for item in to_pay.values()), 2)
     if unpriced:
         if budget is not None:

@@ -179,8 +179,8 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         in_film_usd=round(sum(spent.get(request, 0.0) for request in {item.hash for item in the_plan.shots
                                                                      if item.footage is None}), 4),
         project_usd=_spent_on_project(board),
-        estimated_usd=the_plan.estimated_usd,
-        to_pay_usd=paid.missing_usd,
+        estimated_usd=round(the_plan.estimated_usd + the_plan.stills_usd, 4),  # stills (if any) included
+        to_pay_usd=round(paid.missing_usd + paid.stills_missing_usd, 4),
         decoded=thumbnails.decoded,
         panels=panels(the_plan, page, places),
     )
