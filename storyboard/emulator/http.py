@@ -22,10 +22,9 @@ from typing import Any
 
 from . import faults, hostile
 from .faults import canonical_json
-from .images import IMAGES_PATH, make_image
-from .images import answer as image_answer
+from .images import IMAGES_PATH, create_image
 from .service import Service
-from .validation import Refusal
+from .validation import Refusal, refuse_constant
 
 API_PREFIX = "/v2"
 GENERATIONS_PATH = f"{API_PREFIX}/video/generations"
@@ -177,7 +176,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if method == "POST" and path == GENERATIONS_PATH:
                 self._create(body)
             elif method == "POST" and path == IMAGES_PATH:
-                self._create_image(body)
+                create_image(self, body)
             elif method == "GET" and path == GENERATIONS_PATH:
                 self._poll(urllib.parse.parse_qs(query))
             elif method == "GET" and path.startswith(FILES_PREFIX):
@@ -215,7 +214,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         emulator = self.emulator
         emulator.check_key(self.headers.get("Authorization"))
         try:
-            body = json.loads(raw, parse_constant=_refuse_constant)
+            body = json.loads(raw, parse_constant=refuse_constant)
         except (ValueError, UnicodeDecodeError):
             body = None
             subject = hashlib.sha256(raw).hexdigest()
@@ -238,29 +237,6 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         answer = {"id": generation.id, "status": "queued", "meta": {"usage": generation.usage()}}
         self._send_json(201, answer, {"Idempotent-Replayed": "true"} if replayed else None)
-
-    def _create_image(self, raw: bytes) -> None:
-        """The synchronous image endpoint (see images.py): drawn, billed and answered in one request."""
-        emulator = self.emulator
-        emulator.check_key(self.headers.get("Authorization"))
-        try:
-            body = json.loads(raw, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError):
-            body, subject = None, hashlib.sha256(raw).hexdigest()
-        else:
-            subject = hashlib.sha256(canonical_json(body)).hexdigest()
-        hits = emulator.faults.draw("create", subject)
-        if self._disrupt(hits, ("drop", "429", "500")):
-            return
-        if body is None:
-            raise Refusal(400, "the request body is not valid JSON")
-        image = make_image(emulator, body)
-        emulator.made_image(image)
-        if "lost" in hits:  # made and billed, but the answer never arrives
-            emulator.faults.record("lost")
-            self._hang_up()
-            return
-        self._send_json(200, image_answer(image, self._origin(), emulator.images_inline))
 
     def _poll(self, query: dict[str, list[str]]) -> None:
         emulator = self.emulator
@@ -411,7 +387,3 @@ class RequestHandler(BaseHTTPRequestHandler):
             if pause:
                 self.wfile.flush()
                 time.sleep(pause)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")

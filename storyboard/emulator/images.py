@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 from .faults import canonical_json
 from .references import UnusableReference, fetch_reference
-from .validation import Refusal, validate_request
+from .validation import Refusal, refuse_constant, validate_request
 
 if TYPE_CHECKING:
+    from .http import RequestHandler
     from .service import Service
 
 IMAGES_PATH = "/v1/images/generations"
@@ -71,3 +73,28 @@ def answer(image: MadeImage, origin: str, inline: bool) -> dict[str, Any]:
         else {"url": f"{origin}/files/{image.id}.png", "b64_json": None}
     usage = {"credits_used": round(image.usd_spent * CREDITS_PER_USD), "usd_spent": image.usd_spent}
     return {"data": [data], "meta": {"usage": usage}}
+
+
+def create_image(handler: RequestHandler, raw: bytes) -> None:
+    """Answer a request to the image endpoint on `handler`: drawn, billed and answered in one request;
+    the faults of a create apply (drop, 429, 500 before anything is made; `lost` after)."""
+    emulator = handler.emulator
+    emulator.check_key(handler.headers.get("Authorization"))
+    try:
+        body = json.loads(raw, parse_constant=refuse_constant)
+    except (ValueError, UnicodeDecodeError):
+        body, subject = None, hashlib.sha256(raw).hexdigest()
+    else:
+        subject = hashlib.sha256(canonical_json(body)).hexdigest()
+    hits = emulator.faults.draw("create", subject)
+    if handler._disrupt(hits, ("drop", "429", "500")):
+        return
+    if body is None:
+        raise Refusal(400, "the request body is not valid JSON")
+    image = make_image(emulator, body)
+    emulator.made_image(image)
+    if "lost" in hits:  # made and billed, but the answer never arrives
+        emulator.faults.record("lost")
+        handler._hang_up()
+        return
+    handler._send_json(200, answer(image, handler._origin(), emulator.images_inline))
