@@ -247,7 +247,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
         if outcome.failed or outcome.skipped or waiting:
             lines = [f"shot {key!r} failed: {reason}" for key, reason in outcome.failed.items()]
             lines += [f"shot {key!r} was not rendered: {reason}" for key, reason in outcome.skipped.items()]
-            lines += [pick_advice(waiting)] if waiting else []
+            lines += [pick_advice(board, waiting)] if waiting else []
             raise RenderError("\n".join(lines))
         if not stills_only:
             result.film = assemble_film(the_plan, store, engine.name, emit, paid=engine.paid)

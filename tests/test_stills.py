@@ -172,7 +172,8 @@ def test_a_shot_whose_still_has_no_pick_gets_no_video_and_the_render_says_how_to
     code, _, err = run_cli("render", "board.yaml")
     assert code == 1
     text = said(err)
-    assert "no video was made for 'talk'" in text and "take: K" in text and "storyboard review" in text
+    assert "no video was made for 'talk'" in text and "storyboard review board.yaml" in text
+    assert "line 18: still: {takes: 3, take: K}" in text
     clips = project.root / ".storyboard" / "clips" / "preview"
     assert len(list(clips.glob("*.mp4"))) == 1  # 'meet' only
     assert not (project.root / "out" / "film.mp4").exists()

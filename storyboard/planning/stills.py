@@ -75,9 +75,15 @@ def _still_hash(storyboard: Storyboard, shot: Shot, seed: int | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def pick_advice(waiting: list[str]) -> str:
-    """What the render says of the shots whose still waits for a pick, and how to pick."""
+def pick_advice(storyboard: Storyboard, waiting: list[str]) -> str:
+    """What the render says of the shots whose still waits for a pick, and how to pick (the line to edit)."""
+    edits = []
+    for shot_id in waiting:
+        still = storyboard.shot(shot_id).still
+        assert still is not None
+        line = storyboard.document.mark(still.where).line
+        edits.append(f"line {line}: still: {{takes: {still.takes}, take: K}} for {shot_id!r}")
     shots = ", ".join(repr(shot_id) for shot_id in waiting)
     return (f"no video was made for {shots}: {'its' if len(waiting) == 1 else 'each'} still has several takes and none is "
-            "picked; look at them (`storyboard review FILE`: the storyboard's panels), then pick one with "
-            "`still: {takes: N, take: K}` on the shot and render again")
+            f"picked; look at them (`storyboard review {storyboard.display_path}`: the storyboard's panels), then pick "
+            f"one with `take: K` ({'; '.join(edits)}) and render again")
