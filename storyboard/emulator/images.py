@@ -15,15 +15,14 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import httpx
+
+from ..loading.profiles import ModelProfile
 from .faults import canonical_json
 from .references import UnusableReference, fetch_reference
 from .validation import Refusal, refuse_constant, validate_request
-
-if TYPE_CHECKING:
-    from .http import RequestHandler
-    from .service import Service
 
 IMAGES_PATH = "/v1/images/generations"
 MODEL_ALIASES = {"alibaba/wan2.7-image": "alibaba/wan-2-7-image"}  # the alias the provider's samples send
@@ -38,7 +37,34 @@ class MadeImage:
     path: Path
 
 
-def make_image(service: Service, body: Any) -> MadeImage:
+class Host(Protocol):
+    """What of the emulated service (`service.Service`) the image endpoint uses."""
+
+    work_dir: Path
+    images_inline: bool
+    faults: Any
+
+    def image_profiles(self) -> dict[str, ModelProfile]: ...
+    def http_client(self) -> httpx.Client: ...
+    def check_key(self, authorization: str | None) -> None: ...
+    def made_image(self, image: MadeImage) -> None: ...
+
+
+class Handler(Protocol):
+    """What of the request handler (`http.RequestHandler`) answering the endpoint is used."""
+
+    headers: Any
+
+    @property
+    def emulator(self) -> Host: ...
+    def _disrupt(self, hits: set[str], in_order: tuple[str, ...]) -> bool: ...
+    def _hang_up(self) -> None: ...
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None,
+                   trickle: bool = False) -> None: ...
+    def _origin(self) -> str: ...
+
+
+def make_image(service: Host, body: Any) -> MadeImage:
     """Validate the request, draw (and bill) its picture. Raises Refusal for what the service refuses."""
     from ..backends.still_card import StillCard, draw_still
     from ..loading.still_request import pixels
@@ -75,7 +101,7 @@ def answer(image: MadeImage, origin: str, inline: bool) -> dict[str, Any]:
     return {"data": [data], "meta": {"usage": usage}}
 
 
-def create_image(handler: RequestHandler, raw: bytes) -> None:
+def create_image(handler: Handler, raw: bytes) -> None:
     """Answer a request to the image endpoint on `handler`: drawn, billed and answered in one request;
     the faults of a create apply (drop, 429, 500 before anything is made; `lost` after)."""
     emulator = handler.emulator

@@ -77,7 +77,7 @@ def export(storyboard: Storyboard | str | os.PathLike[str], out: str | os.PathLi
     cut = gather(board, backend)
     collected = collect(cut, folder) if folder is not None else None
     if collected is not None:
-        collected.stills = collect_stills(cut, collected.folder, [path.name for path in collected.clips])
+        collected.stills = collect_stills(cut.shots, cut.stills, collected.folder, [path.name for path in collected.clips])
     timeline = build(cut) if collected is None else build(cut, collected.clip_urls, collected.soundtrack_url,
                                                           {shot: collected.url(path) for shot, path in collected.stills.items()})
     with atomic_path(destination) as temporary:

@@ -12,8 +12,7 @@ from ..files import atomic_link_or_copy
 from ..project.store import ClipStore
 
 if TYPE_CHECKING:
-    from ..planning.plans import Plan
-    from .cut import Cut
+    from ..planning.plans import Plan, ShotPlan
 
 STILL_MARKER_COLOR = otio.schema.MarkerColor.GREEN
 
@@ -30,11 +29,12 @@ def approved_stills(the_plan: Plan, backend: str) -> dict[str, Path]:
     return found
 
 
-def collect_stills(cut: Cut, folder: Path, clip_names: list[str]) -> dict[str, Path]:
-    """Each approved still beside its clip in the media folder, named after the clip; shot id -> file."""
+def collect_stills(shots: list[ShotPlan], stills: dict[str, Path], folder: Path, clip_names: list[str]) -> dict[str, Path]:
+    """Each approved still (`stills`, by shot id) beside its clip in the media folder, named after the
+    clip; shot id -> file."""
     collected = {}
-    for item, clip in zip(cut.shots, clip_names, strict=True):
-        source = cut.stills.get(item.id)
+    for item, clip in zip(shots, clip_names, strict=True):
+        source = stills.get(item.id)
         if source is None:
             continue
         target = folder / f"{Path(clip).stem}-still.png"
@@ -43,11 +43,10 @@ def collect_stills(cut: Cut, folder: Path, clip_names: list[str]) -> dict[str, P
     return collected
 
 
-def still_metadata(cut: Cut, index: int, url: str) -> dict[str, Any]:
+def still_metadata(the_plan: Plan, item: ShotPlan, url: str) -> dict[str, Any]:
     """What the clip's metadata says of its approved still."""
-    item = cut.shots[index]
     still = item.shot.still
-    drawn = next(take for take in cut.plan.still_takes(item.id) if take.hash == item.first_still)
+    drawn = next(take for take in the_plan.still_takes(item.id) if take.hash == item.first_still)
     return {"take": still.picked if still else None, "takes": still.takes if still else None, "request": drawn.hash,
             "url": url, "prompt": drawn.body.get("prompt"), "seed": drawn.body.get("seed"), "model": drawn.body.get("model")}
 

@@ -193,7 +193,7 @@ def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind:
             metadata={METADATA_KEY: _shot_metadata(cut, index) | {"track": "sound" if audio else "picture"}},
         )
         if item.id in still_urls:  # the approved still it opens on travels with it
-            still = still_metadata(cut, index, still_urls[item.id])
+            still = still_metadata(cut.plan, item, still_urls[item.id])
             clip.metadata[METADATA_KEY]["still"] = still
             if not audio:
                 clip.markers.append(still_marker(still, _time(spot.source_in, fps)))

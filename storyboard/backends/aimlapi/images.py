@@ -18,22 +18,34 @@ import io
 import json
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 
 from ...files import atomic_write_bytes
 from ..base import Job, Submission
 from .download import Retryable, download
-from .policy import AmbiguousSubmission, ExpiredVideoURL, ServiceError, UnknownGeneration
+from .policy import AmbiguousSubmission, ExpiredVideoURL, Limits, RetryPolicy, ServiceError, UnknownGeneration
 from .wire import UNSENT, Answer, Stalled, checked_video_url, describe, request_answer, usd_spent
-
-if TYPE_CHECKING:
-    from .client import AimlApiBackend
 
 IMAGES_PATH = "/v1/images/generations"
 INBOX = "still-inbox:"  # a location: the picture came inline and waits in the inbox under this request hash
 AT_URL = "still-url:"  # a location: the picture is at this URL
+
+
+class ImageService(Protocol):
+    """What of the backend (`client.AimlApiBackend`) the image requests use."""
+
+    base_url: str
+    retry: RetryPolicy
+    limits: Limits
+
+    async def prepare(self, job: Job) -> Job: ...
+    def api_client(self) -> httpx.AsyncClient: ...
+    def download_client(self) -> httpx.AsyncClient: ...
+    async def pause(self, seconds: float) -> None: ...
+    def ambiguous(self, what: str) -> str: ...
+    def key_for_checks(self) -> str: ...
 
 
 def images_url(base_url: str) -> str:
@@ -110,7 +122,7 @@ def as_png(data: bytes) -> bytes:
     return out.getvalue()
 
 
-async def submit_still(backend: AimlApiBackend, job: Job, inbox: Inbox) -> Submission:
+async def submit_still(backend: ImageService, job: Job, inbox: Inbox) -> Submission:
     """Create the still (the image is made, and billed, by this one call) and keep its answer."""
     body = (await backend.prepare(job)).body
     headers = {"Idempotency-Key": job.idempotency_key or uuid.uuid4().hex}
@@ -137,7 +149,7 @@ async def submit_still(backend: AimlApiBackend, job: Job, inbox: Inbox) -> Submi
     raise ServiceError("the service kept answering 429 (rate limited); try again later or lower --jobs")
 
 
-def _kept(backend: AimlApiBackend, job: Job, answer: Answer, inbox: Inbox) -> Submission:
+def _kept(backend: ImageService, job: Job, answer: Answer, inbox: Inbox) -> Submission:
     if answer.status >= 500:
         raise AmbiguousSubmission(backend.ambiguous(f"the service answered {answer.status}: {answer.message()}"))
     if answer.status >= 400:
@@ -162,7 +174,7 @@ def follow_still(job: Job, inbox: Inbox) -> str:
     return location
 
 
-async def fetch_still(backend: AimlApiBackend, location: str, destination: Path, inbox: Inbox) -> None:
+async def fetch_still(backend: ImageService, location: str, destination: Path, inbox: Inbox) -> None:
     """Write the still at `location` to `destination` as a PNG."""
     if location.startswith(INBOX):
         picture = inbox.picture(location[len(INBOX):])
