@@ -333,3 +333,16 @@ def test_a_still_lost_from_the_store_is_downloaded_again_not_paid_again(project,
     code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--stills")
     assert code == 0, out + err
     assert emulator.stats()["images"] == 1 and stored.read_bytes() == picture
+
+
+def test_a_still_size_the_image_model_does_not_take_is_named_at_its_line(project, run_cli):
+    project.write("""
+        storyboard: 1
+        shots:
+          - {id: a, prompt: x, still: {size: {width: 1000, height: 576}}}
+          - {id: b, prompt: x, still: {size: huge}}
+        """)
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code == 2
+    assert "board.yaml:3:" in err and "board.yaml:4:" in err and err.count("still.size") == 2
+    assert "multiples of 32" in err
