@@ -346,3 +346,25 @@ def test_a_still_size_the_image_model_does_not_take_is_named_at_its_line(project
     assert code == 2
     assert "board.yaml:3:" in err and "board.yaml:4:" in err and err.count("still.size") == 2
     assert "multiples of 32" in err
+
+
+def test_a_clone_sharing_the_cache_gets_the_stills_without_paying(project, run_cli, service, s3, monkeypatch):
+    import shutil
+
+    emulator = service()
+    shared = BOARD + "cache: {s3: {bucket: refs, prefix: shared/}}\n"
+    project.write(shared)
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--stills", "--yes")
+    assert code == 0, out + err
+    assert emulator.stats()["images"] == 4
+    clone = project.root.parent / "clone"
+    clone.mkdir()
+    shutil.copytree(project.root / "assets", clone / "assets")
+    shutil.copytree(project.root / "models", clone / "models")
+    (clone / "board.yaml").write_text((project.root / "board.yaml").read_text())
+    monkeypatch.chdir(clone)
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--stills", "--yes")
+    assert code == 0, out + err
+    assert emulator.stats()["images"] == 4 and "0 generated, 4 reused" in out
+    drawn = storyboard.plan("board.yaml", backend="aimlapi").stills
+    assert all(still.status == "cached" for still in drawn)

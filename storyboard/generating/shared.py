@@ -329,7 +329,7 @@ class SharedCache:
                 await self._call(self.remote.delete, [meta_key, self.remote.clip_key(self.backend, item.hash, refused)])
         if not await self._call(self.remote.exists, meta_key):
             if not await self._call(self.remote.exists, key):
-                await self._call(self.remote.upload, clip, key, record.clip_sha256, "video/mp4")
+                await self._call(self.remote.upload, clip, key, record.clip_sha256, "image/png" if item.still else "video/mp4")
             url = record.video_url if record.video_url and not holds_secret(record.video_url) else None
             await self._call(self.remote.put_json, meta_key, {
                 "request": item.hash, "backend": self.backend, "sha256": record.clip_sha256, "size": record.clip_size,
