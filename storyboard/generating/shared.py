@@ -173,8 +173,7 @@ class SharedCache:
             with store.writing(destination) as temporary:
                 if not await self._call(self.remote.download, key, temporary, cached.sha256, cached.size):
                     raise Damaged(f"its clip s3://{self.remote.store.bucket}/{key} is missing")
-                await asyncio.to_thread(_check_image if item.still else _check_video, temporary,
-                                        f"s3://{self.remote.store.bucket}/{key}")
+                await asyncio.to_thread(_check_video, temporary, f"s3://{self.remote.store.bucket}/{key}", item.still)
         except Damaged as error:
             self.refused[item.hash] = cached.sha256
             self._note(item, f"the shared cache's clip of this request is not used: {error}")
@@ -385,22 +384,20 @@ def _key(taken_over: Claim | None, record: Record | None) -> str:
 
 
 
-def _check_video(path: Path, where: str) -> None:
-    """The clip the service's downloads are held to (a real, decodable video), else Damaged."""
+def _check_video(path: Path, where: str, still: bool = False) -> None:
+    """The clip the service's downloads are held to (a real, decodable video; a still: a readable picture), else Damaged."""
+    if still:
+        from ..media import image_is_readable
+
+        if (why := image_is_readable(path)) is not None:
+            raise Damaged(f"{where}: {why}")
+        return
     from ..backends.aimlapi.download import check_clip  # httpx with it: only when a clip is fetched
 
     try:
         check_clip(path)
     except StoryboardError as error:
         raise Damaged(f"{where} {str(error).removeprefix('the downloaded clip ')}") from None
-
-
-def _check_image(path: Path, where: str) -> None:
-    """A still from the cache: a picture, else Damaged."""
-    from ..media import sniff
-
-    if sniff(path)[0] != "image":
-        raise Damaged(f"{where} is not a picture")
 
 
 def open_shared_cache(settings: CacheSettings, backend: Backend, store: ClipStore,
