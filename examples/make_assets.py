@@ -31,6 +31,26 @@ def bottle(path: Path) -> None:
     image.save(path, optimize=True)
 
 
+def keeper(path: Path) -> None:
+    image = Image.new("RGB", (192, 256), (28, 36, 60))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((66, 30, 126, 90), fill=(232, 196, 160))  # face
+    draw.polygon([(56, 40), (136, 40), (96, 6)], fill=(40, 40, 44))  # sou'wester
+    draw.rectangle((80, 60, 112, 84), fill=(235, 235, 235))  # beard
+    draw.rounded_rectangle((46, 92, 146, 240), radius=18, fill=(236, 190, 40))  # oilskin coat
+    draw.rectangle((140, 150, 170, 190), fill=(250, 240, 170))  # lantern
+    image.save(path, optimize=True)
+
+
+def gull(path: Path) -> None:
+    image = Image.new("RGB", (256, 192), (150, 190, 220))
+    draw = ImageDraw.Draw(image)
+    draw.polygon([(20, 60), (128, 110), (236, 60), (128, 95)], fill=(245, 245, 245))  # wings
+    draw.ellipse((104, 88, 152, 120), fill=(250, 250, 250))  # body
+    draw.polygon([(150, 100), (172, 106), (150, 110)], fill=(240, 170, 40))  # beak
+    image.save(path, optimize=True)
+
+
 def raccoon(path: Path) -> None:
     from moviepy import VideoClip
 
@@ -71,3 +91,5 @@ if __name__ == "__main__":
     raccoon(HERE / "raccoon-and-fairy/assets/raccoon.mp4")
     theme(HERE / "raccoon-and-fairy/assets/theme.m4a")
     bottle(HERE / "vertical-ad/assets/bottle.png")
+    keeper(HERE / "lighthouse-stills/assets/keeper.png")
+    gull(HERE / "lighthouse-stills/assets/gull.png")

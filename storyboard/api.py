@@ -18,7 +18,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -134,6 +134,7 @@ def render(
     takes: int | None = None,
     confirm: Callable[[Spend], bool] | None = None,
     on_event: Callable[[Event], None] | None = None,
+    stills: bool = False,
 ) -> RenderResult:
     """Generate every missing clip of the storyboard and assemble the film.
 
@@ -146,12 +147,15 @@ def render(
     this many takes of every generated shot. `on_event` is told of every step (see `Event`).
     Without `backend`: STORYBOARD_BACKEND, else the file's `render.backend`, else the free preview
     (a paid backend is used only when named, never because the last render used it).
+    Shots with `still:` get their stills drawn first; each video starts from its shot's picked still.
+    `stills`: draw only the stills (no video, no film). A shot whose still has several takes and no
+    pick gets no video: the render raises RenderError naming it and how to pick, after the rest.
     Works inside a running event loop too (it then runs in a thread of its own).
     Raises RenderError naming each failed shot, KeyboardInterrupt when interrupted.
     """
     def run() -> RenderResult:
         return _render(load(source), backend=backend, jobs=jobs, only=only, keep_going=keep_going, resubmit=resubmit,
-                       max_cost=max_cost, takes=takes, confirm=confirm, on_event=on_event)
+                       max_cost=max_cost, takes=takes, confirm=confirm, on_event=on_event, stills_only=stills)
 
     try:
         asyncio.get_running_loop()
@@ -185,7 +189,8 @@ def _in_a_thread(work: Callable[[], T]) -> T:
 
 def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | None, only: Iterable[str] | None,
             keep_going: bool, resubmit: bool | Iterable[str], max_cost: float | None, takes: int | None,
-            confirm: Callable[[Spend], bool] | None, on_event: Callable[[Event], None] | None) -> RenderResult:
+            confirm: Callable[[Spend], bool] | None, on_event: Callable[[Event], None] | None,
+            stills_only: bool = False) -> RenderResult:
     from .assembling.film import assemble_film
     from .backends import check_backend, choose_backend, get_backend, prices_for
     from .cache.settings import shared_settings
@@ -193,6 +198,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
     from .generating import GenerateOptions, generate, open_shared_cache
     from .media import check_tools
     from .planning.inventory import check_holds, stock
+    from .planning.stills import pick_advice
     from .project.lock import project_lock
     from .project.store import ClipStore
 
@@ -212,29 +218,41 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
         remove_leftovers(board.output.path)
         the_plan = stock(board, engine.name, paid=engine.paid, prices=prices_for(board, engine))
         selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
+        shots = {item.id for item in selected}
+        drawing = [item for item in the_plan.stills if item.id in shots]  # every take of their stills
+        waiting = [] if stills_only else sorted({item.id for item in selected if item.awaiting_pick},
+                                                key=[shot.id for shot in board.shots].index)
+        selected = [] if stills_only else [item for item in selected if not item.awaiting_pick]
         consent = _consent(the_plan, resubmit)
         check_holds(the_plan)
-        check_backend(the_plan, engine, selected)
+        check_backend(the_plan, engine, drawing + selected)
         shared = open_shared_cache(shared_settings(board.cache), engine, store, emit)
         check_tools()
         budget = max_cost if max_cost is not None else board.render.max_cost
         if engine.paid:
-            _approve_spend(selected, budget, consent, confirm, engine.where)
+            _approve_spend(drawing + selected, budget, consent, confirm, engine.where)
         result = RenderResult(plan=the_plan, film=None)
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
-        outcome = generate(the_plan, selected, engine, store, emit, options, shared)
-        in_order = [item.key for item in the_plan.requests]  # storyboard order, not the order they finished in
+        outcome = generate(the_plan, drawing, engine, store, emit, options, shared) if drawing else None
+        if outcome is None or not (outcome.interrupted or ((outcome.failed or outcome.skipped) and not keep_going)):
+            spent = outcome.usd_counted if outcome else 0.0
+            left = None if options.max_cost is None else max(0.0, options.max_cost - spent)
+            videos = generate(the_plan, selected, engine, store, emit, replace(options, max_cost=left), shared)
+            outcome = videos if outcome is None else outcome.joined(videos)
+        in_order = [item.key for item in the_plan.stills + the_plan.requests]  # storyboard order, not as they finished
         result.generated = [key for key in in_order if key in set(outcome.generated)]
         result.reused = [key for key in in_order if key in set(outcome.reused)]
         result.usd_spent = outcome.usd_spent
         if outcome.interrupted:
             raise KeyboardInterrupt
-        if outcome.failed or outcome.skipped:
+        if outcome.failed or outcome.skipped or waiting:
             lines = [f"shot {key!r} failed: {reason}" for key, reason in outcome.failed.items()]
             lines += [f"shot {key!r} was not rendered: {reason}" for key, reason in outcome.skipped.items()]
+            lines += [pick_advice(board, waiting)] if waiting else []
             raise RenderError("\n".join(lines))
-        result.film = assemble_film(the_plan, store, engine.name, emit, paid=engine.paid)
+        if not stills_only:
+            result.film = assemble_film(the_plan, store, engine.name, emit, paid=engine.paid)
     return result
 
 
@@ -243,7 +261,7 @@ def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: froz
     """Refuse or confirm what this render is estimated to cost, before anything is paid."""
     to_pay = {item.hash: item for item in selected
               if item.status == "missing" or (item.status == "unknown" and item.id in consent)}
-    unpriced = sorted({item.shot.model for item in to_pay.values() if item.estimated_usd is None})
+    unpriced = sorted({item.profile.model for item in to_pay.values() if item.estimated_usd is None})
     estimate = round(sum(item.estimated_usd or 0.0 for item in to_pay.values()), 2)
     if unpriced:
         if budget is not None:

@@ -80,6 +80,33 @@ class Transition:
     duration: float = 0.0
 
 
+STILL_MODEL = "alibaba/wan-2-7-image"  # the image model of the video model's family (see stills in docs/format.md)
+
+
+@dataclass(frozen=True)
+class Still:
+    """A shot's still: a storyboard panel drawn by the image model, approved before any video is paid
+    for; the picked take becomes the video's first frame (see planning/stills.py)."""
+
+    model: str
+    where: Path_  # the shot's `still:`
+    takes: int = 1
+    take: int | None = None  # the pick; None: not picked (a single take is picked by itself)
+    prompt_template: str | None = None  # None: the shot's prompt
+    seed: int | None = None  # None: the shot's seed
+    size: str | dict[str, int] | None = None  # None: the shape of the film's aspect ratio
+    fields: dict[str, Any] = field(default_factory=dict)  # negative_prompt, enhance_prompt
+    origins: dict[str, Path_] = field(default_factory=dict)  # YAML path each setting came from
+    # Set by templating when the still has a prompt of its own:
+    prompt: str = ""
+    cast: list[CastMember] = field(default_factory=list)
+
+    @property
+    def picked(self) -> int | None:
+        """The take the video starts from: the one picked, else the only one; None while a pick is due."""
+        return self.take if self.take is not None else (1 if self.takes == 1 else None)
+
+
 @dataclass(frozen=True)
 class ShotSound:
     """What the film does with a shot's own sound: `lead` seconds of it before its picture (a J-cut, under
@@ -115,6 +142,7 @@ class Shot:
     # Set by templating (loading builds the shot with them, see templating.Expansion):
     prompt: str = ""
     cast: list[CastMember] = field(default_factory=list)  # in order of first mention
+    still: Still | None = None  # a panel drawn first; its pick is the video's first frame
 
     @property
     def where(self) -> Path_:
@@ -267,6 +295,11 @@ def frame_text(frame: FrameOf) -> str:
     return f"frame:{frame.shot}@{frame.at}"
 
 
+def still_text(shot_id: str, take: int | None) -> str:
+    """Placeholder for a shot's still, which exists only once it is drawn (and, of several, picked)."""
+    return f"still:{shot_id}#{take}" if take is not None else f"still:{shot_id} (not picked yet)"
+
+
 def request_body(shot: Shot, root: Path, seed: int | None = None) -> dict[str, Any]:
     """The JSON body the service receives for this shot (local files still as paths); `seed`: a
     take's seed, in place of the shot's."""
@@ -275,6 +308,8 @@ def request_body(shot: Shot, root: Path, seed: int | None = None) -> dict[str, A
         body["first_frame_image"] = frame_text(shot.first_frame)
     elif isinstance(shot.first_frame, Reference):
         body["first_frame_image"] = reference_text(shot.first_frame, root)
+    elif shot.still is not None:
+        body["first_frame_image"] = still_text(shot.id, shot.still.picked)
     refs = shot.all_references()
     for name, kind in (("image_urls", "image"), ("video_urls", "video")):
         chosen = [reference_text(ref, root) for ref in refs if ref.kind == kind]

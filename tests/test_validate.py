@@ -746,7 +746,7 @@ def test_broken_model_profiles_and_schema_problems_show_together(project, run_cl
                                             "fit, vars, first_frame, takes, take, hold, transition, sound, dialogue, model, "
                                             "first_frame_image, image_urls, video_urls, aspect_ratio, resolution, duration, "
                                             "enhance_prompt, "
-                                            "negative_prompt, seed, watermark, params"),
+                                            "negative_prompt, seed, watermark, params, still"),
     ],
 )
 def test_schema_messages_name_the_shot_and_say_what_to_write(project, run_cli, shot, expected):

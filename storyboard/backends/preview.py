@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..model import Reference, Storyboard
     from ..planning.plans import ShotPlan
     from .animatic import Animatic
+    from .still_card import StillCard
 
 DEFAULT_DURATION = 5.0  # seconds, for a model profile that gives no duration
 
@@ -123,6 +124,18 @@ def animatic_for(job: Job, place: Place | None = None, markers: bool = False) ->
     )
 
 
+def still_card_for(plan: ShotPlan) -> StillCard:
+    """The card the preview draws for a take of a shot's still."""
+    from ..planning.stills import pixels
+    from .still_card import StillCard
+
+    width, height = pixels(plan.body.get("image_size"))
+    seed = plan.body.get("seed")
+    title = plan.id if plan.takes == 1 else f"{plan.id} · still {plan.take}"
+    return StillCard(width, height, title, plan.body["prompt"], None if seed is None else int(seed),
+                     int(plan.hash[:8], 16), [ref.path for ref in plan.references if ref.path is not None])
+
+
 class PreviewBackend:
     name = "preview"
     markers = False  # sync markers: see PreviewSyncBackend
@@ -178,6 +191,11 @@ class PreviewBackend:
         await asyncio.to_thread(self._draw, self._accepted.pop(location), destination)
 
     def _draw(self, job: Job, destination: Path) -> None:
+        if job.shot.still:
+            from .still_card import draw_still
+
+            draw_still(still_card_for(job.shot), destination)
+            return
         from .animatic import render_animatic
 
         render_animatic(self.animatic(job), destination, self._scratch)

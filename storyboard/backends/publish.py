@@ -78,6 +78,9 @@ class Publisher:
                     f"a first frame taken from another shot must be uploaded: {NO_ROUTE_HINT}",
                 )
             )
+        if item.first_still is not None and item.shot.still is not None and not can_inline_frames:
+            found.append(document.problem(item.shot.still.where,
+                                          f"a still used as the first frame must be uploaded: {NO_ROUTE_HINT}"))
         return found
 
     async def url(self, item: ShotPlan, field: str, path: Path) -> str:
@@ -124,6 +127,8 @@ class Publisher:
 
 
 def _local_files(item: ShotPlan) -> list[tuple[str, Reference]]:
+    if item.still:  # an image request sends only its references
+        return [("image_urls", ref) for ref in item.references if ref.path is not None]
     found = [("image_urls" if ref.kind == "image" else "video_urls", ref) for ref in item.shot.all_references()]
     if isinstance(item.shot.first_frame, Reference):
         found.append(("first_frame_image", item.shot.first_frame))

@@ -71,7 +71,7 @@ def references(folder: Path, backends: list[str]) -> References:
         found.boards.append(board)
         for backend in backends:
             the_plan = stock(board, backend, paid=paid_store(backend))
-            found.requests |= {item.hash for item in the_plan.requests if item.footage is None}
+            found.requests |= {item.hash for item in the_plan.requests + the_plan.stills if item.footage is None}
         for takes in LockFile(folder, path.name).entries().values():
             found.in_lock |= {entry.request for entry in takes}
     found.requests |= found.in_lock

@@ -1,6 +1,6 @@
 """The local store (`.storyboard/`) as `cache status` and `cache gc` see it.
 
-Clips (`clips/<backend>/<request>.mp4`) are referenced when a storyboard of the folder (or its
+Clips (`clips/<backend>/<request>.mp4`, a still's `.png`) are referenced when a storyboard of the folder (or its
 storyboard.lock) still names their request; frames (`frames/<clip sha256>-<at>.png`) when their
 clip is. The film's segments (`segments/`; `pictures/` from versions before them) are derived from
 the clips and rebuilt on demand: nothing references them, so gc keeps only the newest, up to a size.

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import click
 
 from ..backends import BACKEND_VARIABLE, BACKENDS, choose_backend
-from ..loading.checks import prompt_warnings, short_shot_warnings
+from ..loading.checks import prompt_warnings, short_shot_warnings, still_warnings
 from ..model import Storyboard
 from ..redaction import redact
 
@@ -39,5 +39,5 @@ def chosen_backend(storyboard: Storyboard | None, named: str | None, *, may_pay:
 
 def echo_warnings(storyboard: Storyboard) -> None:
     """Each warning as `FILE:LINE:COL: warning: …` on stderr; they change no exit code."""
-    for problem in [*prompt_warnings(storyboard), *short_shot_warnings(storyboard)]:
+    for problem in [*prompt_warnings(storyboard), *short_shot_warnings(storyboard), *still_warnings(storyboard)]:
         click.echo(redact(str(problem)), err=True)

@@ -13,6 +13,7 @@ from ..model import MAX_TAKES
 from ..planning.inventory import check_holds
 from ..planning.plans import STATUSES, Plan, ShotPlan
 from .notes import backend_option, chosen_backend, echo_warnings
+from .plan_stills import still_rows, still_summary
 
 WIDTH = 80  # the sentences under the table wrap here; the table is as wide as its longest shot id and note
 
@@ -53,15 +54,16 @@ def command(file: str, as_json: bool, bodies: bool, backend: str | None, takes: 
                 cost.append(_usd(charged[take.key]) if take.key in charged else "")
             rows.append([str(number) if take is takes_of[0] else "", take.key, take.status,
                          f"{take.duration:g} s" if take.footage is None else "", *cost, _notes(the_plan, item, take)])
+        rows += [row[:-1] + [""] * bool(charged) + row[-1:] for row in still_rows(the_plan, item)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
         if bodies and row is not rows[0]:
             _echo_body(the_plan, row[1])
     click.echo()
-    shown = sorted({item.status for item in the_plan.requests})
-    for text in [*_summary(the_plan, backend, on_service), the_plan.prices.describe(the_plan.profiles),
-                 *on_service.charge_warnings(), *map(str, the_plan.changes()),
+    shown = sorted({item.status for item in the_plan.requests + the_plan.stills})
+    for text in [*_summary(the_plan, backend, on_service), *still_summary(the_plan),
+                 the_plan.prices.describe(the_plan.profiles), *on_service.charge_warnings(), *map(str, the_plan.changes()),
                  "statuses: " + "; ".join(f"{status}: {STATUSES[status]}" for status in shown),
                  *([] if bodies else [f"each request as sent: storyboard plan {file} --bodies (or --json)"])]:
         click.echo(textwrap.fill(text, width=WIDTH, subsequent_indent="  ", break_on_hyphens=False))
@@ -89,7 +91,7 @@ def _notes(the_plan: Plan, item: ShotPlan, take: ShotPlan) -> str:
 
 
 def _echo_body(the_plan: Plan, key: str) -> None:
-    take = next((item for item in the_plan.requests if item.key == key), None)
+    take = next((item for item in the_plan.requests + the_plan.stills if item.key == key), None)
     if take is None or take.footage is not None:
         return
     for line in json.dumps(take.body, indent=2, ensure_ascii=False).splitlines():

@@ -38,12 +38,14 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 @click.option("--takes", type=click.IntRange(1, MAX_TAKES), default=None, metavar="N",
               help="Make at least N takes of every generated shot (as `takes: N`); `take: K` on a shot picks the "
                    "one in the film.")
+@click.option("--stills", "stills", is_flag=True,
+              help="Draw only the stills of the shots with `still:` (the storyboard's panels): no video, no film.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON event per line instead of progress.")
 @click.option("--watch", "watch_", is_flag=True,
               help="Render again whenever FILE or a file it reads changes, making only what changed; Ctrl-C to stop. "
                    "A paid backend needs --max-cost, then the budget of the whole session.")
 def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, ...], keep_going: bool,
-            max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, as_json: bool,
+            max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, stills: bool, as_json: bool,
             watch_: bool) -> None:
     """Generate the missing clips of FILE and assemble the film."""
     from ..api import render
@@ -78,7 +80,7 @@ def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, .
         cap = max_cost if budget is None else min(budget.left(), file_cap)  # watching: what the session has left
         try:
             result = render(board, backend=backend, jobs=jobs, only=list(only) or None, keep_going=keep_going,
-                            resubmit=resubmit, max_cost=cap, takes=takes, confirm=confirm,
+                            resubmit=resubmit, max_cost=cap, takes=takes, confirm=confirm, stills=stills,
                             on_event=_in_flags(budget.track(progress) if budget else progress))
         except (StoryboardError, KeyboardInterrupt) as error:
             if isinstance(progress, JsonLines):  # a program reading the events learns how it ended

@@ -14,6 +14,8 @@
   has passed *and* the clip exists (a slow render keeps it `generating`), or `error` with
   `error: {name, message}` (the published statuses). Unknown ids get 404.
 - `GET /files/<id>.mp4` (no auth, like a CDN URL) serves the finished clip.
+- `POST /v1/images/generations` (same auth): the image model, synchronous, as documented (see
+  `images`): the still is drawn at once, answered by URL (`GET /files/<id>.png`) or inline.
 - `GET /_emulator/stats` answers `stats()` as JSON.
 
 Each accepted generation is made in a worker thread: its references (`image_urls`,

@@ -1,5 +1,5 @@
 """The emulator's HTTP layer: `Emulator` (the service on a local port), a threading server and
-the handler of the three endpoints, which honours `Idempotency-Key` on creates, applies the
+the handler of the endpoints, which honours `Idempotency-Key` on creates, applies the
 drawn faults (see `faults`, and `hostile` for the hostile answers) and turns `Refusal`s into
 JSON error answers."""
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any
 from . import faults, hostile
 from .catalogue import PricesByModel
 from .faults import canonical_json
+from .images import IMAGES_PATH, create_image
 from .service import Service
-from .validation import Refusal
+from .validation import Refusal, refuse_constant
 
 API_PREFIX = "/v2"
 GENERATIONS_PATH = f"{API_PREFIX}/video/generations"
@@ -181,13 +182,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             body = self._read_body() if method == "POST" else b""
             if method == "POST" and path == GENERATIONS_PATH:
                 self._create(body)
+            elif method == "POST" and path == IMAGES_PATH:
+                create_image(self, body)
             elif method == "GET" and path == GENERATIONS_PATH:
                 self._poll(urllib.parse.parse_qs(query))
             elif method == "GET" and path.startswith(FILES_PREFIX):
                 self._download(path[len(FILES_PREFIX):])
             elif method == "GET" and path == STATS_PATH:
                 self._send_json(200, self.emulator.stats())
-            elif path in (GENERATIONS_PATH, STATS_PATH) or path.startswith(FILES_PREFIX):
+            elif path in (GENERATIONS_PATH, IMAGES_PATH, STATS_PATH) or path.startswith(FILES_PREFIX):
                 raise Refusal(405, f"{method} is not allowed here")
             else:
                 raise Refusal(404, f"no such endpoint: {path}")
@@ -218,7 +221,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         emulator = self.emulator
         emulator.check_key(self.headers.get("Authorization"))
         try:
-            body = json.loads(raw, parse_constant=_refuse_constant)
+            body = json.loads(raw, parse_constant=refuse_constant)
         except (ValueError, UnicodeDecodeError):
             body = None
             subject = hashlib.sha256(raw).hexdigest()
@@ -280,6 +283,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         emulator.count("downloads")
         if self.headers.get("Authorization"):
             emulator.count("downloads_with_authorization")
+        if name.endswith(".png"):  # a picture of the image endpoint
+            image = emulator.image(name.removesuffix(".png"))
+            if image is None:
+                raise Refusal(404, f"no such file: {name}")
+            self._send(200, image.path.read_bytes(), "image/png")
+            return
         generation_id = name.removesuffix(".mp4")
         generation, _ = emulator._lookup(generation_id) if name.endswith(".mp4") else (None, None)
         subject = generation.fault_key if generation else f"unknown:{name}"
@@ -386,7 +395,3 @@ class RequestHandler(BaseHTTPRequestHandler):
             if pause:
                 self.wfile.flush()
                 time.sleep(pause)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")

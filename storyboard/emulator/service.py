@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from ..errors import UsageError
 from ..loading.profiles import ModelProfile, load_profiles
 from ..media import frame_size
 from .catalogue import Catalogue, PricesByModel
 from .faults import FaultDraws, canonical_json, parse_faults
+from .images import MadeImage
 from .references import Reference, UnusableReference, gather_references
 from .validation import Refusal, validate_request
 
@@ -86,12 +89,35 @@ class Service:
         self._creations_by_subject: dict[str, int] = {}
         self._by_idempotency_key: dict[tuple[str, str], Generation] = {}  # (account, key) -> its generation
         self._counts = {"requests": 0, "creates": 0, "polls": 0, "downloads": 0, "rejected": 0,
-                        "downloads_with_authorization": 0, "idempotent_replays": 0}
+                        "downloads_with_authorization": 0, "idempotent_replays": 0, "images": 0}
         self._workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="emulator-render")
+        self.images: list[MadeImage] = []  # every image made (and billed) at /v1/images/generations, in order
+        self.images_inline = False  # answer images as `b64_json` instead of by URL
+        self._http: httpx.Client | None = None
+
+    def image_profiles(self) -> dict[str, ModelProfile]:
+        """The models the image endpoint serves: those priced per image."""
+        return {model: profile for model, profile in self._profiles.items() if profile.usd_per_image is not None}
+
+    def http_client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(timeout=30.0, follow_redirects=True)
+        return self._http
+
+    def made_image(self, image: MadeImage) -> None:
+        with self._lock:
+            self.images.append(image)
+            self._counts["images"] += 1
+
+    def image(self, image_id: str) -> MadeImage | None:
+        with self._lock:
+            return next((image for image in self.images if image.id == image_id), None)
 
     def close(self) -> None:
         """Finish the clips being drawn, then remove the work folder if it was a temporary one."""
         self._workers.shutdown(wait=True, cancel_futures=True)
+        if self._http is not None:
+            self._http.close()
         self._discard_work_dir()
 
     def set_faults(self, spec: str) -> None:
@@ -115,11 +141,11 @@ class Service:
                 "failed": states.count("error"),
                 "in_progress": states.count("queued") + states.count("generating"),
                 # failed generations are billed nothing; the others' charge is held from the create on,
-                # and recorded (`usd_charged`) once the generation completed
+                # and recorded (`usd_charged`) once the generation completed; an image is billed when made
                 "usd_spent": round(sum(g.usd_spent for g, state in zip(self._generations.values(), states, strict=True)
-                                       if state != "error"), 6),
+                                       if state != "error") + sum(image.usd_spent for image in self.images), 6),
                 "usd_charged": round(sum(g.usd_spent for g, state in zip(self._generations.values(), states, strict=True)
-                                         if state == "completed"), 6),
+                                         if state == "completed") + sum(image.usd_spent for image in self.images), 6),
                 **self.catalogue.counts,
                 "faults": self.faults.injected(),
             }

@@ -21,6 +21,11 @@ class Refusal(StoryboardError):
         self.field = field
 
 
+def refuse_constant(name: str) -> Any:
+    """json.loads' hook for NaN and Infinity, which JSON does not have: the body is refused."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def validate_request(profiles: dict[str, ModelProfile], body: Any) -> tuple[ModelProfile, dict[str, Any]]:
     """The profile of the requested model and the request as the service takes it (a numeric
     string `duration` made a number); a body the service would refuse raises a 400 Refusal."""

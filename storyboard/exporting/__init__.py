@@ -62,6 +62,7 @@ def export(storyboard: Storyboard | str | os.PathLike[str], out: str | os.PathLi
     from .collect import collect
     from .cut import gather
     from .formats import write
+    from .stills import collect_stills
     from .timeline import build
 
     destination = Path(out)
@@ -75,7 +76,10 @@ def export(storyboard: Storyboard | str | os.PathLike[str], out: str | os.PathLi
     check_rate(chosen, board.output.fps)
     cut = gather(board, backend)
     collected = collect(cut, folder) if folder is not None else None
-    timeline = build(cut) if collected is None else build(cut, collected.clip_urls, collected.soundtrack_url)
+    if collected is not None:
+        collected.stills = collect_stills(cut.shots, cut.stills, collected.folder, [path.name for path in collected.clips])
+    timeline = build(cut) if collected is None else build(cut, collected.clip_urls, collected.soundtrack_url,
+                                                          {shot: collected.url(path) for shot, path in collected.stills.items()})
     with atomic_path(destination) as temporary:
         write(timeline, chosen, temporary)
     return Exported(destination, chosen, len(cut.shots), cut.timeline.frames, cut.fps, collected)

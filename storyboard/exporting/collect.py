@@ -40,6 +40,7 @@ class Collected:
     folder: Path
     clips: list[Path]  # one per shot in the cut, in film order
     soundtrack: Path | None = None
+    stills: dict[str, Path] = field(default_factory=dict)  # shot id -> its approved still, beside its clip
     linked: list[Path] = field(default_factory=list)
     copied: list[Path] = field(default_factory=list)
     reused: list[Path] = field(default_factory=list)

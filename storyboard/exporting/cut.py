@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..assembling.film import film_pieces, film_size
 from ..assembling.shot_sound import sound_spans
@@ -17,6 +18,7 @@ from ..model import Storyboard
 from ..planning.inventory import check_holds
 from ..planning.plans import Plan, ShotPlan
 from ..project.store import ClipStore
+from .stills import approved_stills
 
 
 class ClipsMissing(StoryboardError):
@@ -38,6 +40,7 @@ class Cut:
     timeline: Timeline  # pieces in film order, one per shot of `plan.shots`
     music: Music | None
     size: tuple[int, int]  # the film's frame, width and height
+    stills: dict[str, Path] = field(default_factory=dict)  # shot id -> its approved still (stills.py)
 
     @property
     def fps(self) -> float:
@@ -61,7 +64,8 @@ def gather(board: Storyboard, backend: str) -> Cut:
     pieces = film_pieces(the_plan, store, store_backend)  # the film's own: the cut and the film agree
     timeline = Timeline(pieces, [Source.of(piece) for piece in pieces], board.output.fps)
     sound_spans(timeline, SAMPLE_RATE)  # J- and L-cuts the clips' sound cannot give: refused, as the film would
-    return Cut(board, the_plan, timeline, _music(board), film_size(the_plan, pieces))
+    return Cut(board, the_plan, timeline, _music(board), film_size(the_plan, pieces),
+               approved_stills(the_plan, store_backend))
 
 
 def _missing_message(board: Storyboard, missing: list[ShotPlan], backend: str) -> str:

@@ -35,6 +35,7 @@ from ..assembling.timeline import Timeline
 from ..model import ShotSound
 from .cut import Cut, Music
 from .formats import film_rate
+from .stills import still_marker, still_metadata
 
 METADATA_KEY = "storyboard"
 DISSOLVE = "Cross Dissolve"  # the name editors give the effect
@@ -87,7 +88,8 @@ def place(timeline: Timeline) -> list[Placed]:
     return placed
 
 
-def build(cut: Cut, urls: Sequence[str] | None = None, soundtrack_url: str | None = None) -> otio.schema.Timeline:
+def build(cut: Cut, urls: Sequence[str] | None = None, soundtrack_url: str | None = None,
+          still_urls: dict[str, str] | None = None) -> otio.schema.Timeline:
     """The OTIO timeline of the cut: one video track, the clips' sound, the soundtrack. Media are
     referred to by `urls` (one per shot, in film order) and `soundtrack_url`; without them, by the
     files' absolute `file://` URLs (the clip store's, the footage's, the soundtrack's)."""
@@ -96,6 +98,8 @@ def build(cut: Cut, urls: Sequence[str] | None = None, soundtrack_url: str | Non
         urls = [piece.path.absolute().as_uri() for piece in timeline.pieces]
     if cut.music is not None and soundtrack_url is None:
         soundtrack_url = cut.music.settings.path.absolute().as_uri()
+    if still_urls is None:
+        still_urls = {shot_id: path.absolute().as_uri() for shot_id, path in cut.stills.items()}
     placed = place(timeline)
     fps = cut.fps
     board = cut.board
@@ -103,9 +107,9 @@ def build(cut: Cut, urls: Sequence[str] | None = None, soundtrack_url: str | Non
         "file": str(board.file), "title": board.title, "backend": cut.plan.backend, "film": str(board.output.path), "fps": fps,
         "width": cut.size[0], "height": cut.size[1],
     }})
-    result.tracks.append(_track(cut, placed, urls, "V1", otio.schema.TrackKind.Video))
+    result.tracks.append(_track(cut, placed, urls, "V1", otio.schema.TrackKind.Video, still_urls))
     if any(source.has_audio for source in timeline.sources):
-        result.tracks.append(_track(cut, placed, urls, "A1", otio.schema.TrackKind.Audio))
+        result.tracks.append(_track(cut, placed, urls, "A1", otio.schema.TrackKind.Audio, still_urls))
     if cut.music is not None and soundtrack_url is not None:
         result.tracks.append(_music_track(cut.music, soundtrack_url, timeline.frames, fps))
     _writable(result)
@@ -159,7 +163,8 @@ def _writable_value(container: Any, key: Any) -> None:
         _writable_metadata(value)
 
 
-def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind: str) -> otio.schema.Track:
+def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind: str,
+           still_urls: dict[str, str]) -> otio.schema.Track:
     """The shots on one track: pictures, with the dialogue as markers; or their sound (a gap for a
     clip without sound)."""
     fps = cut.fps
@@ -194,6 +199,11 @@ def _track(cut: Cut, placed: list[Placed], urls: Sequence[str], name: str, kind:
             # "track" also tells a clip's sound from its picture, which FCP 7 XML would otherwise write as one clip
             metadata={METADATA_KEY: _shot_metadata(cut, index) | {"track": "sound" if audio else "picture"}},
         )
+        if item.id in still_urls:  # the approved still it opens on travels with it
+            still = still_metadata(cut.plan, item, still_urls[item.id])
+            clip.metadata[METADATA_KEY]["still"] = still
+            if not audio:
+                clip.markers.append(still_marker(still, _time(spot.source_in, fps)))
         if not audio:
             clip.markers.extend(_dialogue(cut, index, spot))
         items.append(clip)

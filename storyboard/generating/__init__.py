@@ -64,4 +64,14 @@ def _lock_entries(the_plan: Plan, existing: Entries, rendered: dict[str, Entry])
                  for take in the_plan.takes(item.id) if take.hash in known]
         if takes:
             entries[item.id] = takes
+        drawn = the_plan.still_takes(item.id)
+        stills = [replace(known[take.hash], take=take.take if take.takes > 1 else None,
+                          film=take.hash == item.first_still) for take in drawn if take.hash in known]
+        if stills:
+            entries[still_key(item.id)] = stills
     return entries
+
+
+def still_key(shot_id: str) -> str:
+    """The key of a shot's stills in storyboard.lock, beside the shot's own takes."""
+    return f"{shot_id}:still"

@@ -90,7 +90,7 @@ class Sources:
     async def fetch(self, item: ShotPlan, location: str | None, generation_id: str | None, job: Job | None = None) -> None:
         """Bring the clip into the store; while its URL no longer serves it, ask the service for a
         fresh one (a few times) before giving up."""
-        destination = self.run.store.clip_path(self.run.engine.name, item.hash)
+        destination = self.run.store.clip_path(self.run.engine.name, item.hash, still=item.still)
         for refresh in range(URL_REFRESHES + 1):
             try:
                 if not location:
@@ -121,8 +121,8 @@ class Sources:
         if cached is None:
             return False
         backend = self.run.engine.name
-        clip = self.run.store.clip_path(backend, item.hash)
-        self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
+        clip = self.run.store.clip_path(backend, item.hash, still=item.still)
+        self.run.state.adopt(backend, item.hash, item.id, model=item.profile.model, seed=item.setting("seed"),
                          generation_id=cached.generation, video_url=cached.video_url, usd_spent=cached.usd,
                          clip=await asyncio.to_thread(FileFacts.of, clip))
         self.run.state.shared_in(backend, item.hash, self.run.shared.where)
@@ -158,7 +158,7 @@ class Sources:
         clip; where this key may not follow it, wait for its clip in the shared cache instead."""
         assert self.run.shared is not None
         backend = self.run.engine.name
-        self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
+        self.run.state.adopt(backend, item.hash, item.id, model=item.profile.model, seed=item.setting("seed"),
                          generation_id=generation_id, usd_spent=claim.usd or 0.0)  # a crash resumes it, paying nothing
         self.run.emit(Event(item.key, "following", f"generation {generation_id} of {claim.who}", generation=generation_id))
         try:
@@ -199,7 +199,8 @@ class Sources:
         if record is None or record.clip_sha256 is None or record.shared == self.run.shared.where:
             return
         try:
-            if not await self.run.shared.publish(item, self.run.store.clip_path(self.run.engine.name, item.hash), record):
+            stored = self.run.store.clip_path(self.run.engine.name, item.hash, still=item.still)
+            if not await self.run.shared.publish(item, stored, record):
                 return
         except Off:
             return
@@ -247,6 +248,11 @@ class Sources:
         frame = item.shot.first_frame
         if isinstance(frame, Reference):
             return frame.path  # a URL first frame stays in the body as it is
+        if item.first_still is not None:  # the shot's picked still, drawn before its video (see api.render)
+            still = self.run.store.clip_path(self.run.engine.name, item.first_still, still=True)
+            if not still.is_file():
+                raise self.failed(item, "its picked still is not drawn yet; render its stills first (`render --stills`)")
+            return still
         if not isinstance(frame, FrameOf):
             return None
         upstream = self.run.plan.shot(frame.shot)

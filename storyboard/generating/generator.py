@@ -119,11 +119,11 @@ class Generator:
                 raise ShotFailed(item.key, f"its first frame comes from shot {upstream!r}, which "
                                           f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
         backend = self.run.engine.name
-        clip = self.run.store.clip_path(backend, item.hash)
+        clip = self.run.store.clip_path(backend, item.hash, still=item.still)
         record = self.run.state.get(backend, item.hash)
         if item.status == "cached":
             if record is None:
-                self.run.state.adopt(backend, item.hash, item.id, model=item.shot.model, seed=item.setting("seed"),
+                self.run.state.adopt(backend, item.hash, item.id, model=item.profile.model, seed=item.setting("seed"),
                                  clip=FileFacts.of(clip))
             elif record.clip_sha256 is None:  # moved into place just before a crash: keep what was paid for
                 self.run.state.stored(backend, item.hash, FileFacts.of(clip))
@@ -185,7 +185,7 @@ class Generator:
                     await quietly(self.run.shared.failed(item, f"released without creating: {stopped or 'interrupted'}"))
                 raise
             try:
-                claim = self.run.state.claim(backend, item.hash, item.id, item.shot.model, item.setting("seed"),
+                claim = self.run.state.claim(backend, item.hash, item.id, item.profile.model, item.setting("seed"),
                                          idempotency_key=held.idempotency_key if isinstance(held, Held) else None)
             except StateError as error:  # nothing was sent: without the claim, a create is never sent
                 if self.run.shared is not None and isinstance(held, Held):

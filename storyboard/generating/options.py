@@ -33,3 +33,9 @@ class Outcome:
     def usd_counted(self) -> float:
         """What counts against a budget: the spend, and the estimates of creates of unknown outcome."""
         return self.usd_spent + self.usd_unknown
+
+    def joined(self, later: Outcome) -> Outcome:
+        """This outcome and a later one of the same render (its stills, then its videos) as one."""
+        return Outcome(self.generated + later.generated, self.reused + later.reused, self.failed | later.failed,
+                       self.skipped | later.skipped, self.usd_spent + later.usd_spent, self.usd_unknown + later.usd_unknown,
+                       self.interrupted or later.interrupted, self.locked | later.locked)

@@ -167,13 +167,13 @@ class SharedCache:
         if cached is None:
             self._note(item, f"the shared cache's record of this request ({CLIP_META}) cannot be read; not used")
             return None
-        destination = store.clip_path(self.backend, item.hash)
+        destination = store.clip_path(self.backend, item.hash, still=item.still)
         key = self.remote.clip_key(self.backend, item.hash, cached.sha256)
         try:
             with store.writing(destination) as temporary:
                 if not await self._call(self.remote.download, key, temporary, cached.sha256, cached.size):
                     raise Damaged(f"its clip s3://{self.remote.store.bucket}/{key} is missing")
-                await asyncio.to_thread(_check_video, temporary, f"s3://{self.remote.store.bucket}/{key}")
+                await asyncio.to_thread(_check_video, temporary, f"s3://{self.remote.store.bucket}/{key}", item.still)
         except Damaged as error:
             self.refused[item.hash] = cached.sha256
             self._note(item, f"the shared cache's clip of this request is not used: {error}")
@@ -328,7 +328,7 @@ class SharedCache:
                 await self._call(self.remote.delete, [meta_key, self.remote.clip_key(self.backend, item.hash, refused)])
         if not await self._call(self.remote.exists, meta_key):
             if not await self._call(self.remote.exists, key):
-                await self._call(self.remote.upload, clip, key, record.clip_sha256, "video/mp4")
+                await self._call(self.remote.upload, clip, key, record.clip_sha256, "image/png" if item.still else "video/mp4")
             url = record.video_url if record.video_url and not holds_secret(record.video_url) else None
             await self._call(self.remote.put_json, meta_key, {
                 "request": item.hash, "backend": self.backend, "sha256": record.clip_sha256, "size": record.clip_size,
@@ -384,8 +384,14 @@ def _key(taken_over: Claim | None, record: Record | None) -> str:
 
 
 
-def _check_video(path: Path, where: str) -> None:
-    """The clip the service's downloads are held to (a real, decodable video), else Damaged."""
+def _check_video(path: Path, where: str, still: bool = False) -> None:
+    """The clip the service's downloads are held to (a real, decodable video; a still: a readable picture), else Damaged."""
+    if still:
+        from ..media import image_is_readable
+
+        if (why := image_is_readable(path)) is not None:
+            raise Damaged(f"{where}: {why}")
+        return
     from ..backends.aimlapi.download import check_clip  # httpx with it: only when a clip is fetched
 
     try:

@@ -57,6 +57,7 @@ def _load(path: str | os.PathLike[str]) -> Storyboard:
     if not salvage.output_path_refused:
         problems += checks.check_output(whole)  # after expansion: included snippets are inputs too
     problems += checks.check_requests(whole)
+    problems += checks.check_stills(whole)
     if problems:
         raise InvalidStoryboard(problems)
     return storyboard

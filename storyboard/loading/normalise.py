@@ -12,6 +12,7 @@ from typing import Any
 from ..model import (
     REFERENCE_FIELDS,
     SERVICE_FIELDS,
+    STILL_MODEL,
     CacheSettings,
     CastMember,
     FirstFrame,
@@ -26,6 +27,7 @@ from ..model import (
     SharedStore,
     Shot,
     ShotSound,
+    Still,
     Storyboard,
     Transition,
 )
@@ -33,6 +35,7 @@ from .profiles import ModelProfile
 from .yaml_source import Document, Path_
 
 DEFAULT_MODEL = "alibaba/wan-2-7-r2v"
+STILL_FIELDS = ("negative_prompt", "enhance_prompt")  # image-model fields a still sets besides prompt, seed and size
 DEFAULT_FPS = 24
 DEFAULT_TRANSITION_SECONDS = 0.5
 URL_PATTERN = re.compile(r"^(?:https?://|data:)", re.IGNORECASE)
@@ -149,7 +152,35 @@ def _shot(raw: dict[str, Any], index: int, defaults: dict[str, Any], root: Path)
         take=whole_number(raw.get("take", 1)),
         hold=raw.get("hold", False),
         dialogue=_dialogue(raw, here),
+        still=_still(raw, here, defaults),
     )
+
+
+def _still(raw: dict[str, Any], here: Path_, defaults: dict[str, Any]) -> Still | None:
+    """The shot's `still:` (true, or its settings) over the defaults' `still:`; None without one."""
+    spec = raw.get("still")
+    if spec is None or spec is False or "clip" in raw:
+        return None
+    own: dict[str, Any] = spec if isinstance(spec, dict) else {}
+    inherited: dict[str, Any] = defaults.get("still", {})
+    where: Path_ = (*here, "still")
+    origins: dict[str, Path_] = {}
+
+    def pick(name: str) -> Any:
+        if name in own:
+            origins[name] = (*where, name)
+            return own[name]
+        if name in inherited:
+            origins[name] = ("defaults", "still", name)
+            return inherited[name]
+        return None
+
+    model = pick("model") or STILL_MODEL
+    takes, take, seed, size = pick("takes"), pick("take"), pick("seed"), pick("size")
+    fields = {name: value for name in STILL_FIELDS if (value := pick(name)) is not None}
+    return Still(model=model, where=where, takes=1 if takes is None else whole_number(takes),
+                 take=None if take is None else whole_number(take), prompt_template=own.get("prompt"),
+                 seed=None if seed is None else whole_number(seed), size=size, fields=fields, origins=origins)
 
 
 def _service_fields(raw: dict[str, Any], here: Path_, defaults: dict[str, Any],

@@ -79,7 +79,8 @@ _PROFILE_SCHEMA: dict[str, Any] = {
         "pricing": {
             "type": "object",
             "additionalProperties": False,
-            "properties": {"usd_per_second": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}}},
+            "properties": {"usd_per_second": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+                           "usd_per_image": {"type": "number", "minimum": 0}},
         },
     },
 }
@@ -119,6 +120,7 @@ class ModelProfile:
     prompt_characters: int | None = None  # how much of a prompt the model reads; None: no known limit
     origin_limits: OriginLimits | None = None  # what the model's maker documents beyond the service's schema
     pricing_from: str | None = None  # the project's profile that sets `pricing:` (it then beats the live price list)
+    usd_per_image: float | None = None  # an image model's price per image (then usd_per_second is empty)
 
     def allows(self, field: str) -> bool:
         return field in self.fields
@@ -134,6 +136,9 @@ class ModelProfile:
         return {"type": "object", "properties": self.fields, "required": ["prompt"], "additionalProperties": False}
 
     def estimate_usd(self, resolution: str | None, duration: float | None) -> float | None:
+        """The estimated price of one request: per image for an image model, else per second of video."""
+        if self.usd_per_image is not None:
+            return round(self.usd_per_image, 4)
         resolution = resolution or self.default("resolution")
         duration = duration if duration is not None else self.default("duration")
         rate = self.usd_per_second.get(str(resolution))
@@ -227,6 +232,7 @@ def _complete(data: dict[str, Any], document: Document) -> ModelProfile:
         data_uri_max_bytes=data.get("data_uri", {}).get("max_bytes", 0),
         prompt_characters=data.get("prompt_characters"),
         origin_limits=_origin_limits(data.get("origin_limits")),
+        usd_per_image=data.get("pricing", {}).get("usd_per_image"),
     )
 
 

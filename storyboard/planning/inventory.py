@@ -72,9 +72,9 @@ def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
     locked = by_request(LockFile(board.root, board.file.name).entries())
     try:
         statuses = {
-            item.key: _status(item, store.clip_path(backend, item.hash), state.get(backend, item.hash) if state else None,
-                              locked.get(item.hash), backend, paid)
-            for item in the_plan.requests
+            item.key: _status(item, store.clip_path(backend, item.hash, still=item.still),
+                              state.get(backend, item.hash) if state else None, locked.get(item.hash), backend, paid)
+            for item in the_plan.requests + the_plan.stills
             if item.footage is None
         }
         charged = {item.hash: usd for item in the_plan.requests if item.footage is None

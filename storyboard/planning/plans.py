@@ -17,7 +17,8 @@ from ..files import file_sha256
 from ..loading.prices import BUILT_IN, PriceList, differs
 from ..loading.profiles import ModelProfile
 from ..model import FrameOf, Reference, Shot, Storyboard, request_body
-from .request import request_hashes
+from .request import TakeRequest, request_hashes
+from .stills import awaiting_pick, picked_hashes, still_body, still_references, still_requests
 
 # A take's status, for one backend's store. Nothing moves a take from one to another: make_plan starts every
 # generated take `missing` (footage `footage`), and inventory.take_stock finds each afresh from the store,
@@ -48,6 +49,8 @@ class ShotPlan:
     takes: int = 1  # how many the shot has
     held: bool = False  # `hold: true` keeps this clip though the shot's request has changed since
     charged_usd: float | None = None  # what the service charged for this request, once known (its records)
+    still: bool = False  # this request is a take of the shot's still (an image), not of its video
+    first_still: str | None = None  # a video's first frame: the request hash of its shot's picked still
 
     @property
     def charge_differs(self) -> bool:
@@ -60,8 +63,15 @@ class ShotPlan:
 
     @property
     def key(self) -> str:
-        """Names this request in progress, results and errors: the shot id, with `#take` when it has several."""
-        return self.id if self.takes == 1 else f"{self.id}#{self.take}"
+        """Names this request in progress, results and errors: the shot id, with `#take` when it has
+        several; a still's with `:still` after the id."""
+        name = f"{self.id}:still" if self.still else self.id
+        return name if self.takes == 1 else f"{name}#{self.take}"
+
+    @property
+    def awaiting_pick(self) -> bool:
+        """A video whose shot's still has several takes and none picked: it is not paid for until one is."""
+        return not self.still and awaiting_pick(self.shot.still)
 
     def __repr__(self) -> str:
         cost = "" if self.estimated_usd is None else f", est. ${self.estimated_usd:.2f}"
@@ -119,9 +129,12 @@ class Change:
     regenerates: list[str]
     usd: float
     picked: int | None = None  # the edit is a pick of this take (`take: K`)
+    still_picked: int | None = None  # the edit is a pick of this take of the shot's still (`still: {take: K}`)
 
     def __str__(self) -> str:
         edit = f"picking take {self.picked} of {self.shot!r}" if self.picked else f"editing {self.shot!r}"
+        if self.still_picked:
+            edit = f"picking still take {self.still_picked} of {self.shot!r}"
         if not self.regenerates:
             return f"{edit} changes {', '.join(map(repr, self.changed))} in the film; every clip needed exists"
         count = len(self.regenerates)
@@ -138,6 +151,21 @@ class Plan:
     others: list[ShotPlan] = field(default_factory=list)  # the takes not in the film
     previous: dict[str, str] = field(default_factory=dict)  # shot id -> request hash of its clip in the last film
     prices: PriceList = BUILT_IN  # where the estimates' prices came from
+    stills: list[ShotPlan] = field(default_factory=list)  # every take of every shot's still, in storyboard order
+
+    def still_takes(self, shot_id: str) -> list[ShotPlan]:
+        """Every take of the shot's still, by take number (none without `still:`)."""
+        return [item for item in self.stills if item.id == shot_id]
+
+    @property
+    def stills_usd(self) -> float:
+        """Every still take, identical requests once."""
+        return round(sum({item.hash: item.estimated_usd or 0 for item in self.stills}.values()), 4)
+
+    @property
+    def stills_missing_usd(self) -> float:
+        """The stills left to draw."""
+        return round(sum({item.hash: item.estimated_usd or 0 for item in self.stills if item.to_pay}.values()), 4)
 
     def shot(self, shot_id: str) -> ShotPlan:
         """The take in the film of the shot `shot_id`. Raises KeyError naming the shots there are."""
@@ -203,12 +231,14 @@ class Plan:
         def found(items: list[ShotPlan]) -> list[ShotPlan]:
             return [replace(item, status=statuses.get(item.key, item.status), charged_usd=charges.get(item.hash))
                     for item in items]
-        return replace(self, shots=found(self.shots), others=found(self.others), backend=backend, paid=paid)
+        return replace(self, shots=found(self.shots), others=found(self.others), stills=found(self.stills),
+                       backend=backend, paid=paid)
 
     @property
     def profiles(self) -> list[ModelProfile]:
         """The profiles of the models the generated takes use, in storyboard order."""
-        return list({item.profile.model: item.profile for item in self.requests if item.footage is None}.values())
+        return list({item.profile.model: item.profile for item in self.requests + self.stills
+                     if item.footage is None}.values())
 
     def changes(self) -> list[Change]:
         """What was edited since the last render, and what each edit regenerates: a shot whose clip in
@@ -232,8 +262,24 @@ class Plan:
             ordered = [shot.id for shot in self.shots if shot.id in reach]
             picked = item.take if any(take.hash == self.previous[item.id] for take in self.takes(item.id)) else None
             found.append(Change(item.id, ordered, [shot for shot in ordered if any(t.id == shot for t in to_make.values())],
-                                round(sum(take.estimated_usd or 0 for take in to_make.values()), 4), picked))
+                                round(sum(take.estimated_usd or 0 for take in to_make.values()), 4), picked,
+                                still_picked=self._still_pick(item)))
         return found
+
+    def _still_pick(self, item: ShotPlan) -> int | None:
+        """The still take newly picked, if that alone is what changed `item`'s request since the last film."""
+        takes = self.still_takes(item.id)
+        if len(takes) < 2 or item.shot.still is None or item.shot.still.picked is None:
+            return None
+        requests = {shot_id: [TakeRequest(t.take, None, t.hash) for t in self.still_takes(shot_id)]
+                    for shot_id in {t.id for t in self.stills}}
+        chosen = picked_hashes(self.storyboard, requests)
+        for other in takes:
+            if other.take != item.shot.still.picked:
+                hashes = request_hashes(self.storyboard, None, chosen | {item.id: other.hash})[item.id]
+                if any(take.hash == self.previous.get(item.id) for take in hashes):
+                    return item.shot.still.picked
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -248,6 +294,11 @@ class Plan:
             "prices": self.prices.to_dict() | {"said": self.prices.describe(self.profiles)},
             "missing": [item.key for item in self.requests if item.to_pay],
             "changes": [vars(change) | {"message": str(change)} for change in self.changes()],
+            "stills": [item.to_dict() | {"key": item.key, "picked": item.take == (item.shot.still.picked if item.shot.still
+                                                                                 else None)} for item in self.stills],
+            "stills_estimated_usd": self.stills_usd,
+            "stills_missing_usd": self.stills_missing_usd,
+            "awaiting_pick": [item.id for item in self.shots if item.awaiting_pick],
         }
 
 
@@ -256,9 +307,12 @@ def make_plan(storyboard: Storyboard, kept: dict[str, str] | None = None, prices
     service's price list, else each profile's table). Looks at nothing but the storyboard and its files
     (and `kept`: held shots' clips, by shot id, see request.request_hashes); every generated take
     starts as `missing`."""
-    takes = request_hashes(storyboard, kept)
+    stills = still_requests(storyboard)
+    picked = picked_hashes(storyboard, stills)
+    takes = request_hashes(storyboard, kept, picked)
     chosen: list[ShotPlan] = []
     others: list[ShotPlan] = []
+    drawn: list[ShotPlan] = []
     for shot in storyboard.shots:
         profile = storyboard.profile(shot)
         if shot.clip is not None:
@@ -281,9 +335,19 @@ def make_plan(storyboard: Storyboard, kept: dict[str, str] | None = None, prices
                 take=request.take,
                 takes=len(takes[shot.id]),
                 held=request.held,
+                first_still=picked.get(shot.id),
             )
             (chosen if request.held or request.take == shot.take else others).append(item)
-    return Plan(storyboard, chosen, others=others, prices=prices)
+        if shot.id in stills:
+            still_profile = storyboard.profiles[shot.still.model]  # type: ignore[union-attr]  # loading checks it exists
+            for request in stills[shot.id]:
+                body = still_body(storyboard, shot, request.seed)
+                drawn.append(ShotPlan(shot=shot, profile=still_profile, body=body, depends_on=[], hash=request.hash,
+                                      estimated_usd=prices.estimate_usd(still_profile,
+                                                                        functools.partial(_setting, body, still_profile)),
+                                      references=still_references(shot).sent, take=request.take,
+                                      takes=len(stills[shot.id]), still=True))
+    return Plan(storyboard, chosen, others=others, stills=drawn, prices=prices)
 
 
 def _setting(body: dict[str, Any], profile: ModelProfile, name: str) -> Any:

@@ -58,16 +58,19 @@ def frame_time(upstream: Shot, at: str | float) -> str | float:
     return start + float(at) if start else at
 
 
-def request_hashes(storyboard: Storyboard, kept: dict[str, str] | None = None) -> dict[str, list[TakeRequest]]:
+def request_hashes(storyboard: Storyboard, kept: dict[str, str] | None = None,
+                   stills: dict[str, str | None] | None = None) -> dict[str, list[TakeRequest]]:
     """Every take of every shot, by shot id (a first frame's shot is hashed first). `kept`: shots
     whose clip is held (shot id -> the request hash of that clip); they have that one take only, and
-    the shots that take a first frame from them are hashed against it."""
+    the shots that take a first frame from them are hashed against it. `stills`: the request hash of
+    each shot's picked still (None: not picked yet), its first frame (see stills.py)."""
     kept = kept or {}
+    stills = stills or {}
     takes: dict[str, list[TakeRequest]] = {}
 
     def chosen_hash(shot: Shot) -> str:
         if shot.id not in takes:
-            takes[shot.id] = _takes(shot, storyboard, chosen_hash, kept.get(shot.id))
+            takes[shot.id] = _takes(shot, storyboard, chosen_hash, kept.get(shot.id), stills.get(shot.id))
         found = takes[shot.id]
         return found[0].hash if len(found) == 1 else found[shot.take - 1].hash
 
@@ -76,14 +79,15 @@ def request_hashes(storyboard: Storyboard, kept: dict[str, str] | None = None) -
     return takes
 
 
-def _takes(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], str], kept: str | None) -> list[TakeRequest]:
-    first = _request_hash(shot, storyboard, hash_of, None)
+def _takes(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], str], kept: str | None,
+           still: str | None) -> list[TakeRequest]:
+    first = _request_hash(shot, storyboard, hash_of, None, still)
     if shot.takes == 1:
         takes = [TakeRequest(1, shot.fields.get("seed"), first)]
     else:
         seeds = take_seeds(shot, first)
         takes = [TakeRequest(1, seeds[0], first)] + [
-            TakeRequest(number, seed, _request_hash(shot, storyboard, hash_of, seed))
+            TakeRequest(number, seed, _request_hash(shot, storyboard, hash_of, seed, still))
             for number, seed in enumerate(seeds[1:], start=2)
         ]
     if kept is not None and kept != takes[shot.take - 1].hash:
@@ -91,7 +95,8 @@ def _takes(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], str], k
     return takes
 
 
-def _request_hash(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], str], seed: int | None) -> str:
+def _request_hash(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], str], seed: int | None,
+                  still: str | None = None) -> str:
     if shot.clip is not None:  # footage: its content is what a dependant's first frame comes from
         return hashlib.sha256(f"footage:{file_sha256(shot.clip)}".encode()).hexdigest()
 
@@ -108,6 +113,8 @@ def _request_hash(shot: Shot, storyboard: Storyboard, hash_of: Callable[[Shot], 
         body["first_frame_image"] = {"shot": hash_of(upstream), "at": frame_time(upstream, shot.first_frame.at)}
     elif isinstance(shot.first_frame, Reference):
         body["first_frame_image"] = content(shot.first_frame)
+    elif shot.still is not None:
+        body["first_frame_image"] = {"still": still}
     # What the model assumes for fields left out shapes the clip too (and the preview uses it).
     profile = storyboard.profile(shot)
     assumed = {name: profile.default(name) for name in profile.fields if name not in body and profile.default(name) is not None}

@@ -24,11 +24,12 @@ class ClipStore:
     def state_path(self) -> Path:
         return self.root / "state.sqlite"
 
-    def clip_path(self, backend: str, request_hash: str) -> Path:
-        return self.root / "clips" / backend / f"{request_hash}.mp4"
+    def clip_path(self, backend: str, request_hash: str, *, still: bool = False) -> Path:
+        """Where the clip of a request is kept; a still's picture (`still`) beside the clips, as a PNG."""
+        return self.root / "clips" / backend / f"{request_hash}.{'png' if still else 'mp4'}"
 
-    def has_clip(self, backend: str, request_hash: str) -> bool:
-        path = self.clip_path(backend, request_hash)
+    def has_clip(self, backend: str, request_hash: str, *, still: bool = False) -> bool:
+        path = self.clip_path(backend, request_hash, still=still)
         return path.is_file() and path.stat().st_size > 0
 
     def frame_path(self, clip_sha256: str, at: str | float) -> Path:

@@ -21,6 +21,7 @@ from ..model import FrameOf, Reference, Shot, Storyboard, sidecar_paths
 from ..planning.plans import STATUSES, Plan, ShotPlan, TakeStatus
 from ..project.state import State
 from ..project.store import ClipStore
+from .storyboard import PanelView, panels
 from .thumbnails import ClipFacts, Thumbnails
 
 WORKERS = max(1, min(8, os.cpu_count() or 1))  # clips decoded at once (PyAV decodes outside the GIL)
@@ -112,6 +113,7 @@ class Review:
     to_pay_usd: float
     prices: str  # where the estimates' prices come from
     decoded: int  # clips and images decoded this time (the rest came from the cache)
+    panels: list[PanelView] = field(default_factory=list)  # the storyboard, when shots have stills (storyboard.py)
 
     @property
     def length(self) -> float | None:
@@ -180,10 +182,11 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
         in_film_usd=round(sum(spent.get(request, 0.0) for request in {item.hash for item in the_plan.shots
                                                                      if item.footage is None}), 4),
         project_usd=_spent_on_project(board),
-        estimated_usd=the_plan.estimated_usd,
-        to_pay_usd=paid.missing_usd,
+        estimated_usd=round(the_plan.estimated_usd + the_plan.stills_usd, 4),  # stills (if any) included
+        to_pay_usd=round(paid.missing_usd + paid.stills_missing_usd, 4),
         prices=the_plan.prices.describe(the_plan.profiles),
         decoded=thumbnails.decoded,
+        panels=panels(the_plan, page, places),
     )
 
 

@@ -12,6 +12,7 @@ from ..loading.checks.outputs import overwritten, resolved
 from ..model import STATE_DIR, Storyboard
 from ..planning.plans import TakeStatus
 from .data import Review
+from .storyboard import pages
 
 TEMPLATE = "page.html.j2"
 PAGE_NAME = "review.html"
@@ -64,13 +65,18 @@ def write_page(review: Review) -> None:
 def render_page(review: Review) -> str:
     import jinja2
 
-    source = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    def read(name: str) -> str:
+        return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+    source = read(TEMPLATE)
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                                     loader=jinja2.FunctionLoader(read))  # its parts: the storyboard's panels
     environment.filters.update(timecode=timecode, usd=usd, seconds=seconds)
     template = environment.from_string(source)
     now = datetime.datetime.now().astimezone()
     return template.render(review=review, generated=f"{now.day} {now:%B %Y, %H:%M}", strip=strip(review),
-                           status_labels=STATUS_LABELS)
+                           status_labels=STATUS_LABELS, sheet=pages(review.panels),
+                           panels={panel.id: panel for panel in review.panels})
 
 
 def strip(review: Review) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import os
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -17,11 +18,13 @@ import httpx
 from ...errors import Problem, RenderError, UsageError
 from ...model import FrameOf, PublishSettings, Reference, Storyboard
 from ...planning.plans import ShotPlan
+from ...project.store import ClipStore
 from ...redaction import redact
 from ..addresses import service_name, service_where
 from ..base import Job, Submission
 from ..publish import Publisher
 from .download import Retryable, check_clip, download
+from .images import Inbox, fetch_still, follow_still, is_still_location, submit_still
 from .policy import (
     BASE_URL_VARIABLE,
     COMPLETED,
@@ -83,6 +86,7 @@ class AimlApiBackend:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        inbox: Path | None = None,
     ):
         if not api_key:
             raise UsageError(f"{KEY_VARIABLE} is not set; export {KEY_VARIABLE}=<your key> to use --backend aimlapi")
@@ -102,6 +106,7 @@ class AimlApiBackend:
         self._durations: list[float] = []  # observed generation times, to poll sooner near them
         self._started: dict[str, float] = {}
         self.requests = 0
+        self._inbox = Inbox(inbox) if inbox is not None else None  # where stills' answers are kept (images.py)
 
     @classmethod
     def for_storyboard(cls, storyboard: Storyboard) -> AimlApiBackend:
@@ -112,6 +117,7 @@ class AimlApiBackend:
             Publisher(storyboard.publish),
             poll=poll,
             retry=retry,
+            inbox=ClipStore(storyboard.root).root / "stills",
         )
 
     # -- the Backend protocol -------------------------------------------------------------
@@ -125,6 +131,9 @@ class AimlApiBackend:
         return job if job.body is not None else replace(job, body=await self._resolved_body(job))
 
     async def submit(self, job: Job) -> Submission:
+        if job.shot.still:
+            with self._scrubbed():
+                return await submit_still(self, job, self.inbox())
         with self._scrubbed():
             body = (await self.prepare(job)).body
             # The same key on every retry of this create: a service that honours it creates (and bills) once.
@@ -154,11 +163,17 @@ class AimlApiBackend:
 
     async def wait(self, job: Job, submission: Submission) -> str:
         with self._scrubbed():
+            if job.shot.still:  # made by the create itself: its answer was kept
+                return follow_still(job, self.inbox())
             return await self._follow(job, submission.generation_id)
 
     async def fetch(self, location: str, destination: Path, report: Callable[[str], None] | None = None) -> None:
         """Download the clip, retrying whatever may pass; when every attempt failed, ExpiredVideoURL
         (a LinkExpired): the generator asks the service for a fresh URL (`wait`) and fetches that."""
+        if is_still_location(location):
+            with self._scrubbed():
+                await fetch_still(self, location, destination, self.inbox())
+            return
         with self._scrubbed():
             url = checked_video_url(location, self._key)  # a URL from storyboard.lock is checked too
             attempts = refused = 0
@@ -282,7 +297,28 @@ class AimlApiBackend:
         return ServiceError(f"gave up after {elapsed:.0f} s waiting for generation {generation_id}; "
                             "it may still complete on the service")
 
-    # -- helpers ---------------------------------------------------------------------------
+    # -- helpers (images.py uses them too) ------------------------------------------------
+
+    def inbox(self) -> Inbox:
+        if self._inbox is None:
+            self._inbox = Inbox(Path(tempfile.mkdtemp(prefix="storyboard-stills-")))
+        return self._inbox
+
+    def api_client(self) -> httpx.AsyncClient:
+        return self._client()
+
+    def download_client(self) -> httpx.AsyncClient:
+        return self._download_client()
+
+    async def pause(self, seconds: float) -> None:
+        await self._sleep(seconds)
+
+    def ambiguous(self, what: str) -> str:
+        return self._ambiguous(what)
+
+    def key_for_checks(self) -> str:
+        """The key, for checking that nothing the service sends back carries it (never to send)."""
+        return self._key
 
     def _client(self) -> httpx.AsyncClient:
         self.requests += 1
@@ -304,6 +340,10 @@ class AimlApiBackend:
         """The plan's body with every local file replaced by a URL the service can fetch."""
         item = job.shot
         body = dict(item.body)
+        if item.still:  # an image request: its references only (see planning.stills)
+            if "image_urls" in body:
+                body["image_urls"] = [await self._url(item, "image_urls", ref) for ref in item.references]
+            return body
         refs = item.shot.all_references()
         for field, kind in (("image_urls", "image"), ("video_urls", "video")):
             if field in body:
@@ -315,6 +355,10 @@ class AimlApiBackend:
             body["first_frame_image"] = await self.publisher.url(item, "first_frame_image", job.first_frame)
         elif isinstance(frame, Reference):
             body["first_frame_image"] = await self._url(item, "first_frame_image", frame)
+        elif item.first_still is not None:  # the shot's picked still, from the store
+            if job.first_frame is None:
+                raise ServiceError(f"the picked still of shot {item.id!r} is missing")
+            body["first_frame_image"] = await self.publisher.url(item, "first_frame_image", job.first_frame)
         return body
 
     async def _url(self, item: ShotPlan, field: str, ref: Reference) -> str:

@@ -20,9 +20,10 @@ from .files import all_references, check_footage, check_reference, check_soundtr
 from .outputs import inputs, overwritten
 from .requests import check_requests, prompt_warnings
 from .sound import short_shot_warnings
+from .stills import check_stills, still_warnings
 
-__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "inputs", "overwritten", "prompt_warnings",
-           "short_shot_warnings"]
+__all__ = ["check_dialogue", "check_meaning", "check_output", "check_requests", "check_stills", "inputs", "overwritten",
+           "prompt_warnings", "short_shot_warnings", "still_warnings"]
 
 
 def check_meaning(storyboard: Storyboard, unchecked_ids: dict[int, str] | None = None) -> list[Problem]:
@@ -33,7 +34,8 @@ def check_meaning(storyboard: Storyboard, unchecked_ids: dict[int, str] | None =
     problems += _check_ids(storyboard, unchecked_ids or {})
     for shot in storyboard.shots:
         if shot.model not in storyboard.profiles:
-            known = ", ".join(sorted(storyboard.profiles))
+            known = ", ".join(sorted(model for model, profile in storyboard.profiles.items()
+                                     if profile.usd_per_image is None))  # video models: an image model draws stills
             problems.append(
                 document.problem(
                     shot.origins["model"],

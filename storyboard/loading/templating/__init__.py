@@ -17,7 +17,7 @@ import re
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,11 +185,16 @@ class Expansion:
     prompts: dict[int, Prompt]  # by shot index: the shots whose prompt expanded
     includes: dict[Path, str]  # files `{% include %}` read (resolved -> as named)
     problems: list[Problem]
+    still_prompts: dict[int, Prompt] = field(default_factory=dict)  # by shot index: stills with a prompt of their own
 
     def apply(self, storyboard: Storyboard) -> Storyboard:
         shots = [shot if shot.index not in self.prompts
                  else replace(shot, prompt=self.prompts[shot.index].text, cast=self.prompts[shot.index].cast)
                  for shot in storyboard.shots]
+        shots = [shot if shot.index not in self.still_prompts or shot.still is None
+                 else replace(shot, still=replace(shot.still, prompt=self.still_prompts[shot.index].text,
+                                                  cast=self.still_prompts[shot.index].cast))
+                 for shot in shots]
         return replace(storyboard, cast=self.cast, shots=shots, includes=self.includes)
 
 
@@ -218,8 +223,19 @@ def expand(storyboard: Storyboard, any_cast: bool = False) -> Expansion:
             if not prompt.text:
                 empty = f"shot {shot.id!r}: the prompt is empty once expanded"
                 problems.append(storyboard.document.problem(shot.origins["prompt"], empty))
+    still_prompts: dict[int, Prompt] = {}
+    for shot in expanding:
+        if shot.still is None or shot.still.prompt_template is None or templates.out_of_time:
+            continue
+        # The still's own prompt, templated as the shot's is (its lines of dialogue are the video's, not the still's).
+        as_still = replace(shot, prompt_template=shot.still.prompt_template, dialogue=[],
+                           origins={**shot.origins, "prompt": (*shot.still.where, "prompt")})
+        found, prompt = _expand_shot(storyboard, as_still, storyboard.profiles[shot.model], templates, any_cast)
+        problems += found
+        if prompt is not None:
+            still_prompts[shot.index] = prompt
     includes = {Path(name).resolve(): include for name, include in env.loader.served.items()}  # type: ignore[union-attr]
-    return Expansion(cast, prompts, includes, problems)
+    return Expansion(cast, prompts, includes, problems, still_prompts)
 
 
 def _expand_cast(storyboard: Storyboard, templates: _Templates) -> tuple[dict[str, CastMember], list[Problem]]:
