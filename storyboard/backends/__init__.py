@@ -94,7 +94,8 @@ def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
     from .addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL
     from .pricelist import KEY_VARIABLE, kept_prices
 
-    models = list(dict.fromkeys(shot.model for shot in storyboard.shots if shot.clip is None))
+    models = list(dict.fromkeys([*(shot.model for shot in storyboard.shots if shot.clip is None),
+                                 *(shot.still.model for shot in storyboard.shots if shot.still is not None)]))
     if isinstance(backend, str):
         configured = any(os.environ.get(name, "").strip() for name in (BASE_URL_VARIABLE, KEY_VARIABLE))
         live, base_url = backend == PAID_BACKEND or configured, os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL

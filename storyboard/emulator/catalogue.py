@@ -25,7 +25,9 @@ from typing import Any
 from ..loading.prices import price_of
 from ..loading.profiles import ModelProfile
 
-PricesByModel = Mapping[str, Mapping[str, float]]  # model -> resolution -> USD per second
+MODEL_ALIASES = {"alibaba/wan2.7-image": "alibaba/wan-2-7-image"}  # the alias the provider's samples send
+
+PricesByModel = Mapping[str, Mapping[str, float]]  # model -> resolution -> USD per second ("image": USD per image)
 
 
 class Catalogue:
@@ -44,7 +46,11 @@ class Catalogue:
     def pricing(self, profile: ModelProfile) -> dict[str, Any] | None:
         """The `pricing` block of `profile`'s model; None when nothing prices it."""
         with self._lock:
-            rates = self._prices.get(profile.model, profile.usd_per_second)
+            rates = self._prices.get(profile.model)
+        if profile.usd_per_image is not None:
+            price = (rates or {}).get("image", profile.usd_per_image)
+            return {"kind": "fixed", "units": [{"price": price, "unit": "image", "per": 1}]}
+        rates = rates or profile.usd_per_second
         if not rates:
             return {"kind": "variable"}
         return {"kind": "variants", "dimensions": ["resolution"],
@@ -64,11 +70,14 @@ class Catalogue:
         with_pricing = bool(include & {"pricing", "all"}) or "true" in [value.lower() for value in query.get("details", [])]
         data = []
         for model, profile in sorted(self._profiles.items()):
-            if wanted and model.lower() not in wanted:
+            names = {model.lower(), *(alias.lower() for alias, name in MODEL_ALIASES.items() if name == model)}
+            if wanted and not names & wanted:
                 continue
-            entry: dict[str, Any] = {"id": model, "aliases": [], "type": "video",
+            kind = "image" if profile.usd_per_image is not None else "video"
+            entry: dict[str, Any] = {"id": model, "type": kind,
+                                     "aliases": [alias for alias, name in MODEL_ALIASES.items() if name == model],
                                      "info": {"name": profile.title, "developer": model.split("/")[0]},
-                                     "tags": ["playground:video"]}
+                                     "tags": [f"playground:{kind}"]}
             if with_pricing:
                 entry["pricing"] = self.pricing(profile)
             data.append(entry)

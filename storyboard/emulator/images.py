@@ -20,12 +20,12 @@ from typing import Any, Protocol
 import httpx
 
 from ..loading.profiles import ModelProfile
+from .catalogue import MODEL_ALIASES, Catalogue
 from .faults import canonical_json
 from .references import UnusableReference, fetch_reference
 from .validation import Refusal, refuse_constant, validate_request
 
 IMAGES_PATH = "/v1/images/generations"
-MODEL_ALIASES = {"alibaba/wan2.7-image": "alibaba/wan-2-7-image"}  # the alias the provider's samples send
 CREDITS_PER_USD = 2_000_000
 
 
@@ -43,6 +43,7 @@ class Host(Protocol):
     work_dir: Path
     images_inline: bool
     faults: Any
+    catalogue: Catalogue
 
     def image_profiles(self) -> dict[str, ModelProfile]: ...
     def http_client(self) -> httpx.Client: ...
@@ -89,7 +90,7 @@ def make_image(service: Host, body: Any) -> MadeImage:
     digest = int(hashlib.sha256(canonical_json(request)).hexdigest()[:8], 16)
     path = folder / f"{image_id}.png"
     draw_still(StillCard(width, height, f"image {image_id[:8]}", str(request["prompt"]), seed, digest, references), path)
-    usd = profile.estimate_usd(None, None) or 0.0
+    usd = service.catalogue.charge(profile, request)
     return MadeImage(image_id, dict(body), usd, path)
 
 
