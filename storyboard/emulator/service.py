@@ -24,6 +24,7 @@ from ..errors import UsageError
 from ..loading.profiles import ModelProfile, load_profiles
 from ..media import frame_size
 from .faults import FaultDraws, canonical_json, parse_faults
+from .logs import UsageLog
 from .references import Reference, UnusableReference, gather_references
 from .validation import Refusal, validate_request
 
@@ -82,6 +83,7 @@ class Service:
         self._by_idempotency_key: dict[tuple[str, str], Generation] = {}  # (account, key) -> its generation
         self._counts = {"requests": 0, "creates": 0, "polls": 0, "downloads": 0, "rejected": 0,
                         "downloads_with_authorization": 0, "idempotent_replays": 0}
+        self.usage = UsageLog()  # GET /v2/logs: its `lag` and `outage` are for tests to set
         self._workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="emulator-render")
 
     def close(self) -> None:

@@ -1,0 +1,48 @@
+"""A create whose answer was lost (a dropped connection, a timeout, a 5xx after sending, a render
+killed inside the round trip), found in the service's records before anyone is asked to pay again.
+
+The backend looks its client request id up (`Traceable.trace`; the aimlapi backend reads the usage
+log). What it finds decides, instead of the user:
+
+- `created`: the generation it names is followed; nothing is created or paid again;
+- `failed`: it reached the service and failed, billed nothing: it is created again;
+- `absent`: it never reached the service: it is created again (with the same idempotency key);
+- `unknown`: the records cannot tell: paying again needs consent (`--resubmit`), as without them.
+"""
+from __future__ import annotations
+
+import time
+
+from ..backends import LostCreate, Traceable, Traced
+from ..events import Event
+from ..planning.plans import ShotPlan
+from .fetching import Run
+
+
+async def look_up(run: Run, item: ShotPlan, client_request_id: str | None, claimed_at: float | None) -> Traced:
+    """What became of `item`'s create of `client_request_id`, claimed at `claimed_at` (wall clock)."""
+    engine = run.engine
+    if not isinstance(engine, Traceable):
+        return Traced("unknown", f"the {engine.name} backend keeps no records to look the create up in")
+    if not client_request_id or claimed_at is None:
+        return Traced("unknown", "it was sent without a client request id (by an older version), so the service's "
+                                 "records cannot find it")
+
+    def report(message: str) -> None:
+        run.emit(Event(item.key, "note", message))
+
+    lost = LostCreate(client_request_id, item.shot.model, claimed_at, settled_at=time.time())
+    try:
+        return await engine.trace(lost, report)
+    except Exception as error:  # noqa: BLE001 - a look-up that breaks knows nothing: consent decides, as before
+        return Traced("unknown", f"looking it up failed ({type(error).__name__}: {error})")
+
+
+def said(traced: Traced) -> str:
+    """What a found create means for the user, in a note."""
+    if traced.verdict == "created":
+        return (f"the create's answer was lost, but the service's usage log names its generation "
+                f"{traced.generation_id}: following it (nothing is paid again)")
+    if traced.verdict == "failed":
+        return f"the create whose answer was lost failed on the service ({traced.reason}): creating it again"
+    return f"the create whose answer was lost never reached the service ({traced.reason}): creating it again"
