@@ -39,6 +39,8 @@ class Generator:
                  emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None = None):
         self.run = Run(the_plan, engine, store, state, locked, emit, options, shared)
         self.sources = Sources(self.run)
+        if shared is not None:
+            shared.trace = tracing.claim_tracer(self.run)
 
     @property
     def outcome(self) -> Outcome:

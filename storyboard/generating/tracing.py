@@ -11,9 +11,12 @@ log). What it finds decides, instead of the user:
 """
 from __future__ import annotations
 
+import calendar
 import time
+from collections.abc import Awaitable, Callable
 
 from ..backends import LostCreate, Traceable, Traced
+from ..cache.claims import Claim
 from ..events import Event
 from ..planning.plans import ShotPlan
 from .fetching import Run
@@ -46,3 +49,22 @@ def said(traced: Traced) -> str:
     if traced.verdict == "failed":
         return f"the create whose answer was lost failed on the service ({traced.reason}): creating it again"
     return f"the create whose answer was lost never reached the service ({traced.reason}): creating it again"
+
+
+def claim_tracer(run: Run) -> Callable[[ShotPlan, Claim], Awaitable[str | None]]:
+    """For the shared cache: the generation the service's records name for another machine's claim that
+    has no generation id (its claimant may have died inside the create), or None. The same key sees it."""
+
+    async def trace(item: ShotPlan, claim: Claim) -> str | None:
+        try:
+            claimed = calendar.timegm(time.strptime(claim.claimed_at or "", "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            return None
+        traced = await look_up(run, item, claim.client_request_id, float(claimed))
+        if traced.verdict == "created":
+            run.emit(Event(item.key, "note", f"the claim of {claim.describe()} has no generation id, but the service's "
+                                             f"usage log names generation {traced.generation_id} for its create"))
+            return traced.generation_id
+        return None
+
+    return trace
