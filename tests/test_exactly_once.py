@@ -134,17 +134,36 @@ def test_the_usage_logs_429_is_waited_out(service):
     assert emulator.usage.rate_limited >= 1
 
 
-def test_a_create_that_never_arrived_is_absent_once_later_requests_are_listed(service):
+def test_a_create_missing_from_the_log_after_the_bound_never_arrived_unless_the_log_lags(service):
     emulator = service()
-    sent = time.time() - 5
-    time.sleep(0.05)
-    emulator.usage.record(KEY, status="succeeded", model=MODEL, usd=0.26, inference_id="gen-later", client_id=None)
-    traced, _ = _trace(emulator, LostCreate("storyboard:abc:1", MODEL, sent - 1, sent - 3), lag_bound=0.2,
-                       first_wait=0.05)
-    assert traced.verdict == "absent"
-    nothing_later, _ = _trace(service(), LostCreate("storyboard:abc:1", MODEL, sent - 1, sent - 3), lag_bound=0.2,
-                              first_wait=0.05)
-    assert nothing_later.verdict == "unknown" and "may only be late" in nothing_later.reason
+    emulator.usage.record(KEY, status="succeeded", model=MODEL, usd=0.26, inference_id="gen-other", client_id=None)
+    sent = time.time() - 2
+    lost = LostCreate("storyboard:abc:1", MODEL, sent, sent, known=("gen-other",))
+    traced, _ = _trace(emulator, lost, lag_bound=0.2, first_wait=0.05)
+    assert traced.verdict == "absent"  # the project's other create of then is listed: the log has caught up
+    lagging, _ = _trace(emulator, LostCreate("storyboard:abc:1", MODEL, sent, sent, known=("gen-not-yet",)),
+                        lag_bound=0.2, first_wait=0.05)
+    assert lagging.verdict == "unknown" and "lags more than that" in lagging.reason
+
+
+def test_a_create_dropped_before_it_reached_the_service_is_sent_again_without_consent(project, service):
+    from storyboard import render
+    from storyboard.events import Event
+
+    emulator = service(faults="drop=1")  # the connection closes and nothing is created
+    board = project.write(SOLO)
+    notes: list[str] = []
+
+    def heal_after_the_verdict(event: Event) -> None:
+        notes.append(event.message)
+        if "never reached the service" in event.message:
+            emulator.set_faults("")
+
+    render(board, backend="aimlapi", on_event=heal_after_the_verdict)
+    assert emulator.stats()["creates"] == 1
+    assert not any("--resubmit" in note for note in notes)
+    [record] = state_rows(project)
+    assert record["attempts"] == 2 and record["client_request_id"].endswith(":2")
 
 
 def test_the_services_error_message_and_request_id_are_shown_without_the_key(project):

@@ -43,6 +43,9 @@ class LostCreate:
     model: str | None
     claimed_at: float  # wall clock (time.time()) when it was claimed, just before it was sent
     settled_at: float  # wall clock after which none of it can still be on its way (its sender gave up or died)
+    # Generations this project's creates to the same model made around then: a log that does not list them
+    # yet lags more than it is waited for, and its silence about the lost create says nothing.
+    known: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

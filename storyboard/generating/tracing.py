@@ -21,6 +21,8 @@ from ..events import Event
 from ..planning.plans import ShotPlan
 from .fetching import Run
 
+KNOWN_WINDOW = 600.0  # seconds before the lost create's claim whose other creates the log must already list
+
 
 async def look_up(run: Run, item: ShotPlan, client_request_id: str | None, claimed_at: float | None) -> Traced:
     """What became of `item`'s create of `client_request_id`, claimed at `claimed_at` (wall clock)."""
@@ -34,7 +36,14 @@ async def look_up(run: Run, item: ShotPlan, client_request_id: str | None, claim
     def report(message: str) -> None:
         run.emit(Event(item.key, "note", message))
 
-    lost = LostCreate(client_request_id, item.shot.model, claimed_at, settled_at=time.time())
+    now = time.time()
+    try:  # this project's other creates made about then: the log must list them for its silence to count
+        known = tuple(record.generation_id for record in run.state.all(engine.name)
+                      if record.generation_id and record.request_hash != item.hash and record.model == item.shot.model
+                      and record.claimed_at is not None and claimed_at - KNOWN_WINDOW <= record.claimed_at <= now)
+    except Exception:  # noqa: BLE001 - a render state that cannot be read: none known
+        known = ()
+    lost = LostCreate(client_request_id, item.shot.model, claimed_at, settled_at=now, known=known)
     try:
         return await engine.trace(lost, report)
     except Exception as error:  # noqa: BLE001 - a look-up that breaks knows nothing: consent decides, as before

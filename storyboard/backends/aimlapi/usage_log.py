@@ -10,14 +10,14 @@ a request may show up minutes late. The look-up:
   after the create settled (nothing of it could still be on its way);
 - honours 429 (over 200 requests a minute): waits `Retry-After`, else backs off;
 - says `created` (follow the generation: nothing paid again), `failed` (it reached the service and
-  failed: billed nothing), `absent` (the bound passed, and the log already lists a later request to
-  the same model but not this one: it never arrived) or `unknown` (the log cannot answer: unreachable,
-  refused, rate limited throughout, or neither the row nor any later one within the bound).
+  failed: billed nothing), `absent` (the bound passed without its row, while the log lists the other
+  creates this project made about then: it never arrived) or `unknown` (the log cannot answer:
+  unreachable, refused, rate limited throughout, or lagging more than the bound: a create this
+  project knows was made about then is not listed yet either).
 """
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -78,7 +78,6 @@ class Unanswerable(Exception):
 class Page:
     rows: list[dict[str, Any]]
     has_more: bool
-    server_now: float | None  # the service's clock (its Date header), wall-clock seconds
 
 
 class UsageLog:
@@ -100,17 +99,20 @@ class UsageLog:
         said = False
         while True:
             try:
-                found, later = await self._search(lost)
+                found, listed = await self._search(lost)
             except Unanswerable as reason:
                 return Traced("unknown", f"the service's usage log cannot answer ({reason})")
             if found is not None:
                 return _verdict(found)
             if self._now() >= deadline:
-                if later:
-                    return Traced("absent", f"the service's usage log lists later requests to {lost.model} but not "
-                                            f"this one, {bound:.0f} s after it was sent")
-                return Traced("unknown", f"the service's usage log has no row for it {bound:.0f} s after it was sent "
-                                         "and lists no later request to compare with, so its row may only be late")
+                missing = [generation for generation in lost.known if generation not in listed]
+                if missing:
+                    return Traced("unknown", f"the service's usage log has no row for it {bound:.0f} s after it was "
+                                             f"sent, but it does not list {len(missing)} other create(s) of this "
+                                             "project made about then either: it lags more than that")
+                return Traced("absent", f"the service's usage log has no row for it {bound:.0f} s after it was sent"
+                                        + (", and lists the other creates of this project made about then"
+                                           if lost.known else ""))
             if not said and report is not None:
                 said = True
                 report(f"its create's answer was lost; looking for request {lost.client_request_id} in the service's "
@@ -118,24 +120,22 @@ class UsageLog:
             await self._sleep(max(0.0, min(wait * policy.scale, deadline - self._now())))
             wait = min(policy.longest_wait, wait * 2)
 
-    async def _search(self, lost: LostCreate) -> tuple[dict[str, Any] | None, bool]:
-        """The lost create's row, if listed; and whether a request to its model made after it settled is."""
+    async def _search(self, lost: LostCreate) -> tuple[dict[str, Any] | None, set[str]]:
+        """The lost create's row, if listed; and the inference ids of every row in the window."""
         now = self._now()
         query: dict[str, Any] = {"start": _iso(lost.claimed_at - WINDOW), "end": _iso(now + WINDOW), "limit": PAGE}
         if lost.model:
             query["model"] = lost.model
-        later = False
+        listed: set[str] = set()
         matches: list[dict[str, Any]] = []
         offset = 0
         for _ in range(self.policy.pages):
             page = await self._page({**query, "offset": offset})
-            skew = (page.server_now - self._now()) if page.server_now is not None else 0.0
             for row in page.rows:
-                if row.get("client_request_id") == lost.client_request_id:
+                if row.get("client_request_id") == lost.client_request_id:  # null is never a match
                     matches.append(row)
-                created = _timestamp(row.get("created"))
-                if created is not None and created > lost.settled_at + skew + 2.0:  # the Date header is to the second
-                    later = True
+                if isinstance(row.get("inference_id"), str):
+                    listed.add(row["inference_id"])
             if not page.has_more or not page.rows:
                 break
             offset += len(page.rows)
@@ -143,7 +143,7 @@ class UsageLog:
             if not matches:
                 raise Unanswerable(f"more than {self.policy.pages * PAGE} requests in the window around the claim")
         succeeded = [row for row in matches if row.get("status") != "failed"]
-        return ((succeeded or matches)[0] if matches else None), later
+        return ((succeeded or matches)[0] if matches else None), listed
 
     async def _page(self, query: dict[str, Any]) -> Page:
         troubles = 0
@@ -175,12 +175,7 @@ def _page(answer: Answer) -> Page:
     pagination = data.get("pagination") if data else None
     if not isinstance(rows, list) or not isinstance(pagination, dict):
         raise Unanswerable(f"its answer is {answer.what_is_wrong() if data is None else 'not a page of rows'}")
-    date = answer.headers.get("date")
-    try:
-        server_now = email.utils.parsedate_to_datetime(date).timestamp() if date else None
-    except (TypeError, ValueError, IndexError):
-        server_now = None
-    return Page([row for row in rows if isinstance(row, dict)], pagination.get("has_more") is True, server_now)
+    return Page([row for row in rows if isinstance(row, dict)], pagination.get("has_more") is True)
 
 
 def _verdict(row: dict[str, Any]) -> Traced:
@@ -198,14 +193,3 @@ def _verdict(row: dict[str, Any]) -> Traced:
 
 def _iso(seconds: float) -> str:
     return dt.datetime.fromtimestamp(max(0.0, seconds), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _timestamp(value: object) -> float | None:
-    """An ISO-8601 time of a row (UTC unless it says otherwise) as wall-clock seconds."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)).timestamp()
