@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 
 from ..backends import Backend, Job, Submission, Traced
-from ..errors import GenerationFailed, RenderError, ShotFailed, StateError, SubmissionUnknown
+from ..errors import GenerationFailed, RenderError, ShotFailed, StateError, StoryboardError, SubmissionUnknown
 from ..events import Event
 from ..files import FileFacts
 from ..planning.plans import Plan, ShotPlan
@@ -28,7 +28,7 @@ from .shared import Held, SharedCache
 RECORD_RETRIES = (0.2, 1.0, 3.0)
 
 
-class _CreateAgain(Exception):
+class _CreateAgain(StoryboardError):
     """The create whose answer was lost never reached the service: it is claimed and sent again."""
 
 

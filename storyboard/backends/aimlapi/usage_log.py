@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from ...errors import UsageError
+from ...errors import StoryboardError, UsageError
 from ..base import LostCreate, Traced
 from .wire import Answer, Stalled, clean, describe
 
@@ -70,7 +70,7 @@ class LogPolicy:
 Fetch = Callable[[dict[str, Any]], Awaitable[Answer]]  # one GET /v2/logs with these query parameters
 
 
-class Unanswerable(Exception):
+class Unanswerable(StoryboardError):
     """The log cannot answer (the reason, said for a person)."""
 
 
