@@ -217,3 +217,12 @@ def test_the_emulator_drops_an_invalid_client_request_id_silently(service):
     assert answer.status_code == 201 and answer.headers["x-inference-id"] == answer.json()["id"]
     assert "x-client-request-id" not in answer.headers
     assert emulator.usage.rows()[0]["client_request_id"] is None
+
+
+def test_a_row_listed_under_another_model_name_is_found_before_the_create_is_called_absent(service):
+    emulator = service()
+    emulator.usage.record(KEY, status="succeeded", model="alibaba/wan-2.7-reference", usd=0.26, inference_id="gen-ours",
+                          client_id="storyboard:abc:1")
+    sent = time.time() - 2
+    traced, _ = _trace(emulator, LostCreate("storyboard:abc:1", MODEL, sent, sent), lag_bound=0.2, first_wait=0.05)
+    assert (traced.verdict, traced.generation_id) == ("created", "gen-ours")

@@ -185,7 +185,11 @@ class Generator:
         """Follow the generation the service's records name for a create of an earlier render whose answer was lost."""
         assert traced.generation_id is not None
         usd = traced.usd_spent or None  # the charge of a video is recorded once it completes: 0 says nothing yet
-        self.run.state.submitted(self.run.engine.name, item.hash, traced.generation_id, usd)
+        try:
+            self.run.state.submitted(self.run.engine.name, item.hash, traced.generation_id, usd)
+        except StateError as error:  # still claimed: the next render finds it in the log again
+            raise self.sources.failed(item, f"{error}; generation {traced.generation_id}, named by the service's "
+                                            "usage log, is followed by the next render") from None
         self.run.emit(Event(item.key, "resuming", f"generation {traced.generation_id} (found in the service's usage "
                             "log; its create's answer was lost)", generation=traced.generation_id))
         if self.run.shared is not None:

@@ -104,6 +104,13 @@ class UsageLog:
                 return Traced("unknown", f"the service's usage log cannot answer ({reason})")
             if found is not None:
                 return _verdict(found)
+            if self._now() >= deadline and lost.model:  # before saying absent: the model's name may be listed otherwise
+                try:
+                    found, listed = await self._search(replace(lost, model=None))
+                except Unanswerable as reason:
+                    return Traced("unknown", f"the service's usage log cannot answer ({reason})")
+                if found is not None:
+                    return _verdict(found)
             if self._now() >= deadline:
                 missing = [generation for generation in lost.known if generation not in listed]
                 if missing:
