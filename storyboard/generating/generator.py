@@ -278,6 +278,7 @@ class Generator:
     async def _lost_answer(self, item: ShotPlan, claim: Claim, error: str, reserved: float, again: bool) -> Submission:
         """The submission of a create whose answer was lost, as the service's records tell it; raises
         the shot's failure when they cannot tell (consent pays again), or _CreateAgain."""
+        self.run.creating.discard(item.key)  # nothing is on the wire any more: Ctrl-C may stop the look-up
         traced = await tracing.look_up(self.run, item, claim.client_request_id, claim.claimed_at)
         if traced.verdict == "created" and traced.generation_id:
             self.run.emit(Event(item.key, "note", tracing.said(traced), generation=traced.generation_id))
