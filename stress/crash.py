@@ -1,7 +1,11 @@
 """Crash torture: `storyboard render` killed (kill -9) or interrupted (SIGINT) at random instants
 spread over its phases, then resumed, and checked after every run.
 
-    python stress/crash.py [--runs 100] [--seed 1] [--shots 4]
+    python stress/crash.py [--runs 100] [--seed 1] [--shots 4] [--create-kills] [--log-lag 10]
+
+`--create-kills` makes every run a kill -9 inside a create's round trip (from its claim to its
+answer): the resume must find the lost create in the service's usage log by its client request
+id and follow it, paying nothing twice and asking no consent while the log answers.
 
 An emulator runs in this process (latency 0.5 s; a quarter of the creates, polls and downloads
 answered 1 s late, half the clips sent a byte at a time, which widens the create,
@@ -61,6 +65,10 @@ HOWS = ("SIGKILL", "SIGKILL", "SIGKILL", "SIGINT (group)", "SIGINT (process)", "
 INTERRUPTS = ("SIGINT (group)", "SIGINT (process)", "SIGTERM")
 # Labels of the moment a signal landed, from the rarest to the most common: the first that holds names it.
 PRIORITY = ("assembly", "store write", "download", "create", "poll", "startup")
+# Seconds a render waits for a lost create's row in the usage log (STORYBOARD_LOG_LAG): the emulator's log has no
+# lag, so the bound only matters for a create killed before it left, whose row never comes.
+LOG_LAG = 10.0
+TRACED = ("found in the service's usage log", "usage log names its generation", "usage log names generation")
 
 
 @dataclass
@@ -77,6 +85,7 @@ class Outcome:
     resumes: int = 0
     consents: int = 0
     asked: list[str] = field(default_factory=list)
+    traced: int = 0  # lost creates the resumes found in the service's usage log and followed
     figures: dict[str, int] = field(default_factory=dict)
     rows_after_kill: dict[str, int] = field(default_factory=dict)
     left_by_signal: list[str] = field(default_factory=list)
@@ -176,8 +185,10 @@ class Meter:
 
 
 class Torture:
-    def __init__(self, workdir: Path, shots: int, seed: int, max_resumes: int, timeout: float, reach: float = 0.9):
+    def __init__(self, workdir: Path, shots: int, seed: int, max_resumes: int, timeout: float, reach: float = 0.9,
+                 log_lag: float = LOG_LAG):
         self.reach = reach
+        self.log_lag = log_lag
         self.workdir = workdir
         self.shots = shots
         self.seed = seed
@@ -210,7 +221,7 @@ class Torture:
         logs = self.workdir / f"run{number:04d}-logs"
         board = common.write_board(project, self.shots, tag, continuity=True)
         common.allow_short_clips(board, emulator)
-        env = common.render_env(emulator.url, tmpdir)
+        env = common.render_env(emulator.url, tmpdir) | {"STORYBOARD_LOG_LAG": f"{self.log_lag:g}"}
         # Uniform over the time the phase is under way, up to `reach` of the least a calibration render spent in it.
         shortest = min((spent.get(target, 0.0) for spent in self.calibration), default=0.0)
         threshold = draw * self.reach * shortest
@@ -267,6 +278,7 @@ class Torture:
             outcome.resumes += 1
             outputs[f"resume {outcome.resumes} stdout"] = previous.stdout
             outputs[f"resume {outcome.resumes} stderr"] = previous.stderr
+            outcome.traced += sum(previous.output.count(words) for words in TRACED)
             if previous.exit is None:
                 outcome.violations.append(f"resume {outcome.resumes} did not end within {self.timeout:g} s")
                 break
@@ -296,11 +308,11 @@ def torture(runs: int, seed: int, workdir: Path, *, shots: int = 4, latency: flo
             faults_spec: str = "slow=0.25,trickle=0.5", slow_seconds: float | None = 1.0,
             trickle_seconds: float | None = 0.0, calibration_renders: int = 3, max_resumes: int = 4,
             timeout: float = 300.0, plan: list[tuple[str, str]] | None = None, reach: float = 0.9,
-            workers: int = 1) -> list[Outcome]:
+            workers: int = 1, log_lag: float = LOG_LAG) -> list[Outcome]:
     """`runs` killed-and-resumed renders (seeded); the outcome of each, violations listed. `plan`
     fixes each run's (target phase, way to stop) instead of drawing them. Knobs left None are not set.
     `workers` runs that many at once (each its own project; the emulator is shared)."""
-    harness = Torture(workdir, shots, seed, max_resumes, timeout, reach)
+    harness = Torture(workdir, shots, seed, max_resumes, timeout, reach, log_lag)
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN and threading.current_thread() is threading.main_thread():
         # Started in the background by a shell without job control: the renders would inherit an ignored SIGINT
         # (ignored signals stay ignored across exec), and Ctrl-C could not reach them.
@@ -357,6 +369,8 @@ def table(outcomes: list[Outcome], shots: int) -> str:
              f"| creates / requests | {creates} / {requests} ({creates / max(requests, 1):.2f} per request) | 1.00 |",
              f"| runs where the tool asked for `--resubmit SHOT` (consents given) | "
              f"{sum(outcome.consents > 0 for outcome in outcomes)} ({sum(outcome.consents for outcome in outcomes)}) | — |",
+             f"| lost creates found in the service's usage log and followed (no consent asked) | "
+             f"{sum(outcome.traced for outcome in outcomes)} | — |",
              f"| … consented resubmissions answered by Idempotency-Key (no second generation) | "
              f"{sum(outcome.figures.get('replays', 0) for outcome in outcomes)} | — |",
              f"| second generations of a request (all consented) | "
@@ -391,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-resumes", type=int, default=4, help="renders allowed after each signal (default 4)")
     parser.add_argument("--calibration", type=int, default=3, help="uninterrupted calibration renders (default 3)")
     parser.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
+    parser.add_argument("--create-kills", action="store_true",
+                        help="every run kill -9s the render inside a create's round trip (from its claim to its answer)")
+    parser.add_argument("--log-lag", type=float, default=LOG_LAG,
+                        help=f"seconds a render waits for a lost create's row in the usage log (default {LOG_LAG:g})")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")
     parser.add_argument("--json", type=Path, default=None, help="also write every run's outcome to this file")
     args = parser.parse_args(argv)
@@ -399,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     measured = common.machine()
     options: dict[str, Any] = {"shots": args.shots, "latency": args.latency, "faults_spec": args.faults,
                                "slow_seconds": args.slow_seconds, "max_resumes": args.max_resumes,
-                               "calibration_renders": args.calibration, "workers": args.workers}
+                               "calibration_renders": args.calibration, "workers": args.workers,
+                               "log_lag": args.log_lag, "plan": [("create", "SIGKILL")] if args.create_kills else None}
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
         outcomes = torture(args.runs, args.seed, args.keep, **options)

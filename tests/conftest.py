@@ -91,6 +91,7 @@ def service(monkeypatch: pytest.MonkeyPatch):
         running.append(emulator)
         monkeypatch.setenv("AIMLAPI_KEY", KEY)
         monkeypatch.setenv("AIMLAPI_BASE_URL", emulator.url)
+        monkeypatch.setenv("STORYBOARD_LOG_LAG", "1")  # a lost create's row is not waited for minutes
         return emulator
 
     yield start

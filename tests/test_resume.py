@@ -54,6 +54,7 @@ def test_a_render_killed_mid_generation_resumes_by_polling_not_paying(project, r
 
 def test_a_create_whose_answer_never_came_needs_consent_to_be_sent_again(project, run_cli, service):
     emulator = service(latency=1, faults="slow=1")  # every answer is late: the kill lands while the create is on the wire
+    emulator.usage.outage = 403  # the service's usage log cannot tell what became of it
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
     render = Render(project.root, *PAID)
     render.wait_for("solo: generating")
@@ -218,6 +219,7 @@ def test_a_create_whose_answer_was_lost_counts_against_the_budget_at_its_estimat
     from storyboard.events import Event
 
     emulator = service(latency=0.2)
+    emulator.usage.outage = 403  # the usage log cannot say what the lost creates made: they stay unknown
     # Local prices lower than what the service charges (0.13 USD/s at 720p): the estimate passes the budget.
     (project.root / "models").mkdir(exist_ok=True)
     (project.root / "models" / "cheap.yaml").write_text(
@@ -506,13 +508,13 @@ def test_a_full_disk_after_a_paid_create_says_the_generation_id_and_how_to_recov
     assert f"generation {generation} was created and is billed, but the render state could not record it " \
            "(database or disk is full)" in said(err), err
     assert "--resubmit solo" in err and emulator.stats()["creates"] == 1
-    # The disk freed: the next render asks for consent; the resubmission's idempotency key brings back the same generation.
+    # The disk freed: the next render finds the generation in the service's usage log by the create's
+    # client request id, and follows it without asking or paying again.
     disk.failures = 0
     code, out, err = run_cli(*PAID)
-    assert code == 1 and "--resubmit" in err
-    code, out, err = run_cli(*PAID, "--resubmit", "solo")
     assert code == 0, out + err
-    assert emulator.stats()["creates"] == 1 and emulator.stats()["idempotent_replays"] == 1
+    assert f"resuming generation {generation} (found in the service's usage log" in out
+    assert emulator.stats()["creates"] == 1 and emulator.stats()["idempotent_replays"] == 0
 
 
 def test_a_render_state_that_cannot_be_written_raises_state_error(tmp_path):

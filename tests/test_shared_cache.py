@@ -819,3 +819,29 @@ def test_a_huge_object_is_never_read_whole(told, tmp_path):
     record = _Client(5 << 20, told)
     assert RemoteStore(store, record).get_json("clip.json") == (None, 0.0)  # no record: said by whoever asked
     assert record.body.read_bytes <= (1 << 20) + 1
+
+
+def test_a_claimant_that_died_inside_its_create_is_found_in_the_usage_log_and_followed(
+        tmp_path, bucket, service, monkeypatch, run_cli):
+    import httpx
+
+    alice = machine(tmp_path / "alice", bucket)
+    monkeypatch.chdir(alice.root)
+    emulator = service(latency=0.5)
+    # Bob (same key) claimed shot one, sent its create and died before the answer reached his claim.
+    made = httpx.post(f"{emulator.url}/video/generations", headers={
+        "Authorization": f"Bearer {KEY}", "X-Client-Request-Id": "storyboard:bobs-request:1"},
+        json={"model": "alibaba/wan-2-7-r2v", "prompt": "a lighthouse at dusk", "resolution": "720p", "duration": 2,
+              "seed": 1}).json()["id"]
+    _stalled_claim(bucket, emulator, run_cli, json.dumps({
+        "status": "claimed", "owner": {"id": "bob-folder", "user": "bob", "host": "ci-7", "pid": 4242},
+        "claimed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "idempotency_key": "bob-key",
+        "client_request_id": "storyboard:bobs-request:1"}).encode())
+    monkeypatch.setattr(claims, "PATIENCE", 0.0)  # the claim has waited long enough for its generation id
+
+    code, out, err = run_cli(*PAID)
+
+    assert code == 0, out + err
+    assert f"usage log names generation {made}" in out + err and "--resubmit" not in out + err
+    assert emulator.stats()["creates"] == DISTINCT_REQUESTS  # bob's, and the two others: none paid twice
+    assert film_is_whole(alice)

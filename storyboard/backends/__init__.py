@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..errors import GenerationFailed, InvalidStoryboard, LinkExpired, SubmissionUnknown, UsageError
 from ..planning.inventory import stock as _stock
 from ..planning.inventory import take_stock as _take_stock
-from .base import Backend, Job, Submission
+from .base import Backend, Job, LostCreate, Submission, Traceable, Traced
 
 if TYPE_CHECKING:
     from ..loading.prices import PriceList
@@ -29,8 +29,11 @@ __all__ = [
     "GenerationFailed",
     "Job",
     "LinkExpired",
+    "LostCreate",
     "Submission",
     "SubmissionUnknown",
+    "Traceable",
+    "Traced",
     "backend_class",
     "check_backend",
     "choose_backend",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from ..errors import Problem
@@ -22,6 +22,9 @@ class Job:
     # Sent as the `Idempotency-Key` header of the create: the same for every retry of one attempt
     # of this request, recorded in the render state before the create is sent.
     idempotency_key: str | None = None
+    # Sent as `X-Client-Request-Id`: derived from the request and its attempt, recorded with the claim;
+    # the service's usage log finds the create by it when the create's answer is lost.
+    client_request_id: str | None = None
     # Tells the user something about this shot while it waits (e.g. the service cannot be reached).
     report: Callable[[str], None] | None = None
 
@@ -30,6 +33,41 @@ class Job:
 class Submission:
     generation_id: str
     usd_spent: float | None = None
+
+
+@dataclass(frozen=True)
+class LostCreate:
+    """A create whose answer never came: what the service's records can find it by."""
+
+    client_request_id: str
+    model: str | None
+    claimed_at: float  # wall clock (time.time()) when it was claimed, just before it was sent
+    settled_at: float  # wall clock after which none of it can still be on its way (its sender gave up or died)
+    # Generations this project's creates to the same model made around then: a log that does not list them
+    # yet lags more than it is waited for, and its silence about the lost create says nothing.
+    known: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Traced:
+    """What the service's records say became of a lost create.
+
+    `created`: it made generation `generation_id` (follow it, pay nothing more); `failed`: it reached
+    the service and failed, billed nothing; `absent`: it never reached the service (creating it again
+    pays once); `unknown`: the records cannot tell (`reason` says why): only consent pays again."""
+
+    verdict: Literal["created", "failed", "absent", "unknown"]
+    reason: str = ""
+    generation_id: str | None = None
+    usd_spent: float | None = None
+
+
+@runtime_checkable
+class Traceable(Protocol):
+    """A paid backend that can look a lost create up in the service's records."""
+
+    async def trace(self, lost: LostCreate, report: Callable[[str], None] | None = None) -> Traced:
+        """What became of `lost`, waiting (within a bound) for records that lag."""
 
 
 class Backend(Protocol):

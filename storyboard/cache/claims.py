@@ -124,6 +124,7 @@ class Claim:
     claimed_at: str | None = None
     generation: str | None = None
     idempotency_key: str | None = None
+    client_request_id: str | None = None  # the create's X-Client-Request-Id: the usage log finds it by this
     claim_id: str | None = None
     usd: float | None = None
     error: str | None = None
@@ -146,6 +147,7 @@ class Claim:
             claimed_at=record_text(record.get("claimed_at")),
             generation=record_text(record.get("generation")),
             idempotency_key=record_text(record.get("idempotency_key")),
+            client_request_id=record_text(record.get("client_request_id")),
             claim_id=record_text(record.get("claim_id")),
             usd=known_usd(usd),
             error=record_text(record.get("error")),
@@ -159,11 +161,11 @@ class Claim:
 
 
 def new_claim(owner: Owner, attempt: int, *, backend: str, request: str, shot: str, idempotency_key: str,
-              taken_over: Claim | None = None) -> dict[str, Any]:
+              taken_over: Claim | None = None, client_request_id: str | None = None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "request": request, "backend": backend, "attempt": attempt, "shot": shot, "status": CLAIMED,
         "owner": owner.record(), "claimed_at": _now(), "updated_at": _now(), "idempotency_key": idempotency_key,
-        "claim_id": uuid.uuid4().hex,
+        "claim_id": uuid.uuid4().hex, "client_request_id": client_request_id,
     }
     if taken_over is not None:
         record["takes_over"] = {"attempt": taken_over.attempt, "who": taken_over.who, "status": taken_over.status}

@@ -18,6 +18,8 @@ from ..messages import os_reason
 @click.option("--api-key", metavar="KEY", default=None, help="Accept only this bearer key (default: any key).")
 @click.option("--latency", type=click.FloatRange(min=0), default=2.0, show_default=True,
               help="Seconds from create to completed.")
+@click.option("--log-lag", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds before a request shows in the usage log (GET /v2/logs), as an analytics pipeline lags.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the injected faults.")
 @click.option("--faults", metavar="LIST", default="",
               help=f"Fault probabilities, e.g. '429=0.1,drop=0.05'. Faults: {', '.join(FAULTS)}.")
@@ -30,8 +32,8 @@ from ..messages import os_reason
               help="Port of the local S3 server (0: any free one).")
 @click.option("--s3-bucket", metavar="NAME", default=DEFAULT_BUCKET, show_default=True,
               help="Bucket made on the local S3 server.")
-def command(host: str, port: int, api_key: str | None, latency: float, seed: int, faults: str, work_dir: str | None,
-            with_s3: bool, s3_port: int, s3_bucket: str) -> None:
+def command(host: str, port: int, api_key: str | None, latency: float, log_lag: float, seed: int, faults: str,
+            work_dir: str | None, with_s3: bool, s3_port: int, s3_bucket: str) -> None:
     """Serve a local stand-in of the generation service's API until Ctrl-C.
 
     It speaks the contract described in docs/service.md (create, poll, download), makes
@@ -57,6 +59,7 @@ def command(host: str, port: int, api_key: str | None, latency: float, seed: int
             raise click.BadParameter(str(error), param_hint="'--faults'") from None
         except OSError as error:
             raise click.ClickException(f"cannot listen on {host}:{port}: {os_reason(error)}") from None
+        emulator.usage.lag = log_lag
         running.enter_context(emulator)
         click.echo(f"emulator listening; use AIMLAPI_BASE_URL={emulator.url}")
         if local_s3 is not None:

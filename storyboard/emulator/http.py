@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,6 +25,7 @@ from . import faults, hostile
 from .catalogue import PricesByModel
 from .faults import canonical_json
 from .images import IMAGES_PATH, create_image
+from .logs import client_request_id, correlation_headers, error_body
 from .service import Service
 from .validation import Refusal, refuse_constant
 
@@ -32,6 +34,7 @@ GENERATIONS_PATH = f"{API_PREFIX}/video/generations"
 FILES_PREFIX = "/files/"
 STATS_PATH = "/_emulator/stats"
 CATALOGUE_PATH = "/v1/models"
+LOGS_PATH = "/v2/logs"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a 7 MB first frame as a data: URI fits
 
 EXPIRED_BODY = (
@@ -188,6 +191,10 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._poll(urllib.parse.parse_qs(query))
             elif method == "GET" and path.startswith(FILES_PREFIX):
                 self._download(path[len(FILES_PREFIX):])
+            elif method == "GET" and path == LOGS_PATH:
+                self.emulator.check_key(self.headers.get("Authorization"))
+                status, answer, headers = self.emulator.usage.answer(self._token(), urllib.parse.parse_qs(query))
+                self._send_json(status, answer, headers)
             elif method == "GET" and path == STATS_PATH:
                 self._send_json(200, self.emulator.stats())
             elif path in (GENERATIONS_PATH, IMAGES_PATH, STATS_PATH) or path.startswith(FILES_PREFIX):
@@ -195,8 +202,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             else:
                 raise Refusal(404, f"no such endpoint: {path}")
         except Refusal as refusal:
-            error = {"message": refusal.message, **({"field": refusal.field} if refusal.field else {})}
-            self._send_json(refusal.status, {"error": error})
+            error = error_body(refusal.status, refusal.message, path) | ({"field": refusal.field} if refusal.field else {})
+            self._send_json(refusal.status, error, refusal.headers)
         except OSError:  # the client went away (or stop() hung up): nobody to answer
             self.close_connection = True
         except Exception as error:  # noqa: BLE001 - a bug here must still answer, not hang the client
@@ -228,14 +235,27 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             subject = hashlib.sha256(canonical_json(body)).hexdigest()
         hits = emulator.faults.draw("create", subject)
+        if next((hit for hit in ("drop", "429", "500") if hit in hits), None) == "500":  # it failed: listed, unbilled
+            emulator.usage.record(self._token(), status="failed", model=_model_of(body), usd=0.0,
+                                  inference_id=str(uuid.uuid4()), client_id=client_request_id(
+                                      self.headers.get("X-Client-Request-Id")))
         if self._disrupt(hits, ("drop", "429", "500", "echo_key")):
             return
-        if body is None:
-            raise Refusal(400, "the request body is not valid JSON")
-        profile, request = emulator.validate(body)
+        client_id = client_request_id(self.headers.get("X-Client-Request-Id"))  # kept only when well formed
+        model = _model_of(body)
+        try:
+            if body is None:
+                raise Refusal(400, "the request body is not valid JSON")
+            profile, request = emulator.validate(body)
+        except Refusal:  # a refused request is listed too, failed and billed nothing
+            emulator.usage.record(self._token(), status="failed", model=model, usd=0.0,
+                                  inference_id=str(uuid.uuid4()), client_id=client_id)
+            raise
         key = self.headers.get("Idempotency-Key")
         idempotency = (self._token(), key.strip()) if key and key.strip() else None
         generation, replayed = emulator.create_generation(profile, request, subject, "fail" in hits, idempotency)
+        emulator.usage.record(self._token(), status="succeeded", model=model,
+                              usd=0.0 if replayed else generation.usd_spent, inference_id=generation.id, client_id=client_id)
         if "fail" in hits and not replayed:
             emulator.faults.record("fail")
         if "lost" in hits:  # made and billed, but the answer never arrives
@@ -243,7 +263,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._hang_up()
             return
         answer = {"id": generation.id, "status": "queued", "meta": {"usage": generation.usage()}}
-        headers = {"x-aimlapi-usd-spent": f"{generation.usd_spent:.9f}"}
+        headers = correlation_headers(generation.id, client_id) | {"x-aimlapi-usd-spent": f"{generation.usd_spent:.9f}"}
         self._send_json(201, answer, headers | ({"Idempotent-Replayed": "true"} if replayed else {}))
 
     def _poll(self, query: dict[str, list[str]]) -> None:
@@ -276,7 +296,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             answer["video"] = {"url": url}
         elif status == "error":
             answer["error"] = {"name": generation.failure_name, "message": generation.failure}
-        self._send_json(200, answer, trickle=self._trickles(hits))
+        self._send_json(200, answer, correlation_headers(generation.id, client_request_id(
+            self.headers.get("X-Client-Request-Id"))), trickle=self._trickles(hits))
 
     def _download(self, name: str) -> None:
         emulator = self.emulator
@@ -326,9 +347,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if hit == "drop":
             self._hang_up()
         elif hit == "429":
-            self._send_json(429, {"error": {"message": "rate limit exceeded, retry later"}}, {"Retry-After": "1"})
+            self._send_json(429, error_body(429, "Too Many Requests", self.path.partition("?")[0]), {"Retry-After": "1"})
         elif hit == "500":
-            self._send_json(500, {"error": {"message": "internal server error (emulated)"}})
+            self._send_json(500, error_body(500, "Internal server error (emulated)", self.path.partition("?")[0]))
         elif hit == "expired":
             self._send(403, EXPIRED_BODY, "application/xml")
         elif hit in ("html", "not_json"):
@@ -395,3 +416,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             if pause:
                 self.wfile.flush()
                 time.sleep(pause)
+
+
+def _model_of(body: Any) -> str:
+    return str(body.get("model")) if isinstance(body, dict) else "unknown"

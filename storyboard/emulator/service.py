@@ -28,6 +28,7 @@ from ..media import frame_size
 from .catalogue import Catalogue, PricesByModel
 from .faults import FaultDraws, canonical_json, parse_faults
 from .images import MadeImage
+from .logs import UsageLog
 from .references import Reference, UnusableReference, gather_references
 from .validation import Refusal, validate_request
 
@@ -90,6 +91,7 @@ class Service:
         self._by_idempotency_key: dict[tuple[str, str], Generation] = {}  # (account, key) -> its generation
         self._counts = {"requests": 0, "creates": 0, "polls": 0, "downloads": 0, "rejected": 0,
                         "downloads_with_authorization": 0, "idempotent_replays": 0, "images": 0}
+        self.usage = UsageLog()  # GET /v2/logs: its `lag` and `outage` are for tests to set
         self._workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="emulator-render")
         self.images: list[MadeImage] = []  # every image made (and billed) at /v1/images/generations, in order
         self.images_inline = False  # answer images as `b64_json` instead of by URL

@@ -14,11 +14,12 @@ from ..loading.profiles import ModelProfile
 class Refusal(StoryboardError):
     """An HTTP error answer for the request being handled."""
 
-    def __init__(self, status: int, message: str, field: str | None = None):
+    def __init__(self, status: int, message: str, field: str | None = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def refuse_constant(name: str) -> Any:

@@ -10,14 +10,15 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 
-from ..backends import Backend, Job, Submission
-from ..errors import GenerationFailed, RenderError, ShotFailed, StateError, SubmissionUnknown
+from ..backends import Backend, Job, Submission, Traced
+from ..errors import GenerationFailed, RenderError, ShotFailed, StateError, StoryboardError, SubmissionUnknown
 from ..events import Event
 from ..files import FileFacts
 from ..planning.plans import Plan, ShotPlan
 from ..project.lockfile import Entry
-from ..project.state import State
+from ..project.state import Claim, State
 from ..project.store import ClipStore
+from . import tracing
 from .fetching import Run, Sources, quietly, reason_of
 from .options import GenerateOptions, Outcome
 from .shared import Held, SharedCache
@@ -25,6 +26,10 @@ from .shared import Held, SharedCache
 # Seconds between the tries of recording a create's answer in the render state (a full disk may free up);
 # while it cannot be recorded, the generation id is kept in memory and the generation followed all the same.
 RECORD_RETRIES = (0.2, 1.0, 3.0)
+
+
+class _CreateAgain(StoryboardError):
+    """The create whose answer was lost never reached the service: it is claimed and sent again."""
 
 
 class Generator:
@@ -35,6 +40,8 @@ class Generator:
         self.run = Run(the_plan, engine, store, state, locked, emit, options, shared)
         self.sources = Sources(self.run)
         self._counted: dict[str, float] = {}  # by request hash: what this render counted as spent on its create
+        if shared is not None:
+            shared.trace = tracing.claim_tracer(self.run)
 
     @property
     def outcome(self) -> Outcome:
@@ -157,14 +164,44 @@ class Generator:
                 raise ShotFailed(item.key, f"its clip was paid for but cannot be fetched again ({lost}); "
                                           f"to pay for a new generation of this shot, render with --resubmit {item.id}")
             if item.status == "unknown" and record is not None and item.id not in self.run.options.resubmit:
-                why = record.error or "the render stopped before the answer"
-                raise ShotFailed(item.key, f"an earlier create may have reached the service ({why}); "
-                                          "if it did, it is billed and its id was never received; "
-                                          "check your usage on the service, then render with "
-                                          f"--resubmit {item.id} to submit it again")
-        await self._create(item)
+                traced = await tracing.look_up(self.run, item, record.client_request_id, record.claimed_at)
+                if traced.verdict == "created" and traced.generation_id:
+                    await self._follow_traced(item, traced, record.attempts)
+                    return
+                if traced.verdict == "unknown":
+                    why = record.error or "the render stopped before the answer"
+                    raise ShotFailed(item.key, f"an earlier create may have reached the service ({why}); "
+                                              "if it did, it is billed and its id was never received "
+                                              f"({traced.reason}); check your usage on the service, then render "
+                                              f"with --resubmit {item.id} to submit it again")
+                self.run.emit(Event(item.key, "note", tracing.said(traced)))
+                if traced.verdict == "failed":  # billed nothing: a new attempt, with a new idempotency key
+                    with contextlib.suppress(StateError):
+                        self.run.state.failed(backend, item.hash, traced.reason)
+        try:
+            await self._create(item)
+        except _CreateAgain:
+            await self._create(item, again=True)
 
-    async def _create(self, item: ShotPlan) -> None:
+    async def _follow_traced(self, item: ShotPlan, traced: Traced, attempt: int) -> None:
+        """Follow the generation the service's records name for a create of an earlier render whose answer was lost."""
+        assert traced.generation_id is not None
+        usd = traced.usd_spent or None  # the charge of a video is recorded once it completes: 0 says nothing yet
+        try:
+            self.run.state.submitted(self.run.engine.name, item.hash, traced.generation_id, usd)
+        except StateError as error:  # still claimed: the next render finds it in the log again
+            raise self.sources.failed(item, f"{error}; generation {traced.generation_id}, named by the service's "
+                                            "usage log, is followed by the next render") from None
+        self.run.emit(Event(item.key, "resuming", f"generation {traced.generation_id} (found in the service's usage "
+                            "log; its create's answer was lost)", generation=traced.generation_id))
+        if self.run.shared is not None:
+            await quietly(self.run.shared.resumed(item, traced.generation_id, usd or 0.0))
+        async with self.run.slots:
+            await self._follow(item, self.sources.job(item), Submission(traced.generation_id, usd), attempt)
+
+    async def _create(self, item: ShotPlan, again: bool = False) -> None:
+        """Claim and create `item`'s request, then follow it. `again`: the create before was found never
+        to have reached the service; another such finding is left to consent."""
         self._may_submit(item)
         backend = self.run.engine.name
         async with self.run.slots:
@@ -194,14 +231,13 @@ class Generator:
             reserved = (item.estimated_usd or 0.0) if self.run.engine.paid else 0.0
             self.run.reserved_usd += reserved
             attempt = claim.attempt
-            job = replace(job, idempotency_key=claim.idempotency_key)
+            job = replace(job, idempotency_key=claim.idempotency_key, client_request_id=claim.client_request_id)
             self.run.emit(Event(item.key, "generating", backend, attempt=attempt))
             self.run.creating.add(item.key)
             try:
                 submission = await self.run.engine.submit(job)
             except SubmissionUnknown as error:
-                self._maybe_billed(item, reserved)
-                raise self.sources.failed(item, str(error), mark="unknown") from None
+                submission = await self._lost_answer(item, claim, str(error), reserved, again)
             except asyncio.CancelledError:
                 self._maybe_billed(item, reserved)
                 with contextlib.suppress(StateError):  # the claim left behind says as much
@@ -255,6 +291,24 @@ class Generator:
                                 f"taken off (total {self.run.outcome.usd_counted:.2f} USD)",
                                 total_usd=self.run.outcome.usd_counted))
         return reported or 0.0
+    async def _lost_answer(self, item: ShotPlan, claim: Claim, error: str, reserved: float, again: bool) -> Submission:
+        """The submission of a create whose answer was lost, as the service's records tell it; raises
+        the shot's failure when they cannot tell (consent pays again), or _CreateAgain."""
+        self.run.creating.discard(item.key)  # nothing is on the wire any more: Ctrl-C may stop the look-up
+        traced = await tracing.look_up(self.run, item, claim.client_request_id, claim.claimed_at)
+        if traced.verdict == "created" and traced.generation_id:
+            self.run.emit(Event(item.key, "note", tracing.said(traced), generation=traced.generation_id))
+            return Submission(traced.generation_id, traced.usd_spent or None)
+        if traced.verdict == "failed":
+            if self.run.shared is not None:
+                await quietly(self.run.shared.failed(item, traced.reason))
+            raise self.sources.failed(item, f"{error}; {traced.reason}; the next render creates it again",
+                                      mark="failed") from None
+        if traced.verdict == "absent" and not again:
+            self.run.emit(Event(item.key, "note", tracing.said(traced)))
+            raise _CreateAgain
+        self._maybe_billed(item, reserved)
+        raise self.sources.failed(item, f"{error} ({traced.reason})", mark="unknown") from None
 
     def _maybe_billed(self, item: ShotPlan, estimate: float) -> None:
         """A create whose answer never came may have been billed: it counts against every budget (this

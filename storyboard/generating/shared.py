@@ -11,8 +11,8 @@ import hashlib
 import re
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +40,7 @@ from ..events import Event
 from ..files import file_sha256
 from ..model import CacheSettings, known_usd
 from ..planning.plans import ShotPlan
+from ..project.correlation import client_request_id
 from ..project.state import Record
 from ..project.store import ClipStore
 from ..redaction import holds_secret
@@ -108,6 +109,8 @@ class SharedCache:
         self.held: dict[str, Held] = {}  # by request hash
         self.refused: dict[str, str] = {}  # request hash -> the sha256 of the cache's clip this render refused
         self._said: set[str] = set()  # what was noted of objects that are not what they should be: once each
+        # The generation the service's records name for a claim's create (set by the generator), or None.
+        self.trace: Callable[[ShotPlan, Claim], Awaitable[str | None]] | None = None
 
     @property
     def where(self) -> str:
@@ -210,7 +213,8 @@ class SharedCache:
                 previous = decision.claim if decision.takeover or decision.reclaim else None
                 key = _key(previous, record)
                 body = new_claim(self.owner, decision.attempt, backend=self.backend, request=item.hash, shot=item.id,
-                                 idempotency_key=key, taken_over=previous)
+                                 idempotency_key=key, taken_over=previous, client_request_id=client_request_id(
+                                     item.hash, (record.attempts if record else 0) + 1))  # as the render state's claim
                 if self.state_dir is not None:
                     note_claim(self.state_dir, body["claim_id"])
                 self.touched.add(item.hash)  # from here its answer may be lost with the claim written
@@ -230,6 +234,10 @@ class SharedCache:
                 held = Held(item.hash, decision.claim, decision.claim.idempotency_key or _key(None, record))
                 self.held[item.hash] = held
                 return held
+            if (decision.action == "refuse" or decision.takeover) and decision.claim and self.trace is not None:
+                generation = await self.trace(item, decision.claim)  # its claimant may have died inside the create
+                if generation:
+                    return Decision("follow", decision.attempt, replace(decision.claim, generation=generation))
             if decision.action == "follow":
                 return decision
             assert decision.claim is not None

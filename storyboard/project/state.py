@@ -32,6 +32,7 @@ from ..errors import StateError
 from ..files import FileFacts
 from ..model import known_usd
 from ..redaction import redact
+from .correlation import client_request_id
 
 RecordStatus = Literal["claimed", "submitted", "completed", "stored", "failed", "unknown"]  # a row's state: see above
 OUTCOME_UNKNOWN: tuple[RecordStatus, ...] = ("claimed", "unknown")  # a create may have reached the service
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS generations (
     attempts      INTEGER NOT NULL DEFAULT 0,
     error         TEXT,
     idempotency_key TEXT,                   -- sent with the create; kept while its outcome is unknown
+    client_request_id TEXT,                 -- the create's X-Client-Request-Id: the usage log finds it by this
+    claimed_at    REAL,                     -- when the last create was claimed (wall clock): where to look in the log
     shared        TEXT,                     -- the shared cache (s3://bucket/prefix) known to hold the clip
     created_at    REAL NOT NULL,
     updated_at    REAL NOT NULL,
@@ -94,6 +97,8 @@ class Record:
     created_at: float
     updated_at: float
     shared: str | None = None
+    client_request_id: str | None = None
+    claimed_at: float | None = None
 
     @property
     def clip(self) -> FileFacts | None:
@@ -129,6 +134,9 @@ class State:
                     self._db.execute("ALTER TABLE generations ADD COLUMN idempotency_key TEXT")
                 if "shared" not in columns:  # a state written before the shared cache
                     self._db.execute("ALTER TABLE generations ADD COLUMN shared TEXT")
+                if "client_request_id" not in columns:  # a state written before creates carried a traceable id
+                    self._db.execute("ALTER TABLE generations ADD COLUMN client_request_id TEXT")
+                    self._db.execute("ALTER TABLE generations ADD COLUMN claimed_at REAL")
                 if "body" not in {row[1] for row in self._db.execute("PRAGMA table_info(in_film)")}:
                     self._db.execute("ALTER TABLE in_film ADD COLUMN body TEXT")
             self._db.row_factory = sqlite3.Row
@@ -196,25 +204,36 @@ class State:
         The claim carries the create's idempotency key: `idempotency_key` when given (the one the
         shared cache's claim records). A request whose earlier create has an unknown outcome keeps
         its key, so a service that honours keys answers a resubmission with the generation the lost
-        create made instead of billing a second one; any other new attempt gets a new key."""
+        create made instead of billing a second one; any other new attempt gets a new key. It also
+        carries the create's client request id (`next_client_request_id`) and the time of the claim,
+        by which the service's usage log finds the create when its answer is lost."""
         now = time.time()
         previous = self.get(backend, request_hash)
         key = previous.idempotency_key if previous and previous.outcome_unknown and previous.idempotency_key else None
         key = idempotency_key or key or str(uuid.uuid4())
+        attempt = (previous.attempts if previous else 0) + 1
+        traced = client_request_id(request_hash, attempt)
         status: RecordStatus = "claimed"
         with self._writing():
             self._db.execute(
                 """INSERT INTO generations
-                     (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                     (backend, request_hash, shot_id, model, seed, status, attempts, idempotency_key, client_request_id,
+                      claimed_at, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
                    ON CONFLICT (backend, request_hash) DO UPDATE SET
                      shot_id = excluded.shot_id, model = excluded.model, seed = excluded.seed, status = excluded.status,
                      generation_id = NULL, video_url = NULL, clip_sha256 = NULL, clip_size = NULL,
                      clip_mtime_ns = NULL, error = NULL, shared = NULL, attempts = attempts + 1,
-                     idempotency_key = excluded.idempotency_key, updated_at = excluded.updated_at""",
-                (backend, request_hash, shot_id, model, seed, status, key, now, now),
+                     idempotency_key = excluded.idempotency_key, client_request_id = excluded.client_request_id,
+                     claimed_at = excluded.claimed_at, updated_at = excluded.updated_at""",
+                (backend, request_hash, shot_id, model, seed, status, key, traced, now, now, now),
             )
-        return Claim(attempt=(previous.attempts if previous else 0) + 1, idempotency_key=key)
+        return Claim(attempt=attempt, idempotency_key=key, client_request_id=traced, claimed_at=now)
+
+    def next_client_request_id(self, backend: str, request_hash: str) -> str:
+        """The client request id the next `claim` of this request gives its create."""
+        previous = self.get(backend, request_hash)
+        return client_request_id(request_hash, (previous.attempts if previous else 0) + 1)
 
     def submitted(self, backend: str, request_hash: str, generation_id: str, usd_spent: float | None) -> None:
         self._move(backend, request_hash, "submitted", "generation_id = ?, usd_spent = usd_spent + ?",
@@ -344,3 +363,5 @@ def _json_object(text: str | None) -> dict[str, Any] | None:
 class Claim:
     attempt: int  # creates sent for this request, this one included
     idempotency_key: str
+    client_request_id: str = ""
+    claimed_at: float = 0.0

@@ -21,7 +21,7 @@ from ...planning.plans import ShotPlan
 from ...project.store import ClipStore
 from ...redaction import redact
 from ..addresses import service_name, service_where
-from ..base import Job, Submission
+from ..base import Job, LostCreate, Submission, Traced
 from ..publish import Publisher
 from .download import Retryable, check_clip, download
 from .images import Inbox, fetch_still, follow_still, is_still_location, submit_still
@@ -42,9 +42,11 @@ from .policy import (
     UnknownGeneration,
     scaled,
 )
+from .usage_log import LogPolicy, UsageLog
 from .wire import UNSENT, Answer, Stalled, checked_video_url, clean, describe, error_text, holds_key, request_answer, usd_spent
 
-DEFAULT_POLL, DEFAULT_RETRY, DEFAULT_LIMITS = PollPolicy(), RetryPolicy(), Limits()
+DEFAULT_POLL, DEFAULT_RETRY, DEFAULT_LIMITS, DEFAULT_LOG = PollPolicy(), RetryPolicy(), Limits(), LogPolicy()
+CONNECT_SECONDS = 10.0
 
 
 class Notes:
@@ -83,6 +85,7 @@ class AimlApiBackend:
         poll: PollPolicy = DEFAULT_POLL,
         retry: RetryPolicy = DEFAULT_RETRY,
         limits: Limits = DEFAULT_LIMITS,
+        log: LogPolicy = DEFAULT_LOG,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -98,6 +101,7 @@ class AimlApiBackend:
         self.poll = poll
         self.retry = retry
         self.limits = limits
+        self.log = log
         self._transport = transport
         self._sleep = sleep
         self._clock = clock  # the time polls are scheduled and given up by (tests pass a fake one)
@@ -118,6 +122,7 @@ class AimlApiBackend:
             poll=poll,
             retry=retry,
             inbox=ClipStore(storyboard.root).root / "stills",
+            log=DEFAULT_LOG.scaled(retry.scale).from_environment(os.environ),
         )
 
     # -- the Backend protocol -------------------------------------------------------------
@@ -138,6 +143,8 @@ class AimlApiBackend:
             body = (await self.prepare(job)).body
             # The same key on every retry of this create: a service that honours it creates (and bills) once.
             headers = {"Idempotency-Key": job.idempotency_key or uuid.uuid4().hex}
+            if job.client_request_id:  # the same on every retry of this attempt: the usage log finds it by this
+                headers["X-Client-Request-Id"] = job.client_request_id
             notes = Notes(job.report, self._scrub)
             for attempt in range(self.retry.attempts):
                 try:
@@ -192,6 +199,32 @@ class AimlApiBackend:
                         report(self._scrub(f"download attempt {attempts} failed ({problem}); trying again in {delay:.0f} s"))
                     await self._sleep(delay)
 
+    async def trace(self, lost: LostCreate, report: Callable[[str], None] | None = None) -> Traced:
+        """What the service's usage log says became of a create whose answer was lost (see `usage_log`)."""
+        # Nothing of the create can still be on its way once its last retry's deadline passed.
+        retry = self.retry
+        backoff = sum(min(retry.cap, retry.base * 2**attempt) for attempt in range(retry.attempts)) * retry.scale
+        settled = min(lost.settled_at, lost.claimed_at + backoff + retry.attempts * CONNECT_SECONDS
+                      + self.limits.answer_seconds)
+
+        def said(text: str) -> None:
+            if report is not None:
+                report(self._scrub(text))
+
+        with self._scrubbed():
+            traced = await UsageLog(self._log_page, self.log, sleep=self._sleep, now=time.time).trace(
+                replace(lost, settled_at=settled), said)
+        return replace(traced, reason=self._scrub(traced.reason))
+
+    async def _log_page(self, query: dict[str, Any]) -> Answer:
+        return await request_answer(self._client(), "GET", self._logs_url(), self.limits, params=query)
+
+    def _logs_url(self) -> str:
+        root = self.base_url
+        for version in ("/v1", "/v2"):
+            root = root.removesuffix(version)
+        return f"{root}/v2/logs"
+
     async def close(self) -> None:
         for client in (self._api, self._plain):
             if client is not None:
@@ -207,13 +240,17 @@ class AimlApiBackend:
         if answer.status >= 400:
             raise ServiceError(f"the service refused the request ({answer.status}): {answer.message()}")
         data = answer.json_object()
+        header_id = answer.headers.get("x-inference-id")  # the generation id, whatever became of the body
+        if (data is None or not isinstance(data.get("id"), str)) and header_id and self._recordable(header_id):
+            self._started[header_id] = self._clock()
+            return Submission(header_id, usd_spent(data) if data else None)
         if data is None:  # accepted, but unreadable: the generation may well exist
             raise AmbiguousSubmission(self._ambiguous(f"the service accepted the request but its answer is "
                                                       f"{answer.what_is_wrong()}"))
         generation_id = data.get("id")
         if not isinstance(generation_id, str) or not generation_id.strip():
             raise AmbiguousSubmission(self._ambiguous("the service accepted the request but sent no generation id"))
-        if holds_key(generation_id, self._key) or len(generation_id) > 200 or clean(generation_id) != generation_id:
+        if not self._recordable(generation_id):
             raise AmbiguousSubmission(self._ambiguous("the service sent a generation id that cannot be recorded "
                                                       "(it holds the API key, control characters, or is too long)"))
         self._started[generation_id] = self._clock()
@@ -276,6 +313,11 @@ class AimlApiBackend:
             unclear = "no status" if status is None else f"the status {shown}"
             notes.say(unclear, f"the service says {shown}; still waiting" if status is not None
                       else "the service's answer has no status; still waiting")
+
+    def _recordable(self, generation_id: str) -> bool:
+        """A generation id that can be kept and shown: no key, no control characters, not too long."""
+        return bool(generation_id.strip()) and not holds_key(generation_id, self._key) and len(generation_id) <= 200 \
+            and clean(generation_id) == generation_id
 
     def _video_url(self, generation_id: str, data: dict[str, Any]) -> str:
         video = data.get("video")

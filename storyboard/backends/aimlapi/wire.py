@@ -65,7 +65,13 @@ class Answer:
         if isinstance(error, dict):
             return error_text(error) or clean(json.dumps(error))
         text = error if isinstance(error, str) and error else data.get("message")
-        return clean(str(text if text else json.dumps(data)), 500)
+        said = clean(str(text if text else json.dumps(data)), 500)
+        # The documented error shape {message, path, requestId, statusCode, timestamp}: the request id is
+        # what the provider's support asks for.
+        request_id = data.get("requestId")
+        if text and isinstance(request_id, (str, int)) and not isinstance(request_id, bool) and str(request_id).strip():
+            said += f" (request id {clean(str(request_id), 100)})"
+        return said
 
     def retry_after(self) -> float | None:
         value = self.headers.get("retry-after")
