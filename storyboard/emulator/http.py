@@ -25,7 +25,7 @@ from . import faults, hostile
 from .catalogue import PricesByModel
 from .faults import canonical_json
 from .images import IMAGES_PATH, create_image
-from .logs import client_request_id, correlation_headers, error_body
+from .logs import client_request_id, correlation_headers, error_body, model_of
 from .service import Service
 from .validation import Refusal, refuse_constant
 
@@ -236,13 +236,13 @@ class RequestHandler(BaseHTTPRequestHandler):
             subject = hashlib.sha256(canonical_json(body)).hexdigest()
         hits = emulator.faults.draw("create", subject)
         if next((hit for hit in ("drop", "429", "500") if hit in hits), None) == "500":  # it failed: listed, unbilled
-            emulator.usage.record(self._token(), status="failed", model=_model_of(body), usd=0.0,
+            emulator.usage.record(self._token(), status="failed", model=model_of(body), usd=0.0,
                                   inference_id=str(uuid.uuid4()), client_id=client_request_id(
                                       self.headers.get("X-Client-Request-Id")))
         if self._disrupt(hits, ("drop", "429", "500", "echo_key")):
             return
         client_id = client_request_id(self.headers.get("X-Client-Request-Id"))  # kept only when well formed
-        model = _model_of(body)
+        model = model_of(body)
         try:
             if body is None:
                 raise Refusal(400, "the request body is not valid JSON")
@@ -416,7 +416,3 @@ class RequestHandler(BaseHTTPRequestHandler):
             if pause:
                 self.wfile.flush()
                 time.sleep(pause)
-
-
-def _model_of(body: Any) -> str:
-    return str(body.get("model")) if isinstance(body, dict) else "unknown"

@@ -182,3 +182,8 @@ def error_body(status: int, message: str, path: str) -> dict[str, Any]:
     """The documented shape of an HTTP error: {message, path, requestId, statusCode, timestamp}."""
     return {"message": message, "path": path, "requestId": str(uuid.uuid4()), "statusCode": status,
             "timestamp": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+
+
+def model_of(body: Any) -> str:
+    """The model a create's body names, as its row in the log says it."""
+    return str(body.get("model")) if isinstance(body, dict) else "unknown"

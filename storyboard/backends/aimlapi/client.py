@@ -25,6 +25,7 @@ from ..base import Job, LostCreate, Submission, Traced
 from ..publish import Publisher
 from .download import Retryable, check_clip, download
 from .images import Inbox, fetch_still, follow_still, is_still_location, submit_still
+from .notes import Notes
 from .policy import (
     BASE_URL_VARIABLE,
     COMPLETED,
@@ -47,28 +48,6 @@ from .wire import UNSENT, Answer, Stalled, checked_video_url, clean, describe, e
 
 DEFAULT_POLL, DEFAULT_RETRY, DEFAULT_LIMITS, DEFAULT_LOG = PollPolicy(), RetryPolicy(), Limits(), LogPolicy()
 CONNECT_SECONDS = 10.0
-
-
-class Notes:
-    """Progress notes for one shot, each said once (the same note again is not news)."""
-
-    def __init__(self, report: Callable[[str], None] | None, scrub: Callable[[str], str]):
-        self._report = report
-        self._scrub = scrub
-        self._said: set[str] = set()
-
-    def say(self, topic: str, message: str) -> None:
-        if topic not in self._said:
-            self._said.add(topic)
-            if self._report is not None:
-                self._report(self._scrub(message))
-
-    def end(self, topic: str, message: str) -> None:
-        """`topic` is over: say `message` if `topic` was said, and let it be said again later."""
-        if topic in self._said:
-            self._said.discard(topic)
-            if self._report is not None:
-                self._report(self._scrub(message))
 
 
 class AimlApiBackend:
