@@ -22,6 +22,7 @@ import httpx
 from ..loading.profiles import ModelProfile
 from .catalogue import MODEL_ALIASES, Catalogue
 from .faults import canonical_json
+from .logs import UsageLog, client_request_id, model_of
 from .references import UnusableReference, fetch_reference
 from .validation import Refusal, refuse_constant, validate_request
 
@@ -44,6 +45,7 @@ class Host(Protocol):
     images_inline: bool
     faults: Any
     catalogue: Catalogue
+    usage: UsageLog
 
     def image_profiles(self) -> dict[str, ModelProfile]: ...
     def http_client(self) -> httpx.Client: ...
@@ -60,6 +62,7 @@ class Handler(Protocol):
     def emulator(self) -> Host: ...
     def _disrupt(self, hits: set[str], in_order: tuple[str, ...]) -> bool: ...
     def _hang_up(self) -> None: ...
+    def _token(self) -> str: ...
     def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None,
                    trickle: bool = False) -> None: ...
     def _origin(self) -> str: ...
@@ -114,12 +117,23 @@ def create_image(handler: Handler, raw: bytes) -> None:
     else:
         subject = hashlib.sha256(canonical_json(body)).hexdigest()
     hits = emulator.faults.draw("create", subject)
+    client_id = client_request_id(handler.headers.get("X-Client-Request-Id"))
+    if next((hit for hit in ("drop", "429", "500") if hit in hits), None) == "500":  # it failed: listed, unbilled
+        emulator.usage.record(handler._token(), status="failed", model=model_of(body), usd=0.0,
+                              inference_id=str(uuid.uuid4()), client_id=client_id)
     if handler._disrupt(hits, ("drop", "429", "500")):
         return
-    if body is None:
-        raise Refusal(400, "the request body is not valid JSON")
-    image = make_image(emulator, body)
+    try:
+        if body is None:
+            raise Refusal(400, "the request body is not valid JSON")
+        image = make_image(emulator, body)
+    except Refusal:  # a refused request is listed too, failed and billed nothing
+        emulator.usage.record(handler._token(), status="failed", model=model_of(body), usd=0.0,
+                              inference_id=str(uuid.uuid4()), client_id=client_id)
+        raise
     emulator.made_image(image)
+    emulator.usage.record(handler._token(), status="succeeded", model=str(image.body.get("model")),
+                          usd=image.usd_spent, inference_id=image.id, client_id=client_id)
     if "lost" in hits:  # made and billed, but the answer never arrives
         emulator.faults.record("lost")
         handler._hang_up()

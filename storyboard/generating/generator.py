@@ -296,6 +296,11 @@ class Generator:
         the shot's failure when they cannot tell (consent pays again), or _CreateAgain."""
         self.run.creating.discard(item.key)  # nothing is on the wire any more: Ctrl-C may stop the look-up
         traced = await tracing.look_up(self.run, item, claim.client_request_id, claim.claimed_at)
+        if traced.verdict == "created" and traced.generation_id and item.still:
+            self._maybe_billed(item, reserved)  # an image is made in the answer itself: nothing to follow
+            raise self.sources.failed(item, f"{error}; the service made and billed this still (its usage log lists "
+                                      f"{traced.generation_id}), but its picture came only in the answer that "
+                                      "was lost", mark="unknown") from None
         if traced.verdict == "created" and traced.generation_id:
             self.run.emit(Event(item.key, "note", tracing.said(traced), generation=traced.generation_id))
             return Submission(traced.generation_id, traced.usd_spent or None)

@@ -126,6 +126,8 @@ async def submit_still(backend: ImageService, job: Job, inbox: Inbox) -> Submiss
     """Create the still (the image is made, and billed, by this one call) and keep its answer."""
     body = (await backend.prepare(job)).body
     headers = {"Idempotency-Key": job.idempotency_key or uuid.uuid4().hex}
+    if job.client_request_id:  # the usage log finds a lost answer's image by this
+        headers["X-Client-Request-Id"] = job.client_request_id
     url = images_url(backend.base_url)
     for attempt in range(backend.retry.attempts):
         try:
