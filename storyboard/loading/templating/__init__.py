@@ -166,6 +166,7 @@ def template_context(
         "shot": shot_fields if dialogue is None else {**shot_fields, "dialogue": dialogue},
         "cast": Cast(mentions, storyboard.cast, any_cast),
         "title": storyboard.title,
+        **({"variant": storyboard.variant.context} if storyboard.variant else {}),
     }
 
 
@@ -230,7 +231,8 @@ def _expand_cast(storyboard: Storyboard, templates: _Templates) -> tuple[dict[st
         cast[name] = member
         if member.description and ("{" in member.description):
             try:
-                cast[name] = replace(member, description=templates.render(member.description, storyboard.vars))
+                context = {**storyboard.vars, **({"variant": storyboard.variant.context} if storyboard.variant else {})}
+                cast[name] = replace(member, description=templates.render(member.description, context))
             except Exception as error:  # noqa: BLE001
                 where = (*member.where, "description")
                 problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))
