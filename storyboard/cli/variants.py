@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ..model import Storyboard
 from .notes import chosen_backend, echo_warnings
 
+_SECTION = re.compile(r"^variants\s*:")
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 WIDTH = 80
 
@@ -48,12 +49,22 @@ def _shard(context: click.Context, parameter: click.Parameter, text: str | None)
 def chosen_variants(file: str, variant: tuple[str, ...], shard: Shard | None) -> list[Storyboard] | None:
     """The variants a command works on; None for a file without `variants:` named without the flags
     (the command then goes its usual way)."""
-    boards = load_variants(file, variant, shard)
-    if boards and boards[0].variant is None and not variant and shard is None:
+    if not variant and shard is None and not _declares_variants(file):
         return None
+    boards = load_variants(file, variant, shard)
     if not boards:
         click.echo(f"{file}: no variant in slice {shard[0]}/{shard[1]}" if shard else f"{file}: no variant chosen", err=True)
     return boards
+
+
+def _declares_variants(file: str) -> bool:
+    """Whether the file has a top-level `variants:` key as block YAML writes it (cheap: it only picks the way;
+    a file that hides it in flow style is told so by the usual way's loader)."""
+    try:
+        with open(file, encoding="utf-8", errors="replace") as text:
+            return any(_SECTION.match(line) for line in text)
+    except OSError:
+        return False  # the usual way says what is wrong with the file
 
 
 def _name(board: Storyboard) -> str:

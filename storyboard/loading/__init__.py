@@ -48,8 +48,9 @@ def _load(path: str | os.PathLike[str]) -> Storyboard:
     document = _read(file, display)
     if has_variants(document):
         count = len(read_variants(document, file.parent))
-        raise InvalidStoryboard([document.problem(("variants",), f"this file has {count} variants; load them with "
-                                                                  "load_variants (or name one)", key=True)])
+        raise InvalidStoryboard([document.problem(("variants",), f"this file has {count} variants: the commands work on "
+                                                                  "each (or on --variant NAME); in Python, "
+                                                                  "storyboard.load_variants", key=True)])
     return _load_document(document, file, display, _profiles(file, display))
 
 
