@@ -224,7 +224,7 @@ def sharded_clone(root: Path, bucket: Bucket) -> Project:  # noqa: F811 - the fi
 
 
 def test_three_shards_at_once_sharing_a_bucket_pay_each_request_once_and_make_every_film(
-        tmp_path, bucket: Bucket, service, monkeypatch):  # noqa: F811 - the fixture imported above
+        tmp_path, bucket: Bucket, service, monkeypatch, run_cli):  # noqa: F811 - the fixture imported above
     clones = [sharded_clone(tmp_path / f"shard{number}", bucket) for number in (1, 2, 3)]
     monkeypatch.chdir(clones[0].root)
     emulator = service(latency=1)
@@ -236,6 +236,14 @@ def test_three_shards_at_once_sharing_a_bucket_pay_each_request_once_and_make_ev
     assert emulator.stats()["creates"] == 1 + 2 * 6  # the shared opening once, though every shard needs it
     films = sorted(path.name for clone in clones for path in (clone.root / "out").glob("*.mp4"))
     assert films == sorted(f"ad-{product}-{lang}.mp4" for product in ("shoes", "bag", "hat") for lang in ("en", "de"))
+    # Any clone sees each variant's completion: its film here or not, its clips in the bucket.
+    code, out, err = run_cli("cache", "status", str(clones[0].root), "--json")
+    assert code == 0, err
+    variants = {variant["variant"]: variant for variant in json.loads(out)["variants"]}
+    assert {name for name, variant in variants.items() if variant["film_here"]} == {"shoes-en", "bag-de"}  # 0 and 3
+    assert all(list(variant["clips_in_shared_cache"].values()) == [3] for variant in variants.values())
+    code, out, _ = run_cli("cache", "status", str(clones[0].root))
+    assert "variants: 2 of 6 films here" in out and "3 of 3 clips in" in out
 
 
 def test_a_file_without_variants_works_as_before_and_is_slice_one_of_any_shard(project: Project, run_cli):
