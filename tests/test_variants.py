@@ -159,6 +159,10 @@ def test_shared_requests_are_created_once_on_the_service_and_the_lock_says_which
     assert all(f"board.yaml#{name}" in lock for name in NAMES) and lock.count(opening) == 4
     code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
     assert code == 0 and emulator.stats()["creates"] == 9  # nothing again
+    code, out, err = run_cli("review", "board.yaml", "--backend", "aimlapi", "--variant", "bag-de")
+    assert code == 0, err
+    page = (project.root / "out" / "review-bag-de.html").read_text()
+    assert "the same request in variants shoes-en, shoes-de, bag-en: made once" in page
 
 
 class FailingFor(PreviewBackend):
