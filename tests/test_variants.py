@@ -193,6 +193,17 @@ def test_a_failed_variant_leaves_the_others_films_and_a_rerun_makes_only_what_is
     assert result.results["shoes-en"].generated == []
 
 
+def test_export_writes_one_cut_per_variant(project, run_cli):
+    project.write(BOARD)
+    storyboard.render_variants(storyboard.load_variants("board.yaml", ["lang=en"]), backend="preview")
+    code, _, err = run_cli("export", "board.yaml", "cut.otio", "--variant", "lang=en", "--backend", "preview")
+    assert code == 0, err
+    assert (project.root / "cut-shoes-en.otio").is_file() and (project.root / "cut-bag-en.otio").is_file()
+    code, _, err = run_cli("export", "board.yaml", "cut-{variant}.otio", "--variant", "bag-en", "--backend", "preview")
+    assert code == 0, err
+    assert (project.root / "cut-bag-en.otio").is_file() and not (project.root / "cut-{variant}.otio").exists()
+
+
 def test_shards_are_deterministic_slices_that_stay_put_when_variants_are_added_at_the_end(project, run_cli):
     rows = "\n".join(f"    - {{product: p{number}}}" for number in range(7))
     board = """

@@ -63,6 +63,7 @@ def _load_variants(path: str | os.PathLike[str]) -> list[Storyboard]:
         return [_load_document(document, file, display, profiles)]
     variants = read_variants(document, file.parent)
     expander = Expander(document, file.parent)
+    templates = templating.shared_templates(file.parent)
     boards: list[Storyboard] = []
     found: dict[Problem, list[str]] = {}  # each problem -> the variants that have it
     for variant in variants:
@@ -70,7 +71,7 @@ def _load_variants(path: str | os.PathLike[str]) -> list[Storyboard]:
         try:
             if problems:
                 raise InvalidStoryboard(problems)
-            boards.append(_load_document(expanded, file, display, profiles, variant))
+            boards.append(_load_document(expanded, file, display, profiles, variant, templates))
         except InvalidStoryboard as error:
             for problem in error.problems:
                 found.setdefault(problem, []).append(variant.name)
@@ -96,7 +97,8 @@ def _profiles(file: Path, display: str) -> dict[str, ModelProfile] | InvalidStor
 
 
 def _load_document(document: Document, file: Path, display: str,
-                   loaded: dict[str, ModelProfile] | InvalidStoryboard, variant: Variant | None = None) -> Storyboard:
+                   loaded: dict[str, ModelProfile] | InvalidStoryboard, variant: Variant | None = None,
+                   templates: templating.Templates | None = None) -> Storyboard:
     problems: list[Problem] = []
     profiles: dict[str, ModelProfile] | None = None
     if isinstance(loaded, InvalidStoryboard):
@@ -113,7 +115,7 @@ def _load_document(document: Document, file: Path, display: str,
     problems += checks.check_dialogue(normalised, cast_known=not salvage.cast_refused, untimed=salvage.expanded_only)
     storyboard = normalised  # refused `vars`: the prompts stay unexpanded
     if not salvage.vars_refused:
-        expansion = templating.expand(salvage.for_prompts(normalised), any_cast=salvage.cast_refused)
+        expansion = templating.expand(salvage.for_prompts(normalised), any_cast=salvage.cast_refused, templates=templates)
         problems += expansion.problems
         storyboard = expansion.apply(normalised)
     whole = salvage.checked(storyboard)
