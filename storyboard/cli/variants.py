@@ -18,7 +18,9 @@ import click
 
 from ..backends import PAID_BACKEND, backend_class, check_backend, plan_for
 from ..campaign import Shard, load_variants, plan_variants, render_variants
-from ..errors import UsageError
+from ..errors import FileRefused, UsageError
+from ..files import read_regular_file
+from ..loading.yaml_source import MAX_FILE_BYTES
 from ..model import Storyboard
 from .notes import chosen_backend, echo_warnings
 
@@ -60,11 +62,11 @@ def chosen_variants(file: str, variant: tuple[str, ...], shard: Shard | None) ->
 def _declares_variants(file: str) -> bool:
     """Whether the file has a top-level `variants:` key as block YAML writes it (cheap: it only picks the way;
     a file that hides it in flow style is told so by the usual way's loader)."""
-    try:
-        with open(file, encoding="utf-8", errors="replace") as text:
-            return any(_SECTION.match(line) for line in text)
-    except OSError:
+    try:  # never a pipe or a device (/dev/zero would be read for ever), never more than a storyboard may hold
+        text = read_regular_file(Path(file), MAX_FILE_BYTES).decode("utf-8", errors="replace")
+    except (FileRefused, OSError, ValueError):
         return False  # the usual way says what is wrong with the file
+    return any(_SECTION.match(line) for line in text.splitlines())
 
 
 def _name(board: Storyboard) -> str:
