@@ -79,10 +79,10 @@ def validate(file: str, boards: list[Storyboard], backend: str | None) -> None:
             check_backend(plan_for(board, backend), backend)
     if boards:
         echo_warnings(boards[0])
-    shots = {len(board.shots) for board in boards}
+    shots = len(boards[0].shots) if boards else 0
     checked = f"; ready for the {backend} backend" if backend else ""
     click.echo(f"{file}: ok ({len(boards)} variant{'' if len(boards) == 1 else 's'}, "
-               f"{'/'.join(map(str, sorted(shots))) or 0} shots each{checked})")
+               f"{shots} shot{'' if shots == 1 else 's'}{checked})")
 
 
 def plan(file: str, boards: list[Storyboard], backend: str | None, as_json: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import math
 import re
 import time
 from dataclasses import dataclass, replace
@@ -83,6 +84,10 @@ def _matrix(document: Document, lists: dict[Any, Any]) -> list[_Row]:
                                                                     "true/false, not a list or a mapping"))
     if problems:
         raise InvalidStoryboard(problems)
+    count = math.prod(len(values) for values in lists.values())
+    if count > MAX_VARIANTS:  # said before any is made
+        raise InvalidStoryboard([document.problem((SECTION,), f"variants: the lists make {count:,} combinations; "
+                                                              f"at most {MAX_VARIANTS:,}")])
     keys = [str(key) for key in lists]
     return [_Row(dict(zip(keys, combination, strict=True)), (SECTION,))
             for combination in itertools.product(*lists.values())]
