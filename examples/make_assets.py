@@ -86,6 +86,24 @@ def theme(path: Path) -> None:
     )
 
 
+def product(path: Path, kind: str) -> None:
+    """A flat drawing of one of the ad-variants products: shoes, a bag or a hat."""
+    image = Image.new("RGB", (192, 192), (240, 236, 226))
+    draw = ImageDraw.Draw(image)
+    if kind == "shoes":
+        for left in (24, 100):
+            draw.rounded_rectangle((left, 96, left + 70, 140), radius=14, fill=(150, 70, 40))
+            draw.rectangle((left, 132, left + 70, 144), fill=(40, 30, 30))
+    elif kind == "bag":
+        draw.arc((66, 30, 126, 100), 180, 360, fill=(60, 60, 60), width=8)
+        draw.rounded_rectangle((40, 64, 152, 160), radius=16, fill=(40, 90, 150))
+    else:
+        draw.ellipse((26, 110, 166, 150), fill=(120, 100, 40))
+        draw.rounded_rectangle((60, 50, 132, 130), radius=20, fill=(150, 125, 50))
+        draw.rectangle((60, 104, 132, 116), fill=(70, 40, 20))
+    image.save(path, optimize=True)
+
+
 if __name__ == "__main__":
     fairy(HERE / "raccoon-and-fairy/assets/fairy.png")
     raccoon(HERE / "raccoon-and-fairy/assets/raccoon.mp4")
@@ -93,3 +111,5 @@ if __name__ == "__main__":
     bottle(HERE / "vertical-ad/assets/bottle.png")
     keeper(HERE / "lighthouse-stills/assets/keeper.png")
     gull(HERE / "lighthouse-stills/assets/gull.png")
+    for kind in ("shoes", "bag", "hat"):
+        product(HERE / f"ad-variants/assets/{kind}.png", kind)

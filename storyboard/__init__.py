@@ -7,6 +7,8 @@
     page = storyboard.review(board)            # an offline page of every take
     cut = storyboard.export(board, "cut.otio") # the cut for an editor
 
+A file with `variants:` is a set of storyboards: `load_variants`, `plan_variants`, `render_variants`.
+
 Each function takes a storyboard file or one already loaded. The stages behind them are
 imported when first used, so `import storyboard` (and `storyboard validate`) stays light.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .api import RenderResult, Source, Spend, export, load, plan, render, render_async, review
+from .campaign import VariantsFailed, VariantsResult, load_variants, plan_variants, render_variants
 from .errors import (
     InvalidStoryboard,
     OverBudget,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from .exporting import Exported
     from .exporting.cut import ClipsMissing
     from .planning.plans import Change, Plan, ShotPlan
+    from .planning.variants import VariantsPlan
 
 __version__ = "0.1.0"
 
@@ -54,11 +58,17 @@ __all__ = [
     "Storyboard",
     "StoryboardError",
     "UsageError",
+    "VariantsFailed",
+    "VariantsPlan",
+    "VariantsResult",
     "export",
     "load",
+    "load_variants",
     "plan",
+    "plan_variants",
     "render",
     "render_async",
+    "render_variants",
     "review",
 ]
 
@@ -69,4 +79,5 @@ __getattr__ = lazy_exports(__name__, {
     "Exported": "exporting",
     "Plan": "planning.plans",
     "ShotPlan": "planning.plans",
+    "VariantsPlan": "planning.variants",
 })

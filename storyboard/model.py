@@ -235,6 +235,19 @@ class RenderSettings:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One of the file's variants (`variants:`): its name and its values, `variant.<key>` in templates."""
+
+    name: str
+    values: dict[str, str | int | float | bool]
+    index: int  # its place among the file's variants (what `--shard` slices by)
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return {**self.values, "name": self.name}
+
+
+@dataclass(frozen=True)
 class Storyboard:
     file: Path  # absolute path of the storyboard file
     document: Document  # the parsed YAML, for positions in error messages
@@ -248,6 +261,7 @@ class Storyboard:
     render: RenderSettings = field(default_factory=RenderSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     includes: dict[Path, str] = field(default_factory=dict)  # files `{% include %}` read (resolved -> as named); templating
+    variant: Variant | None = None  # which of the file's variants this is, if it has `variants:`
 
     @property
     def root(self) -> Path:
@@ -262,11 +276,18 @@ class Storyboard:
     def display_path(self) -> str:
         return self.document.display_path
 
+    @property
+    def records_name(self) -> str:
+        """What the render state and storyboard.lock file this storyboard's film under: the file's name,
+        and the variant's (`ad.yaml#shoes-en`)."""
+        return self.file.name if self.variant is None else f"{self.file.name}#{self.variant.name}"
+
     def profile(self, shot: Shot) -> ModelProfile:
         return self.profiles[shot.model]
 
     def __repr__(self) -> str:
-        return f"<Storyboard {self.display_path!r}: {len(self.shots)} shot{'' if len(self.shots) == 1 else 's'}>"
+        variant = f" variant {self.variant.name!r}" if self.variant else ""
+        return f"<Storyboard {self.display_path!r}{variant}: {len(self.shots)} shot{'' if len(self.shots) == 1 else 's'}>"
 
     def with_takes(self, takes: int) -> Storyboard:
         """This storyboard with at least `takes` takes of every generated shot (`render --takes`)."""

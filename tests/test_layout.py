@@ -80,7 +80,7 @@ STAGES = [
     {"generating"},
     {"assembling"},
     {"reviewing", "exporting"},
-    {"api"},  # the front door
+    {"api", "campaign"},  # the front door (campaign: the variants of a file as one set)
     {"cli", "emulator", "__main__"},
 ]
 

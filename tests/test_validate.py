@@ -824,7 +824,7 @@ def test_a_problem_in_a_merged_mapping_points_at_its_line_and_names_the_merge(pr
 def test_an_unknown_top_level_field_says_how_to_keep_one_of_your_own(project, run_cli):
     project.write("storyboard: 1\nbase: &base {seed: 1}\nshots: [{id: a, prompt: x}]\n")
     assert errors(run_cli) == [
-        "board.yaml:2:1: unknown field 'base': the top level takes storyboard, title, vars, defaults, cast, shots, "
+        "board.yaml:2:1: unknown field 'base': the top level takes storyboard, title, vars, variants, defaults, cast, shots, "
         "output, publish, render, cache; a field of your own (an anchor to merge with <<, say) must start with x-, e.g. x-base",
     ]
 

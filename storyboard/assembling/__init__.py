@@ -31,7 +31,7 @@ from ..media import probe
 from ..messages import describe_os_error, os_reason
 from .captions import STYLE as CAPTION_STYLE
 from .captions import Caption, captions_of
-from .encode import Progress, SegmentStore, encode_segments
+from .encode import Progress, SegmentStore, encode_segments, release
 from .mux import mux
 from .picture import can_copy, concat_input, copy_input
 from .sound import Mixer
@@ -93,12 +93,14 @@ def _from_segments(timeline: Timeline, mixer: Mixer, settings: FilmSettings, sto
                 mux(picture, mixer, timeline.duration, settings, temporary)
                 _check_frames(temporary, timeline.frames)  # ffmpeg's concat skips a file it cannot read
         except MediaError as error:
+            release(encoded)
             if attempt == 2 or not store.discard_damaged(encoded):
                 if made == len(encoded):
                     raise
                 raise MediaError(f"{error} (if a kept segment is to blame, removing {store.folder} has every segment "
                                  "encoded again)") from None
             continue
+        release(encoded)
         break
     return "segments" if made else "kept"
 

@@ -5,6 +5,10 @@ and kept in a folder by their keys.
 Several segments are encoded at once, one ffmpeg per core with one thread each: x264 and the
 decoders then use the cores without waiting on one another, and each process stays small.
 A segment file is only ever moved into place complete (`files.atomic_path`).
+
+Films assembled at once (the variants of a file) share the cores and the segments: at most one
+ffmpeg per core runs in the whole process (`_SLOTS`), a segment two films need is encoded by one
+while the other waits for it (`_ENCODING`), and no film prunes a segment another is still using.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import bisect
 import contextlib
 import json
 import os
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -30,6 +36,10 @@ from .timeline import FilmSettings, Timeline
 # than the gap between a file's start as ffmpeg counts it (its first packet) and as storyboard does (its first sound).
 SEEK_MARGIN = 0.05
 Overlay = tuple[Path, int, int]  # a subtitle's image, and where it goes on the frame: left, top
+_SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)  # ffmpeg encoders running in this process
+_ENCODING: dict[Path, threading.Lock] = {}  # a segment being encoded -> held while it is
+_IN_USE: Counter[Path] = Counter()  # segments a film being assembled uses
+_GUARD = threading.Lock()  # for the two above
 BUDGET = 3  # the folder keeps up to this many times the current film's segments, the least recently used going first
 
 
@@ -133,17 +143,40 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
         workers = max(1, min(len(missing), os.cpu_count() or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_encode, segment, timeline, settings, overlays, store.path(key), threads): (key, segment)
+            futures = {pool.submit(_encode_once, store, key, segment, timeline, settings, overlays, threads): (key, segment)
                        for key, segment in missing}
             for future in as_completed(futures):
                 future.result()
-                key, segment = futures[future]
-                store.remember(key)
+                _, segment = futures[future]
                 done += 1
                 if progress:
                     progress(Progress(describe(segment, timeline), False, done, len(segments), len(reused)))
-    store.prune({store.path(key) for key in keys})
+    with _GUARD:
+        _IN_USE.update(store.path(key) for key in keys)
+        in_use = set(_IN_USE)
+    store.prune(in_use)
     return [(store.path(key), segment.frames) for key, segment in zip(keys, segments, strict=True)], len(missing)
+
+
+def release(files: Sequence[tuple[Path, int]]) -> None:
+    """The film made of these segments is written: another film's pruning may drop them again."""
+    with _GUARD:
+        _IN_USE.subtract(path for path, _ in files)
+        for path in [path for path, count in _IN_USE.items() if count <= 0]:
+            del _IN_USE[path]
+
+
+def _encode_once(store: SegmentStore, key: str, segment: Segment, timeline: Timeline, settings: FilmSettings,
+                 overlays: dict[str, Overlay], threads: int) -> None:
+    """Encode a segment into the store, unless another film assembling at the same time just did."""
+    destination = store.path(key)
+    with _GUARD:
+        lock = _ENCODING.setdefault(destination, threading.Lock())
+    with lock:
+        if store.get(key) is None:
+            with _SLOTS:
+                _encode(segment, timeline, settings, overlays, destination, threads)
+            store.remember(key)
 
 
 def _overlays(texts: set[str], settings: FilmSettings, scratch: Path) -> dict[str, Overlay]:

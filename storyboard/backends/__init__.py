@@ -184,7 +184,7 @@ def _last_backend(storyboard: Storyboard) -> str | None:
         return None
     state = State(path, read_only=True)
     try:
-        stored = state.last_backend(storyboard.file.name)
+        stored = state.last_backend(storyboard.records_name)
     finally:
         state.close()
     if stored is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..backends.addresses import SERVICE
 from ..errors import InvalidStoryboard, StoryboardError
-from ..loading import load
+from ..loading import load_variants
 from ..model import Storyboard
 from ..planning.inventory import stock
 from ..project.lockfile import LockFile
@@ -28,6 +28,7 @@ class References:
     broken: dict[str, str] = field(default_factory=dict)  # file name -> why it cannot be loaded
     requests: set[str] = field(default_factory=set)  # request hashes, every backend
     in_lock: set[str] = field(default_factory=set)  # of them, those storyboard.lock records
+    on_the_service: dict[str, set[str]] = field(default_factory=dict)  # each board (`records_name`) -> its paid requests
 
     @property
     def complete(self) -> bool:
@@ -52,27 +53,27 @@ def storyboard_files(folder: Path) -> list[Path]:
 
 
 def references(folder: Path, backends: list[str]) -> References:
-    """What the storyboards of `folder` reference, for clips of `backends` (store names; those
-    storyboard.lock names and the real service's are looked at too)."""
+    """What the storyboards of `folder` (every variant of those with `variants:`) reference, for clips of
+    `backends` (store names; those storyboard.lock names and the real service's are looked at too)."""
     found = References(folder)
-    paths = storyboard_files(folder)
-    backends = sorted({*backends, SERVICE, *(entry.backend for path in paths
-                                              for takes in LockFile(folder, path.name).entries().values()
-                                              for entry in takes if entry.backend)})
-    for path in paths:
+    for path in storyboard_files(folder):
         try:
-            board = load(path)
+            found.boards += load_variants(path)
         except InvalidStoryboard as error:
             found.broken[path.name] = str(error.problems[0]) if error.problems else "invalid"
-            continue
         except (StoryboardError, OSError) as error:
             found.broken[path.name] = str(error)
-            continue
-        found.boards.append(board)
+    locks = {board.records_name: LockFile(folder, board.records_name).entries() for board in found.boards}
+    backends = sorted({*backends, SERVICE, *(entry.backend for entries in locks.values()
+                                              for takes in entries.values() for entry in takes if entry.backend)})
+    for board in found.boards:
         for backend in backends:
             the_plan = stock(board, backend, paid=paid_store(backend))
             found.requests |= {item.hash for item in the_plan.requests + the_plan.stills if item.footage is None}
-        for takes in LockFile(folder, path.name).entries().values():
+            if backend == SERVICE:
+                found.on_the_service[board.records_name] = {item.hash for item in the_plan.requests + the_plan.stills
+                                                            if item.footage is None}
+        for takes in locks[board.records_name].values():
             found.in_lock |= {entry.request for entry in takes}
     found.requests |= found.in_lock
     return found

@@ -41,7 +41,7 @@ def status(folder: str, as_json: bool) -> None:
     store = ClipStore(root)
     refs = references(root, clip_backends(store))
     local = survey(store, refs)
-    report: dict[str, Any] = {"folder": str(root), "storyboards": [board.file.name for board in refs.boards],
+    report: dict[str, Any] = {"folder": str(root), "storyboards": list(dict.fromkeys(board.file.name for board in refs.boards)),
                               "broken": refs.broken, "referenced_requests": len(refs.requests), "local": {}, "shared": []}
     for kind in KINDS:
         files = local.of(kind)
@@ -51,6 +51,7 @@ def status(folder: str, as_json: bool) -> None:
             "unreferenced_files": len(unreferenced), "unreferenced_bytes": sum(item.size for item in unreferenced),
             "only_copies": sum(item.only_copy for item in unreferenced),
         }
+    variants: dict[str, dict[str, int]] = {}  # variant -> shared cache -> of its paid requests, those with a clip there
     for remote in map(RemoteStore, _shared_stores(refs.boards)):
         entry: dict[str, Any] = {"cache": remote.where}
         try:
@@ -60,6 +61,7 @@ def status(folder: str, as_json: bool) -> None:
             entry["unreachable"] = str(error)
         else:
             mine = [item for item in requests if item.request in refs.requests]
+            in_bucket = {item.request for item in requests if item.has_clip}
             entry |= {"requests": len(requests), "with_clip": sum(item.has_clip for item in requests),
                       "bytes": sum(item.size for item in requests), "referenced": len(mine),
                       "referenced_with_clip": sum(item.has_clip for item in mine),
@@ -67,6 +69,14 @@ def status(folder: str, as_json: bool) -> None:
                       "in_flight": [{"request": item.request, "attempt": claim.attempt, "status": claim.status,
                                      "by": claim.describe(), "generation": claim.generation} for item, claim in flying]}
         report["shared"].append(entry)
+        if "unreachable" not in entry:
+            for board in refs.boards:
+                if board.variant is not None:
+                    clips = {name for name in refs.on_the_service.get(board.records_name, set()) if name in in_bucket}
+                    variants.setdefault(board.variant.name, {})[remote.where] = len(clips)
+    report["variants"] = [_variant_status(board, refs.on_the_service.get(board.records_name, set()),
+                                          variants.get(board.variant.name, {}))
+                          for board in refs.boards if board.variant is not None]
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -162,6 +172,17 @@ def _shared_stores(boards: list[Storyboard]) -> list[SharedStore]:
     return found
 
 
+def _variant_status(board: Storyboard, requests: set[str], in_caches: dict[str, int]) -> dict[str, Any]:
+    """One variant's completion: its film on this machine, and how many of its requests on the paid service have
+    their clip in each shared cache (all of them: any machine assembles the film without paying)."""
+    from ..assembling.film import preview_path
+
+    assert board.variant is not None
+    film = board.output.path
+    return {"variant": board.variant.name, "storyboard": board.file.name, "film": str(film), "film_here": film.is_file(),
+            "preview_here": preview_path(film).is_file(), "requests": len(requests), "clips_in_shared_cache": in_caches}
+
+
 def _show_status(report: dict[str, Any]) -> None:
     names = ", ".join(report["storyboards"]) or "none"
     click.echo(f"{report['folder']}: storyboards {names}; {report['referenced_requests']} requests referenced "
@@ -192,6 +213,15 @@ def _show_status(report: dict[str, Any]) -> None:
         for claim in entry["in_flight"]:
             click.echo(f"  in flight: {claim['request'][:12]} {claim['status']} by {claim['by']}"
                        + (f", generation {claim['generation']}" if claim["generation"] else ""))
+    if report["variants"]:
+        done = sum(variant["film_here"] for variant in report["variants"])
+        click.echo(f"variants: {done} of {len(report['variants'])} films here")
+    for variant in report["variants"]:
+        shared = "; ".join(f"{count} of {variant['requests']} clips in {where}"
+                           + (" (complete)" if count == variant["requests"] else "")
+                           for where, count in variant["clips_in_shared_cache"].items())
+        here = "film here" if variant["film_here"] else "preview film here" if variant["preview_here"] else "no film here"
+        click.echo(f"  {variant['variant']:<16} {here}" + (f"; {shared}" if shared else ""))
 
 
 def _by_kind(files: list[StoredFile]) -> str:

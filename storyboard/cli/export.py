@@ -7,7 +7,9 @@ import click
 
 from ..exporting import MEDIA, Exported, Media, export, format_for
 from ..loading import load
+from ..model import Storyboard
 from .notes import backend_option, chosen_backend, echo_warnings
+from .variants import Shard, chosen_variants, export_path, variant_options
 
 
 @click.command("export")
@@ -18,15 +20,24 @@ from .notes import backend_option, chosen_backend, echo_warnings
               help="collect: the cut's clips beside OUT, in a folder named after it (cut.otio: cut-media/, "
                    "03-sneak.mp4...; hard links where possible, else copies), by relative paths; "
                    "store: the clip store's own files, by absolute paths.")
-def command(file: str, out: str, backend: str | None, media: Media) -> None:
+@variant_options
+def command(file: str, out: str, backend: str | None, media: Media, variant: tuple[str, ...], shard: Shard | None) -> None:
     """Write the film's cut for an editor to OUT: the rendered clips, named by shot id, with their
     trims, crossfades and fades, as long as the film to the frame, and the dialogue as markers. The
     clips go beside OUT, in a folder named after it (cut.xml: cut-media/), with readable names. The
     format is OUT's extension: .otio (OpenTimelineIO, with each shot's prompt, seed, take and request
     hash), .xml (FCP 7 XML, for Premiere Pro and DaVinci Resolve), .edl (CMX 3600, picture only),
-    .fcpxml (Final Cut Pro X). Render first: every shot's clip must exist. Sends nothing."""
+    .fcpxml (Final Cut Pro X). Render first: every shot's clip must exist. Sends nothing. Variants:
+    one cut each, named by `{variant}` in OUT, else OUT with the variant's name before the extension."""
     format_for(Path(out))  # an unknown extension or a missing adapter, said before any work
-    board = load(file)
+    boards = chosen_variants(file, variant, shard)
+    for board in boards or []:
+        _export(board, export_path(out, board, len(boards or []) > 1), backend, media)
+    if boards is None:
+        _export(load(file), out, backend, media)
+
+
+def _export(board: Storyboard, out: str, backend: str | None, media: Media) -> None:
     echo_warnings(board)
     backend = chosen_backend(board, backend, may_pay=False)
     written = export(board, out, backend=backend, media=media)

@@ -14,6 +14,7 @@ from ..planning.inventory import check_holds
 from ..planning.plans import STATUSES, Plan, ShotPlan
 from .notes import backend_option, chosen_backend, echo_warnings
 from .plan_stills import still_rows, still_summary
+from .variants import Shard, chosen_variants, variant_options
 
 WIDTH = 80  # the sentences under the table wrap here; the table is as wide as its longest shot id and note
 
@@ -26,9 +27,17 @@ WIDTH = 80  # the sentences under the table wrap here; the table is as wide as i
                 "must be publishable). The cost on the real service is shown either way.")
 @click.option("--takes", type=click.IntRange(1, MAX_TAKES), default=None, metavar="N",
               help="As `render --takes N`: at least N takes of every generated shot.")
-def command(file: str, as_json: bool, bodies: bool, backend: str | None, takes: int | None) -> None:
-    """Show every take of every shot: what exists, what an edit regenerates and what it would cost.
-    Sends nothing."""
+@variant_options
+def command(file: str, as_json: bool, bodies: bool, backend: str | None, takes: int | None, variant: tuple[str, ...],
+            shard: Shard | None) -> None:
+    """Show every take of every shot: what exists, what an edit regenerates and what it would cost; for
+    variants, each one's and what they share. Sends nothing."""
+    boards = chosen_variants(file, variant, shard)
+    if boards is not None:
+        from . import variants
+
+        variants.plan(file, [board.with_takes(takes) if takes else board for board in boards], backend, as_json)
+        return
     board = load(file)
     if takes is not None:
         board = board.with_takes(takes)

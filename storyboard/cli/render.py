@@ -16,6 +16,7 @@ from ..model import MAX_TAKES, Storyboard
 from ..redaction import redact
 from .notes import backend_option, chosen_backend, echo_warnings, in_flags
 from .progress import JsonLines, Lines, LiveTable
+from .variants import Shard, chosen_variants, variant_options
 from .watch import Budget, watch
 
 CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before paying
@@ -44,16 +45,18 @@ CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before pay
 @click.option("--watch", "watch_", is_flag=True,
               help="Render again whenever FILE or a file it reads changes, making only what changed; Ctrl-C to stop. "
                    "A paid backend needs --max-cost, then the budget of the whole session.")
+@variant_options
 def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, ...], keep_going: bool,
             max_cost: float | None, yes: bool, resubmit: tuple[str, ...], takes: int | None, stills: bool, as_json: bool,
-            watch_: bool) -> None:
-    """Generate the missing clips of FILE and assemble the film."""
+            watch_: bool, variant: tuple[str, ...], shard: Shard | None) -> None:
+    """Generate the missing clips of FILE and assemble the film (every variant's, each shared clip once)."""
     from ..api import render
     from ..messages import display_path
 
     board: Storyboard | None = None
+    boards = None if watch_ else chosen_variants(file, variant, shard)
     try:
-        board = load(file)
+        board = load(file) if boards is None else boards[0] if boards else None
     except InvalidStoryboard:
         if not watch_:  # watching waits for a valid save; the file's backend is then unknown
             raise
@@ -99,12 +102,41 @@ def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, .
             + (f"; film: {display_path(result.film)}" if result.film else "")
         )
 
+    if boards is not None:
+        if only:
+            raise UsageError("--only with variants: render a variant with --variant NAME, a shot of it with plain "
+                             "render on a file without variants")
+        from . import variants
+
+        variants.render(boards, backend, {"jobs": jobs, "keep_going": keep_going, "resubmit": resubmit,
+                                          "max_cost": max_cost, "takes": takes, "confirm": confirm},
+                        lambda: _in_flags_progress(as_json), as_json)
+        return
     if watch_:
         _watch(file, render_once, Budget(max_cost) if backend_class(backend).paid and max_cost is not None else None)
         return
     assert board is not None
     echo_warnings(board)
     render_once(board)
+
+
+class _ProgressInFlags:
+    def __init__(self, progress: JsonLines | LiveTable | Lines):
+        self.progress = progress
+
+    def __call__(self, event: Event) -> None:
+        self.progress(replace(event, message=in_flags(event.message)))
+
+    def emit(self, record: dict[str, object]) -> None:
+        if isinstance(self.progress, JsonLines):
+            self.progress.emit(record)
+
+    def close(self) -> None:
+        self.progress.close()
+
+
+def _in_flags_progress(as_json: bool) -> _ProgressInFlags:
+    return _ProgressInFlags(JsonLines() if as_json else LiveTable() if sys.stderr.isatty() else Lines())
 
 
 def _in_flags(show: Callable[[Event], None]) -> Callable[[Event], None]:

@@ -5,6 +5,7 @@ import click
 from ..backends import BACKENDS, check_backend, plan_for
 from ..loading import load
 from .notes import echo_warnings
+from .variants import Shard, chosen_variants, variant_options
 
 
 @click.command("validate")
@@ -12,8 +13,15 @@ from .notes import echo_warnings
 @click.option("--backend", type=click.Choice(BACKENDS), default=None,
               help="Also run the checks a render with this backend makes before paying (e.g. that every "
                    "local reference can be published). Needs no key.")
-def command(file: str, backend: str | None) -> None:
-    """Check FILE: schema, meaning, templates and model limits. Exit 0 or 2."""
+@variant_options
+def command(file: str, backend: str | None, variant: tuple[str, ...], shard: Shard | None) -> None:
+    """Check FILE: schema, meaning, templates and model limits (every variant's). Exit 0 or 2."""
+    boards = chosen_variants(file, variant, shard)
+    if boards is not None:
+        from . import variants
+
+        variants.validate(file, boards, backend)
+        return
     storyboard = load(file)
     if backend is not None:
         check_backend(plan_for(storyboard, backend), backend)

@@ -42,7 +42,7 @@ def generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: C
     """Bring the clips of `selected` into the store (see above); afterwards, whatever happened, record
     storyboard.lock and the render state's film."""
     state = State(store.state_path)
-    lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.file.name)
+    lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.records_name)
     generator = Generator(the_plan, engine, store, state, by_request(lock.entries()), emit, options, shared)
     try:
         return asyncio.run(generator.generate(selected))
@@ -50,7 +50,7 @@ def generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: C
         lock.write(_lock_entries(the_plan, lock.entries(), generator.outcome.locked))
         made = {item.id: InFilm(item.hash, item.body) for item in the_plan.shots
                 if item.footage is None and store.has_clip(engine.name, item.hash)}
-        state.record_film(the_plan.storyboard.file.name, engine.name, made, [item.id for item in the_plan.shots])
+        state.record_film(the_plan.storyboard.records_name, engine.name, made, [item.id for item in the_plan.shots])
         state.close()
 
 

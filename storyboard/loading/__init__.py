@@ -14,10 +14,11 @@ from typing import Any
 
 from ..errors import InvalidStoryboard, Problem
 from ..messages import one_line
-from ..model import SERVICE_FIELDS, Storyboard
+from ..model import SERVICE_FIELDS, Storyboard, Variant
 from . import checks, schema, templating
 from .normalise import DEFAULT_MODEL, normalise, whole_number
 from .profiles import ModelProfile, load_profiles
+from .variants import Expander, colliding_outputs, has_variants, read_variants
 from .yaml_source import Document, Path_, read_yaml
 
 
@@ -30,27 +31,91 @@ def load(path: str | os.PathLike[str]) -> Storyboard:
             from None
 
 
+def load_variants(path: str | os.PathLike[str]) -> list[Storyboard]:
+    """Every variant of a file with `variants:` (in the file's order), each a storyboard of its own;
+    a file without the section gives its one storyboard. Raises InvalidStoryboard listing every
+    problem of every variant (said once when all variants share it), and films that would collide."""
+    try:
+        return _load_variants(path)
+    except InvalidStoryboard as error:
+        raise InvalidStoryboard([replace(problem, message=one_line(problem.message)) for problem in error.problems]) \
+            from None
+
+
 def _load(path: str | os.PathLike[str]) -> Storyboard:
     display = str(path)
     file = Path(path).absolute()
     document = _read(file, display)
+    if has_variants(document):
+        count = len(read_variants(document, file.parent))
+        raise InvalidStoryboard([document.problem(("variants",), f"this file has {count} variants: the commands work on "
+                                                                  "each (or on --variant NAME); in Python, "
+                                                                  "storyboard.load_variants", key=True)])
+    return _load_document(document, file, display, _profiles(file, display))
+
+
+def _load_variants(path: str | os.PathLike[str]) -> list[Storyboard]:
+    display = str(path)
+    file = Path(path).absolute()
+    document = _read(file, display)
+    profiles = _profiles(file, display)
+    if not has_variants(document):
+        return [_load_document(document, file, display, profiles)]
+    variants = read_variants(document, file.parent)
+    expander = Expander(document, file.parent)
+    templates = templating.shared_templates(file.parent)
+    boards: list[Storyboard] = []
+    found: dict[Problem, list[str]] = {}  # each problem -> the variants that have it
+    for variant in variants:
+        expanded, problems = expander.document_for(variant, f"renders/{file.stem}-{variant.name}.mp4")
+        try:
+            if problems:
+                raise InvalidStoryboard(problems)
+            boards.append(_load_document(expanded, file, display, profiles, variant, templates))
+        except InvalidStoryboard as error:
+            for problem in error.problems:
+                found.setdefault(problem, []).append(variant.name)
+    problems = [problem if len(names) == len(variants) or f"variant {names[0]!r}" in problem.message
+                else replace(problem, message=f"{problem.message} (variant{'' if len(names) == 1 else 's'} {_names(names)})")
+                for problem, names in found.items()]
+    problems += colliding_outputs(document, boards)
+    if problems:
+        raise InvalidStoryboard(problems)
+    return boards
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _profiles(file: Path, display: str) -> dict[str, ModelProfile] | InvalidStoryboard:
+    try:
+        return load_profiles(file.parent, os.path.dirname(display))
+    except InvalidStoryboard as broken:  # reported with the storyboard's own schema problems
+        return broken
+
+
+def _load_document(document: Document, file: Path, display: str,
+                   loaded: dict[str, ModelProfile] | InvalidStoryboard, variant: Variant | None = None,
+                   templates: templating.Templates | None = None) -> Storyboard:
     problems: list[Problem] = []
     profiles: dict[str, ModelProfile] | None = None
-    try:
-        profiles = load_profiles(file.parent, os.path.dirname(display))
-    except InvalidStoryboard as broken:  # reported with the storyboard's own schema problems
-        problems += broken.problems
+    if isinstance(loaded, InvalidStoryboard):
+        problems += loaded.problems
+    else:
+        profiles = loaded
     checked = schema.check(document, _offered(document.data, profiles or {}))
     problems += checked.problems
     if profiles is None or not checked.complete:
         raise InvalidStoryboard(problems)
     salvage = _Salvage.of(document.data, checked.refused)
-    normalised = normalise(checked.document, file, profiles, skip=salvage.skipped)
+    normalised = replace(normalise(checked.document, file, profiles, skip=salvage.skipped), variant=variant)
     problems += checks.check_meaning(salvage.checked(normalised), salvage.unchecked_ids(document.data))
     problems += checks.check_dialogue(normalised, cast_known=not salvage.cast_refused, untimed=salvage.expanded_only)
     storyboard = normalised  # refused `vars`: the prompts stay unexpanded
     if not salvage.vars_refused:
-        expansion = templating.expand(salvage.for_prompts(normalised), any_cast=salvage.cast_refused)
+        expansion = templating.expand(salvage.for_prompts(normalised), any_cast=salvage.cast_refused, templates=templates)
         problems += expansion.problems
         storyboard = expansion.apply(normalised)
     whole = salvage.checked(storyboard)

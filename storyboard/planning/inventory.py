@@ -29,10 +29,10 @@ def stock(storyboard: Storyboard, backend: str, *, paid: bool, prices: PriceList
     if store.state_path.exists():
         state = State(store.state_path, read_only=True)
         try:
-            recorded = state.in_film(storyboard.file.name, backend)
+            recorded = state.in_film(storyboard.records_name, backend)
         finally:
             state.close()
-    locked = in_film(LockFile(storyboard.root, storyboard.file.name).entries(), backend)
+    locked = in_film(LockFile(storyboard.root, storyboard.records_name).entries(), backend)
     previous = {shot.id: recorded[shot.id].request_hash if shot.id in recorded else locked[shot.id]
                 for shot in storyboard.shots if shot.id in recorded or shot.id in locked}
     kept = {shot.id: previous[shot.id] for shot in storyboard.shots if shot.hold and shot.id in previous}
@@ -69,7 +69,7 @@ def take_stock(the_plan: Plan, backend: str, *, paid: bool) -> Plan:
     board = the_plan.storyboard
     store = ClipStore(board.root)
     state = State(store.state_path, read_only=True) if store.state_path.exists() else None
-    locked = by_request(LockFile(board.root, board.file.name).entries())
+    locked = by_request(LockFile(board.root, board.records_name).entries())
     try:
         statuses = {
             item.key: _status(item, store.clip_path(backend, item.hash, still=item.still),

@@ -145,6 +145,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
     with ThreadPoolExecutor(WORKERS) as pool:
         read = dict(zip(clips, pool.map(lambda take: _read(thumbnails, clips[take.key], take.shot.trim), every), strict=True))
     spent = _spent(board, every)
+    sharing = _variants_using(board)
     lengths = {item.id: _length(board, item.shot, read[item.key][0]) for item in the_plan.shots}
     places = _places(board, lengths)
     shots = []
@@ -164,7 +165,7 @@ def gather(the_plan: Plan, page: Path, backend_name: str | None = None) -> Revie
             first_frame=_first_frame(item.shot),
             prompt=prompts.pop() if len(prompts) == 1 else None,
             aspect=_aspect(item, views),
-            notes=_notes(board, item),
+            notes=_notes(board, item) + _shared_note(board, item, sharing),
         ))
     paid = on_the_service(the_plan)
     film = film_path(board, store, paid=the_plan.paid)
@@ -340,6 +341,29 @@ def _notes(board: Storyboard, item: ShotPlan) -> list[str]:
         line = board.document.mark(shot.origins.get("hold", shot.where)).line
         notes.append(f"hold: true (line {line}) keeps the clip of an earlier render; its request has changed since")
     return notes
+
+
+def _variants_using(board: Storyboard) -> dict[str, list[str]]:
+    """For a variant of a file with `variants:`: each request hash -> the file's variants that use it."""
+    if board.variant is None:
+        return {}
+    from ..loading import load_variants
+    from ..planning.plans import make_plan
+
+    users: dict[str, list[str]] = {}
+    for other in load_variants(board.file):
+        assert other.variant is not None
+        for take in make_plan(other).requests:
+            users.setdefault(take.hash, []).append(other.variant.name)
+    return users
+
+
+def _shared_note(board: Storyboard, item: ShotPlan, sharing: dict[str, list[str]]) -> list[str]:
+    others = [name for name in sharing.get(item.hash, []) if board.variant is None or name != board.variant.name]
+    if item.footage is not None or not others:
+        return []
+    shown = ", ".join(others[:6]) + (f" and {len(others) - 6} more" if len(others) > 6 else "")
+    return [f"the same request in variant{'' if len(others) == 1 else 's'} {shown}: made once"]
 
 
 def _poster_time(shots: list[ShotView]) -> float:

@@ -28,8 +28,10 @@ STATUS_LABELS: dict[TakeStatus, str] = {  # a take's status (planning.STATUSES) 
 
 def page_path(board: Storyboard, output: str | Path | None) -> Path:
     """Where the page goes: `output` (relative to the current folder, as typed), else `review.html`
-    next to the film. Raises UsageError for a path the page may not be written to."""
-    page = Path(output).absolute() if output is not None else board.output.path.parent / PAGE_NAME
+    next to the film (a variant's: `review-<variant>.html`, as its films may share a folder). Raises
+    UsageError for a path the page may not be written to."""
+    default = PAGE_NAME if board.variant is None else f"review-{board.variant.name}.html"
+    page = Path(output).absolute() if output is not None else board.output.path.parent / default
     check_page_path(board, page, str(output) if output is not None else str(page))
     return page
 

@@ -6,7 +6,7 @@ lines of a shot with `dialogue:`), `cast` and `title`; mentions and dialogue are
 prompt that never uses `shot.dialogue` gets the lines appended in their default phrasing, so no
 line is dropped silently.
 
-Templates run in Jinja's sandbox with strict undefined variables: a typo is an error that
+_Templates run in Jinja's sandbox with strict undefined variables: a typo is an error that
 names the shot and the line, never an empty string sent to a paid service. `{% include %}`
 reads files inside the project folder only. A template is input, so it runs under limits
 (`sandbox.py`): a prompt expands to at most MAX_PROMPT_CHARS characters, in MAX_SECONDS.
@@ -166,6 +166,7 @@ def template_context(
         "shot": shot_fields if dialogue is None else {**shot_fields, "dialogue": dialogue},
         "cast": Cast(mentions, storyboard.cast, any_cast),
         "title": storyboard.title,
+        **({"variant": storyboard.variant.context} if storyboard.variant else {}),
     }
 
 
@@ -198,12 +199,24 @@ class Expansion:
         return replace(storyboard, cast=self.cast, shots=shots, includes=self.includes)
 
 
-def expand(storyboard: Storyboard, any_cast: bool = False) -> Expansion:
+Templates = _Templates  # what `shared_templates` gives, for type hints outside
+
+
+def shared_templates(root: Path) -> _Templates:
+    """Compiled templates to share between the `expand` calls of one file's variants: their prompts are
+    the same texts, rendered in other contexts (each call still has its own time limit)."""
+    return _Templates(environment(root))
+
+
+def expand(storyboard: Storyboard, any_cast: bool = False, templates: _Templates | None = None) -> Expansion:
     """Render every shot's prompt (and every cast member's description); what they expand to, and the
     problems of those that fail. `any_cast`: the cast section is refused, so a mention of any name is
-    taken as a member without references."""
-    env = environment(storyboard.root)
-    templates = _Templates(env)
+    taken as a member without references. `templates`: see `shared_templates`."""
+    if templates is None:
+        templates = _Templates(environment(storyboard.root))
+    else:
+        templates.stop = time.monotonic() + MAX_TOTAL_SECONDS
+    env = templates.env
     cast, problems = _expand_cast(storyboard, templates)
     storyboard = replace(storyboard, cast=cast)  # a mention says the description expanded
     prompts: dict[int, Prompt] = {}
@@ -246,7 +259,8 @@ def _expand_cast(storyboard: Storyboard, templates: _Templates) -> tuple[dict[st
         cast[name] = member
         if member.description and ("{" in member.description):
             try:
-                cast[name] = replace(member, description=templates.render(member.description, storyboard.vars))
+                context = {**storyboard.vars, **({"variant": storyboard.variant.context} if storyboard.variant else {})}
+                cast[name] = replace(member, description=templates.render(member.description, context))
             except Exception as error:  # noqa: BLE001
                 where = (*member.where, "description")
                 problems.append(storyboard.document.problem(where, f"cast {member.name!r}: description template: {error}"))

@@ -74,7 +74,7 @@ def _ref(label: str, key: Any) -> str:
 
 def _name_of(owner: Any, context: Mapping[str, Any]) -> str | None:
     """How a template names `owner`: shot, vars, or the variable (and keys) that hold it; None if unknown."""
-    for scope in ("shot", "vars"):
+    for scope in ("shot", "vars", "variant"):
         if context.get(scope) is owner:
             return scope
     todo = deque(context["vars"].items() if isinstance(context.get("vars"), Mapping) else ())

@@ -1,0 +1,241 @@
+"""The front door for files with `variants:`: every variant loaded, planned and rendered as one set.
+
+    boards = storyboard.load_variants("ad.yaml", select=["product=shoes"], shard=(1, 3))
+    the_plan = storyboard.plan_variants(boards)      # per variant, and the requests they share
+    result = storyboard.render_variants(boards)     # each distinct request once; every film
+
+A request several variants use is one content hash: it is generated once and the variants after
+the first find it in the clip store (or, between machines, in the shared cache). Variants are
+generated one after another (each one's shots concurrently) so no request is ever in flight twice;
+each variant's film is assembled as soon as its clips are there, films side by side in a pool,
+sharing the segment cache and at most one ffmpeg per core (see assembling/encode.py). A variant
+that fails leaves the others' films; rendering again makes only what is missing.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .api import RenderResult, Source, Spend, _approve_spend, _consent
+from .errors import RenderError, StoryboardError, UsageError
+from .events import Event
+from .messages import suggest
+from .model import Storyboard
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .planning.variants import VariantsPlan
+
+Shard = tuple[int, int]  # (K, N): the K-th of N slices, K from 1
+
+
+def load_variants(source: Source | Sequence[Storyboard], select: Iterable[str] | None = None,
+                  shard: Shard | None = None) -> list[Storyboard]:
+    """Every variant of a file (a file without `variants:` is its one storyboard), or those `select`
+    names: a variant's name (`shoes-en`) or `key=value` (`product=shoes`); values given for one key are
+    alternatives, different keys must all match, names add their variants. `shard=(K, N)` keeps the
+    K-th of N slices: the variant at place i in the file (from 0) is in slice i mod N + 1, so a
+    variant keeps its slice when variants are added at the end. Raises InvalidStoryboard, UsageError."""
+    from .loading import load_variants as load_file
+
+    if isinstance(source, Storyboard):
+        boards = [source]
+    elif isinstance(source, (str, os.PathLike)):
+        boards = load_file(source)
+    else:
+        boards = list(source)
+    chosen = _selected(boards, list(select or ()))
+    if shard is not None:
+        number, count = shard
+        if not (isinstance(number, int) and isinstance(count, int) and 1 <= number <= count):
+            raise UsageError(f"`shard`: {number}/{count} is not a slice; K/N with 1 <= K <= N, e.g. 1/3", option="shard")
+        chosen = [board for board in chosen if _place(board, boards) % count == number - 1]
+    return chosen
+
+
+def _place(board: Storyboard, boards: list[Storyboard]) -> int:
+    return board.variant.index if board.variant else boards.index(board)
+
+
+def _selected(boards: list[Storyboard], select: list[str]) -> list[Storyboard]:
+    if not select:
+        return boards
+    if boards[0].variant is None:
+        raise UsageError(f"`variant`: {boards[0].display_path} has no variants: section", option="variant")
+    names = {board.variant.name for board in boards if board.variant}
+    keys = {key for board in boards if board.variant for key in board.variant.values}
+    wanted_names: set[str] = set()
+    wanted_values: dict[str, set[str]] = {}
+    for text in select:
+        if "=" in text:
+            key, value = (part.strip() for part in text.split("=", 1))
+            if key not in keys:
+                raise UsageError(f"`variant`: no key {key!r} in the variants{suggest(key, sorted(keys))}; "
+                                 f"they have {', '.join(sorted(keys))}", option="variant")
+            wanted_values.setdefault(key, set()).add(value)
+        elif text in names:
+            wanted_names.add(text)
+        else:
+            shown = ", ".join(sorted(names)[:10]) + (" ..." if len(names) > 10 else "")
+            raise UsageError(f"`variant`: no variant {text!r}{suggest(text, sorted(names))}; the variants are {shown}",
+                             option="variant")
+
+    def chosen(board: Storyboard) -> bool:
+        assert board.variant is not None
+        if board.variant.name in wanted_names:
+            return True
+        return bool(wanted_values) and all(_text(board.variant.values.get(key)) in values
+                                           for key, values in wanted_values.items())
+
+    found = [board for board in boards if chosen(board)]
+    if not found:
+        raise UsageError(f"`variant`: no variant has {', '.join(select)}", option="variant")
+    return found
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def plan_variants(boards: Sequence[Storyboard], backend: str | Backend | None = None) -> VariantsPlan:
+    """Each variant's plan (as `plan` makes it) and what they share: the distinct requests, the cost of
+    each once against rendering every variant alone. Sends nothing."""
+    from .api import plan
+    from .planning.variants import VariantsPlan
+
+    return VariantsPlan([plan(board, backend) for board in boards])
+
+
+@dataclass
+class VariantsResult:
+    """What rendering a set of variants did: each variant's result (by name), the variants that failed
+    and why, the distinct requests generated and reused, what was spent."""
+
+    results: dict[str, RenderResult] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    generated: list[str] = field(default_factory=list)  # request hashes
+    reused: list[str] = field(default_factory=list)  # request hashes
+    usd_spent: float = 0.0
+
+    @property
+    def films(self) -> dict[str, Path]:
+        return {name: result.film for name, result in self.results.items() if result.film is not None}
+
+
+def render_variants(
+    boards: Sequence[Storyboard], *, backend: str | Backend | None = None, jobs: int | None = None,
+    keep_going: bool = False, resubmit: bool | Iterable[str] = False, max_cost: float | None = None,
+    takes: int | None = None, confirm: Callable[[Spend], bool] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> VariantsResult:
+    """Generate the missing clips of every variant, each distinct request once, and assemble each
+    variant's film. `max_cost` (default: the file's render.max_cost) caps the whole set; `confirm`
+    is asked once, for the whole set. A variant that fails does not stop the others: its error is in
+    `failed`, and RenderError is raised at the end naming the failed variants, once every other film
+    is written. The other options are `render`'s."""
+    from .assembling.film import assemble_film
+    from .backends import check_backend, choose_backend, get_backend
+    from .cache.settings import shared_settings
+    from .files import remove_leftovers
+    from .generating import GenerateOptions, generate, open_shared_cache
+    from .media import check_tools
+    from .planning.inventory import check_holds, stock
+    from .planning.variants import VariantsPlan
+    from .project.lock import project_lock
+    from .project.store import ClipStore
+
+    if not boards:
+        raise UsageError("no variants to render")
+    with_stills = sorted({shot.id for board in boards for shot in board.shots if shot.still is not None})
+    if with_stills:
+        raise UsageError(f"{boards[0].file.name}: stills (`still:` on {', '.join(map(repr, with_stills))}) cannot be "
+                         "drawn for a file with variants yet: draw them in a file without `variants:`")
+    boards = [board.with_takes(takes) if takes is not None else board for board in boards]
+    emit = on_event or (lambda event: None)
+    first = boards[0]
+    if backend is None:
+        choice = choose_backend(first, None, may_pay=True)
+        backend = choice.name
+        if choice.reason:
+            emit(Event(None, "note", f"backend: {choice.name} ({choice.reason})"))
+    engine = get_backend(backend, first) if isinstance(backend, str) else backend
+    store = ClipStore(first.root)
+    store.ensure()
+    outcome = VariantsResult()
+    with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
+        store.remove_leftovers()
+        for board in boards:
+            remove_leftovers(board.output.path)
+        plans = VariantsPlan([stock(board, engine.name, paid=engine.paid) for board in boards])
+        for the_plan in plans.plans:
+            check_holds(the_plan)
+            check_backend(the_plan, engine)
+        consent = frozenset().union(*(_consent(the_plan, resubmit) for the_plan in plans.plans))
+        shared = open_shared_cache(shared_settings(first.cache), engine, store, emit)
+        check_tools()
+        budget = max_cost if max_cost is not None else first.render.max_cost
+        if engine.paid:
+            _approve_spend(plans.distinct, budget, consent, confirm, engine.where)
+        made: set[str] = set()
+        cores = os.cpu_count() or 1
+        with ThreadPoolExecutor(max_workers=max(1, min(len(boards), cores)), thread_name_prefix="film") as films:
+            assembling: dict[str, Future[Path | None]] = {}
+            for board in boards:
+                name = board.variant.name if board.variant else board.file.name
+                say = _told(name, emit)
+                the_plan = stock(board, engine.name, paid=engine.paid)  # what the variants before it made is there now
+                left = None if not engine.paid or budget is None else max(0.0, budget - outcome.usd_spent)
+                options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
+                                          resubmit=consent, max_cost=left)
+                selected = [item for item in the_plan.requests if item.footage is None]
+                result = generate(the_plan, selected, engine, store, say, options, shared)
+                outcome.usd_spent += result.usd_spent
+                outcome.results[name] = RenderResult(
+                    plan=the_plan, film=None, usd_spent=result.usd_spent,
+                    generated=[item.key for item in the_plan.requests if item.key in set(result.generated)],
+                    reused=[item.key for item in the_plan.requests if item.key in set(result.reused)])
+                keys = {item.key: item.hash for item in the_plan.requests}
+                for key in result.generated:
+                    if keys[key] not in made:
+                        made.add(keys[key])
+                        outcome.generated.append(keys[key])
+                if result.interrupted:
+                    raise KeyboardInterrupt
+                if result.failed or result.skipped:
+                    reasons = [f"shot {key!r} failed: {reason}" for key, reason in result.failed.items()]
+                    reasons += [f"shot {key!r} was not rendered: {reason}" for key, reason in result.skipped.items()]
+                    outcome.failed[name] = "; ".join(reasons)
+                    say(Event(None, "note", f"variant {name} failed; the other variants go on"))
+                    continue
+                assembling[name] = films.submit(assemble_film, the_plan, store, engine.name, say, paid=engine.paid)
+            for name, film in assembling.items():
+                try:
+                    outcome.results[name].film = film.result()
+                except StoryboardError as error:
+                    outcome.failed[name] = str(error)
+    outcome.reused = sorted({item.hash for result in outcome.results.values() for item in result.plan.requests
+                             if item.key in result.reused} - made)
+    if outcome.failed:
+        lines = [f"variant {name!r}: {reason}" for name, reason in outcome.failed.items()]
+        written = len(outcome.films)
+        raise VariantsFailed("\n".join(lines) + f"\n{written} other film{'' if written == 1 else 's'} written; "
+                             "rendering again makes only what is missing", outcome)
+    return outcome
+
+
+class VariantsFailed(RenderError):
+    """Some variants failed; `result` holds what the others made."""
+
+    def __init__(self, message: str, result: VariantsResult):
+        super().__init__(message)
+        self.result = result
+
+
+def _told(name: str, emit: Callable[[Event], None]) -> Callable[[Event], None]:
+    """A variant's events, its name before the shot's (or alone, for the film's)."""
+    return lambda event: emit(replace(event, shot=f"{name}/{event.shot}" if event.shot else name))
+
