@@ -209,9 +209,10 @@ def test_stills_pick_render_rerender_on_the_service(project, run_cli, service, s
     code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--stills", "--yes")
     assert code == 0, out + err
     assert (emulator.stats()["images"], emulator.stats()["creates"]) == (4, 0)  # the still takes; no video
-    request = emulator.images[1].body
+    prompts = sorted(image.body["prompt"] for image in emulator.images)  # drawn at once: in no set order
+    assert prompts[0] == "Image 1 (a grey owl) speaks to Image 2 (a red fox)"
+    request = next(image.body for image in emulator.images if image.body["prompt"] == prompts[0])
     assert request["model"] == "alibaba/wan-2-7-image" and request["image_size"] == "landscape_16_9"
-    assert request["prompt"] == "Image 1 (a grey owl) speaks to Image 2 (a red fox)"
     assert len(request["image_urls"]) == 2 and all(url.startswith("data:image/png;base64,") for url in request["image_urls"])
     assert KEY not in (project.root / "storyboard.lock").read_text()
 
