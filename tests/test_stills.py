@@ -62,11 +62,13 @@ def test_still_forms_defaults_and_size_follow_the_film(project):
               {takes: 2, take: 2, prompt: "a sketch of {{ cast.fox }} asleep, {{ mood }}", seed: 7,
                size: {width: 1024, height: 576}}
             vars: {mood: calm}
-          - {id: c, prompt: no still here}
+          - {id: c, prompt: no still here, still: false}
+          - {id: d, prompt: "{{ cast.fox }} waits"}
         """)
     the_plan = storyboard.plan("board.yaml")
-    a, b1, b2 = the_plan.stills
-    assert (a.key, b1.key, b2.key) == ("a:still", "b:still#1", "b:still#2")
+    a, b1, b2, d = the_plan.stills
+    assert (a.key, b1.key, b2.key, d.key) == ("a:still", "b:still#1", "b:still#2", "d:still")  # d: by the defaults
+    assert d.body["image_size"] == "square_hd" and d.body["prompt"] == "Image 1 (a fox) waits"
     assert a.body == {"model": "alibaba/wan-2-7-image", "prompt": "Image 1 (a fox) runs", "image_urls": ["assets/red.png"],
                       "image_size": "square_hd", "negative_prompt": "blur"}
     assert b2.body["prompt"] == "a sketch of Image 1 (a fox) asleep, calm" and b2.body["seed"] == 8

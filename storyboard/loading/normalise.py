@@ -157,8 +157,11 @@ def _shot(raw: dict[str, Any], index: int, defaults: dict[str, Any], root: Path)
 
 
 def _still(raw: dict[str, Any], here: Path_, defaults: dict[str, Any]) -> Still | None:
-    """The shot's `still:` (true, or its settings) over the defaults' `still:`; None without one."""
+    """The shot's `still:` (true, or its settings) over the defaults' `still:`, which alone gives every
+    shot without a first frame of its own a still; None without one (or with `still: false`)."""
     spec = raw.get("still")
+    if spec is None and "still" in defaults and not {"first_frame", "first_frame_image"} & (raw.keys() | defaults.keys()):
+        spec = True  # `defaults: {still: …}` gives every generated shot a still, as every default is inherited
     if spec is None or spec is False or "clip" in raw:
         return None
     own: dict[str, Any] = spec if isinstance(spec, dict) else {}
