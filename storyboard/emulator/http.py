@@ -309,7 +309,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         if hit == "drop":
             self._hang_up()
         elif hit == "429":
-            self._send_json(429, {"error": {"message": "rate limit exceeded, retry later"}}, {"Retry-After": "1"})
+            self._send_json(429, {"error": {"message": "rate limit exceeded, retry later"}},
+                            {"Retry-After": str(faults.RETRY_AFTER_SECONDS)})
         elif hit == "500":
             self._send_json(500, {"error": {"message": "internal server error (emulated)"}})
         elif hit == "expired":

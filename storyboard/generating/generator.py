@@ -19,6 +19,7 @@ from ..project.lockfile import Entry
 from ..project.state import State
 from ..project.store import ClipStore
 from .fetching import Run, Sources, quietly, reason_of
+from .heartbeat import keep_alive, while_alive
 from .options import GenerateOptions, Outcome
 from .shared import Held, SharedCache
 
@@ -192,11 +193,13 @@ class Generator:
             reserved = (item.estimated_usd or 0.0) if self.run.engine.paid else 0.0
             self.run.reserved_usd += reserved
             attempt = claim.attempt
-            job = replace(job, idempotency_key=claim.idempotency_key)
+            # a claim held in the shared cache is kept alive while the create is tried (429s may last minutes)
+            beat = keep_alive(self.run.shared, item, consent=item.id in self.run.options.resubmit)
+            job = replace(job, idempotency_key=claim.idempotency_key, before_send=beat.check if beat else None)
             self.run.emit(Event(item.key, "generating", backend, attempt=attempt))
             self.run.creating.add(item.key)
             try:
-                submission = await self.run.engine.submit(job)
+                submission = await while_alive(beat, self.run.engine.submit(job))
             except SubmissionUnknown as error:
                 self._maybe_billed(item, reserved)
                 raise self.sources.failed(item, str(error), mark="unknown") from None

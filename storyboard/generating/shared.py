@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
 import time
 import uuid
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..backends import Backend
+from ..backends.aimlapi.policy import PollPolicy, RetryPolicy, scaled
 from ..cache.claims import (
     COMPLETED,
     FAILED,
+    HEARTBEAT,
     SUBMITTED,
     Claim,
     Decision,
@@ -91,8 +94,10 @@ class Held:
 
 class SharedCache:
     def __init__(self, remote: RemoteStore, owner: Owner, backend: str, emit: Callable[[Event], None], *,
-                 takeover_after: float | None = None, patience: float | None = None, state_dir: Path | None = None):
+                 takeover_after: float | None = None, patience: float | None = None, state_dir: Path | None = None,
+                 heartbeat: float = HEARTBEAT):
         self.remote = remote
+        self.heartbeat = heartbeat  # seconds between rewrites of a claim held while creating (generating/heartbeat.py)
         self.state_dir = state_dir
         self.read_only = False  # the bucket ignores conditional writes: clips are fetched, nothing claimed or stored
         self._probed = False
@@ -180,8 +185,8 @@ class SharedCache:
             return None
         return cached
 
-    async def claim(self, item: ShotPlan, record: Record | None, *,
-                    consent: bool) -> Held | Decision | CachedClip | None:
+    async def claim(self, item: ShotPlan, record: Record | None, *, consent: bool,
+                    cannot_follow: str | None = None) -> Held | Decision | CachedClip | None:
         """Claim `item`'s request before creating it: `Held` when this render is to create it; a
         `follow` Decision when another machine's generation is to be followed; the clip's record when
         it appeared in the cache meanwhile; None when the bucket's claims cannot be trusted (read-only:
@@ -190,7 +195,7 @@ class SharedCache:
         if not await self.trusted():
             return None
         try:
-            return await self._claim(item, record, consent=consent)
+            return await self._claim(item, record, consent=consent, cannot_follow=cannot_follow)
         except Off:
             if item.hash not in self.touched or consent:
                 raise  # no claim seen: nobody is known to be paying for it (said once, as the cache is off)
@@ -199,13 +204,14 @@ class SharedCache:
                                        "paying for it, so it is not paid for here without consent; render with "
                                        f"--resubmit {item.id} to pay for it all the same") from None
 
-    async def _claim(self, item: ShotPlan, record: Record | None, *, consent: bool) -> Held | Decision | CachedClip:
+    async def _claim(self, item: ShotPlan, record: Record | None, *, consent: bool,
+                     cannot_follow: str | None) -> Held | Decision | CachedClip:
         said_waiting = False
         delay = FIRST_LOOK
         while True:
             current = await self._current(item)
             decision = decide(current, self.owner.id, consent=consent, takeover_after=self.takeover_after,
-                              patience=self.patience, earlier=self._earlier(current))
+                              patience=self.patience, earlier=self._earlier(current), cannot_follow=cannot_follow)
             if decision.action == "create":
                 previous = decision.claim if decision.takeover or decision.reclaim else None
                 key = _key(previous, record)
@@ -274,16 +280,13 @@ class SharedCache:
         return CachedClip.read(found[0]) if found else None
 
     async def wait_for_clip(self, item: ShotPlan, timeout: float) -> CachedClip | None:
-        """Look for the clip's record in the cache until `timeout` seconds have passed."""
+        """Look for the clip's record in the cache (once at least) until `timeout` seconds have passed."""
         deadline = time.monotonic() + timeout
         delay = FIRST_LOOK
-        while time.monotonic() < deadline:
-            cached = await self._meta(item)
-            if cached is not None:
-                return cached
-            await asyncio.sleep(delay)
+        while (cached := await self._meta(item)) is None and time.monotonic() < deadline:
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(LONGEST_LOOK * 3, delay * 1.5)
-        return None
+        return cached
 
     # -- while and after creating --------------------------------------------------------------------
 
@@ -401,5 +404,7 @@ def open_shared_cache(settings: CacheSettings, backend: Backend, store: ClipStor
     if settings.s3 is None or not backend.paid:
         return None
     store.ensure()
+    scale = scaled(PollPolicy(), RetryPolicy(), os.environ)[1].scale  # STORYBOARD_RETRY_SCALE: tests wait less
+    takeover = settings.takeover_after * scale if settings.takeover_after is not None else None
     return SharedCache(RemoteStore(settings.s3), Owner.of_project(store.root), backend.name, emit,
-                       takeover_after=settings.takeover_after, state_dir=store.root)
+                       takeover_after=takeover, state_dir=store.root, heartbeat=HEARTBEAT * scale)
