@@ -164,6 +164,11 @@ class RemoteStore:
 
     # -- files --------------------------------------------------------------------------------
 
+    def head_bytes(self, key: str, count: int) -> bytes | None:
+        """The object's first `count` bytes (a ranged read: the rest is never sent); None when absent."""
+        answer = self._call("get_object", missing_ok=True, Bucket=self.store.bucket, Key=key, Range=f"bytes=0-{count - 1}")
+        return None if answer is None else self._read(answer["Body"], count)
+
     def exists(self, key: str) -> bool:
         return self._call("head_object", missing_ok=True, Bucket=self.store.bucket, Key=key) is not None
 
