@@ -108,6 +108,7 @@ class SharedCache:
         self.takeover_after = takeover_after
         self.patience = patience
         self.off = False
+        self.answered = False  # the bucket answered this render once: other machines may be using it
         self.off_reason = ""
         self.touched: set[str] = set()  # requests whose claim this render saw, or may have written, in the bucket
         self.held: dict[str, Held] = {}  # by request hash
@@ -122,7 +123,9 @@ class SharedCache:
         if self.off:
             raise Off
         try:
-            return await asyncio.to_thread(function, *args, **kwargs)
+            answer = await asyncio.to_thread(function, *args, **kwargs)
+            self.answered = True
+            return answer
         except Unreachable as error:
             self.turn_off(str(error))
             raise Off from None
@@ -192,17 +195,18 @@ class SharedCache:
         it appeared in the cache meanwhile; None when the bucket's claims cannot be trusted (read-only:
         create without a claim). Waits while another machine's claim has no generation id;
         raises ShotFailed when that lasts and nobody consented to take it over."""
-        if not await self.trusted():
-            return None
         try:
+            if not await self.trusted():
+                return None
             return await self._claim(item, record, consent=consent, cannot_follow=cannot_follow)
         except Off:
-            if item.hash not in self.touched or consent:
-                raise  # no claim seen: nobody is known to be paying for it (said once, as the cache is off)
-            raise ShotFailed(item.key, f"the shared cache {self.where} became unusable ({self.off_reason}) after a "
-                                       "claim on this request was seen or written there: another machine may be "
-                                       "paying for it, so it is not paid for here without consent; render with "
-                                       f"--resubmit {item.id} to pay for it all the same") from None
+            if consent or not (item.hash in self.touched or self.answered):
+                raise  # a bucket that never answered: nobody is known to be paying for it (said once, as the cache is off)
+            seen = ("after a claim on this request was seen or written there" if item.hash in self.touched else
+                    "midway through this render: another machine may hold a claim on this request there")
+            raise ShotFailed(item.key, f"the shared cache {self.where} became unusable ({self.off_reason}) {seen}; "
+                                       "another machine may be paying for it, so it is not paid for here without "
+                                       f"consent; render with --resubmit {item.id} to pay for it all the same") from None
 
     async def _claim(self, item: ShotPlan, record: Record | None, *, consent: bool,
                      cannot_follow: str | None) -> Held | Decision | CachedClip:
