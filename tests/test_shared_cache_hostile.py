@@ -93,6 +93,7 @@ def render_clones_through(proxy: S3Proxy, bucket: Bucket, root: Path, service: A
     renders = [Render(clone.root, *PAID) for clone in clones]
     results = [render.finish(timeout=240) for render in renders]
     for clone, (code, output) in zip(clones, results, strict=True):
+        (clone.root / "render.log").write_text(output)  # to read when a test fails
         assert "Traceback" not in output, output
         if code == 0:
             assert film_is_whole(clone), output

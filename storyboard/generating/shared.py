@@ -108,7 +108,7 @@ class SharedCache:
         self.takeover_after = takeover_after
         self.patience = patience
         self.off = False
-        self.answered = False  # the bucket answered this render once: other machines may be using it
+        self.answered = False  # the bucket was usable (probed, or remembered so): other machines may be using it
         self.off_reason = ""
         self.touched: set[str] = set()  # requests whose claim this render saw, or may have written, in the bucket
         self.held: dict[str, Held] = {}  # by request hash
@@ -154,6 +154,7 @@ class SharedCache:
                         honours = await self._call(self.remote.honours_conditional_writes)
                         remember(self.state_dir, self.where, honours)
                     self._probed = True
+                    self.answered = True  # probed, or remembered from a render of this folder: in use
                     if not honours:
                         self.read_only = True
                         self.emit(Event(None, "note", f"the shared cache {self.where} does not honour conditional "
@@ -168,6 +169,7 @@ class SharedCache:
     async def fetch(self, item: ShotPlan, store: ClipStore) -> CachedClip | None:
         """Bring the cache's clip of `item` into the local store, checksum verified; None if it has none
         (or a damaged one, which is said and left alone)."""
+        await self.trusted()  # first of all: whether the bucket is in use decides what its failing later means
         found = await self._call(self.remote.get_json, self.remote.meta_key(self.backend, item.hash))
         if found is None:
             return None
