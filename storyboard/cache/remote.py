@@ -154,9 +154,10 @@ class RemoteStore:
         after (where deleting is not allowed it stays: a few hundred bytes under `probes/`)."""
         key = f"{self.store.prefix}{LAYOUT}/{PROBES}/{uuid.uuid4().hex}.json"
         record = {"probe": "If-None-Match: *", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        # the first write's answer proves nothing: when it is lost, the client's retry finds the object there;
+        # when it never comes (a bucket that does not answer), there is nothing to clean up after
+        self.put_json(key, record, only_if_absent=True)
         try:
-            # the first write's answer proves nothing: when it is lost, the client's retry finds the object there
-            self.put_json(key, record, only_if_absent=True)
             second = self.put_json(key, record, only_if_absent=True)
         finally:
             with contextlib.suppress(Unreachable):
