@@ -47,7 +47,7 @@ class S3Proxy:
         class Handler(_Handler):
             owner = proxy
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -87,6 +87,11 @@ class S3Proxy:
     def counted(self, name: str) -> None:
         with self._lock:
             self.counts[name] += 1
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up (a render killed) is no news
 
 
 class _Handler(BaseHTTPRequestHandler):
