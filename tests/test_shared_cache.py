@@ -516,11 +516,11 @@ def test_a_bucket_unusable_once_a_claim_was_seen_never_lets_the_render_pay_witho
 
     assert code == 1 and "Traceback" not in err, out + err
     assert "shot 'one' failed: " in err and "another machine may be paying for it" in err and "--resubmit one" in err
-    # The bucket answered this render before it failed: another machine may hold claims on the others too.
-    assert "midway through this render" in said(err), err
     # Only what was claimed while the bucket still answered was created; never the one bob claimed.
-    assert emulator.stats()["creates"] == (out + err).count(": submitted: generation") < DISTINCT_REQUESTS - 1
-    assert "one: submitted" not in out + err
+    created = (out + err).count(": submitted: generation")
+    assert emulator.stats()["creates"] == created <= DISTINCT_REQUESTS - 1 and "one: submitted" not in out + err
+    if created < DISTINCT_REQUESTS - 1:  # the bucket answered this render, then failed: others may hold those claims
+        assert "midway through this render" in said(err), err
 
     code, out, err = run_cli(*PAID, *(f"--resubmit={shot}" for shot in ("one", "two", "three")))  # consent
 
