@@ -1,7 +1,7 @@
 """The contract every backend implements (`Backend`) and what passes through it (`Job`, `Submission`)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -27,6 +27,9 @@ class Job:
     client_request_id: str | None = None
     # Tells the user something about this shot while it waits (e.g. the service cannot be reached).
     report: Callable[[str], None] | None = None
+    # Awaited before each create request is sent (the first and every retry): raises to send nothing
+    # more (a claim in the shared cache that was taken over while the service rate-limited this one).
+    before_send: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,18 @@
 """The shared cache's bucket as `cache status` and `cache gc --remote` see it: its objects grouped by
-request, which of them the folder's storyboards reference, and the claims still in flight."""
+request, which of them the folder's storyboards reference, the claims still in flight, and the objects
+that poison it (`poisoned`)."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
-from .claims import CLAIMED, COMPLETED, FAILED, SUBMITTED, Claim, attempt_of
-from .remote import CLIP_META, LAYOUT, RemoteStore, StoredObject
+from .claims import CLAIMED, COMPLETED, FAILED, SUBMITTED, UNREADABLE, Claim, attempt_of, record_text
+from .remote import CLIP_META, LAYOUT, Damaged, RemoteStore, StoredObject
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+VIDEO_HEAD = 12  # bytes read of a clip to tell a video: an MP4 (ISO media) file opens with an `ftyp` box
 
 
 @dataclass
@@ -96,3 +102,75 @@ def remove_requests(remote: RemoteStore, requests: list[CachedRequest]) -> int:
     """Delete every object of the requests; the bytes freed."""
     remote.delete([item.key for entry in requests for item in entry.objects])
     return sum(entry.size for entry in requests)
+
+
+@dataclass(frozen=True)
+class Poisoned:
+    """Objects of a request that no render will use, and why: `removable` ones block the request (a record
+    naming a clip that is no video, say: renders refuse it, and nobody can store a good one over it), so
+    `cache gc --remote` removes them; a claim that cannot be read is only shown: whoever wrote it may be
+    paying for its request, so it is never removed (`render --resubmit SHOT` takes it over)."""
+
+    request: CachedRequest
+    keys: list[str]
+    why: str
+    removable: bool = True
+
+
+def poisoned(remote: RemoteStore, requests: list[CachedRequest]) -> list[Poisoned]:
+    """What poisons the cache: a clip record that cannot be read, or whose clip is missing, another size
+    or no video (its first bytes read, nothing more); objects among the claims that are no claim; claims
+    that cannot be read."""
+    found: list[Poisoned] = []
+    for entry in requests:
+        if entry.strays:
+            found.append(Poisoned(entry, entry.strays, "no claim, among the request's claims"))
+        found += _poisoned_claims(remote, entry)
+        meta = next((item for item in entry.objects if item.key.endswith(f"/{CLIP_META}")), None)
+        if meta is not None and (why := _clip_problem(remote, entry, meta.key)) is not None:
+            keys, problem = why
+            found.append(Poisoned(entry, keys, problem))
+    return found
+
+
+def _poisoned_claims(remote: RemoteStore, entry: CachedRequest) -> list[Poisoned]:
+    found = []
+    for attempt in entry.claims:
+        key = remote.claim_key(entry.backend, entry.request, attempt)
+        read = remote.get_json(key)
+        if read is not None and Claim.read(attempt, read[0], read[1]).status == UNREADABLE:
+            found.append(Poisoned(entry, [key], "a claim that cannot be read (kept: its writer may be paying for "
+                                                "the request; `render --resubmit SHOT` takes it over)", removable=False))
+    return found
+
+
+def _clip_problem(remote: RemoteStore, entry: CachedRequest, meta_key: str) -> tuple[list[str], str] | None:
+    """(the keys to remove, why) when the request's clip record or its clip is poison; None when sound."""
+    read = remote.get_json(meta_key)
+    if read is None:  # gone since the listing
+        return None
+    record: dict[str, Any] | None = read[0]
+    sha256, size = (record or {}).get("sha256"), (record or {}).get("size")
+    if (not isinstance(sha256, str) or not SHA256.match(sha256) or not isinstance(size, int) or isinstance(size, bool)
+            or size <= 0):
+        return [meta_key], f"{CLIP_META} cannot be read (no JSON record of a clip's sha256 and size)"
+    clip_key = remote.clip_key(entry.backend, entry.request, sha256)
+    stored = next((item for item in entry.objects if item.key == clip_key), None)
+    if stored is None:
+        return [meta_key], f"{CLIP_META} names a clip that is not there ({record_text(sha256[:12])}…)"
+    if stored.size != size:
+        return [meta_key, clip_key], f"the clip is {stored.size:,} bytes, {CLIP_META} says {size:,}"
+    try:
+        head = remote.head_bytes(clip_key, VIDEO_HEAD)
+    except Damaged:
+        head = b""
+    if head is not None and head[4:8] != b"ftyp":
+        return [meta_key, clip_key], "the clip is no video (it does not open as an MP4 file does)"
+    return None
+
+
+def remove_poisoned(remote: RemoteStore, found: list[Poisoned]) -> int:
+    """Delete the removable poisoned objects; how many."""
+    keys = [key for item in found if item.removable for key in item.keys]
+    remote.delete(keys)
+    return len(keys)

@@ -9,8 +9,9 @@ What another machine does on finding a claim (`decide`):
 - it holds a generation id: follow that generation (poll it with this machine's own key),
   or wait for the clip to appear in the cache; nothing is created;
 - it ended `failed`: the outcome is known, so the next attempt is claimed and created;
-- it has no generation id yet: its owner is between claiming and creating; wait. If that lasts
-  (`PATIENCE`), its owner probably stopped, and whether its create reached the service is
+- it has no generation id yet: its owner is between claiming and creating (which lasts while the
+  service rate-limits it: the owner then rewrites its claim every HEARTBEAT seconds); wait. If the
+  claim goes unwritten (`PATIENCE`), its owner probably stopped, and whether its create reached the service is
   unknown (so too for a claim that cannot be read): it is taken over (a new attempt, sent with
   the old claim's idempotency key) only with the user's consent (`render --resubmit SHOT`) or
   once older than the user's `cache.takeover_after`, never silently; otherwise the shot fails
@@ -36,6 +37,7 @@ from ..files import atomic_write_bytes
 from ..messages import one_line
 from ..model import known_usd
 from ..redaction import redact
+from .settings import MIN_TAKEOVER_SECONDS
 
 # A claim's record in the bucket, as its owner rewrites it: `claimed` (written before the create), then
 # `submitted` (the generation id recorded), then `completed` (the clip stored in the cache) or `failed`
@@ -48,6 +50,9 @@ COMPLETED: Final[ClaimStatus] = "completed"
 FAILED: Final[ClaimStatus] = "failed"
 UNREADABLE: Final[ClaimStatus] = "unreadable"
 WRITTEN: Final[tuple[ClaimStatus, ...]] = (CLAIMED, SUBMITTED, COMPLETED, FAILED)  # what an owner writes
+# Seconds between rewrites of a claim whose owner is trying to create (see generating/heartbeat.py): a third
+# of the shortest cache.takeover_after allowed, so a live owner's claim never looks abandoned to anyone.
+HEARTBEAT = MIN_TAKEOVER_SECONDS / 3
 PATIENCE = 600.0  # seconds a claim may go without a generation id before its owner is thought gone
 OWNER_FILE = "cache-owner"
 CLAIMS_FILE = "cache-claims"  # the ids of the claims renders of this folder wrote (note_claim), one a line
@@ -194,14 +199,17 @@ class Decision:
 
 
 def decide(current: Claim | None, me: str, *, consent: bool, takeover_after: float | None,
-           patience: float | None = None, earlier: bool = False) -> Decision:
+           patience: float | None = None, earlier: bool = False, cannot_follow: str | None = None) -> Decision:
     """`me`: this render's owner id; `earlier`: the claim was written by an earlier render of this
     project folder (made_here). Such a claim still `claimed` is claimed again as a new attempt with its
-    idempotency key, never just held: two runs sharing a restored folder would both hold it."""
+    idempotency key, never just held: two runs sharing a restored folder would both hold it.
+    `cannot_follow`: a generation this machine's key was refused when it polled it (made with another
+    key or account): a claim naming it is like one without a generation id."""
     patience = PATIENCE if patience is None else patience
     if current is None:
         return Decision("create", 1)
-    following = current.generation is not None and current.status in (SUBMITTED, COMPLETED)
+    following = (current.generation is not None and current.status in (SUBMITTED, COMPLETED)
+                 and current.generation != cannot_follow)
     if current.owner == me or earlier:
         if following:
             return Decision("follow", current.attempt, current)

@@ -30,7 +30,7 @@ def command() -> None:
 def status(folder: str, as_json: bool) -> None:
     """What the local store of FOLDER (a project folder or a storyboard file in it) and its shared cache
     hold, and what of it the folder's storyboards and their storyboard.lock still reference."""
-    from ..cache.bucket import in_flight, survey_bucket
+    from ..cache.bucket import in_flight, poisoned, survey_bucket
     from ..cache.claims import record_text
     from ..cache.references import references
     from ..cache.remote import RemoteStore, Unreachable
@@ -57,6 +57,7 @@ def status(folder: str, as_json: bool) -> None:
         try:
             requests = survey_bucket(remote)
             flying = in_flight(remote, [item for item in requests if item.request in refs.requests])
+            poison = poisoned(remote, requests)
         except Unreachable as error:
             entry["unreachable"] = str(error)
         else:
@@ -65,7 +66,8 @@ def status(folder: str, as_json: bool) -> None:
             entry |= {"requests": len(requests), "with_clip": sum(item.has_clip for item in requests),
                       "bytes": sum(item.size for item in requests), "referenced": len(mine),
                       "referenced_with_clip": sum(item.has_clip for item in mine),
-                      "not_claims": [record_text(key) for item in requests for key in item.strays],
+                      "poisoned": [{"request": item.request.request, "keys": [record_text(key) for key in item.keys],
+                                    "why": item.why, "removed_by_gc": item.removable} for item in poison],
                       "in_flight": [{"request": item.request, "attempt": claim.attempt, "status": claim.status,
                                      "by": claim.describe(), "generation": claim.generation} for item, claim in flying]}
         report["shared"].append(entry)
@@ -100,7 +102,8 @@ def gc(folder: str, dry_run: bool, keep_derived: str, unshared: bool, remote: bo
        verbose: bool) -> None:
     """Remove the clips, frames, segments and pictures of FOLDER's local store that nothing references,
     oldest first, and say how much that frees. The shared cache only with --remote."""
-    from ..cache.bucket import remove_requests, stale, survey_bucket, unfinished
+    from ..cache.bucket import poisoned, remove_poisoned, remove_requests, stale, survey_bucket, unfinished
+    from ..cache.claims import record_text
     from ..cache.references import references
     from ..cache.remote import RemoteStore, Unreachable
     from ..project.lock import project_lock
@@ -139,7 +142,15 @@ def gc(folder: str, dry_run: bool, keep_derived: str, unshared: bool, remote: bo
         return
     for shared in map(RemoteStore, _shared_stores(refs.boards)):
         try:
-            gone = stale(survey_bucket(shared), refs.requests, older_than * 86400)
+            requests = survey_bucket(shared)
+            poison = [item for item in poisoned(shared, requests) if item.removable]
+            for bad in poison:  # said before anything goes
+                click.echo(f"shared cache {shared.where}: {'would remove' if dry_run else 'removing'} "
+                           f"{', '.join(map(str, map(record_text, bad.keys)))}: {bad.why}")
+            if poison and not dry_run:
+                click.echo(f"shared cache {shared.where}: removed {remove_poisoned(shared, poison)} poisoned object(s)")
+                requests = survey_bucket(shared)
+            gone = stale(requests, refs.requests, older_than * 86400)
             flying = {entry.request for entry in unfinished(shared, gone)}
             gone = [entry for entry in gone if entry.request not in flying]
             size = sum(entry.size for entry in gone) if dry_run else remove_requests(shared, gone)
@@ -207,9 +218,12 @@ def _show_status(report: dict[str, Any]) -> None:
         click.echo(f"shared cache {entry['cache']}: {entry['requests']} requests ({entry['with_clip']} with a clip), "
                    f"{_bytes(entry['bytes'])}; these storyboards: {entry['referenced_with_clip']} of "
                    f"{report['referenced_requests']} requests there")
-        if entry["not_claims"]:
-            click.echo(f"  warning: {len(entry['not_claims'])} object(s) among the claims are no claim "
-                       f"(e.g. {entry['not_claims'][0]}); left alone", err=True)
+        if entry["poisoned"]:
+            removable = sum(len(item["keys"]) for item in entry["poisoned"] if item["removed_by_gc"])
+            click.echo(f"  {len(entry['poisoned'])} request(s) hold objects no render uses"
+                       + (f" ({removable} removed by `cache gc --remote`)" if removable else "") + ":")
+        for item in entry["poisoned"]:
+            click.echo(f"  poisoned: {', '.join(item['keys'])}: {item['why']}")
         for claim in entry["in_flight"]:
             click.echo(f"  in flight: {claim['request'][:12]} {claim['status']} by {claim['by']}"
                        + (f", generation {claim['generation']}" if claim["generation"] else ""))

@@ -6,7 +6,7 @@ they apply to; the others are never disturbed:
 - `slow`: any of the three answers only after SLOW_SECONDS (combines with the others).
 - `drop`: create, poll, download: the connection closes without an answer (a create that
   drops has created nothing).
-- `429`: create, poll: 429 with `Retry-After: 1` (a create that gets it created nothing).
+- `429`: create, poll: 429 with `Retry-After: RETRY_AFTER_SECONDS` (a create that gets it created nothing).
 - `500`: create, poll: 500 with a JSON error (a create that gets it created nothing).
 - `fail`: create: accepted and billed, but it ends `error` when it would have completed.
 - `expired`: download: 403 with an S3-style XML "Request has expired" body.
@@ -55,6 +55,7 @@ FAULTS_BY_REQUEST = {
     "download": ("slow", "drop", "expired", "html", "truncate", "trickle", "redirect", "gzip", "damaged"),
 }
 SLOW_SECONDS = 2.0  # read at each `slow` answer, so tests may shorten it
+RETRY_AFTER_SECONDS = 1  # read at each `429` answer, so tests may lengthen it
 
 
 def parse_faults(spec: str) -> dict[str, float]:

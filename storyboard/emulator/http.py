@@ -347,7 +347,8 @@ class RequestHandler(BaseHTTPRequestHandler):
         if hit == "drop":
             self._hang_up()
         elif hit == "429":
-            self._send_json(429, error_body(429, "Too Many Requests", self.path.partition("?")[0]), {"Retry-After": "1"})
+            self._send_json(429, error_body(429, "Too Many Requests", self.path.partition("?")[0]),
+                            {"Retry-After": str(faults.RETRY_AFTER_SECONDS)})
         elif hit == "500":
             self._send_json(500, error_body(500, "Internal server error (emulated)", self.path.partition("?")[0]))
         elif hit == "expired":

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..backends import Backend, Job, Submission
 from ..cache.claims import Claim
+from ..cache.clip_record import CachedClip
 from ..errors import GenerationFailed, LinkExpired, ShotFailed, StateError, SubmissionUnknown
 from ..events import Event
 from ..files import FileFacts
@@ -26,7 +27,7 @@ from ..project.lockfile import Entry
 from ..project.state import Record, State
 from ..project.store import ClipStore
 from .options import GenerateOptions, Outcome
-from .shared import CLIP_WAIT, CachedClip, Held, Off, SharedCache
+from .shared import CLIP_WAIT, Held, Off, SharedCache
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -130,15 +131,17 @@ class Sources:
         self.reused(item, "downloaded", f"from the shared cache: {made}stored by {cached.stored_by}")
         return True
 
-    async def claim_shared(self, item: ShotPlan, job: Job) -> Held | bool:
+    async def claim_shared(self, item: ShotPlan, job: Job, cannot_follow: str | None = None) -> Held | bool:
         """Claim the request in the shared cache before creating it: the claim held (True without a
         cache, or once it cannot be used), or False when the clip came another way (another machine's
-        generation followed, or its clip from the cache)."""
+        generation followed, or its clip from the cache). `cannot_follow`: a generation this key may
+        not poll, whose claim the user consented to take over."""
         if self.run.shared is None:
             return True
         record = self.run.state.get(self.run.engine.name, item.hash)
         try:
-            found = await self.run.shared.claim(item, record, consent=item.id in self.run.options.resubmit)
+            found = await self.run.shared.claim(item, record, consent=item.id in self.run.options.resubmit,
+                                                cannot_follow=cannot_follow)
         except Off:
             return True
         if found is None:  # the bucket's claims cannot be trusted (said once): create without one
@@ -150,12 +153,15 @@ class Sources:
                 return False
             raise self.failed(item, "the shared cache's clip of this request cannot be used (see the note above)")
         assert found.claim is not None and found.claim.generation is not None
-        await self.follow_other(item, job, found.claim.generation, found.claim)
-        return False
+        if await self.follow_other(item, job, found.claim.generation, found.claim):
+            return False
+        return await self.claim_shared(item, job, cannot_follow=found.claim.generation)
 
-    async def follow_other(self, item: ShotPlan, job: Job, generation_id: str, claim: Claim) -> None:
+    async def follow_other(self, item: ShotPlan, job: Job, generation_id: str, claim: Claim) -> bool:
         """Follow a generation another machine created (polled with this machine's key), then fetch its
-        clip; where this key may not follow it, wait for its clip in the shared cache instead."""
+        clip: True. Where this key may not follow it (made with another key or account), its clip is
+        waited for in the shared cache while its claim may still bring it; False instead when the user
+        consented (`--resubmit`) to create the request anew with this key."""
         assert self.run.shared is not None
         backend = self.run.engine.name
         self.run.state.adopt(backend, item.hash, item.id, model=item.profile.model, seed=item.setting("seed"),
@@ -168,16 +174,15 @@ class Sources:
             raise self.failed(item, f"{error} (created by {claim.who}); the next render creates the request again",
                                mark="failed") from None
         except SubmissionUnknown as error:
-            self.run.emit(Event(item.key, "note", f"generation {generation_id} cannot be followed from here ({error}); "
-                                              "waiting for its clip in the shared cache"))
-            try:
-                cached = await self.run.shared.wait_for_clip(item, CLIP_WAIT)
-            except Off:
-                cached = None
-            if cached is not None and await self.from_cache(item):
-                return
-            raise self.failed(item, f"generation {generation_id} of {claim.who} could neither be followed nor found "
-                                     "in the shared cache", mark="failed") from None
+            if await self._clip_of_unfollowable(item, generation_id, claim, str(error)):
+                return True
+            if item.id in self.run.options.resubmit:
+                return False
+            raise self.failed(item, f"generation {generation_id} of {claim.who} cannot be followed with this machine's "
+                                    f"API key ({error}): it was probably made with another key or account, and its clip "
+                                    f"is not in the shared cache; once {claim.who} finishes rendering it, its clip is "
+                                    f"there for the next render; to create it anew with this key (billed again), render "
+                                    f"with --resubmit {item.id}", mark="failed") from None
         except (asyncio.CancelledError, KeyboardInterrupt):
             raise
         except Exception as error:  # noqa: BLE001 - it may still complete: the next render follows it again
@@ -190,6 +195,25 @@ class Sources:
         except Exception as error:  # noqa: BLE001 - stays `completed`: the next render downloads it again
             raise self.failed(item, reason_of(error)) from None
         self.reused(item, "downloaded", f"followed generation {generation_id} of {claim.who}")
+        return True
+
+    async def _clip_of_unfollowable(self, item: ShotPlan, generation_id: str, claim: Claim, why: str) -> bool:
+        """The clip of a generation this key may not poll, from the shared cache, waited for only while its
+        claim may still bring it (written less than CLIP_WAIT ago: its owner is following it), and not at all
+        with `--resubmit`: True once it is in the store."""
+        assert self.run.shared is not None
+        consent = item.id in self.run.options.resubmit
+        wait = 0.0 if consent else max(0.0, CLIP_WAIT - claim.age)
+        instead = (f"creating the request anew with this key (--resubmit {item.id})" if consent else
+                   f"waiting up to {wait / 60:.0f} min for its clip in the shared cache (or render with --resubmit "
+                   f"{item.id} to create it anew with this key)" if wait else "its claim is too old to bring it")
+        self.run.emit(Event(item.key, "note", f"generation {generation_id} of {claim.who} cannot be followed with this "
+                                              f"machine's API key ({why}); {instead}"))
+        try:
+            cached = await self.run.shared.wait_for_clip(item, wait)
+        except Off:
+            cached = None
+        return cached is not None and await self.from_cache(item)
 
     async def published(self, item: ShotPlan) -> None:
         """Store the clip in the shared cache, once (the render state remembers it is there)."""

@@ -4,10 +4,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import signal
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from ..backends import Backend, Job, Submission, Traced
@@ -20,6 +19,8 @@ from ..project.state import Claim, State
 from ..project.store import ClipStore
 from . import tracing
 from .fetching import Run, Sources, quietly, reason_of
+from .heartbeat import keep_alive, while_alive
+from .interrupts import interruptible
 from .options import GenerateOptions, Outcome
 from .shared import Held, SharedCache
 
@@ -60,7 +61,7 @@ class Generator:
             else:
                 leaders[item.hash] = item
                 self.run.tasks[item.key] = asyncio.create_task(self._reported(item, self._produce(item)))
-        with self._interruptible():
+        with interruptible(self.run):
             try:
                 outcomes = await asyncio.gather(*self.run.tasks.values(), return_exceptions=True)
             finally:
@@ -73,37 +74,6 @@ class Generator:
             elif isinstance(outcome, BaseException):
                 raise outcome
         return self.run.outcome
-
-    @contextlib.contextmanager
-    def _interruptible(self) -> Iterator[None]:
-        """Ctrl-C (or SIGTERM) once: stop gracefully. Twice: stop now."""
-        loop = asyncio.get_running_loop()
-        installed = []
-        previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            try:
-                previous[signum] = signal.getsignal(signum)
-                loop.add_signal_handler(signum, self._interrupt)
-                installed.append(signum)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
-                break
-        try:
-            yield
-        finally:
-            for signum in installed:
-                loop.remove_signal_handler(signum)
-                signal.signal(signum, previous[signum])
-
-    def _interrupt(self) -> None:
-        forced = self.run.outcome.interrupted
-        self.run.outcome.interrupted = True
-        self.run.stopping = True
-        if not forced:
-            self.run.emit(Event(None, "note", "interrupted: submitting nothing new; generations already sent are kept "
-                                          "in the render state and resumed by the next render (Ctrl-C again to stop now)"))
-        for shot_id, task in self.run.tasks.items():
-            if forced or shot_id not in self.run.creating:
-                task.cancel()
 
     # -- one shot --------------------------------------------------------------------------------
 
@@ -231,11 +201,14 @@ class Generator:
             reserved = (item.estimated_usd or 0.0) if self.run.engine.paid else 0.0
             self.run.reserved_usd += reserved
             attempt = claim.attempt
-            job = replace(job, idempotency_key=claim.idempotency_key, client_request_id=claim.client_request_id)
+            # a claim held in the shared cache is kept alive while the create is tried (429s may last minutes)
+            beat = keep_alive(self.run.shared, item, consent=item.id in self.run.options.resubmit)
+            job = replace(job, idempotency_key=claim.idempotency_key, client_request_id=claim.client_request_id,
+                          before_send=beat.check if beat else None)
             self.run.emit(Event(item.key, "generating", backend, attempt=attempt))
             self.run.creating.add(item.key)
             try:
-                submission = await self.run.engine.submit(job)
+                submission = await while_alive(beat, self.run.engine.submit(job))
             except SubmissionUnknown as error:
                 submission = await self._lost_answer(item, claim, str(error), reserved, again)
             except asyncio.CancelledError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..backends import Backend
+from ..backends.aimlapi.policy import PollPolicy, RetryPolicy, scaled
 from ..cache.claims import (
     COMPLETED,
     FAILED,
+    HEARTBEAT,
     SUBMITTED,
     Claim,
     Decision,
@@ -33,12 +35,13 @@ from ..cache.claims import (
     stalled_message,
     updated,
 )
+from ..cache.clip_record import SHA256, CachedClip
 from ..cache.probes import remember, remembered
 from ..cache.remote import CLIP_META, MAX_FRAME_BYTES, Damaged, RemoteStore, Unreachable
 from ..errors import ShotFailed, StoryboardError
 from ..events import Event
 from ..files import file_sha256
-from ..model import CacheSettings, known_usd
+from ..model import CacheSettings
 from ..planning.plans import ShotPlan
 from ..project.correlation import client_request_id
 from ..project.state import Record
@@ -46,38 +49,12 @@ from ..project.store import ClipStore
 from ..redaction import holds_secret
 
 T = TypeVar("T")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
 FIRST_LOOK, LONGEST_LOOK = 0.25, 10.0  # seconds between looks at a claim that has no generation id yet
 CLIP_WAIT = 1800.0  # seconds to wait for the clip of a generation this machine cannot follow
 
 
 class Off(StoryboardError):
     """The shared cache is not used (any more) in this render: carry on with the local store."""
-
-
-@dataclass(frozen=True)
-class CachedClip:
-    """A clip's record in the shared cache."""
-
-    sha256: str
-    size: int
-    generation: str | None
-    usd: float
-    video_url: str | None
-    stored_by: str
-
-    @classmethod
-    def read(cls, record: dict[str, Any] | None) -> CachedClip | None:
-        if record is None or not isinstance(record.get("sha256"), str) or not SHA256.match(record["sha256"]):
-            return None
-        size, usd, by = record.get("size"), record.get("usd"), record.get("stored_by")
-        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-            return None
-        who = (f"{record_text(by.get('user')) or 'someone'}@{record_text(by.get('host')) or '?'}" if isinstance(by, dict)
-               else "someone")
-        return cls(record["sha256"], size, record_text(record.get("generation"), 2000),
-                   known_usd(usd) or 0.0,
-                   record_text(record.get("video_url"), 2000), who)
 
 
 @dataclass
@@ -92,8 +69,10 @@ class Held:
 
 class SharedCache:
     def __init__(self, remote: RemoteStore, owner: Owner, backend: str, emit: Callable[[Event], None], *,
-                 takeover_after: float | None = None, patience: float | None = None, state_dir: Path | None = None):
+                 takeover_after: float | None = None, patience: float | None = None, state_dir: Path | None = None,
+                 heartbeat: float = HEARTBEAT):
         self.remote = remote
+        self.heartbeat = heartbeat  # seconds between rewrites of a claim held while creating (generating/heartbeat.py)
         self.state_dir = state_dir
         self.read_only = False  # the bucket ignores conditional writes: clips are fetched, nothing claimed or stored
         self._probed = False
@@ -104,6 +83,7 @@ class SharedCache:
         self.takeover_after = takeover_after
         self.patience = patience
         self.off = False
+        self.answered = False  # the bucket was usable (probed, or remembered so): other machines may be using it
         self.off_reason = ""
         self.touched: set[str] = set()  # requests whose claim this render saw, or may have written, in the bucket
         self.held: dict[str, Held] = {}  # by request hash
@@ -120,7 +100,9 @@ class SharedCache:
         if self.off:
             raise Off
         try:
-            return await asyncio.to_thread(function, *args, **kwargs)
+            answer = await asyncio.to_thread(function, *args, **kwargs)
+            self.answered = True
+            return answer
         except Unreachable as error:
             self.turn_off(str(error))
             raise Off from None
@@ -149,6 +131,7 @@ class SharedCache:
                         honours = await self._call(self.remote.honours_conditional_writes)
                         remember(self.state_dir, self.where, honours)
                     self._probed = True
+                    self.answered = True  # probed, or remembered from a render of this folder: in use
                     if not honours:
                         self.read_only = True
                         self.emit(Event(None, "note", f"the shared cache {self.where} does not honour conditional "
@@ -163,6 +146,7 @@ class SharedCache:
     async def fetch(self, item: ShotPlan, store: ClipStore) -> CachedClip | None:
         """Bring the cache's clip of `item` into the local store, checksum verified; None if it has none
         (or a damaged one, which is said and left alone)."""
+        await self.trusted()  # first of all: whether the bucket is in use decides what its failing later means
         found = await self._call(self.remote.get_json, self.remote.meta_key(self.backend, item.hash))
         if found is None:
             return None
@@ -183,32 +167,34 @@ class SharedCache:
             return None
         return cached
 
-    async def claim(self, item: ShotPlan, record: Record | None, *,
-                    consent: bool) -> Held | Decision | CachedClip | None:
+    async def claim(self, item: ShotPlan, record: Record | None, *, consent: bool,
+                    cannot_follow: str | None = None) -> Held | Decision | CachedClip | None:
         """Claim `item`'s request before creating it: `Held` when this render is to create it; a
         `follow` Decision when another machine's generation is to be followed; the clip's record when
         it appeared in the cache meanwhile; None when the bucket's claims cannot be trusted (read-only:
         create without a claim). Waits while another machine's claim has no generation id;
         raises ShotFailed when that lasts and nobody consented to take it over."""
-        if not await self.trusted():
-            return None
         try:
-            return await self._claim(item, record, consent=consent)
+            if not await self.trusted():
+                return None
+            return await self._claim(item, record, consent=consent, cannot_follow=cannot_follow)
         except Off:
-            if item.hash not in self.touched or consent:
-                raise  # no claim seen: nobody is known to be paying for it (said once, as the cache is off)
-            raise ShotFailed(item.key, f"the shared cache {self.where} became unusable ({self.off_reason}) after a "
-                                       "claim on this request was seen or written there: another machine may be "
-                                       "paying for it, so it is not paid for here without consent; render with "
-                                       f"--resubmit {item.id} to pay for it all the same") from None
+            if consent or not (item.hash in self.touched or self.answered):
+                raise  # a bucket that never answered: nobody is known to be paying for it (said once, as the cache is off)
+            seen = ("after a claim on this request was seen or written there" if item.hash in self.touched else
+                    "midway through this render: another machine may hold a claim on this request there")
+            raise ShotFailed(item.key, f"the shared cache {self.where} became unusable ({self.off_reason}) {seen}; "
+                                       "another machine may be paying for it, so it is not paid for here without "
+                                       f"consent; render with --resubmit {item.id} to pay for it all the same") from None
 
-    async def _claim(self, item: ShotPlan, record: Record | None, *, consent: bool) -> Held | Decision | CachedClip:
+    async def _claim(self, item: ShotPlan, record: Record | None, *, consent: bool,
+                     cannot_follow: str | None) -> Held | Decision | CachedClip:
         said_waiting = False
         delay = FIRST_LOOK
         while True:
             current = await self._current(item)
             decision = decide(current, self.owner.id, consent=consent, takeover_after=self.takeover_after,
-                              patience=self.patience, earlier=self._earlier(current))
+                              patience=self.patience, earlier=self._earlier(current), cannot_follow=cannot_follow)
             if decision.action == "create":
                 previous = decision.claim if decision.takeover or decision.reclaim else None
                 key = _key(previous, record)
@@ -282,16 +268,13 @@ class SharedCache:
         return CachedClip.read(found[0]) if found else None
 
     async def wait_for_clip(self, item: ShotPlan, timeout: float) -> CachedClip | None:
-        """Look for the clip's record in the cache until `timeout` seconds have passed."""
+        """Look for the clip's record in the cache (once at least) until `timeout` seconds have passed."""
         deadline = time.monotonic() + timeout
         delay = FIRST_LOOK
-        while time.monotonic() < deadline:
-            cached = await self._meta(item)
-            if cached is not None:
-                return cached
-            await asyncio.sleep(delay)
+        while (cached := await self._meta(item)) is None and time.monotonic() < deadline:
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
             delay = min(LONGEST_LOOK * 3, delay * 1.5)
-        return None
+        return cached
 
     # -- while and after creating --------------------------------------------------------------------
 
@@ -391,7 +374,6 @@ def _key(taken_over: Claim | None, record: Record | None) -> str:
     return str(uuid.uuid4())
 
 
-
 def _check_video(path: Path, where: str, still: bool = False) -> None:
     """The clip the service's downloads are held to (a real, decodable video; a still: a readable picture), else Damaged."""
     if still:
@@ -415,5 +397,7 @@ def open_shared_cache(settings: CacheSettings, backend: Backend, store: ClipStor
     if settings.s3 is None or not backend.paid:
         return None
     store.ensure()
+    scale = scaled(PollPolicy(), RetryPolicy(), os.environ)[1].scale  # STORYBOARD_RETRY_SCALE: tests wait less
+    takeover = settings.takeover_after * scale if settings.takeover_after is not None else None
     return SharedCache(RemoteStore(settings.s3), Owner.of_project(store.root), backend.name, emit,
-                       takeover_after=settings.takeover_after, state_dir=store.root)
+                       takeover_after=takeover, state_dir=store.root, heartbeat=HEARTBEAT * scale)

@@ -126,6 +126,8 @@ class AimlApiBackend:
                 headers["X-Client-Request-Id"] = job.client_request_id
             notes = Notes(job.report, self._scrub)
             for attempt in range(self.retry.attempts):
+                if job.before_send is not None:
+                    await job.before_send()
                 try:
                     answer = await request_answer(self._client(), "POST", f"{self.base_url}/video/generations",
                                                   self.limits, json=body, headers=headers)
