@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import MediaError
 from ..media import start_ffmpeg
+from .conversion import FILM_COLOUR_BSF
 from .sound import PCM_FORMAT, SAMPLE_RATE, Mixer
 from .timeline import FilmSettings
 
@@ -19,7 +20,8 @@ def mux(picture: list[str], mixer: Mixer, duration: float, settings: FilmSetting
     """`picture`: ffmpeg input options and input whose first video stream is the film's picture."""
     loudness = ["-af", LOUDNESS, "-ar", str(SAMPLE_RATE)] if settings.normalize else []
     command = ["-y", *picture, *PCM_FORMAT, "-i", "pipe:0",
-               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", *loudness,
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-bsf:v", FILM_COLOUR_BSF,
+               "-c:a", "aac", "-b:a", "192k", *loudness,
                "-t", f"{duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(destination)]
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on what it reports
         process = start_ffmpeg(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)
