@@ -72,7 +72,7 @@ def fitting(video: VideoStream, width: int, height: int) -> list[str]:
         return [f"zscale=tin={transfer}:pin=2020:min={matrix}:rin={range_in}:t=linear:npl=100", "format=gbrpf32le",
                 "zscale=p=709", *to_sdr, "zscale=t=709:m=709:r=limited", "format=yuv420p", f"scale={width}:{height}"]
     steps = ["scale=in_range=full:out_range=limited,format=yuv420p"] if colour.full_range else []
-    matrix = _COLORSPACE_MATRICES.get(matrix_of(video))
-    if matrix:  # not the scaler: ffmpeg 9's changes the greys of BT.601 by 3 to 5 levels
-        steps += ["format=yuv420p", f"colorspace=all=bt709:iall={matrix}:fast=1"]
+    sdr_matrix = _COLORSPACE_MATRICES.get(matrix_of(video))
+    if sdr_matrix:  # not the scaler: ffmpeg 9's changes the greys of BT.601 by 3 to 5 levels
+        steps += ["format=yuv420p", f"colorspace=all=bt709:iall={sdr_matrix}:fast=1"]
     return [*steps, f"scale={width}:{height}"]
