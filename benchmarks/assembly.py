@@ -369,7 +369,19 @@ def analyse(film: Path, expected: float, markers: list[float]) -> dict:
         "placement_max": max(placement, key=abs) if placement else None,
         "sync_max": max(sync, key=abs) if sync else None,
         "sync_first": sync[0] if sync else None, "sync_last": sync[-1] if sync else None,
+        "bytes": film.stat().st_size, "keyframe_gap": keyframe_gap(film, video_seconds),
     }
+
+
+def keyframe_gap(film: Path, seconds: float) -> float:
+    """The longest stretch of the film's picture between two keyframes (or the last one and the end)."""
+    import av
+
+    with av.open(str(film)) as container:
+        stream = container.streams.video[0]
+        times = sorted(float(packet.pts * stream.time_base) for packet in container.demux(stream)
+                       if packet.is_keyframe and packet.pts is not None)
+    return max(later - earlier for earlier, later in zip([*times], [*times[1:], seconds], strict=True))
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -481,16 +493,17 @@ def table(results: list[dict], count: int, seconds: float, overlap: float) -> st
 
     lines = [
         "| size | joins | way | path | wall | CPU | peak RSS, largest process | peak memory, whole tree (PSS sum) "
-        "| video length (expected) | audio − video length | flash vs expected, worst | beep − flash: first / last / worst |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| video length (expected) | audio − video length | flash vs expected, worst | beep − flash: first / last / worst "
+        "| film size, longest keyframe gap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         head = f"| {row['size']} | {row['joins']} | {row['label']} "
         if "na" in row:
-            lines.append(head + f"| n/a ({row['na']}) |" + " |" * 9)
+            lines.append(head + f"| n/a ({row['na']}) |" + " |" * 10)
             continue
         if "error" in row:
-            lines.append(head + f"| FAILED after {row['wall']:.1f} s: {row['error'][:300]} |" + " |" * 9)
+            lines.append(head + f"| FAILED after {row['wall']:.1f} s: {row['error'][:300]} |" + " |" * 10)
             continue
         found = ""
         if row["flashes_found"] < row["markers"] or row["beeps_found"] < row["markers"]:
@@ -504,7 +517,8 @@ def table(results: list[dict], count: int, seconds: float, overlap: float) -> st
             f"| {row['maxrss'] / 2**20:.0f} MB | {row['tree_pss'] / 2**20:.0f} MB ({row['processes']} proc.) "
             f"| {row['video']:.3f} s ({row['expected']:.3f} s{drift}) "
             f"| {audio} | {ms(row['placement_max'])}{found} "
-            f"| {ms(row['sync_first'])} / {ms(row['sync_last'])} / {ms(row['sync_max'])} |"
+            f"| {ms(row['sync_first'])} / {ms(row['sync_last'])} / {ms(row['sync_max'])} "
+            f"| {row['bytes'] / 1e6:.2f} MB, {row['keyframe_gap']:.2f} s |"
         )
     lines.append(f"\n{count} clips × {seconds:g} s, 24 fps; crossfades {overlap:g} s at each of the {count - 1} joins. "
                  "Wall includes process start and imports for the Python ways; the figure in parentheses is the "
