@@ -40,12 +40,17 @@ ENCODINGS: dict[str, tuple[str, list[str]]] = {  # name -> (filter from RGB, enc
 }
 
 
-def _encode(frames: np.ndarray, fps: int, out: Path, picture_filter: str, options: list[str]) -> Path:
-    """RGB frames (n, height, width, 3) into an H.264 MP4 through `picture_filter`."""
-    _, height, width, _ = frames.shape
+TONE_HZ, TONE_LEVEL = 1000, 0.5
+
+
+def _encode(frames: np.ndarray, fps: int, out: Path, picture_filter: str, options: list[str], tone: bool = False) -> Path:
+    """RGB frames (n, height, width, 3) into an H.264 MP4 through `picture_filter`; with a steady tone if `tone`."""
+    count, height, width, _ = frames.shape
+    tone_input = ["-f", "lavfi", "-i", f"sine=f={TONE_HZ}:r=48000:d={count / fps},volume={TONE_LEVEL * 8}"] if tone else []
+    tone_output = ["-c:a", "aac", "-b:a", "192k"] if tone else []  # `sine` is at 1/8
     subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-                    "-r", str(fps), "-i", "-", "-vf", picture_filter, "-c:v", "libx264", "-preset", "ultrafast",
-                    "-crf", "12", *options, str(out)], input=frames.tobytes(), check=True)
+                    "-r", str(fps), "-i", "-", *tone_input, "-vf", picture_filter, "-c:v", "libx264", "-preset", "ultrafast",
+                    "-crf", "12", *options, *tone_output, str(out)], input=frames.tobytes(), check=True)
     return out
 
 
@@ -63,10 +68,22 @@ def patch_clip(encoding: str, out: Path, size: tuple[int, int] = (320, 180), sec
     return _encode(frames, fps, out, picture_filter, options)
 
 
-def level_clip(level: int, out: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (64, 36)) -> Path:
-    """Every frame one grey level (RGB), BT.709: opacity reads straight off a film's frames."""
+def level_clip(level: int, out: Path, seconds: float, fps: int = 25, size: tuple[int, int] = (64, 36),
+               tone: bool = False) -> Path:
+    """Every frame one grey level (RGB), BT.709: opacity reads straight off a film's frames. `tone`: with a
+    steady 1 kHz tone at TONE_LEVEL (else silent): the sound's gain reads straight off the film too."""
     frames = np.full((round(seconds * fps), size[1], size[0], 3), level, np.uint8)
-    return _encode(frames, fps, out, ENCODINGS["bt709"][0], ENCODINGS["bt709"][1])
+    return _encode(frames, fps, out, ENCODINGS["bt709"][0], ENCODINGS["bt709"][1], tone=tone)
+
+
+def sound_gain(film: Path, times: np.ndarray) -> np.ndarray:
+    """The tone's gain in the film's sound around each of `times` (its peak over one period, over TONE_LEVEL)."""
+    raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(film), "-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"],
+                         capture_output=True, check=True).stdout
+    samples = np.abs(np.frombuffer(raw, "<f4"))
+    period = 48000 // TONE_HZ
+    return np.array([samples[max(0, round(t * 48000) - period // 2):round(t * 48000) + period // 2 + 1].max(initial=0)
+                     for t in times]) / TONE_LEVEL
 
 
 def anamorphic_clip(out: Path, side: int = 288) -> Path:

@@ -25,6 +25,7 @@ from footage_picture import (
     patch_clip,
     patch_errors,
     progressive_edge_clip,
+    sound_gain,
 )
 
 from storyboard.assembling import FilmSettings, Piece, Timeline, assemble, film_timeline
@@ -123,13 +124,18 @@ def _ramp(times: np.ndarray, start: float, duration: float) -> np.ndarray:
 
 def test_a_crossfade_between_film_frames_follows_its_true_times(tmp_path):
     # 26 frames at 25 fps: the 0.45 s crossfade starts at 0.59 s, between the 24 fps film's frames 14 and 15
-    dark, light = level_clip(16, tmp_path / "dark.mp4", 1.04), level_clip(235, tmp_path / "light.mp4", 1.0)
+    # the light clip has a tone, the dark one silence: the sound's gain is the light clip's share, as its opacity is
+    dark, light = level_clip(16, tmp_path / "dark.mp4", 1.04), level_clip(235, tmp_path / "light.mp4", 1.0, tone=True)
     film = tmp_path / "film.mp4"
     pieces = [Piece(dark), Piece(light, transition="crossfade", transition_duration=0.45)]
     assemble(pieces, film, FilmSettings(size=(64, 36), fps=24))
     shown = opacities(film)
-    expected = _ramp(np.arange(len(shown)) / 24, 0.59, 0.45)
+    times = np.arange(len(shown)) / 24
+    expected = _ramp(times, 0.59, 0.45)
     assert np.abs(shown - expected).max() <= 0.02, np.round(shown - expected, 3)
+    ramp = (times > 0.5) & (times < 1.1)
+    heard = sound_gain(film, times[ramp])
+    assert np.abs(heard - shown[ramp]).max() <= 0.04, np.round(heard - shown[ramp], 3)  # picture and sound ramp together
 
 
 def test_a_fade_through_black_between_film_frames_follows_its_true_times(tmp_path):
