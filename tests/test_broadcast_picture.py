@@ -28,6 +28,7 @@ from footage_picture import (
     sound_gain,
 )
 
+import storyboard
 from storyboard.assembling import FilmSettings, Piece, Timeline, assemble, film_timeline
 from storyboard.assembling.encode import encode_arguments
 from storyboard.assembling.segments import segments_of
@@ -162,3 +163,19 @@ def test_keyframes_come_at_least_every_interval_in_a_closed_gop(tmp_path, interv
     assert max(later - earlier for earlier, later in itertools.pairwise(times)) <= interval + 1e-3, times
     settings = film.read_bytes()
     assert b"open_gop=0" in settings and f"keyint={round(interval * 24)} ".encode() in settings
+
+
+def test_keyframe_interval_is_an_output_option_checked_at_its_line(project, run_cli):
+    board = """
+        storyboard: 1
+        shots:
+          - id: a
+            prompt: a cat
+        output:
+          keyframe_interval: {value}
+        """
+    path = project.write(board.replace("{value}", "0"))
+    code, _, err = run_cli("validate", str(path))
+    assert code != 0 and "board.yaml:6:" in err and "keyframe_interval" in err, err
+    path = project.write(board.replace("{value}", "1.5"))
+    assert storyboard.load(path).output.keyframe_interval == 1.5
