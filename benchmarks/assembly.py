@@ -102,9 +102,11 @@ def marker_offsets(seconds: float, overlap: float) -> list[int]:
     return [m for m in range(1, int(seconds) + 1) if overlap + 0.25 <= m <= seconds - overlap - 0.25]
 
 
-def make_clips(folder: Path, size: tuple[int, int], count: int, seconds: float, overlap: float) -> list[Path]:
+def make_clips(folder: Path, size: tuple[int, int], count: int, seconds: float, overlap: float,
+               gop: str = "2s") -> list[Path]:
+    """`gop`: the clips' keyframes, every 2 s ("2s") or where x264 puts them by default ("default": 250 frames)."""
     width, height = size
-    key = f"v{CLIP_VERSION}-{width}x{height}-{seconds:g}s-o{overlap:g}"
+    key = f"v{CLIP_VERSION}-{width}x{height}-{seconds:g}s-o{overlap:g}" + ("" if gop == "2s" else f"-g{gop}")
     folder = folder / key
     folder.mkdir(parents=True, exist_ok=True)
     flashes = [round(m * FPS) for m in marker_offsets(seconds, overlap)]
@@ -134,7 +136,8 @@ def make_clips(folder: Path, size: tuple[int, int], count: int, seconds: float, 
         partial = clip.with_suffix(".part.mp4")
         run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", video, "-i", str(sound),
              "-map", "0:v", "-map", "1:a", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-             "-g", str(2 * FPS), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-ar", str(RATE),
+             *(["-g", str(2 * FPS)] if gop == "2s" else []), "-pix_fmt", "yuv420p",
+             "-c:a", "aac", "-b:a", "128k", "-ar", str(RATE),
              "-ac", "2", "-movflags", "+faststart", str(partial)])
         partial.rename(clip)
         sound.unlink()
@@ -366,7 +369,19 @@ def analyse(film: Path, expected: float, markers: list[float]) -> dict:
         "placement_max": max(placement, key=abs) if placement else None,
         "sync_max": max(sync, key=abs) if sync else None,
         "sync_first": sync[0] if sync else None, "sync_last": sync[-1] if sync else None,
+        "bytes": film.stat().st_size, "keyframe_gap": keyframe_gap(film, video_seconds),
     }
+
+
+def keyframe_gap(film: Path, seconds: float) -> float:
+    """The longest stretch of the film's picture between two keyframes (or the last one and the end)."""
+    import av
+
+    with av.open(str(film)) as container:
+        stream = container.streams.video[0]
+        times = sorted(float(packet.pts * stream.time_base) for packet in container.demux(stream)
+                       if packet.is_keyframe and packet.pts is not None)
+    return max(later - earlier for earlier, later in zip([*times], [*times[1:], seconds], strict=True))
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -381,6 +396,8 @@ def main() -> None:
     parser.add_argument("--ways", default=None, help="comma-separated subset of " + ", ".join(WAYS)
                         + " (all; --quick: all but mp, plain moviepy, the slowest, to stay under a minute)")
     parser.add_argument("--joins", default="cuts,crossfades")
+    parser.add_argument("--gop", choices=["2s", "default"], default="2s",
+                        help="the test clips' keyframes: every 2 s, or x264's default (one per 250 frames)")
     parser.add_argument("--quick", action="store_true", help="720p, 4 clips: a fast check")
     parser.add_argument("--long", action="store_true", help="the clips ten times over: a 10-minute film (memory against length)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "storyboard-bench-assembly",
@@ -414,7 +431,7 @@ def main() -> None:
     for size_name in sizes:
         size = SIZES[size_name]
         log(f"{size_name}: test clips")
-        clips = make_clips(args.work / "clips", size, clips_count, args.seconds, overlap) * (10 if args.long else 1)
+        clips = make_clips(args.work / "clips", size, clips_count, args.seconds, overlap, args.gop) * (10 if args.long else 1)
         for joins in joins_list:
             step = overlap if joins == "crossfades" else 0.0
             starts = [i * (args.seconds - step) for i in range(len(clips))]
@@ -464,7 +481,7 @@ def main() -> None:
 
     long = " --long" if args.long else ""
     print(f"\n`python benchmarks/assembly.py{long} --clips {clips_count} --seconds {args.seconds:g} --sizes {','.join(sizes)} "
-          f"--crossfade {overlap:g}` — {date.today()}, {machine}; whole run {total / 60:.1f} min\n")
+          f"--crossfade {overlap:g} --gop {args.gop}` — {date.today()}, {machine}; whole run {total / 60:.1f} min\n")
     print(table(results, clips_count * (10 if args.long else 1), args.seconds, overlap))
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=1))
@@ -476,16 +493,17 @@ def table(results: list[dict], count: int, seconds: float, overlap: float) -> st
 
     lines = [
         "| size | joins | way | path | wall | CPU | peak RSS, largest process | peak memory, whole tree (PSS sum) "
-        "| video length (expected) | audio − video length | flash vs expected, worst | beep − flash: first / last / worst |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| video length (expected) | audio − video length | flash vs expected, worst | beep − flash: first / last / worst "
+        "| film size, longest keyframe gap |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in results:
         head = f"| {row['size']} | {row['joins']} | {row['label']} "
         if "na" in row:
-            lines.append(head + f"| n/a ({row['na']}) |" + " |" * 9)
+            lines.append(head + f"| n/a ({row['na']}) |" + " |" * 10)
             continue
         if "error" in row:
-            lines.append(head + f"| FAILED after {row['wall']:.1f} s: {row['error'][:300]} |" + " |" * 9)
+            lines.append(head + f"| FAILED after {row['wall']:.1f} s: {row['error'][:300]} |" + " |" * 10)
             continue
         found = ""
         if row["flashes_found"] < row["markers"] or row["beeps_found"] < row["markers"]:
@@ -499,7 +517,8 @@ def table(results: list[dict], count: int, seconds: float, overlap: float) -> st
             f"| {row['maxrss'] / 2**20:.0f} MB | {row['tree_pss'] / 2**20:.0f} MB ({row['processes']} proc.) "
             f"| {row['video']:.3f} s ({row['expected']:.3f} s{drift}) "
             f"| {audio} | {ms(row['placement_max'])}{found} "
-            f"| {ms(row['sync_first'])} / {ms(row['sync_last'])} / {ms(row['sync_max'])} |"
+            f"| {ms(row['sync_first'])} / {ms(row['sync_last'])} / {ms(row['sync_max'])} "
+            f"| {row['bytes'] / 1e6:.2f} MB, {row['keyframe_gap']:.2f} s |"
         )
     lines.append(f"\n{count} clips × {seconds:g} s, 24 fps; crossfades {overlap:g} s at each of the {count - 1} joins. "
                  "Wall includes process start and imports for the Python ways; the figure in parentheses is the "

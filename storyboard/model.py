@@ -176,6 +176,7 @@ class Output:
     crf: int = 20
     preset: str = "veryfast"
     normalize: bool = False
+    keyframe_interval: float = 2.0  # seconds between the film's keyframes, at most
     subtitles: Literal["none", "sidecar", "burn"] = "none"  # the dialogue as .srt/.vtt next to the film, or drawn in
 
 

@@ -160,7 +160,7 @@ def _picture_filter(recipe: _Recipe) -> str:
             f"between(n,{round(start * _VFR_RATE)},{round(end * _VFR_RATE) - 1})*mod(n,2)" for start, end in _VFR_STRETCHES_AT_30
         )
         chain.append(f"select='eq({frames_at_30},0)'")
-    chain.append("format=yuv420p")
+    chain.append("format=yuv420p,setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")
     return ",".join(chain)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
+import math
 import os
 import threading
 from collections import Counter
@@ -28,7 +29,9 @@ from ..errors import MediaError
 from ..files import FileFacts, atomic_path, atomic_write_bytes
 from ..media import check_intact, ffmpeg_exe, probe, run_ffmpeg
 from .captions import Caption, write_overlay
+from .conversion import FILM_COLOUR, FILM_FRAMES, deinterlacing, fitting
 from .picture import fitted_size
+from .ramps import crossfade, fades
 from .segments import Layer, Segment, describe, segment_key, segments_of
 from .timeline import FilmSettings, Timeline
 
@@ -208,9 +211,11 @@ def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSetting
         seek = max(0.0, _first_shown(source.video.frame_times, source.start + layer.origin, settings.fps) - source.start
                    - SEEK_MARGIN)
         inputs += ["-threads", str(threads), "-ss", f"{seek:.6f}", "-noaccurate_seek", "-i", str(source.path)]
-        graph.append(f"[{number}:v:0]{_layer_filter(layer, timeline, settings, segment.frames)}[v{number}]")
+        graph.append(f"[{number}:v:0]{_layer_filter(layer, timeline, settings, segment.frames)}[layer{number}]")
+        faded, label = fades(f"layer{number}", layer, settings.size, settings.fps, segment.frames, f"fade{number}")
+        graph += [*faded, f"[{label}]null[v{number}]"]
     if len(segment.layers) == 2:
-        graph.append(f"[v0][v1]xfade=transition=fade:duration={segment.crossfade:.6f}:offset=0[shown0]")
+        graph += crossfade("v0", "v1", segment.crossfade_at, segment.crossfade, settings.fps, "shown0")
     else:
         graph.append("[v0]null[shown0]")
     for number, caption in enumerate(segment.captions):  # n: the frame's number in the segment
@@ -218,13 +223,21 @@ def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSetting
         inputs += ["-i", str(image)]
         graph.append(f"[shown{number}][{len(segment.layers) + number}:v]overlay=x={left}:y={top}:eof_action=repeat:"
                      f"enable='between(n,{caption.first},{caption.end - 1})'[shown{number + 1}]")
-    graph.append(f"[shown{len(segment.captions)}]null[film]")
+    graph.append(f"[shown{len(segment.captions)}]{FILM_FRAMES}[film]")
     return [
         "-copyts", *inputs, "-filter_threads", str(threads), "-filter_complex", ";".join(graph), "-map", "[film]",
         "-frames:v", str(segment.frames), "-an", "-sn", "-dn", "-map_metadata", "-1",
-        "-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
-        "-threads", str(threads), "-f", "mp4",
+        *film_encoder(settings), "-threads", str(threads), "-f", "mp4",
     ]
+
+
+def film_encoder(settings: FilmSettings) -> list[str]:
+    """The encoder settings of every segment of every film alike (one set of H.264 parameter sets): x264 at the
+    film's quality, a closed GOP with a keyframe at least every `keyframe_interval`, tagged BT.709 limited range."""
+    keyint = max(1, math.floor(settings.keyframe_interval * settings.fps + 1e-6))
+    return ["-c:v", "libx264", "-preset", settings.preset, "-crf", str(settings.crf), "-pix_fmt", "yuv420p",
+            "-g", str(keyint), "-flags", "+cgop", *FILM_COLOUR]
+
 
 
 def _first_shown(frame_times: Sequence[float], at: float, fps: float) -> float:
@@ -234,7 +247,7 @@ def _first_shown(frame_times: Sequence[float], at: float, fps: float) -> float:
 
 
 def _layer_filter(layer: Layer, timeline: Timeline, settings: FilmSettings, frames: int) -> str:
-    """A clip's frames on the film's frame grid from the segment's first frame, fitted, faded.
+    """A clip's frames on the film's frame grid from the segment's first frame, fitted (`ramps` fades them).
 
     Film frame j shows the last source frame that begins before j + 1/2 film frames (what `fps`
     does with its default rounding), as the drawn path (`FrameReader.at`) picks it."""
@@ -243,19 +256,17 @@ def _layer_filter(layer: Layer, timeline: Timeline, settings: FilmSettings, fram
     fitted_w, fitted_h = fitted_size(source.size, settings.size, piece.fit)
     crop_w, crop_h = min(fitted_w, width), min(fitted_h, height)
     steps = [
+        *deinterlacing(source.video),
         f"setpts=PTS-{source.start + layer.origin:.6f}/TB",
         f"fps={_rate(settings.fps)}:start_time=0",
         f"tpad=stop_mode=clone:stop={frames}",  # a clip ending a little early holds its last frame, as the drawn path does
-        f"scale={fitted_w}:{fitted_h}",
+        *fitting(source.video, fitted_w, fitted_h),
         f"crop={crop_w}:{crop_h}:{(fitted_w - crop_w) // 2}:{(fitted_h - crop_h) // 2}",
         f"pad={width}:{height}:{(width - crop_w) // 2}:{(height - crop_h) // 2}:black",
         "setsar=1", "format=yuv420p",
     ]
-    if layer.fade_in:
-        steps.append(f"fade=t=in:st={max(0.0, layer.fade_in[0]):.6f}:d={layer.fade_in[1]:.6f}")
-    if layer.fade_out:
-        steps.append(f"fade=t=out:st={max(0.0, layer.fade_out[0]):.6f}:d={layer.fade_out[1]:.6f}")
     return ",".join(steps)
+
 
 
 def _encoder() -> str:

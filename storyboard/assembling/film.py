@@ -49,7 +49,8 @@ def assemble_film(the_plan: Plan, store: ClipStore, backend: str, emit: Callable
     pieces = film_pieces(the_plan, store, backend)
     try:
         settings = FilmSettings(size=film_size(the_plan, pieces), fps=output.fps, crf=output.crf, preset=output.preset,
-                                music=_soundtrack(board), normalize=output.normalize)
+                                music=_soundtrack(board), normalize=output.normalize,
+                                keyframe_interval=output.keyframe_interval)
         cues = _cues(the_plan, pieces, settings.fps) if output.subtitles != "none" else []
         burned = cues if output.subtitles == "burn" else []
         fingerprint = _film_fingerprint(the_plan, pieces, settings, burned)
@@ -150,7 +151,7 @@ def film_size(the_plan: Plan, pieces: list[Piece]) -> tuple[int, int]:
     aspect_ratio = output.aspect_ratio or (generated.setting("aspect_ratio") if generated else None)
     if resolution and aspect_ratio:
         return frame_size(resolution, aspect_ratio)
-    width, height = probe(pieces[0].path).picture.upright_size  # footage only: the first clip's size and shape, as shown
+    width, height = probe(pieces[0].path).picture.display_size  # footage only: the first clip's size and shape, as shown
     if resolution:
         return frame_size(resolution, f"{width}:{height}")
     if aspect_ratio:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import MediaError
 from ..media import ffmpeg_exe, start_ffmpeg
+from .conversion import FILM_COLOUR_BSF
 from .sound import PCM_FORMAT, SAMPLE_RATE, Mixer
 from .timeline import FilmSettings
 
@@ -60,7 +61,8 @@ def _write(picture: list[str], mixer: Mixer, duration: float, settings: FilmSett
            ceiling: float) -> None:
     sound = f"{LOUDNESS},{limiter(ceiling)}" if settings.normalize else limiter(ceiling)
     command = ["-y", *picture, *PCM_FORMAT, "-i", "pipe:0",
-               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k", "-af", sound,
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-bsf:v", FILM_COLOUR_BSF,
+               "-c:a", "aac", "-b:a", "192k", "-af", sound,
                "-t", f"{duration:.6f}", "-movflags", "+faststart", "-f", "mp4", str(destination)]
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg can never block on what it reports
         process = start_ffmpeg(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors)

@@ -1,12 +1,16 @@
 """The film's picture as a stream copy: of the clips themselves (the fast path, when every clip
 already has the film's codec, size, constant frame rate, pixel format, timescale and parameter
-sets, is upright as stored and starts with its picture, and every join is a cut), or of the
+sets, is upright as stored and starts with its picture, is BT.709 limited range, progressive, in
+square pixels, has a keyframe as often as the film must, and every join is a cut), or of the
 film's segments (`encode.py`). And the size a clip is fitted to."""
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
+from ..media import VideoStream
+from .conversion import is_film_ready
 from .timeline import FilmSettings, Timeline
 
 START_TOLERANCE = 0.001  # seconds between a clip's start and its first picture that a stream copy may ignore
@@ -20,12 +24,20 @@ def can_copy(timeline: Timeline, settings: FilmSettings) -> bool:
         and all(
             video.codec == "h264" and video.pix_fmt == "yuv420p" and video.rotation == 0
             and video.size == tuple(settings.size) and abs(video.fps - settings.fps) < 1e-3 and video.constant_rate
+            and is_film_ready(video) and _keyed_every(video, settings.keyframe_interval)
             for video in videos
         )
         and all(abs(source.video.start - source.start) < START_TOLERANCE for source in timeline.sources)
         and len({video.time_base for video in videos}) == 1  # concat keeps each file's timestamps as they are
         and len({video.extradata for video in videos}) == 1 and videos[0].extradata != b""  # H.264 SPS and PPS, known and shared
     )
+
+
+def _keyed_every(video: VideoStream, interval: float) -> bool:
+    """True if the clip opens on a keyframe and has one at least every `interval` seconds to its end."""
+    times = [*video.keyframes, video.end]
+    return bool(video.keyframes) and abs(video.keyframes[0] - video.start) < START_TOLERANCE and all(
+        later - earlier <= interval + 0.5 / video.fps for earlier, later in itertools.pairwise(times))
 
 
 def _only_cuts_of_whole_clips(timeline: Timeline) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from .captions import STYLE, Caption
 from .timeline import FilmSettings, Timeline
 
-VERSION = 1  # bump when the way a segment is encoded changes
+VERSION = 2  # bump when the way a segment is encoded changes
 DECIMALS = 6  # times in keys rounded to the microsecond: float noise must not change a key
 
 
@@ -40,6 +40,7 @@ class Segment:
     end: int
     layers: tuple[Layer, ...]  # one, or two in a crossfade (the outgoing piece first)
     crossfade: float = 0.0  # the crossfade's length in seconds, when there are two layers
+    crossfade_at: float = 0.0  # where the crossfade starts, in seconds from the first frame (<= 0: between frames)
     captions: tuple[Caption, ...] = ()  # burned subtitles on its frames, in frames from its first
 
     @property
@@ -69,8 +70,9 @@ def _segment(timeline: Timeline, first: int, end: int, shown: tuple[int, ...]) -
                          *(_within(ramp, seconds) for ramp in _fades(timeline, index, at)))
                    for index in shown)
     incoming = timeline.pieces[shown[-1]]
-    crossfade = incoming.transition_duration if len(shown) > 1 and incoming.transition == "crossfade" else 0.0
-    return Segment(first, end, layers, crossfade)
+    if len(shown) > 1 and incoming.transition == "crossfade":
+        return Segment(first, end, layers, incoming.transition_duration, timeline.starts[shown[-1]] - at)
+    return Segment(first, end, layers)
 
 
 def _fades(timeline: Timeline, index: int, at: float) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
@@ -101,8 +103,9 @@ def segment_key(segment: Segment, timeline: Timeline, settings: FilmSettings, en
         layers.append([*_file(source.path), round(layer.origin, DECIMALS), piece.fit,
                        _rounded(layer.fade_in), _rounded(layer.fade_out)])
     facts = {"version": VERSION, "encoder": encoder, "frames": segment.frames, "layers": layers,
-             "crossfade": round(segment.crossfade, DECIMALS), "size": list(settings.size), "fps": settings.fps,
-             "crf": settings.crf, "preset": settings.preset,
+             "crossfade": round(segment.crossfade, DECIMALS), "crossfade_at": round(segment.crossfade_at, DECIMALS),
+             "size": list(settings.size), "fps": settings.fps, "crf": settings.crf, "preset": settings.preset,
+             "keyframe_interval": settings.keyframe_interval,
              "captions": [[caption.text, caption.first, caption.end] for caption in segment.captions],
              "caption_style": STYLE if segment.captions else None}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]

@@ -44,6 +44,7 @@ class FilmSettings:
     music: Soundtrack | None = None
     normalize: bool = False  # EBU R128 loudness normalisation of the final mix (-16 LUFS)
     fast_path: bool = True  # allow copying video streams when the clips allow it
+    keyframe_interval: float = 2.0  # seconds between the film's keyframes, at most (so editors can seek)
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,8 @@ class Source:
 
     @property
     def size(self) -> tuple[int, int]:
-        """Upright, as it is shown."""
-        return self.video.upright_size
+        """Upright, as it is shown, in square pixels."""
+        return self.video.display_size
 
     @property
     def fps(self) -> float:

@@ -32,6 +32,9 @@ from ..media import extract_frame
 
 FPS = 24
 SAMPLE_RATE = 48_000
+# RGB into BT.709 limited-range YUV, tagged so (ffmpeg's scaler would make untagged BT.601 of it)
+BT709_FRAMES = ("scale=out_color_matrix=bt709:out_range=tv,"
+                "setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv")
 FIRST_FRAME_HOLD = 0.5  # seconds over which a given first frame dissolves into the card
 PLATE_SHARE = 0.44  # of the frame's height: the lower and the upper place of the plate never overlap
 SLIDE = 0.6  # seconds the plate takes, mid-shot, to move from the lower place to the upper one
@@ -152,7 +155,8 @@ def render_animatic(spec: Animatic, destination: Path, scratch: Path | None = No
             audio_bitrate="128k",
             preset="ultrafast",
             threads=1,
-            ffmpeg_params=["-pix_fmt", "yuv420p", "-crf", "30"],
+            # BT.709 limited range, tagged, a keyframe every 2 s: what a film is, so a film of these clips copies them
+            ffmpeg_params=["-pix_fmt", "yuv420p", "-crf", "30", "-g", str(2 * spec.fps), "-vf", BT709_FRAMES],
             temp_audiofile_path=working,
             logger=None,
         )

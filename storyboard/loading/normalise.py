@@ -274,6 +274,7 @@ def _output(spec: dict[str, Any], file: Path) -> Output:
         preset=quality.get("preset", "veryfast"),
         normalize=audio.get("normalize", False),
         subtitles=spec.get("subtitles", "none"),
+        keyframe_interval=float(spec.get("keyframe_interval", 2.0)),
     )
 
 

@@ -15,13 +15,14 @@ import contextlib
 import functools
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from ..errors import MediaError
 from ..messages import os_reason
+from .colour import Colour, colour_of, fields_of, sample_aspect_of
 from .sniff import sniff
 from .streams import picture_stream
 
@@ -44,6 +45,10 @@ class VideoStream:
     rotation: int  # degrees the picture is turned for display (the display matrix, counter-clockwise); 0 mostly
     extradata: bytes  # codec parameter sets (for H.264: the avcC record with SPS and PPS)
     constant_rate: bool  # every frame lasts 1/fps (to the timestamps' precision): frames can be counted instead of timed
+    colour: Colour = field(default_factory=Colour)  # primaries, transfer, matrix, range, as tagged
+    fields: str = "progressive"  # or the field shown first of interlaced footage: "tff" | "bff"
+    sample_aspect: Fraction = Fraction(1)  # a pixel's width over its height as displayed (anamorphic: not 1)
+    keyframes: tuple[float, ...] = ()  # presentation times of the frames a decoder can start from
 
     @property
     def size(self) -> tuple[int, int]:
@@ -54,6 +59,12 @@ class VideoStream:
     def upright_size(self) -> tuple[int, int]:
         """As displayed: a phone's portrait clip is often stored landscape and turned by 90 degrees."""
         return (self.height, self.width) if self.rotation % 180 == 90 else (self.width, self.height)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """Upright, with square pixels: an anamorphic 720x576 at 64:45 shows 1024x576."""
+        width = max(1, round(self.width * self.sample_aspect))
+        return (self.height, width) if self.rotation % 180 == 90 else (width, self.height)
 
     @property
     def duration(self) -> float:
@@ -174,6 +185,7 @@ class _Packets:
 
         self.times: dict[int, list[tuple[float, float]]] = {stream.index: [] for stream in streams}
         self.untimed: dict[int, int] = {stream.index: 0 for stream in streams}  # packets with no timestamp at all
+        self.keyframes: dict[int, list[float]] = {stream.index: [] for stream in streams}
         self.first: dict[int, Any] = {}  # stream index -> its first decoded frame (None: none could be decoded)
         self.error: str | None = None
         for stream in streams:
@@ -189,6 +201,8 @@ class _Packets:
                     continue
                 base = packet.time_base or streams[0].time_base
                 self.times[packet.stream.index].append((float(packet.pts * base), float((packet.duration or 0) * base)))
+                if packet.is_keyframe:
+                    self.keyframes[packet.stream.index].append(float(packet.pts * base))
         except av.FFmpegError as error:
             self.error = f"reading stops with an error ({_reason(error)})"
         for stream in streams:  # the decoder may hold frames back until it is flushed
@@ -251,6 +265,10 @@ def _video(container: Any, stream: Any, packets: _Packets, path: Path) -> VideoS
         rotation=rotation,
         extradata=bytes(context.extradata or b""),
         constant_rate=constant,
+        colour=colour_of(context, context.pix_fmt or ""),
+        fields=fields_of(context, first),
+        sample_aspect=sample_aspect_of(stream),
+        keyframes=tuple(sorted(packets.keyframes[stream.index])),
     )
 
 
