@@ -27,8 +27,8 @@ def examples_with_local_references() -> list[str]:
     """The examples whose references must be uploaded for the service to fetch them."""
     found = []
     for board_file in sorted(EXAMPLES.glob("*/storyboard.yaml")):
-        board = storyboard.load(board_file)
-        if any(ref.path is not None for shot in board.shots for ref in shot.all_references()):
+        boards = storyboard.load_variants(board_file)  # a file without variants is one
+        if any(ref.path is not None for board in boards for shot in board.shots for ref in shot.all_references()):
             found.append(board_file.parent.name)
     return found
 
