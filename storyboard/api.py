@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .backends import Backend
     from .exporting import Exported, Media
     from .planning.plans import Plan, ShotPlan
+    from .project.store import ClipStore
 
 Source = Storyboard | str | os.PathLike[str]  # a storyboard file, or one already loaded
 T = TypeVar("T")
@@ -192,7 +193,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
             confirm: Callable[[Spend], bool] | None, on_event: Callable[[Event], None] | None,
             stills_only: bool = False) -> RenderResult:
     from .assembling.film import assemble_film
-    from .backends import check_backend, choose_backend, get_backend, prices_for
+    from .backends import check_backend, prices_for
     from .cache.settings import shared_settings
     from .files import remove_leftovers
     from .generating import GenerateOptions, generate, open_shared_cache
@@ -200,19 +201,11 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
     from .planning.inventory import check_holds, stock
     from .planning.stills import pick_advice
     from .project.lock import project_lock
-    from .project.store import ClipStore
 
     if takes is not None:
         board = board.with_takes(takes)
     emit = on_event or (lambda event: None)
-    if backend is None:
-        choice = choose_backend(board, None, may_pay=True)
-        backend = choice.name
-        if choice.reason:
-            emit(Event(None, "note", f"backend: {choice.name} ({choice.reason})"))
-    engine = get_backend(backend, board) if isinstance(backend, str) else backend
-    store = ClipStore(board.root)
-    store.ensure()
+    engine, store = _engine_and_store(board, backend, emit)
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
         store.remove_leftovers()
         remove_leftovers(board.output.path)
@@ -254,6 +247,24 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
         if not stills_only:
             result.film = assemble_film(the_plan, store, engine.name, emit, paid=engine.paid)
     return result
+
+
+def _engine_and_store(board: Storyboard, backend: str | Backend | None,
+                      emit: Callable[[Event], None]) -> tuple[Backend, ClipStore]:
+    """The backend a render of `board` uses (the file's, else the environment's, said in a note when
+    chosen), and the project's clip store, made if missing."""
+    from .backends import choose_backend, get_backend
+    from .project.store import ClipStore
+
+    if backend is None:
+        choice = choose_backend(board, None, may_pay=True)
+        backend = choice.name
+        if choice.reason:
+            emit(Event(None, "note", f"backend: {choice.name} ({choice.reason})"))
+    engine = get_backend(backend, board) if isinstance(backend, str) else backend
+    store = ClipStore(board.root)
+    store.ensure()
+    return engine, store
 
 
 def _approve_spend(selected: list[ShotPlan], budget: float | None, consent: frozenset[str],

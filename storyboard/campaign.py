@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .api import RenderResult, Source, Spend, _approve_spend, _consent
+from .api import RenderResult, Source, Spend, _approve_spend, _consent, _engine_and_store
 from .errors import RenderError, StoryboardError, UsageError
 from .events import Event
 from .messages import suggest
@@ -138,7 +138,7 @@ def render_variants(
     `failed`, and RenderError is raised at the end naming the failed variants, once every other film
     is written. The other options are `render`'s."""
     from .assembling.film import assemble_film
-    from .backends import check_backend, choose_backend, get_backend
+    from .backends import check_backend
     from .cache.settings import shared_settings
     from .files import remove_leftovers
     from .generating import GenerateOptions, generate, open_shared_cache
@@ -146,7 +146,6 @@ def render_variants(
     from .planning.inventory import check_holds, stock
     from .planning.variants import VariantsPlan
     from .project.lock import project_lock
-    from .project.store import ClipStore
 
     if not boards:
         raise UsageError("no variants to render")
@@ -157,14 +156,7 @@ def render_variants(
     boards = [board.with_takes(takes) if takes is not None else board for board in boards]
     emit = on_event or (lambda event: None)
     first = boards[0]
-    if backend is None:
-        choice = choose_backend(first, None, may_pay=True)
-        backend = choice.name
-        if choice.reason:
-            emit(Event(None, "note", f"backend: {choice.name} ({choice.reason})"))
-    engine = get_backend(backend, first) if isinstance(backend, str) else backend
-    store = ClipStore(first.root)
-    store.ensure()
+    engine, store = _engine_and_store(first, backend, emit)
     outcome = VariantsResult()
     with project_lock(store.root, lambda waiting: emit(Event(None, "note", waiting))):
         store.remove_leftovers()
