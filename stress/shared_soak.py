@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import common
 from common import Ledger, log
-from s3proxy import S3Proxy
+from s3proxy import MotoDidNotStart, S3Proxy, start_moto
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "shared-soak", "AWS_SECRET_ACCESS_KEY": "shared-soak-secret",
                "AWS_DEFAULT_REGION": "us-east-1"}
@@ -70,21 +69,10 @@ class Round:
 
 
 def moto_server() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return server, f"http://127.0.0.1:{port}"
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise SystemExit("moto_server did not start (pip install 'moto[server]')") from None
-            time.sleep(0.1)
+    try:
+        return start_moto()
+    except MotoDidNotStart as error:
+        raise SystemExit(str(error)) from None
 
 
 def clone_of(folder: Path, shots: int, tag: str, bucket: str, endpoint: str) -> Path:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import math
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ import pytest
 from avprobe import decode_errors
 from conftest import KEY, Project, said
 from processes import Render
+from s3proxy import MotoDidNotStart, start_moto
 
 from storyboard.cache import claims
 from storyboard.cache.claims import Claim, Owner, decide
@@ -49,22 +48,11 @@ DISTINCT_REQUESTS = 3  # `again` is the same request as `one`
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """moto's S3 server (the `moto[server]` extra) in a process of its own on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail("moto_server did not start")
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
+    try:
+        server, endpoint = start_moto()
+    except MotoDidNotStart as error:
+        pytest.fail(str(error))
+    yield endpoint
     server.terminate()
     server.wait(timeout=10)
 
