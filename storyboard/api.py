@@ -30,6 +30,7 @@ from .model import Storyboard
 if TYPE_CHECKING:
     from .backends import Backend
     from .exporting import Exported, Media
+    from .generating import GenerateOptions, Outcome, SharedCache
     from .planning.plans import Plan, ShotPlan
     from .project.store import ClipStore
 
@@ -196,7 +197,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
     from .backends import check_backend, prices_for
     from .cache.settings import shared_settings
     from .files import remove_leftovers
-    from .generating import GenerateOptions, generate, open_shared_cache
+    from .generating import GenerateOptions, open_shared_cache
     from .media import check_tools
     from .planning.inventory import check_holds, stock
     from .planning.stills import pick_advice
@@ -210,43 +211,83 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
         store.remove_leftovers()
         remove_leftovers(board.output.path)
         the_plan = stock(board, engine.name, paid=engine.paid, prices=prices_for(board, engine))
-        selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
-        shots = {item.id for item in selected}
-        drawing = [item for item in the_plan.stills if item.id in shots]  # every take of their stills
-        waiting = [] if stills_only else sorted({item.id for item in selected if item.awaiting_pick},
-                                                key=[shot.id for shot in board.shots].index)
-        selected = [] if stills_only else [item for item in selected if not item.awaiting_pick]
+        work = _work(the_plan, only, stills_only, emit)
         consent = _consent(the_plan, resubmit)
         check_holds(the_plan)
-        check_backend(the_plan, engine, drawing + selected)
+        check_backend(the_plan, engine, work.drawing + work.videos)
         shared = open_shared_cache(shared_settings(board.cache), engine, store, emit)
         check_tools()
         budget = max_cost if max_cost is not None else board.render.max_cost
         if engine.paid:
-            _approve_spend(drawing + selected, budget, consent, confirm, engine.where)
+            _approve_spend(work.drawing + work.videos, budget, consent, confirm, engine.where)
         result = RenderResult(plan=the_plan, film=None)
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
-        outcome = generate(the_plan, drawing, engine, store, emit, options, shared) if drawing else None
-        if outcome is None or not (outcome.interrupted or ((outcome.failed or outcome.skipped) and not keep_going)):
-            spent = outcome.usd_counted if outcome else 0.0
-            left = None if options.max_cost is None else max(0.0, options.max_cost - spent)
-            videos = generate(the_plan, selected, engine, store, emit, replace(options, max_cost=left), shared)
-            outcome = videos if outcome is None else outcome.joined(videos)
+        outcome = _generate([work], engine, store, options, shared)[0]
         in_order = [item.key for item in the_plan.stills + the_plan.requests]  # storyboard order, not as they finished
         result.generated = [key for key in in_order if key in set(outcome.generated)]
         result.reused = [key for key in in_order if key in set(outcome.reused)]
         result.usd_spent = outcome.usd_spent
         if outcome.interrupted:
             raise KeyboardInterrupt
-        if outcome.failed or outcome.skipped or waiting:
+        if outcome.failed or outcome.skipped or work.waiting:
             lines = [f"shot {key!r} failed: {reason}" for key, reason in outcome.failed.items()]
             lines += [f"shot {key!r} was not rendered: {reason}" for key, reason in outcome.skipped.items()]
-            lines += [pick_advice(board, waiting)] if waiting else []
+            lines += [pick_advice(board, work.waiting)] if work.waiting else []
             raise RenderError("\n".join(lines))
         if not stills_only:
             result.film = assemble_film(the_plan, store, engine.name, emit, paid=engine.paid)
     return result
+
+
+@dataclass
+class _Work:
+    """One storyboard's part of a render: its plan, the stills to draw first, the takes to generate,
+    the shots left waiting for a pick of their still, where its events go and its name (a variant's)."""
+
+    plan: Plan
+    drawing: list[ShotPlan]
+    videos: list[ShotPlan]
+    waiting: list[str]
+    emit: Callable[[Event], None]
+    name: str = ""
+
+
+def _work(the_plan: Plan, only: Iterable[str] | None, stills_only: bool, emit: Callable[[Event], None],
+          name: str = "") -> _Work:
+    selected = [item for item in _with_dependencies(the_plan, only) if item.footage is None]
+    shots = {item.id for item in selected}
+    drawing = [item for item in the_plan.stills if item.id in shots]  # every take of their stills
+    order = [shot.id for shot in the_plan.storyboard.shots]
+    waiting = [] if stills_only else sorted({item.id for item in selected if item.awaiting_pick}, key=order.index)
+    videos = [] if stills_only else [item for item in selected if not item.awaiting_pick]
+    return _Work(the_plan, drawing, videos, waiting, emit, name)
+
+
+def _generate(works: list[_Work], engine: Backend, store: ClipStore, options: GenerateOptions,
+              shared: SharedCache | None) -> list[Outcome]:
+    """Every work's stills, then the videos (each picked still is a video's first frame): each step one
+    generation run for all the works, a request several works have made once, within one budget. A
+    work whose stills failed gets no videos, unless `keep_going`; after Ctrl-C nothing more starts."""
+    from .generating import Outcome, Part, generate_all
+
+    outcomes = [Outcome() for _ in works]
+    drawing = [number for number, work in enumerate(works) if work.drawing]
+    if drawing:
+        parts = [Part(works[number].plan, works[number].drawing, works[number].emit, works[number].name) for number in drawing]
+        for number, drawn in zip(drawing, generate_all(parts, engine, store, options, shared), strict=True):
+            outcomes[number] = drawn
+        if any(outcome.interrupted for outcome in outcomes):
+            return outcomes
+    going = [number for number, outcome in enumerate(outcomes)
+             if options.keep_going or not (outcome.failed or outcome.skipped)]
+    spent = sum(outcome.usd_counted for outcome in outcomes)
+    left = None if options.max_cost is None else max(0.0, options.max_cost - spent)
+    parts = [Part(works[number].plan, works[number].videos, works[number].emit, works[number].name) for number in going]
+    made = generate_all(parts, engine, store, replace(options, max_cost=left), shared) if parts else []
+    for number, videos in zip(going, made, strict=True):
+        outcomes[number] = outcomes[number].joined(videos)
+    return outcomes
 
 
 def _engine_and_store(board: Storyboard, backend: str | Backend | None,

@@ -4,12 +4,12 @@
     the_plan = storyboard.plan_variants(boards)      # per variant, and the requests they share
     result = storyboard.render_variants(boards)     # each distinct request once; every film
 
-A request several variants use is one content hash: it is generated once and the variants after
-the first find it in the clip store (or, between machines, in the shared cache). Variants are
-generated one after another (each one's shots concurrently) so no request is ever in flight twice;
-each variant's film is assembled as soon as its clips are there, films side by side in a pool,
-sharing the segment cache and at most one ffmpeg per core (see assembling/encode.py). A variant
-that fails leaves the others' films; rendering again makes only what is missing.
+A request several variants use is one content hash: it is generated once, the other variants
+waiting for it (between machines, the shared cache's claims do the same). Every variant's shots are
+generated in one concurrent run (stills first, then videos), so a campaign takes about as long as
+its distinct requests, not as its variants one after another. The films are then assembled side by
+side in a pool, sharing the segment cache, at most one ffmpeg per core (see assembling/encode.py). A
+variant that fails leaves the others' films; rendering again makes only what is missing.
 """
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ from .messages import suggest
 from .model import Storyboard
 
 if TYPE_CHECKING:
+    from .api import _Work
     from .backends import Backend
+    from .loading.prices import PriceList
+    from .planning.plans import ShotPlan
     from .planning.variants import VariantsPlan
 
 Shard = tuple[int, int]  # (K, N): the K-th of N slices, K from 1
@@ -104,10 +107,15 @@ def _text(value: object) -> str:
 def plan_variants(boards: Sequence[Storyboard], backend: str | Backend | None = None) -> VariantsPlan:
     """Each variant's plan (as `plan` makes it) and what they share: the distinct requests, the cost of
     each once against rendering every variant alone. Sends nothing."""
-    from .api import plan
+    from .api import _chosen
+    from .backends import plan_for
     from .planning.variants import VariantsPlan
 
-    return VariantsPlan([plan(board, backend) for board in boards])
+    if not boards:
+        return VariantsPlan([])
+    chosen = _chosen(boards[0], backend)
+    prices = _prices(boards, chosen)
+    return VariantsPlan([plan_for(board, chosen, prices[_models(board)]) for board in boards])
 
 
 @dataclass
@@ -128,31 +136,29 @@ class VariantsResult:
 
 def render_variants(
     boards: Sequence[Storyboard], *, backend: str | Backend | None = None, jobs: int | None = None,
-    keep_going: bool = False, resubmit: bool | Iterable[str] = False, max_cost: float | None = None,
-    takes: int | None = None, confirm: Callable[[Spend], bool] | None = None,
-    on_event: Callable[[Event], None] | None = None,
+    only: Iterable[str] | None = None, keep_going: bool = False, resubmit: bool | Iterable[str] = False,
+    max_cost: float | None = None, takes: int | None = None, confirm: Callable[[Spend], bool] | None = None,
+    on_event: Callable[[Event], None] | None = None, stills: bool = False,
 ) -> VariantsResult:
     """Generate the missing clips of every variant, each distinct request once, and assemble each
-    variant's film. `max_cost` (default: the file's render.max_cost) caps the whole set; `confirm`
-    is asked once, for the whole set. A variant that fails does not stop the others: its error is in
-    `failed`, and RenderError is raised at the end naming the failed variants, once every other film
-    is written. The other options are `render`'s."""
+    variant's film. All the variants' generations run as one: `jobs` at once in all, a request several
+    variants have made once. `max_cost` (default: the file's render.max_cost) caps the whole set;
+    `confirm` is asked once, for the whole set. A variant that fails does not stop the others: its
+    error is in `failed`, and VariantsFailed (a RenderError) is raised at the end naming the failed
+    variants, once every other film is written. The other options are `render`'s."""
+    from .api import _generate, _work
     from .assembling.film import assemble_film
     from .backends import check_backend
     from .cache.settings import shared_settings
     from .files import remove_leftovers
-    from .generating import GenerateOptions, generate, open_shared_cache
+    from .generating import GenerateOptions, open_shared_cache
     from .media import check_tools
     from .planning.inventory import check_holds, stock
-    from .planning.variants import VariantsPlan
+    from .planning.stills import pick_advice
     from .project.lock import project_lock
 
     if not boards:
         raise UsageError("no variants to render")
-    with_stills = sorted({shot.id for board in boards for shot in board.shots if shot.still is not None})
-    if with_stills:
-        raise UsageError(f"{boards[0].file.name}: stills (`still:` on {', '.join(map(repr, with_stills))}) cannot be "
-                         "drawn for a file with variants yet: draw them in a file without `variants:`")
     boards = [board.with_takes(takes) if takes is not None else board for board in boards]
     emit = on_event or (lambda event: None)
     first = boards[0]
@@ -162,61 +168,86 @@ def render_variants(
         store.remove_leftovers()
         for board in boards:
             remove_leftovers(board.output.path)
-        plans = VariantsPlan([stock(board, engine.name, paid=engine.paid) for board in boards])
-        for the_plan in plans.plans:
-            check_holds(the_plan)
-            check_backend(the_plan, engine)
-        consent = frozenset().union(*(_consent(the_plan, resubmit) for the_plan in plans.plans))
+        prices = _prices(boards, engine)
+        works = [_work(stock(board, engine.name, paid=engine.paid, prices=prices[_models(board)]), only, stills,
+                       _told(_name(board), emit), _name(board)) for board in boards]
+        for work in works:
+            check_holds(work.plan)
+            check_backend(work.plan, engine, work.drawing + work.videos)
+        consent = frozenset().union(*(_consent(work.plan, resubmit) for work in works))
         shared = open_shared_cache(shared_settings(first.cache), engine, store, emit)
         check_tools()
         budget = max_cost if max_cost is not None else first.render.max_cost
         if engine.paid:
-            _approve_spend(plans.distinct, budget, consent, confirm, engine.where)
-        made: set[str] = set()
+            _approve_spend([item for work in works for item in work.drawing + work.videos], budget, consent, confirm,
+                           engine.where)
+        options = GenerateOptions(jobs=jobs or first.render.jobs or engine.default_jobs, keep_going=keep_going,
+                                  resubmit=consent, max_cost=budget if engine.paid else None)
+        generated = _generate(works, engine, store, options, shared)
+        made = {item.hash for work, done in zip(works, generated, strict=True)
+                for item in work.plan.stills + work.plan.requests if item.key in set(done.generated)}
+        outcome.generated = [item.hash for item in _distinct(works) if item.hash in made]
+        outcome.reused = [item.hash for item in _distinct(works) if item.hash not in made
+                          and any(item.key in done.reused for done in generated)]
+        outcome.usd_spent = sum(done.usd_spent for done in generated)
+        if any(done.interrupted for done in generated):
+            raise KeyboardInterrupt
         cores = os.cpu_count() or 1
         with ThreadPoolExecutor(max_workers=max(1, min(len(boards), cores)), thread_name_prefix="film") as films:
             assembling: dict[str, Future[Path | None]] = {}
-            for board in boards:
-                name = board.variant.name if board.variant else board.file.name
-                say = _told(name, emit)
-                the_plan = stock(board, engine.name, paid=engine.paid)  # what the variants before it made is there now
-                left = None if not engine.paid or budget is None else max(0.0, budget - outcome.usd_spent)
-                options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
-                                          resubmit=consent, max_cost=left)
-                selected = [item for item in the_plan.requests if item.footage is None]
-                result = generate(the_plan, selected, engine, store, say, options, shared)
-                outcome.usd_spent += result.usd_spent
-                outcome.results[name] = RenderResult(
-                    plan=the_plan, film=None, usd_spent=result.usd_spent,
-                    generated=[item.key for item in the_plan.requests if item.key in set(result.generated)],
-                    reused=[item.key for item in the_plan.requests if item.key in set(result.reused)])
-                keys = {item.key: item.hash for item in the_plan.requests}
-                for key in result.generated:
-                    if keys[key] not in made:
-                        made.add(keys[key])
-                        outcome.generated.append(keys[key])
-                if result.interrupted:
-                    raise KeyboardInterrupt
-                if result.failed or result.skipped:
-                    reasons = [f"shot {key!r} failed: {reason}" for key, reason in result.failed.items()]
-                    reasons += [f"shot {key!r} was not rendered: {reason}" for key, reason in result.skipped.items()]
-                    outcome.failed[name] = "; ".join(reasons)
-                    say(Event(None, "note", f"variant {name} failed; the other variants go on"))
-                    continue
-                assembling[name] = films.submit(assemble_film, the_plan, store, engine.name, say, paid=engine.paid)
+            for work, done in zip(works, generated, strict=True):
+                in_order = [item.key for item in work.plan.stills + work.plan.requests]
+                outcome.results[work.name] = RenderResult(
+                    plan=work.plan, film=None, usd_spent=done.usd_spent,
+                    generated=[key for key in in_order if key in set(done.generated)],
+                    reused=[key for key in in_order if key in set(done.reused)])
+                if done.failed or done.skipped or work.waiting:
+                    reasons = [f"shot {key!r} failed: {reason}" for key, reason in done.failed.items()]
+                    reasons += [f"shot {key!r} was not rendered: {reason}" for key, reason in done.skipped.items()]
+                    reasons += [pick_advice(work.plan.storyboard, work.waiting)] if work.waiting else []
+                    outcome.failed[work.name] = "; ".join(reasons)
+                elif not stills:
+                    assembling[work.name] = films.submit(assemble_film, work.plan, store, engine.name, work.emit,
+                                                         paid=engine.paid)
             for name, film in assembling.items():
                 try:
                     outcome.results[name].film = film.result()
                 except StoryboardError as error:
                     outcome.failed[name] = str(error)
-    outcome.reused = sorted({item.hash for result in outcome.results.values() for item in result.plan.requests
-                             if item.key in result.reused} - made)
     if outcome.failed:
         lines = [f"variant {name!r}: {reason}" for name, reason in outcome.failed.items()]
         written = len(outcome.films)
         raise VariantsFailed("\n".join(lines) + f"\n{written} other film{'' if written == 1 else 's'} written; "
                              "rendering again makes only what is missing", outcome)
     return outcome
+
+
+def _name(board: Storyboard) -> str:
+    return board.variant.name if board.variant else board.file.name
+
+
+def _models(board: Storyboard) -> frozenset[str]:
+    return frozenset([*(shot.model for shot in board.shots if shot.clip is None),
+                      *(shot.still.model for shot in board.shots if shot.still is not None)])
+
+
+def _prices(boards: Sequence[Storyboard], engine: str | Backend) -> dict[frozenset[str], PriceList]:
+    """The price list of each set of models the variants use, the service asked once per set, not per variant."""
+    from .backends import prices_for
+
+    found: dict[frozenset[str], PriceList] = {}
+    for board in boards:
+        if _models(board) not in found:
+            found[_models(board)] = prices_for(board, engine)
+    return found
+
+
+def _distinct(works: list[_Work]) -> list[ShotPlan]:
+    """Every request of the works once, stills first, in the variants' order."""
+    seen: dict[str, ShotPlan] = {}
+    for item in [item for work in works for item in work.drawing] + [item for work in works for item in work.videos]:
+        seen.setdefault(item.hash, item)
+    return list(seen.values())
 
 
 class VariantsFailed(RenderError):

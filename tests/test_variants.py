@@ -271,3 +271,92 @@ def test_a_file_without_variants_works_as_before_and_is_slice_one_of_any_shard(p
     code, out, _ = run_cli("validate", "board.yaml")
     assert code == 0 and out == "board.yaml: ok (1 shot)\n"
     assert Path("board.yaml").exists()
+
+
+class Counting(PreviewBackend):
+    """The preview, counting the generations in flight at once (each takes `seconds`) and every create."""
+
+    def __init__(self, board: storyboard.Storyboard, seconds: float = 0.3, fails: str = ""):
+        super().__init__(None, board)
+        self.seconds, self.fails = seconds, fails
+        self.running = self.most = 0
+        self.created: list[str] = []
+
+    async def submit(self, job: Job) -> Submission:
+        import asyncio
+
+        if self.fails and self.fails in job.shot.body["prompt"]:
+            raise ShotFailed(job.shot.key, "refused by the test")
+        self.created.append(job.shot.hash)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await asyncio.sleep(self.seconds)
+            return await super().submit(job)
+        finally:
+            self.running -= 1
+
+
+def test_every_variants_requests_generate_in_one_concurrent_run_within_one_jobs_limit(project):
+    project.write(BOARD)
+    boards = storyboard.load_variants("board.yaml")
+    engine = Counting(boards[0])
+    result = storyboard.render_variants(boards, backend=engine, jobs=16)
+    assert sorted(engine.created) == sorted(set(engine.created)) and len(engine.created) == 9  # each request once
+    assert engine.most > 3  # more than one variant's three shots in flight: not variant after variant
+    assert set(result.films) == set(NAMES)
+
+    project.write(BOARD.replace("seed: 1", "seed: 7").replace("seed: 2", "seed: 8").replace("seed: 3", "seed: 9"))
+    engine = Counting(boards[0])
+    storyboard.render_variants(storyboard.load_variants("board.yaml"), backend=engine, jobs=2)
+    assert len(engine.created) == 9 and engine.most == 2  # `jobs` is for the whole set, not per variant
+
+
+def test_a_request_shared_with_a_variant_that_stopped_first_is_made_once_by_another(project):
+    """shoes-en fails its first shot and stops before sending `opening`, which it shares with every other
+    variant: another variant makes it (once), and every other film is written."""
+    project.write(BOARD.replace("""  - {id: opening, prompt: fog over a mountain lake, seed: 1}
+  - {id: hero, prompt: "the {{ variant.product }} on a rock, a caption in {{ variant.lang }}", seed: 2}""",
+                                """  - {id: hero, prompt: "the {{ variant.product }} on a rock, a caption in {{ variant.lang }}", seed: 2}
+  - {id: opening, prompt: fog over a mountain lake, seed: 1}"""))
+    boards = storyboard.load_variants("board.yaml")
+    engine = Counting(boards[0], seconds=0.05, fails="shoes on a rock, a caption in en")
+    with pytest.raises(storyboard.VariantsFailed) as failed:
+        storyboard.render_variants(boards, backend=engine, jobs=1)
+    assert set(failed.value.result.failed) == {"shoes-en"}
+    assert set(failed.value.result.films) == {"shoes-de", "bag-en", "bag-de"}
+    opening = boards[1].shot("opening").prompt
+    assert opening == boards[0].shot("opening").prompt
+    the_plan = storyboard.plan_variants(boards, "preview")
+    assert engine.created.count(the_plan.plans[1].shot("opening").hash) == 1
+
+
+STILLS = BOARD.replace("defaults: {resolution: 720p, duration: 2}",
+                       "defaults: {resolution: 720p, duration: 2, still: {model: alibaba/wan-2-7-image}}")
+
+
+def test_stills_of_every_variant_are_drawn_once_each_then_the_videos_start_from_them(project, run_cli):
+    project.write(STILLS)
+    code, out, err = run_cli("render", "board.yaml", "--stills")
+    assert code == 0, out + err
+    clips = project.root / ".storyboard" / "clips" / "preview"
+    assert len(list(clips.glob("*.png"))) == 9 and not list(clips.glob("*.mp4"))  # 1 + 2 x 4 stills, no video
+    assert not list((project.root / "out").glob("*.mp4")) if (project.root / "out").exists() else True
+    assert "9 distinct requests generated for 4 variants" in said(out)
+    code, out, err = run_cli("render", "board.yaml", "--variant", "lang=en")
+    assert code == 0, out + err
+    assert len(list(clips.glob("*.png"))) == 9  # no still drawn again
+    assert sorted(path.name for path in (project.root / "out").glob("*.mp4")) == ["ad-bag-en.mp4", "ad-shoes-en.mp4"]
+
+
+def test_only_renders_those_shots_of_every_variant(project, run_cli):
+    project.write(BOARD)
+    code, out, err = run_cli("render", "board.yaml", "--only", "hero")
+    assert code == 0, out + err
+    clips = project.root / ".storyboard" / "clips" / "preview"
+    assert len(list(clips.glob("*.mp4"))) == 4  # every variant's hero, nothing else, so no film
+    assert not (project.root / "out").exists() or not list((project.root / "out").glob("*.mp4"))
+    code, _, err = run_cli("render", "board.yaml", "--only", "nope")
+    assert code == 2 and "no shot 'nope'" in err
+    code, _, err = run_cli("render", "board.yaml", "--watch")
+    assert code == 2 and "--watch renders a file without variants" in err

@@ -78,11 +78,12 @@ def get_backend(name: str, storyboard: Storyboard) -> Backend:
     return backend_class(name).for_storyboard(storyboard)
 
 
-def plan_for(storyboard: Storyboard, backend: str | Backend = "preview") -> Plan:
+def plan_for(storyboard: Storyboard, backend: str | Backend = "preview", prices: PriceList | None = None) -> Plan:
     """Every take's request, hash and cost, what `backend` already has of it, and what changed since
     the last render (held shots keep their clip). For the paid backend the prices are the service's
-    live price list (see `prices_for`); for any other, its copy kept here, else the built-in tables."""
-    prices = prices_for(storyboard, backend)
+    live price list (see `prices_for`); for any other, its copy kept here, else the built-in tables.
+    `prices`: the list to use instead (one already read for another variant of the file)."""
+    prices = prices if prices is not None else prices_for(storyboard, backend)
     if isinstance(backend, str):
         return _stock(storyboard, store_name(backend), paid=backend_class(backend).paid, prices=prices)
     return _stock(storyboard, backend.name, paid=backend.paid, prices=prices)

@@ -37,7 +37,12 @@ def chosen_backend(storyboard: Storyboard | None, named: str | None, *, may_pay:
     return choice.name
 
 
-def echo_warnings(storyboard: Storyboard) -> None:
-    """Each warning as `FILE:LINE:COL: warning: …` on stderr; they change no exit code."""
-    for problem in [*prompt_warnings(storyboard), *short_shot_warnings(storyboard), *still_warnings(storyboard)]:
-        click.echo(redact(str(problem)), err=True)
+def echo_warnings(*storyboards: Storyboard) -> None:
+    """Each warning as `FILE:LINE:COL: warning: …` on stderr, once however many of `storyboards` (the
+    variants of a file) it is true of; they change no exit code."""
+    said: set[str] = set()
+    for storyboard in storyboards:
+        for problem in [*prompt_warnings(storyboard), *short_shot_warnings(storyboard), *still_warnings(storyboard)]:
+            if str(problem) not in said:
+                said.add(str(problem))
+                click.echo(redact(str(problem)), err=True)

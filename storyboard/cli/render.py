@@ -16,7 +16,7 @@ from ..model import MAX_TAKES, Storyboard
 from ..redaction import redact
 from .notes import backend_option, chosen_backend, echo_warnings, in_flags
 from .progress import JsonLines, Lines, LiveTable
-from .variants import Shard, chosen_variants, variant_options
+from .variants import Shard, chosen_variants, declares_variants, variant_options
 from .watch import Budget, watch
 
 CONFIRM_ABOVE_USD = 1.00  # estimated spend above which a render asks before paying
@@ -54,6 +54,9 @@ def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, .
     from ..messages import display_path
 
     board: Storyboard | None = None
+    if watch_ and (variant or shard or declares_variants(file)):
+        raise UsageError(f"--watch renders a file without variants; {file} has `variants:`: render it again after "
+                         "each change instead (only what changed is made)")
     boards = None if watch_ else chosen_variants(file, variant, shard)
     try:
         board = load(file) if boards is None else boards[0] if boards else None
@@ -103,13 +106,11 @@ def command(file: str, backend: str | None, jobs: int | None, only: tuple[str, .
         )
 
     if boards is not None:
-        if only:
-            raise UsageError("--only with variants: render a variant with --variant NAME, a shot of it with plain "
-                             "render on a file without variants")
         from . import variants
 
-        variants.render(boards, backend, {"jobs": jobs, "keep_going": keep_going, "resubmit": resubmit,
-                                          "max_cost": max_cost, "takes": takes, "confirm": confirm},
+        variants.render(boards, backend, {"jobs": jobs, "only": list(only) or None, "keep_going": keep_going,
+                                          "resubmit": resubmit, "max_cost": max_cost, "takes": takes,
+                                          "confirm": confirm, "stills": stills},
                         lambda: _in_flags_progress(as_json), as_json)
         return
     if watch_:

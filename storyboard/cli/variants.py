@@ -51,7 +51,7 @@ def _shard(context: click.Context, parameter: click.Parameter, text: str | None)
 def chosen_variants(file: str, variant: tuple[str, ...], shard: Shard | None) -> list[Storyboard] | None:
     """The variants a command works on; None for a file without `variants:` named without the flags
     (the command then goes its usual way)."""
-    if not variant and shard is None and not _declares_variants(file):
+    if not variant and shard is None and not declares_variants(file):
         return None
     boards = load_variants(file, variant, shard)
     if not boards:
@@ -59,7 +59,7 @@ def chosen_variants(file: str, variant: tuple[str, ...], shard: Shard | None) ->
     return boards
 
 
-def _declares_variants(file: str) -> bool:
+def declares_variants(file: str) -> bool:
     """Whether the file has a top-level `variants:` key as block YAML writes it (cheap: it only picks the way;
     a file that hides it in flow style is told so by the usual way's loader)."""
     try:  # never a pipe or a device (/dev/zero would be read for ever), never more than a storyboard may hold
@@ -77,8 +77,7 @@ def validate(file: str, boards: list[Storyboard], backend: str | None) -> None:
     for board in boards:
         if backend is not None:
             check_backend(plan_for(board, backend), backend)
-    if boards:
-        echo_warnings(boards[0])
+    echo_warnings(*boards)
     shots = len(boards[0].shots) if boards else 0
     checked = f"; ready for the {backend} backend" if backend else ""
     click.echo(f"{file}: ok ({len(boards)} variant{'' if len(boards) == 1 else 's'}, "
@@ -90,7 +89,7 @@ def plan(file: str, boards: list[Storyboard], backend: str | None, as_json: bool
         return
     backend = chosen_backend(boards[0], backend, may_pay=False)
     the_plan = plan_variants(boards, backend)
-    echo_warnings(boards[0])
+    echo_warnings(*boards)
     for each in the_plan.plans:
         check_backend(each, backend)
     paid = the_plan if backend_class(backend).paid else plan_variants(boards, PAID_BACKEND)
@@ -122,6 +121,7 @@ def plan(file: str, boards: list[Storyboard], backend: str | None, as_json: bool
         f"each variant alone: {_usd(the_plan.alone_usd)}; sharing saves "
         f"{_usd(the_plan.alone_usd - the_plan.estimated_usd)}",
         f"with --backend {PAID_BACKEND}: {len(paid.missing)} to pay, estimated {_usd(paid.missing_usd)}",
+        paid.plans[0].prices.describe(paid.plans[0].profiles),
         *[f"shared: {item.key} ({item.hash[:12]}) by {len(users[item.hash])} variants: {', '.join(users[item.hash])}"
           for item in shared[:20]],
     ]
@@ -141,7 +141,7 @@ def render(boards: list[Storyboard], backend: str | None, options: dict[str, Any
     if not boards:
         return
     backend = chosen_backend(boards[0], backend, may_pay=True)
-    echo_warnings(boards[0])
+    echo_warnings(*boards)
     shown = progress()
     try:
         result = render_variants(boards, backend=backend, **options, on_event=shown)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ..backends import Backend
 from ..events import Event
@@ -30,28 +30,64 @@ from ..planning.plans import Plan, ShotPlan
 from ..project.lockfile import Entries, Entry, LockFile, by_request
 from ..project.state import InFilm, State
 from ..project.store import ClipStore
+from .fetching import Pool
 from .generator import Generator
+from .interrupts import interruptible
 from .options import GenerateOptions, Outcome
 from .shared import SharedCache, open_shared_cache
 
-__all__ = ["Event", "GenerateOptions", "Generator", "Outcome", "SharedCache", "generate", "open_shared_cache"]
+__all__ = ["Event", "GenerateOptions", "Generator", "Outcome", "Part", "SharedCache", "generate", "generate_all",
+           "open_shared_cache"]
 
 
 def generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: ClipStore,
              emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None) -> Outcome:
     """Bring the clips of `selected` into the store (see above); afterwards, whatever happened, record
     storyboard.lock and the render state's film."""
+    return generate_all([Part(the_plan, selected, emit)], engine, store, options, shared)[0]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One plan's share of a generation run with others (the variants of a file): its takes to bring
+    into the store, where its events go, and its name (said where it waits for another's request)."""
+
+    plan: Plan
+    selected: list[ShotPlan]
+    emit: Callable[[Event], None]
+    name: str = ""
+
+
+def generate_all(parts: list[Part], engine: Backend, store: ClipStore, options: GenerateOptions,
+                 shared: SharedCache | None) -> list[Outcome]:
+    """`generate` for several plans at once, as one run: at most `options.jobs` generations at once in
+    all, `options.max_cost` for all of them together, and a request several plans have made once, the
+    others waiting for it. One outcome per part; each part's spend is what its own creates cost."""
     state = State(store.state_path)
-    lock = LockFile(the_plan.storyboard.root, the_plan.storyboard.records_name)
-    generator = Generator(the_plan, engine, store, state, by_request(lock.entries()), emit, options, shared)
+    pool = Pool(options.jobs)
+    locks = [LockFile(part.plan.storyboard.root, part.plan.storyboard.records_name) for part in parts]
+    generators = [Generator(part.plan, engine, store, state, by_request(lock.entries()), part.emit, options, shared,
+                            pool, part.name) for part, lock in zip(parts, locks, strict=True)]
     try:
-        return asyncio.run(generator.generate(selected))
+        return asyncio.run(_together(generators, [part.selected for part in parts]))
     finally:
-        lock.write(_lock_entries(the_plan, lock.entries(), generator.outcome.locked))
-        made = {item.id: InFilm(item.hash, item.body) for item in the_plan.shots
-                if item.footage is None and store.has_clip(engine.name, item.hash)}
-        state.record_film(the_plan.storyboard.records_name, engine.name, made, [item.id for item in the_plan.shots])
+        for part, lock, generator in zip(parts, locks, generators, strict=True):
+            the_plan = part.plan
+            lock.write(_lock_entries(the_plan, lock.entries(), generator.outcome.locked))
+            made = {item.id: InFilm(item.hash, item.body) for item in the_plan.shots
+                    if item.footage is None and store.has_clip(engine.name, item.hash)}
+            state.record_film(the_plan.storyboard.records_name, engine.name, made, [item.id for item in the_plan.shots])
         state.close()
+
+
+async def _together(generators: list[Generator], selections: list[list[ShotPlan]]) -> list[Outcome]:
+    for generator, selected in zip(generators, selections, strict=True):
+        generator.start(selected)
+    with interruptible([generator.run for generator in generators]):
+        try:
+            return [await generator.finish() for generator in generators]
+        finally:
+            await generators[0].run.engine.close()
 
 
 def _lock_entries(the_plan: Plan, existing: Entries, rendered: dict[str, Entry]) -> Entries:

@@ -55,10 +55,53 @@ class Run:
     creating: set[str] = field(default_factory=set)  # shots whose create request is on the wire
     first_failures: list[str] = field(default_factory=list)
     reserved_usd: float = 0.0  # estimates of creates sent but not yet answered
+    joins: Pool | None = None  # the runs it is generated together with (the variants of a file), if any
+    pool: Pool = field(init=False)
     slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.slots = asyncio.Semaphore(self.options.jobs)
+        self.pool = self.joins if self.joins is not None else Pool(self.options.jobs)
+        self.pool.runs.append(self)
+        self.slots = self.pool.slots
+
+
+@dataclass
+class Pool:
+    """What runs generated together share (one run per variant of a file): `jobs` generations at once
+    in all, one budget (`max_cost` of their options counts every run's spend), and one task producing
+    each request, which the other runs that need it wait for."""
+
+    jobs: int
+    runs: list[Run] = field(default_factory=list)
+    producers: dict[str, Producer] = field(default_factory=dict)  # by request hash
+    slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.jobs)
+
+    @property
+    def counted_usd(self) -> float:
+        """What counts against the budget: every run's spend and creates of unknown outcome."""
+        return sum(run.outcome.usd_counted for run in self.runs)
+
+    @property
+    def unknown_usd(self) -> float:
+        return sum(run.outcome.usd_unknown for run in self.runs)
+
+    @property
+    def committed_usd(self) -> float:
+        """The counted spend and the estimates of creates on the wire."""
+        return self.counted_usd + sum(run.reserved_usd for run in self.runs)
+
+
+@dataclass(frozen=True)
+class Producer:
+    """The task bringing a request's clip into the store, and how to name it to another run."""
+
+    key: str  # the shot (take) it is, in its own run
+    label: str  # `key`, prefixed by the run's variant when several runs share the pool
+    task: asyncio.Task[None]
+    run: Run
 
 
 class Sources:

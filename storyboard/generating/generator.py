@@ -18,9 +18,8 @@ from ..project.lockfile import Entry
 from ..project.state import Claim, State
 from ..project.store import ClipStore
 from . import tracing
-from .fetching import Run, Sources, quietly, reason_of
+from .fetching import Pool, Producer, Run, Sources, quietly, reason_of
 from .heartbeat import keep_alive, while_alive
-from .interrupts import interruptible
 from .options import GenerateOptions, Outcome
 from .shared import Held, SharedCache
 
@@ -37,8 +36,10 @@ class Generator:
     """Every selected shot's clip into the store: concurrently, within budget, paying once per request."""
 
     def __init__(self, the_plan: Plan, engine: Backend, store: ClipStore, state: State, locked: dict[str, Entry],
-                 emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None = None):
-        self.run = Run(the_plan, engine, store, state, locked, emit, options, shared)
+                 emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None = None,
+                 pool: Pool | None = None, name: str = ""):
+        self.run = Run(the_plan, engine, store, state, locked, emit, options, shared, joins=pool)
+        self.name = name  # the variant this run generates, when several share a pool
         self.sources = Sources(self.run)
         self._counted: dict[str, float] = {}  # by request hash: what this render counted as spent on its create
         if shared is not None:
@@ -50,22 +51,24 @@ class Generator:
 
     # -- the run ------------------------------------------------------------------------------
 
-    async def generate(self, selected: list[ShotPlan]) -> Outcome:
+    def start(self, selected: list[ShotPlan]) -> None:
+        """Start a task per take; a request another task of the pool already produces waits for it."""
         for item in selected:  # every take from the start, in film order: progress lists them all at once
             waits = f"waits for a frame of {item.depends_on[0]}" if item.depends_on else ""
             self.run.emit(Event(item.key, "queued", waits))
-        leaders: dict[str, ShotPlan] = {}
+        producers = self.run.pool.producers
         for item in selected:
-            if item.hash in leaders:  # identical requests are generated (and paid for) once
-                self.run.tasks[item.key] = asyncio.create_task(self._reported(item, self._share(item, leaders[item.hash])))
+            producer = producers.get(item.hash)
+            if producer is not None:  # identical requests are generated (and paid for) once
+                self.run.tasks[item.key] = asyncio.create_task(self._reported(item, self._share(item, producer)))
             else:
-                leaders[item.hash] = item
-                self.run.tasks[item.key] = asyncio.create_task(self._reported(item, self._produce(item)))
-        with interruptible(self.run):
-            try:
-                outcomes = await asyncio.gather(*self.run.tasks.values(), return_exceptions=True)
-            finally:
-                await self.run.engine.close()
+                self.run.tasks[item.key] = task = asyncio.create_task(self._reported(item, self._produce(item)))
+                label = f"{self.name}/{item.key}" if self.name else item.key
+                producers[item.hash] = Producer(item.key, label, task, self.run)
+
+    async def finish(self) -> Outcome:
+        """Wait for every task `start` started; what they did."""
+        outcomes = await asyncio.gather(*self.run.tasks.values(), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, ShotFailed):
                 (self.run.outcome.skipped if outcome.skipped else self.run.outcome.failed)[outcome.shot_id] = outcome.reason
@@ -237,10 +240,10 @@ class Generator:
             unrecorded = await self._record_submitted(item, submission.generation_id, reported)
             if self.run.shared is not None:
                 await quietly(self.run.shared.submitted(item, submission.generation_id, reported))
-            spent = f", {reported:.2f} USD; total {self.run.outcome.usd_counted:.2f} USD" if reported else ""
+            spent = f", {reported:.2f} USD; total {self.run.pool.counted_usd:.2f} USD" if reported else ""
             self.run.emit(Event(item.key, "submitted", f"generation {submission.generation_id}{spent}", usd=reported,
-                            total_usd=self.run.outcome.usd_counted, attempt=attempt, generation=submission.generation_id,
-                            unknown_usd=self.run.outcome.usd_unknown or None))
+                            total_usd=self.run.pool.counted_usd, attempt=attempt, generation=submission.generation_id,
+                            unknown_usd=self.run.pool.unknown_usd or None))
             if unrecorded:
                 self.run.emit(Event(item.key, "note", f"generation {submission.generation_id} is paid for but the render "
                                     f"state cannot record it ({unrecorded}); following it all the same",
@@ -261,8 +264,8 @@ class Generator:
         if counted:
             self.run.outcome.usd_spent = max(0.0, self.run.outcome.usd_spent - counted)
             self.run.emit(Event(item.key, "note", f"the generation failed, so it is not billed: {counted:.2f} USD "
-                                f"taken off (total {self.run.outcome.usd_counted:.2f} USD)",
-                                total_usd=self.run.outcome.usd_counted))
+                                f"taken off (total {self.run.pool.counted_usd:.2f} USD)",
+                                total_usd=self.run.pool.counted_usd))
         return reported or 0.0
     async def _lost_answer(self, item: ShotPlan, claim: Claim, error: str, reserved: float, again: bool) -> Submission:
         """The submission of a create whose answer was lost, as the service's records tell it; raises
@@ -295,8 +298,8 @@ class Generator:
             return
         self.run.outcome.usd_unknown += estimate
         self.run.emit(Event(item.key, "note", f"the create's outcome is unknown: about {estimate:.2f} USD counted as "
-                            f"spent (total {self.run.outcome.usd_counted:.2f} USD)", total_usd=self.run.outcome.usd_counted,
-                            unknown_usd=self.run.outcome.usd_unknown))
+                            f"spent (total {self.run.pool.counted_usd:.2f} USD)", total_usd=self.run.pool.counted_usd,
+                            unknown_usd=self.run.pool.unknown_usd))
 
     async def _record_submitted(self, item: ShotPlan, generation_id: str, reported: float | None) -> str | None:
         """Record a create's answer in the render state, trying again while the write fails (a full disk
@@ -361,13 +364,28 @@ class Generator:
         self.run.emit(Event(item.key, "done", f"{time.monotonic() - started:.1f} s", attempt=attempt,
                         generation=submission.generation_id))
 
-    async def _share(self, item: ShotPlan, leader: ShotPlan) -> None:
-        try:
-            await asyncio.shield(self.run.tasks[leader.key])  # see _produce
-        except ShotFailed as error:
-            raise ShotFailed(item.key, f"it is the same request as shot {leader.key!r}, which "
-                                      f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
-        self.sources.reused(item, "cached", f"same request as shot {leader.key!r}")
+    async def _share(self, item: ShotPlan, producer: Producer) -> None:
+        while True:
+            name = producer.key if producer.run is self.run else producer.label
+            try:
+                await asyncio.shield(producer.task)  # see _produce
+            except ShotFailed as error:
+                if not (error.skipped and producer.run.stopping and not self.run.stopping):
+                    raise ShotFailed(item.key, f"it is the same request as shot {name!r}, which "
+                                              f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
+                # another variant stopped before sending it, so nothing was paid: the first to see it makes it
+                producers = self.run.pool.producers
+                if producers[item.hash] is producer:
+                    task = asyncio.current_task()
+                    assert task is not None
+                    producers[item.hash] = Producer(item.key, f"{self.name}/{item.key}" if self.name else item.key,
+                                                    task, self.run)
+                    await self._produce(item)
+                    return
+                producer = producers[item.hash]
+                continue
+            self.sources.reused(item, "cached", f"same request as shot {name!r}")
+            return
 
     def _may_submit(self, item: ShotPlan) -> None:
         if self.run.outcome.interrupted:
@@ -380,13 +398,13 @@ class Generator:
             if estimate is None:
                 raise ShotFailed(item.key, "not submitted: a budget is set and the model profile gives no price", skipped=True)
             # creates on the wire count too, and those whose answer never came, at their estimate
-            committed = self.run.outcome.usd_counted + self.run.reserved_usd
+            committed = self.run.pool.committed_usd
             if committed + estimate > self.run.options.max_cost + 1e-9:
                 raise ShotFailed(item.key, f"not submitted: about {estimate:.2f} USD more would pass the budget of "
                                           f"{self.run.options.max_cost:.2f} USD ({committed:.2f} USD spent"
                                           f"{self._of_unknown()})", skipped=True)
 
     def _of_unknown(self) -> str:
-        unknown = self.run.outcome.usd_unknown
+        unknown = self.run.pool.unknown_usd
         return f", of which {unknown:.2f} USD by creates of unknown outcome" if unknown else ""
 

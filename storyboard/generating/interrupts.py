@@ -11,15 +11,15 @@ from .fetching import Run
 
 
 @contextlib.contextmanager
-def interruptible(run: Run) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM interrupt `run` (see `interrupt`) instead of raising."""
+def interruptible(runs: list[Run]) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM interrupt every one of `runs` (see `interrupt`) instead of raising."""
     loop = asyncio.get_running_loop()
     installed = []
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             previous[signum] = signal.getsignal(signum)
-            loop.add_signal_handler(signum, interrupt, run)
+            loop.add_signal_handler(signum, _interrupt_all, runs)
             installed.append(signum)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or Windows
             break
@@ -31,12 +31,19 @@ def interruptible(run: Run) -> Iterator[None]:
             signal.signal(signum, previous[signum])
 
 
-def interrupt(run: Run) -> None:
-    """The first time: submit nothing new, let creates on the wire answer. The second: cancel everything."""
+def _interrupt_all(runs: list[Run]) -> None:
+    forced = runs[0].outcome.interrupted
+    for number, run in enumerate(runs):
+        interrupt(run, told=number > 0 and not forced)
+
+
+def interrupt(run: Run, told: bool = False) -> None:
+    """The first time: submit nothing new, let creates on the wire answer. The second: cancel everything.
+    `told`: the user was already told (by another run's interruption)."""
     forced = run.outcome.interrupted
     run.outcome.interrupted = True
     run.stopping = True
-    if not forced:
+    if not forced and not told:
         run.emit(Event(None, "note", "interrupted: submitting nothing new; generations already sent are kept "
                                      "in the render state and resumed by the next render (Ctrl-C again to stop now)"))
     for shot_id, task in run.tasks.items():

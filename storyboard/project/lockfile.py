@@ -77,7 +77,9 @@ class LockFile:
         return found
 
     def write(self, entries: Entries) -> None:
-        """Replace this storyboard's section; other storyboards' sections are kept as they are."""
+        """Replace this storyboard's section; other storyboards' sections are kept as they are now (read
+        again: another section may have been written since this one was read)."""
+        self._document = self._read()
         shots = {shot_id: [{k: v for k, v in asdict(_shareable(entry)).items() if v is not None and v is not False}
                            for entry in sorted(takes, key=lambda entry: (entry.take or 0, entry.request))]
                  for shot_id, takes in sorted(entries.items()) if takes}
