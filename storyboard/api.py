@@ -223,7 +223,7 @@ def _render(board: Storyboard, *, backend: str | Backend | None, jobs: int | Non
         result = RenderResult(plan=the_plan, film=None)
         options = GenerateOptions(jobs=jobs or board.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
-        outcome = _generate([work], engine, store, options, shared)[0]
+        outcome = _generate([work], engine, store, options, shared, emit)[0]
         in_order = [item.key for item in the_plan.stills + the_plan.requests]  # storyboard order, not as they finished
         result.generated = [key for key in in_order if key in set(outcome.generated)]
         result.reused = [key for key in in_order if key in set(outcome.reused)]
@@ -265,7 +265,7 @@ def _work(the_plan: Plan, only: Iterable[str] | None, stills_only: bool, emit: C
 
 
 def _generate(works: list[_Work], engine: Backend, store: ClipStore, options: GenerateOptions,
-              shared: SharedCache | None) -> list[Outcome]:
+              shared: SharedCache | None, emit: Callable[[Event], None]) -> list[Outcome]:
     """Every work's stills, then the videos (each picked still is a video's first frame): each step one
     generation run for all the works, a request several works have made once, within one budget. A
     work whose stills failed gets no videos, unless `keep_going`; after Ctrl-C nothing more starts."""
@@ -275,7 +275,7 @@ def _generate(works: list[_Work], engine: Backend, store: ClipStore, options: Ge
     drawing = [number for number, work in enumerate(works) if work.drawing]
     if drawing:
         parts = [Part(works[number].plan, works[number].drawing, works[number].emit, works[number].name) for number in drawing]
-        for number, drawn in zip(drawing, generate_all(parts, engine, store, options, shared), strict=True):
+        for number, drawn in zip(drawing, generate_all(parts, engine, store, options, shared, emit), strict=True):
             outcomes[number] = drawn
         if any(outcome.interrupted for outcome in outcomes):
             return outcomes
@@ -284,7 +284,7 @@ def _generate(works: list[_Work], engine: Backend, store: ClipStore, options: Ge
     spent = sum(outcome.usd_counted for outcome in outcomes)
     left = None if options.max_cost is None else max(0.0, options.max_cost - spent)
     parts = [Part(works[number].plan, works[number].videos, works[number].emit, works[number].name) for number in going]
-    made = generate_all(parts, engine, store, replace(options, max_cost=left), shared) if parts else []
+    made = generate_all(parts, engine, store, replace(options, max_cost=left), shared, emit) if parts else []
     for number, videos in zip(going, made, strict=True):
         outcomes[number] = outcomes[number].joined(videos)
     return outcomes

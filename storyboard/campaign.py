@@ -183,7 +183,7 @@ def render_variants(
                            engine.where)
         options = GenerateOptions(jobs=jobs or first.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
-        generated = _generate(works, engine, store, options, shared)
+        generated = _generate(works, engine, store, options, shared, emit)
         made = {item.hash for work, done in zip(works, generated, strict=True)
                 for item in work.plan.stills + work.plan.requests if item.key in set(done.generated)}
         outcome.generated = [item.hash for item in _distinct(works) if item.hash in made]

@@ -360,3 +360,23 @@ def test_only_renders_those_shots_of_every_variant(project, run_cli):
     assert code == 2 and "no shot 'nope'" in err
     code, _, err = run_cli("render", "board.yaml", "--watch")
     assert code == 2 and "--watch renders a file without variants" in err
+
+
+def test_ctrl_c_stops_every_variant_at_once_and_the_next_render_pays_each_request_once(project, run_cli, service):
+    import signal
+
+    emulator = service(latency=4)
+    project.write(BOARD)
+    render = Render(project.root, "render", "board.yaml", "--backend", "aimlapi", "--yes", "--jobs", "4")
+    render.wait_for(": submitted: generation", count=4)
+    render.process.send_signal(signal.SIGINT)
+    code, output = render.finish()
+    assert code == 130, output
+    assert output.count("interrupted: submitting nothing new") == 1 and "Traceback" not in output
+    sent = emulator.stats()["creates"]
+    assert 4 <= sent < 9  # in flight when Ctrl-C came; nothing new after it
+
+    code, out, err = run_cli("render", "board.yaml", "--backend", "aimlapi", "--yes")
+    assert code == 0, out + err
+    assert said(out + err).count("resuming generation") == sent
+    assert emulator.stats()["creates"] == 9 and all((project.root / "out" / f"ad-{name}.mp4").is_file() for name in NAMES)

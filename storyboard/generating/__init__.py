@@ -44,7 +44,7 @@ def generate(the_plan: Plan, selected: list[ShotPlan], engine: Backend, store: C
              emit: Callable[[Event], None], options: GenerateOptions, shared: SharedCache | None) -> Outcome:
     """Bring the clips of `selected` into the store (see above); afterwards, whatever happened, record
     storyboard.lock and the render state's film."""
-    return generate_all([Part(the_plan, selected, emit)], engine, store, options, shared)[0]
+    return generate_all([Part(the_plan, selected, emit)], engine, store, options, shared, emit)[0]
 
 
 @dataclass(frozen=True)
@@ -59,17 +59,18 @@ class Part:
 
 
 def generate_all(parts: list[Part], engine: Backend, store: ClipStore, options: GenerateOptions,
-                 shared: SharedCache | None) -> list[Outcome]:
+                 shared: SharedCache | None, emit: Callable[[Event], None]) -> list[Outcome]:
     """`generate` for several plans at once, as one run: at most `options.jobs` generations at once in
     all, `options.max_cost` for all of them together, and a request several plans have made once, the
-    others waiting for it. One outcome per part; each part's spend is what its own creates cost."""
+    others waiting for it. One outcome per part; each part's spend is what its own creates cost.
+    `emit` is told what concerns them all (an interruption)."""
     state = State(store.state_path)
     pool = Pool(options.jobs)
     locks = [LockFile(part.plan.storyboard.root, part.plan.storyboard.records_name) for part in parts]
     generators = [Generator(part.plan, engine, store, state, by_request(lock.entries()), part.emit, options, shared,
                             pool, part.name) for part, lock in zip(parts, locks, strict=True)]
     try:
-        return asyncio.run(_together(generators, [part.selected for part in parts]))
+        return asyncio.run(_together(generators, [part.selected for part in parts], emit))
     finally:
         for part, lock, generator in zip(parts, locks, generators, strict=True):
             the_plan = part.plan
@@ -80,10 +81,11 @@ def generate_all(parts: list[Part], engine: Backend, store: ClipStore, options: 
         state.close()
 
 
-async def _together(generators: list[Generator], selections: list[list[ShotPlan]]) -> list[Outcome]:
+async def _together(generators: list[Generator], selections: list[list[ShotPlan]],
+                    emit: Callable[[Event], None]) -> list[Outcome]:
     for generator, selected in zip(generators, selections, strict=True):
         generator.start(selected)
-    with interruptible([generator.run for generator in generators]):
+    with interruptible([generator.run for generator in generators], emit):
         try:
             return [await generator.finish() for generator in generators]
         finally:
