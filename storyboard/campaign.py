@@ -184,11 +184,9 @@ def render_variants(
         options = GenerateOptions(jobs=jobs or first.render.jobs or engine.default_jobs, keep_going=keep_going,
                                   resubmit=consent, max_cost=budget if engine.paid else None)
         generated = _generate(works, engine, store, options, shared, emit)
-        made = {item.hash for work, done in zip(works, generated, strict=True)
-                for item in work.plan.stills + work.plan.requests if item.key in set(done.generated)}
+        made, found = _hashes(works, [done.generated for done in generated]), _hashes(works, [done.reused for done in generated])
         outcome.generated = [item.hash for item in _distinct(works) if item.hash in made]
-        outcome.reused = [item.hash for item in _distinct(works) if item.hash not in made
-                          and any(item.key in done.reused for done in generated)]
+        outcome.reused = [item.hash for item in _distinct(works) if item.hash in found - made]
         outcome.usd_spent = sum(done.usd_spent for done in generated)
         if any(done.interrupted for done in generated):
             raise KeyboardInterrupt
@@ -240,6 +238,12 @@ def _prices(boards: Sequence[Storyboard], engine: str | Backend) -> dict[frozens
         if _models(board) not in found:
             found[_models(board)] = prices_for(board, engine)
     return found
+
+
+def _hashes(works: list[_Work], keys: list[list[str]]) -> set[str]:
+    """The request hashes of each work's takes named in `keys` (by key: `shot`, `shot#2`)."""
+    return {item.hash for work, named in zip(works, keys, strict=True)
+            for item in work.plan.stills + work.plan.requests if item.key in set(named)}
 
 
 def _distinct(works: list[_Work]) -> list[ShotPlan]:
