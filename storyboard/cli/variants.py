@@ -16,12 +16,13 @@ from typing import Any
 
 import click
 
-from ..backends import PAID_BACKEND, backend_class, check_backend, plan_for
+from ..backends import PAID_BACKEND, check_backend, on_the_service, plan_for
 from ..campaign import Shard, load_variants, plan_variants, render_variants
 from ..errors import FileRefused, UsageError
 from ..files import read_regular_file
 from ..loading.yaml_source import MAX_FILE_BYTES
 from ..model import Storyboard
+from ..planning.variants import VariantsPlan
 from .notes import chosen_backend, echo_warnings
 
 _SECTION = re.compile(r"^variants\s*:")
@@ -92,7 +93,7 @@ def plan(file: str, boards: list[Storyboard], backend: str | None, as_json: bool
     echo_warnings(*boards)
     for each in the_plan.plans:
         check_backend(each, backend)
-    paid = the_plan if backend_class(backend).paid else plan_variants(boards, PAID_BACKEND)
+    paid = VariantsPlan([on_the_service(each) for each in the_plan.plans])  # the prices asked once, for the backend named
     if as_json:
         click.echo(json.dumps({**the_plan.to_dict(), "backend": backend,
                                "on_the_service": {"missing_requests": len(paid.missing),
