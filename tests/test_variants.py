@@ -380,3 +380,12 @@ def test_ctrl_c_stops_every_variant_at_once_and_the_next_render_pays_each_reques
     assert code == 0, out + err
     assert said(out + err).count("resuming generation") == sent
     assert emulator.stats()["creates"] == 9 and all((project.root / "out" / f"ad-{name}.mp4").is_file() for name in NAMES)
+
+
+def test_plan_of_every_variant_asks_the_service_for_its_prices_once(project, run_cli, service):
+    emulator = service()
+    project.write(BOARD)
+    code, out, err = run_cli("plan", "board.yaml", "--backend", "aimlapi")
+    assert code == 0, err
+    assert emulator.stats()["catalogue_requests"] == 1  # not once per variant
+    assert "prices: the service's price list" in said(out)
