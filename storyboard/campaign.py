@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from .planning.variants import VariantsPlan
 
 Shard = tuple[int, int]  # (K, N): the K-th of N slices, K from 1
+PICK_PER_VARIANT = ("; to pick a take for each variant, give the variants a value for it (a column of `rows:`, "
+                    "`hero_take`) and write `take: \"{{ variant.hero_take }}\"`")
 
 
 def load_variants(source: Source | Sequence[Storyboard], select: Iterable[str] | None = None,
@@ -202,7 +204,7 @@ def render_variants(
                 if done.failed or done.skipped or work.waiting:
                     reasons = [f"shot {key!r} failed: {reason}" for key, reason in done.failed.items()]
                     reasons += [f"shot {key!r} was not rendered: {reason}" for key, reason in done.skipped.items()]
-                    reasons += [pick_advice(work.plan.storyboard, work.waiting)] if work.waiting else []
+                    reasons += [pick_advice(work.plan.storyboard, work.waiting) + PICK_PER_VARIANT] if work.waiting else []
                     outcome.failed[work.name] = "; ".join(reasons)
                 elif not stills:
                     assembling[work.name] = films.submit(assemble_film, work.plan, store, engine.name, work.emit,
@@ -213,7 +215,11 @@ def render_variants(
                 except StoryboardError as error:
                     outcome.failed[name] = str(error)
     if outcome.failed:
-        lines = [f"variant {name!r}: {reason}" for name, reason in outcome.failed.items()]
+        alike: dict[str, list[str]] = {}  # a reason several variants share (a pick to make, a refusal) said once
+        for name, reason in outcome.failed.items():
+            alike.setdefault(reason, []).append(name)
+        lines = [f"variant{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}: {reason}"
+                 for reason, names in alike.items()]
         written = len(outcome.films)
         raise VariantsFailed("\n".join(lines) + f"\n{written} other film{'' if written == 1 else 's'} written; "
                              "rendering again makes only what is missing", outcome)

@@ -389,3 +389,37 @@ def test_plan_of_every_variant_asks_the_service_for_its_prices_once(project, run
     assert code == 0, err
     assert emulator.stats()["catalogue_requests"] == 1  # not once per variant
     assert "prices: the service's price list" in said(out)
+
+
+def test_a_still_waiting_for_a_pick_is_said_once_for_all_variants_and_each_variant_may_pick_its_own(project, run_cli):
+    project.write(STILLS.replace("seed: 2}", "seed: 2, still: {takes: 2}}"))
+    code, _, err = run_cli("render", "board.yaml")
+    assert code == 1
+    text = said(err)
+    assert text.count("no video was made for 'hero'") == 1
+    assert "variants 'shoes-en', 'shoes-de', 'bag-en', 'bag-de': no video was made for 'hero'" in text
+    assert 'take: "{{ variant.hero_take }}"' in text
+
+    project.write("""
+        storyboard: 1
+        variants:
+          rows:
+            - {product: shoes, hero_take: 1}
+            - {product: bag, hero_take: 2}
+        defaults: {resolution: 720p, duration: 5, still: {model: alibaba/wan-2-7-image}}
+        shots:
+          - {id: hero, prompt: "the {{ variant.product }} on a rock", seed: 2, still: {takes: 2, take: "{{ variant.hero_take }}"}}
+        output: {path: "out/{{ variant.product }}.mp4"}
+    """)
+    result = storyboard.render_variants(storyboard.load_variants("board.yaml"), backend="preview")
+    assert set(result.films) == {"shoes-1", "bag-2"}
+    shoes, bag = (each.plan for each in result.results.values())
+    assert shoes.shot("hero").first_still == shoes.still_takes("hero")[0].hash
+    assert bag.shot("hero").first_still == bag.still_takes("hero")[1].hash
+
+
+def test_a_template_error_every_variant_shares_is_said_once(project, run_cli):
+    project.write(BOARD.replace("seed: 3}", 'seed: "{{ vars.seed }}"}'))
+    code, _, err = run_cli("validate", "board.yaml")
+    assert code == 2
+    assert err.count("'vars' is undefined") == 1 and "(variant '" not in err and "(variants" not in err

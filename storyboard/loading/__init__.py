@@ -75,7 +75,7 @@ def _load_variants(path: str | os.PathLike[str]) -> list[Storyboard]:
         except InvalidStoryboard as error:
             for problem in error.problems:
                 found.setdefault(problem, []).append(variant.name)
-    problems = [problem if len(names) == len(variants) or f"variant {names[0]!r}" in problem.message
+    problems = [problem if len(names) == len(variants)
                 else replace(problem, message=f"{problem.message} (variant{'' if len(names) == 1 else 's'} {_names(names)})")
                 for problem, names in found.items()]
     problems += colliding_outputs(document, boards)

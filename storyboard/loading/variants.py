@@ -267,8 +267,7 @@ class Expander:
                 owner[path[-1]] = self._value(owner[path[-1]], context)
             except Exception as error:  # noqa: BLE001 - a user's template
                 field = ".".join(str(key) for key in path)
-                problems.append(self.document.problem(path, f"{field}: {_said(error, variant.values)} "
-                                                            f"(variant {variant.name!r})"))
+                problems.append(self.document.problem(path, f"{field}: {_said(error, variant.values)}"))
         output = data.get("output")
         if isinstance(output, dict) and "path" not in output:
             data["output"] = {**output, "path": default_output}
