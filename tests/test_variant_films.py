@@ -6,7 +6,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,24 @@ def test_rendering_variants_does_each_shared_shots_sound_and_picture_work_once(p
     # (brand's body is the same clip from the same time in both films: once)
     assert ffmpeg_runs["segment"] == 1 + 2 * 2 + 1
     assert ffmpeg_runs["mux"] == 2
+
+
+def test_films_starting_side_by_side_read_a_clip_they_share_once(tones, monkeypatch):
+    import av
+
+    from storyboard.media import probe
+
+    opened: list[str] = []
+    original = av.open
+
+    def slow_open(file, *rest, **options):  # a big clip on a slow disk: both films ask before either has it
+        opened.append(str(file))
+        time.sleep(0.3)
+        return original(file, *rest, **options)
+
+    shared = tones["quiet"].parent / "shared.mp4"
+    shared.write_bytes(tones["quiet"].read_bytes())  # a file no test has probed yet
+    monkeypatch.setattr(av, "open", slow_open)
+    with ThreadPoolExecutor(max_workers=2) as films:
+        infos = list(films.map(probe, [shared, shared]))
+    assert opened == [str(shared)] and infos[0] == infos[1] and infos[0].has_audio
