@@ -5,6 +5,7 @@ edit elsewhere in the film leaves as it was, is measured once; films assembled a
 one measuring it rather than measuring it too."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -32,21 +33,29 @@ def loudness(clip: Path, start: float, length: float, kept: Path | None = None) 
         return _measured(clip, start, length)[0]
     key = _key(clip, start, length)
     with _GUARD:
-        lock = _MEASURING.setdefault(key, threading.Lock())
-    with lock:
-        record = kept / f"loudness-{key}.json"
-        try:
-            found = json.loads(record.read_text())
-            value = found["lufs"]
-            if value is None or isinstance(value, float):
-                return value
-        except (OSError, ValueError, TypeError, KeyError):
-            pass  # not measured yet, or a record that cannot be read: measured again
-        value, measured = _measured(clip, start, length)
-        if measured:  # an ffmpeg that failed is asked again next time
-            kept.mkdir(parents=True, exist_ok=True)
+        measuring = _MEASURING.setdefault(key, threading.Lock())
+    try:
+        with measuring:
+            return _kept_or_measured(clip, start, length, kept / f"loudness-{key}.json")
+    finally:
+        with _GUARD:
+            if _MEASURING.get(key) is measuring:  # once kept, the record answers: no lock needed
+                del _MEASURING[key]
+
+
+def _kept_or_measured(clip: Path, start: float, length: float, record: Path) -> float | None:
+    try:
+        value = json.loads(record.read_text())["lufs"]
+        if value is None or isinstance(value, float):
+            return value
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # not measured yet, or a record that cannot be read: measured again
+    value, measured = _measured(clip, start, length)
+    if measured:  # an ffmpeg that failed is asked again next time
+        with contextlib.suppress(OSError):  # a record that cannot be written (a full disk) only costs a measurement
+            record.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(record, json.dumps({"lufs": value}).encode())
-        return value
+    return value
 
 
 def _key(clip: Path, start: float, length: float) -> str:
