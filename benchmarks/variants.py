@@ -10,7 +10,9 @@ against the naive way (each variant rendered alone, as its own project: nothing 
 3. assembling the 6 films (720p, 2 s shots, clips all in the store): all at once as `render`
    does it (films side by side, one segment cache) against the sum of assembling each alone
    (each with an empty segment cache); with cuts (the clips' picture stream-copied: no segment
-   is encoded) and with 0.5 s crossfades at every join (the picture encoded by segments);
+   is encoded), with 0.5 s crossfades at every join (the picture encoded by segments), and with
+   cuts and `normalize: true` (each shot's loudness measured); and the ffmpeg processes of each
+   way by what they do, with their CPU time;
 4. `storyboard validate` of a 100-variant file (10 × 10 matrix of the same ad), a new process,
    and `load_variants` in-process.
 """
