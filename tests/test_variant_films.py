@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from avprobe import FFMPEG
 from test_broadcast_sound import FPS, SIZE, loudness, tone_clip
 
 import storyboard
@@ -30,6 +31,8 @@ def ffmpeg_runs(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
             kind = ("true peak" if "ebur128=peak=true" in text else "shot loudness" if "ebur128" in text
                     else "segment" if "-filter_complex" in text else "mux" if "pipe:0" in text else "other")
             runs[kind] += 1
+            if kind == "segment":  # one ffmpeg may encode two segments (a clip's body and the crossfade out of it)
+                runs["segments encoded"] += text.count(" -f mp4 ")
             super().__init__(arguments, *rest, **options)
 
     monkeypatch.setattr(subprocess, "Popen", Counted)
@@ -113,7 +116,7 @@ def test_rendering_variants_does_each_shared_shots_sound_and_picture_work_once(p
     assert ffmpeg_runs["shot loudness"] == 4  # opening and brand once for both films, each film's own hero
     # the segments: opening's body once; then per film hero's body, the crossfade hero → brand, brand's body
     # (brand's body is the same clip from the same time in both films: once)
-    assert ffmpeg_runs["segment"] == 1 + 2 * 2 + 1
+    assert ffmpeg_runs["segments encoded"] == 1 + 2 * 2 + 1
     assert ffmpeg_runs["mux"] == 2
 
 
@@ -136,3 +139,41 @@ def test_films_starting_side_by_side_read_a_clip_they_share_once(tones, monkeypa
     with ThreadPoolExecutor(max_workers=2) as films:
         infos = list(films.map(probe, [shared, shared]))
     assert opened == [str(shared)] and infos[0] == infos[1] and infos[0].has_audio
+
+
+def _clip(folder: Path, name: str, keyframes_every: int) -> Path:
+    """2 s of moving picture at 24 fps (every frame its own), a keyframe every `keyframes_every` frames."""
+    path = folder / f"{name}.mp4"
+    subprocess.run([FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=s=320x180:r=24:d=2", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-g", str(keyframes_every), "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def _frames(path: Path) -> list[str]:
+    """Each decoded frame's MD5."""
+    report = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "framemd5", "-"],
+                            capture_output=True, text=True, check=True).stdout
+    return [line.split(",")[-1].strip() for line in report.splitlines() if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("keyframes_every", [250, 12])  # one keyframe (as generated clips have), or one every 0.5 s
+def test_a_clips_body_and_the_crossfade_out_of_it_are_one_ffmpeg_and_the_segments_they_are_alone(
+        tmp_path, ffmpeg_runs, keyframes_every):
+    from storyboard.assembling import film_timeline
+    from storyboard.assembling.encode import _encoder, encode_arguments
+    from storyboard.assembling.segments import segment_key, segments_of
+
+    clips = [_clip(tmp_path, name, keyframes_every) for name in ("a", "b", "c")]
+    pieces = [Piece(clips[0]), Piece(clips[1], transition="crossfade", transition_duration=0.5),
+              Piece(clips[2], transition="crossfade", transition_duration=0.5)]
+    settings, kept = FilmSettings(size=(320, 180), fps=FPS), tmp_path / "kept"
+    assemble(pieces, tmp_path / "film.mp4", settings, kept=kept)
+    assert ffmpeg_runs["segments encoded"] == 5  # a, a → b, b, b → c, c
+    assert ffmpeg_runs["segment"] == 3  # a with a → b, b with b → c, c: each clip decoded once for its two segments
+    timeline = film_timeline(pieces, FPS)
+    for segment in segments_of(timeline):  # each segment as it would be encoded alone, frame for frame
+        alone = tmp_path / "alone.mp4"
+        subprocess.run([FFMPEG, "-nostdin", "-v", "error", "-y", *encode_arguments(segment, timeline, settings, {}),
+                        str(alone)], check=True)
+        kept_segment = kept / "segments" / f"{segment_key(segment, timeline, settings, _encoder())}.mp4"
+        assert _frames(kept_segment) == _frames(alone) and len(_frames(alone)) == segment.frames
