@@ -171,7 +171,12 @@ def _ffmpeg_processes() -> Iterator[dict[str, tuple[int, float]]]:
     class Measured(original):  # type: ignore[misc, valid-type]
         def __init__(self, arguments: list[str], *rest: Any, **options: Any):
             super().__init__(arguments, *rest, **options)
-            self.kind = _kind(" ".join(map(str, arguments)))
+            command = " ".join(map(str, arguments))
+            self.kind = _kind(command)
+            if self.kind == "a segment encoded":  # one ffmpeg may write two (a clip's body, the crossfade out of it)
+                with guard:
+                    count, _ = found.get("segments written by those", (0, 0.0))
+                    found["segments written by those"] = (count + command.count(" -f mp4 "), 0.0)
 
         def _try_wait(self, wait_flags: int) -> tuple[int, int]:
             try:
