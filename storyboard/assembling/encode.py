@@ -132,8 +132,9 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
     encoder = _encoder()
     keys = [segment_key(segment, timeline, settings, encoder) for segment in segments]
     found = {key: store.get(key) for key in set(keys)}
-    missing = dict.fromkeys(key for key in keys if found[key] is None)
-    jobs = sorted(_jobs([(key, segment) for key, segment in zip(keys, segments, strict=True) if key in missing], timeline),
+    missing = {key: segment for key, segment in reversed(list(zip(keys, segments, strict=True))) if found[key] is None}
+    in_order = [(key, segment) for key, segment in zip(keys, segments, strict=True) if missing.get(key) is segment]
+    jobs = sorted(_jobs(in_order, timeline),  # each missing segment once, where the film first shows it
                   key=lambda job: -sum(segment.frames for _, segment in job))  # longest first: the last to end is short
     reused = [segment for key, segment in zip(keys, segments, strict=True) if found[key] is not None]
     done = 0
