@@ -10,13 +10,16 @@ against the naive way (each variant rendered alone, as its own project: nothing 
 3. assembling the 6 films (720p, 2 s shots, clips all in the store): all at once as `render`
    does it (films side by side, one segment cache) against the sum of assembling each alone
    (each with an empty segment cache); with cuts (the clips' picture stream-copied: no segment
-   is encoded) and with 0.5 s crossfades at every join (the picture encoded by segments);
+   is encoded), with 0.5 s crossfades at every join (the picture encoded by segments), and with
+   cuts and `normalize: true` (each shot's loudness measured); and the ffmpeg processes of each
+   way by what they do, with their CPU time;
 4. `storyboard validate` of a 100-variant file (10 × 10 matrix of the same ad), a new process,
    and `load_variants` in-process.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
@@ -24,8 +27,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_cache import CREDENTIALS, PROFILE, S3Server, make_bucket
@@ -107,41 +113,99 @@ def shards(root: Path, emulator: Emulator, env: dict[str, str]) -> list[str]:
     return rows
 
 
-def assembly(root: Path, crossfades: bool) -> list[str]:
+def assembly(root: Path, joins: str) -> tuple[list[str], list[str]]:
+    """`joins`: cuts, crossfades, or cuts with `normalize: true`. The comparison's rows, and the ffmpeg
+    processes of each way by kind (count and CPU)."""
     from storyboard.assembling.film import assemble_film
     from storyboard.planning.inventory import stock
     from storyboard.project.store import ClipStore
 
     folder = project(root / "assembly")
-    if crossfades:  # every join a crossfade: the picture is encoded by segments, some of them common to several films
+    if joins == "crossfades":  # every join a crossfade: the picture is encoded by segments, some common to several films
         crossfade = "duration: 2, transition: {type: crossfade, duration: 0.5}}"
         (folder / "ad.yaml").write_text((folder / "ad.yaml").read_text().replace("duration: 2}", crossfade))
+    if joins == "cuts, normalize":  # each shot's loudness measured to match the others'
+        (folder / "ad.yaml").write_text((folder / "ad.yaml").read_text().replace(".mp4\"}", '.mp4", audio: {normalize: true}}'))
     boards = storyboard.load_variants(folder / "ad.yaml")
     storyboard.render_variants(boards, backend="preview")  # every clip in the store
 
-    def fresh() -> None:
+    def fresh() -> None:  # nothing kept from an assembly before: no segment, no shot's loudness
         shutil.rmtree(folder / ".storyboard" / "segments", ignore_errors=True)
         for film in (folder / "out").glob("*"):
             film.unlink()
 
     alone = alone_cpu = 0.0
-    for board in boards:
-        fresh()
-        cpu, started = _cpu(), time.perf_counter()
-        assert assemble_film(stock(board, "preview", paid=False), ClipStore(folder), "preview", lambda event: None)
-        alone += time.perf_counter() - started
-        alone_cpu += _cpu() - cpu
+    with _ffmpeg_processes() as alone_processes:
+        for board in boards:
+            fresh()
+            cpu, started = _cpu(), time.perf_counter()
+            assert assemble_film(stock(board, "preview", paid=False), ClipStore(folder), "preview", lambda event: None)
+            alone += time.perf_counter() - started
+            alone_cpu += _cpu() - cpu
     fresh()
-    cpu, started = _cpu(), time.perf_counter()
-    result = storyboard.render_variants(boards, backend="preview")
-    together = time.perf_counter() - started
-    together_cpu = _cpu() - cpu
+    with _ffmpeg_processes() as together_processes:
+        cpu, started = _cpu(), time.perf_counter()
+        result = storyboard.render_variants(boards, backend="preview")
+        together = time.perf_counter() - started
+        together_cpu = _cpu() - cpu
     assert len(result.films) == 6 and not result.generated
-    joins = "crossfades" if crossfades else "cuts"
-    return [f"| {joins} | naive: each of the 6 films assembled alone, one after another (sum) | {alone:.2f} s | 1.00 | "
+    rows = [f"| {joins} | naive: each of the 6 films assembled alone, one after another (sum) | {alone:.2f} s | 1.00 | "
             f"{alone_cpu:.2f} s |",
             f"| {joins} | `render` of the 6 variants, clips all there: films side by side, one segment cache | "
             f"{together:.2f} s | {together / alone:.2f} | {together_cpu:.2f} s |"]
+    processes = []
+    for kind in sorted(set(alone_processes) | set(together_processes), key=lambda kind: -alone_processes.get(kind, (0, 0))[1]):
+        (alone_count, alone_time), (together_count, together_time) = (ways.get(kind, (0, 0.0))
+                                                                      for ways in (alone_processes, together_processes))
+        processes.append(f"| {joins} | {kind} | {alone_count} | {alone_time:.2f} s | {together_count} | {together_time:.2f} s |")
+    return rows, processes
+
+
+@contextlib.contextmanager
+def _ffmpeg_processes() -> Iterator[dict[str, tuple[int, float]]]:
+    """The ffmpeg processes started meanwhile, by what they do: (count, CPU seconds of each once it ended)."""
+    found: dict[str, tuple[int, float]] = {}
+    guard = threading.Lock()
+    original = subprocess.Popen
+
+    class Measured(original):  # type: ignore[misc, valid-type]
+        def __init__(self, arguments: list[str], *rest: Any, **options: Any):
+            super().__init__(arguments, *rest, **options)
+            command = " ".join(map(str, arguments))
+            self.kind = _kind(command)
+            if self.kind == "a segment encoded":  # one ffmpeg may write two (a clip's body, the crossfade out of it)
+                with guard:
+                    count, _ = found.get("segments written by those", (0, 0.0))
+                    found["segments written by those"] = (count + command.count(" -f mp4 "), 0.0)
+
+        def _try_wait(self, wait_flags: int) -> tuple[int, int]:
+            try:
+                pid, status, usage = os.wait4(self.pid, wait_flags)
+            except ChildProcessError:
+                return self.pid, 0  # as Popen's own: reaped elsewhere
+            if pid == self.pid:
+                with guard:
+                    count, cpu = found.get(self.kind, (0, 0.0))
+                    found[self.kind] = (count + 1, cpu + usage.ru_utime + usage.ru_stime)
+            return pid, status
+
+    subprocess.Popen = Measured  # type: ignore[misc]
+    try:
+        yield found
+    finally:
+        subprocess.Popen = original  # type: ignore[misc]
+
+
+def _kind(command: str) -> str:
+    if "ebur128=peak=true" in command:
+        return "the film's true peak, measured"
+    if "ebur128" in command:
+        return "a shot's loudness, measured"
+    if "pipe:0" in command:
+        return "mux: the mix encoded (limiter, AAC), the picture copied"
+    if "-filter_complex" in command:
+        return "a segment encoded"
+    return "other (`ffmpeg -version`)" if "-version" in command else "other"
 
 
 def _cpu() -> float:
@@ -190,7 +254,10 @@ def main() -> None:
             three = shards(root, emulator, env) if "shards" in parts else []
         finally:
             emulator.stop()
-        assembled = [*assembly(root / "cuts", False), *assembly(root / "crossfades", True)] if "assembly" in parts else []
+        measured = [assembly(root / joins.replace(", ", "-"), joins) for joins in ("cuts", "crossfades", "cuts, normalize")] \
+            if "assembly" in parts else []
+        assembled = [row for rows, _ in measured for row in rows]
+        processes = [row for _, rows in measured for row in rows]
         validated = validate(root) if "validate" in parts else []
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} "
           f"{platform.python_version()}; emulator latency {args.latency:g} s\n")
@@ -203,6 +270,8 @@ def main() -> None:
     if assembled:
         print("\n| joins | assembling the 6 films (720p) | wall | against the sum | CPU |\n|---|---|---|---|---|")
         print("\n".join(assembled))
+        print("\n| joins | ffmpeg processes | alone: count | CPU | side by side: count | CPU |\n|---|---|---|---|---|---|")
+        print("\n".join(processes))
     if validated:
         print("\n| validate | CPU | wall |\n|---|---|---|")
         print("\n".join(validated))

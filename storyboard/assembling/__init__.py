@@ -64,11 +64,14 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
 
     Working files go to a folder made inside `scratch` (default: the system's temporary folder) and
     are removed. `captions`: subtitles to burn into the picture (which is then never copied).
-    `kept`: a folder whose `segments/` keeps the segments between assemblies; None: nothing kept.
+    `kept`: a folder whose `segments/` keeps the segments and the shots' loudness (`loudness`) between
+    assemblies; None: nothing kept.
     `progress`: told of each segment found or encoded. Raises AssemblyError."""
     with _as_assembly_error():
         timeline = film_timeline(pieces, settings.fps)
-        mixer = Mixer(timeline, settings.music, match_loudness=settings.normalize)  # refuses a sound it cannot place
+        segments = kept / "segments" if kept is not None else None  # the segments, and the shots' loudness
+        # the mixer refuses a sound it cannot place: before anything is encoded
+        mixer = Mixer(timeline, settings.music, match_loudness=settings.normalize, kept=segments)
         if scratch is not None:
             scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="storyboard-film-", dir=scratch) as scratch_dir:
@@ -77,7 +80,7 @@ def assemble(pieces: list[Piece], destination: Path, settings: FilmSettings, scr
                 with atomic_path(destination) as temporary:
                     mux(copy_input(timeline, scratch), mixer, timeline.duration, settings, temporary)
                 return "copy"
-            store = SegmentStore((kept or scratch) / "segments")
+            store = SegmentStore(segments or scratch / "segments")
             return _from_segments(timeline, mixer, settings, store, scratch, captions_of(captions, settings.fps),
                                   destination, progress)
 

@@ -132,8 +132,10 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
     encoder = _encoder()
     keys = [segment_key(segment, timeline, settings, encoder) for segment in segments]
     found = {key: store.get(key) for key in set(keys)}
-    missing = sorted({key: segment for key, segment in zip(keys, segments, strict=True) if found[key] is None}.items(),
-                     key=lambda item: -item[1].frames)  # longest first: the last to finish is then a short one
+    missing = {key: segment for key, segment in reversed(list(zip(keys, segments, strict=True))) if found[key] is None}
+    in_order = [(key, segment) for key, segment in zip(keys, segments, strict=True) if missing.get(key) is segment]
+    jobs = sorted(_jobs(in_order, timeline),  # each missing segment once, where the film first shows it
+                  key=lambda job: -sum(segment.frames for _, segment in job))  # longest first: the last to end is short
     reused = [segment for key, segment in zip(keys, segments, strict=True) if found[key] is not None]
     done = 0
     for segment in reused:
@@ -142,18 +144,18 @@ def encode_segments(timeline: Timeline, settings: FilmSettings, store: SegmentSt
             progress(Progress(describe(segment, timeline), True, done, len(segments), len(reused)))
     if missing:
         store.folder.mkdir(parents=True, exist_ok=True)
-        overlays = _overlays({caption.text for _, segment in missing for caption in segment.captions}, settings, scratch)
-        workers = max(1, min(len(missing), os.cpu_count() or 1))
+        overlays = _overlays({caption.text for job in jobs for _, segment in job for caption in segment.captions}, settings,
+                             scratch)
+        workers = max(1, min(len(jobs), os.cpu_count() or 1))
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_encode_once, store, key, segment, timeline, settings, overlays, threads): (key, segment)
-                       for key, segment in missing}
+            futures = {pool.submit(_encode_once, store, job, timeline, settings, overlays, threads): job for job in jobs}
             for future in as_completed(futures):
                 future.result()
-                _, segment = futures[future]
-                done += 1
-                if progress:
-                    progress(Progress(describe(segment, timeline), False, done, len(segments), len(reused)))
+                for _, segment in futures[future]:
+                    done += 1
+                    if progress:
+                        progress(Progress(describe(segment, timeline), False, done, len(segments), len(reused)))
     with _GUARD:
         _IN_USE.update(store.path(key) for key in keys)
         in_use = set(_IN_USE)
@@ -169,17 +171,44 @@ def release(files: Sequence[tuple[Path, int]]) -> None:
             del _IN_USE[path]
 
 
-def _encode_once(store: SegmentStore, key: str, segment: Segment, timeline: Timeline, settings: FilmSettings,
+Job = list[tuple[str, Segment]]  # segments encoded by one ffmpeg: (key, segment)
+
+
+def _jobs(missing: list[tuple[str, Segment]], timeline: Timeline) -> list[Job]:
+    """The missing segments (in the film's order), each alone, but a clip's body with the crossfade out of it that
+    follows: the crossfade needs the clip's last frames, which a decoder reaches only from its keyframe before (for
+    most generated clips, the clip's first frame), so one ffmpeg decodes the clip once for both. Interlaced clips
+    are left apart: their deinterlacer looks at the frames before, which the body's earlier start would add."""
+    jobs: list[Job] = []
+    for key, segment in missing:
+        if jobs and len(jobs[-1]) == 1 and _continues(jobs[-1][0][1], segment, timeline):
+            jobs[-1].append((key, segment))
+        else:
+            jobs.append([(key, segment)])
+    return jobs
+
+
+def _continues(body: Segment, following: Segment, timeline: Timeline) -> bool:
+    piece = body.layers[0].piece
+    return (len(body.layers) == 1 and len(following.layers) == 2 and following.layers[0].piece == piece
+            and following.first == body.end and timeline.sources[piece].video.fields == "progressive")
+
+
+def _encode_once(store: SegmentStore, job: Job, timeline: Timeline, settings: FilmSettings,
                  overlays: dict[str, Overlay], threads: int) -> None:
-    """Encode a segment into the store, unless another film assembling at the same time just did."""
-    destination = store.path(key)
-    with _GUARD:
-        lock = _ENCODING.setdefault(destination, threading.Lock())
-    with lock:
-        if store.get(key) is None:
+    """Encode the job's segments into the store, but those another film assembling at the same time just did."""
+    with contextlib.ExitStack() as held:
+        for key in sorted(key for key, _ in job):  # in one order: two films' jobs sharing a segment never deadlock
+            with _GUARD:
+                lock = _ENCODING.setdefault(store.path(key), threading.Lock())
+            held.enter_context(lock)
+        wanted = [(key, segment) for key, segment in job if store.get(key) is None]
+        if wanted:
             with _SLOTS:
-                _encode(segment, timeline, settings, overlays, destination, threads)
-            store.remember(key)
+                _encode([segment for _, segment in wanted], timeline, settings, overlays,
+                        [store.path(key) for key, _ in wanted], threads)
+            for key, _ in wanted:
+                store.remember(key)
 
 
 def _overlays(texts: set[str], settings: FilmSettings, scratch: Path) -> dict[str, Overlay]:
@@ -192,43 +221,80 @@ def _overlays(texts: set[str], settings: FilmSettings, scratch: Path) -> dict[st
     return overlays
 
 
-def _encode(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
-            destination: Path, threads: int) -> None:
-    with atomic_path(destination) as temporary:
+def _encode(segments: list[Segment], timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
+            destinations: list[Path], threads: int) -> None:
+    with contextlib.ExitStack() as files:
+        temporaries = [str(files.enter_context(atomic_path(destination))) for destination in destinations]
         try:
-            run_ffmpeg([*encode_arguments(segment, timeline, settings, overlays, threads), str(temporary)])
+            run_ffmpeg(_arguments(segments, timeline, settings, overlays, threads, temporaries))
         except MediaError as error:
-            raise MediaError(f"encoding the film's {describe(segment, timeline)} failed: {error}") from None
+            said = " and ".join(describe(segment, timeline) for segment in segments)
+            raise MediaError(f"encoding the film's {said} failed: {error}") from None
 
 
 def encode_arguments(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
                      threads: int = 1) -> list[str]:
     """ffmpeg's inputs, filter graph and encoder settings for one segment (the output file follows)."""
+    return _arguments([segment], timeline, settings, overlays, threads, [])
+
+
+def _arguments(segments: list[Segment], timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
+               threads: int, destinations: list[str]) -> list[str]:
+    """ffmpeg's inputs, filter graph and outputs for segments encoded by one ffmpeg, each to its destination
+    (none given: the last output's file is left to follow). A clip two of them show is read once, from the
+    earlier seek: the frames before a segment's first are dropped by its own `fps`, as a later seek would."""
+    pieces = list(dict.fromkeys(layer.piece for segment in segments for layer in segment.layers))
     inputs: list[str] = []
+    graph: list[str] = []
+    decoded: dict[int, list[str]] = {}  # piece -> the labels of its frames, one for each layer showing it
+    for number, piece in enumerate(pieces):
+        source = timeline.sources[piece]
+        layers = [layer for segment in segments for layer in segment.layers if layer.piece == piece]
+        seek = max(0.0, min(_first_shown(source.video.frame_times, source.start + layer.origin, settings.fps)
+                            for layer in layers) - source.start - SEEK_MARGIN)
+        inputs += ["-threads", str(threads), "-ss", f"{seek:.6f}", "-noaccurate_seek", "-i", str(source.path)]
+        if len(layers) == 1:
+            decoded.setdefault(piece, []).append(f"{number}:v:0")
+        else:
+            labels = [f"read{number}_{copy}" for copy in range(len(layers))]
+            graph.append(f"[{number}:v:0]split={len(labels)}{''.join(f'[{label}]' for label in labels)}")
+            decoded.setdefault(piece, []).extend(labels)
+    outputs: list[str] = []
+    for index, segment in enumerate(segments):
+        prefix = f"s{index}_" if len(segments) > 1 else ""
+        lines, film = _segment_graph(segment, timeline, settings, overlays, decoded, prefix, inputs)
+        graph += lines
+        outputs += ["-map", f"[{film}]", "-frames:v", str(segment.frames), "-an", "-sn", "-dn", "-map_metadata", "-1",
+                    *film_encoder(settings), "-threads", str(threads), "-f", "mp4"]
+        if index < len(destinations):
+            outputs.append(destinations[index])
+    return ["-copyts", *inputs, "-filter_threads", str(threads), "-filter_complex", ";".join(graph), *outputs]
+
+
+def _segment_graph(segment: Segment, timeline: Timeline, settings: FilmSettings, overlays: dict[str, Overlay],
+                   decoded: dict[int, list[str]], prefix: str, inputs: list[str]) -> tuple[list[str], str]:
+    """One segment's filter graph from its clips' decoded frames (taken from `decoded`); a burned subtitle's image
+    is added to `inputs`. Its labels start with `prefix`; returns the lines and the label of its film frames."""
     graph = []
     for number, layer in enumerate(segment.layers):
-        source = timeline.sources[layer.piece]
-        seek = max(0.0, _first_shown(source.video.frame_times, source.start + layer.origin, settings.fps) - source.start
-                   - SEEK_MARGIN)
-        inputs += ["-threads", str(threads), "-ss", f"{seek:.6f}", "-noaccurate_seek", "-i", str(source.path)]
-        graph.append(f"[{number}:v:0]{_layer_filter(layer, timeline, settings, segment.frames)}[layer{number}]")
-        faded, label = fades(f"layer{number}", layer, settings.size, settings.fps, segment.frames, f"fade{number}")
-        graph += [*faded, f"[{label}]null[v{number}]"]
+        frames = decoded[layer.piece].pop(0)
+        graph.append(f"[{frames}]{_layer_filter(layer, timeline, settings, segment.frames)}[{prefix}layer{number}]")
+        faded, label = fades(f"{prefix}layer{number}", layer, settings.size, settings.fps, segment.frames,
+                             f"{prefix}fade{number}")
+        graph += [*faded, f"[{label}]null[{prefix}v{number}]"]
     if len(segment.layers) == 2:
-        graph += crossfade("v0", "v1", segment.crossfade_at, segment.crossfade, settings.fps, "shown0")
+        graph += crossfade(f"{prefix}v0", f"{prefix}v1", segment.crossfade_at, segment.crossfade, settings.fps,
+                           f"{prefix}shown0")
     else:
-        graph.append("[v0]null[shown0]")
+        graph.append(f"[{prefix}v0]null[{prefix}shown0]")
     for number, caption in enumerate(segment.captions):  # n: the frame's number in the segment
         image, left, top = overlays[caption.text]
+        image_input = sum(1 for option in inputs if option == "-i")
         inputs += ["-i", str(image)]
-        graph.append(f"[shown{number}][{len(segment.layers) + number}:v]overlay=x={left}:y={top}:eof_action=repeat:"
-                     f"enable='between(n,{caption.first},{caption.end - 1})'[shown{number + 1}]")
-    graph.append(f"[shown{len(segment.captions)}]{FILM_FRAMES}[film]")
-    return [
-        "-copyts", *inputs, "-filter_threads", str(threads), "-filter_complex", ";".join(graph), "-map", "[film]",
-        "-frames:v", str(segment.frames), "-an", "-sn", "-dn", "-map_metadata", "-1",
-        *film_encoder(settings), "-threads", str(threads), "-f", "mp4",
-    ]
+        graph.append(f"[{prefix}shown{number}][{image_input}:v]overlay=x={left}:y={top}:eof_action=repeat:"
+                     f"enable='between(n,{caption.first},{caption.end - 1})'[{prefix}shown{number + 1}]")
+    graph.append(f"[{prefix}shown{len(segment.captions)}]{FILM_FRAMES}[{prefix}film]")
+    return graph, f"{prefix}film"
 
 
 def film_encoder(settings: FilmSettings) -> list[str]:

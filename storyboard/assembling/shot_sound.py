@@ -8,19 +8,16 @@ picture uses, a tail from after it, so the clip must have that much sound there 
 """
 from __future__ import annotations
 
-import math
-import re
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import AssemblyError
-from ..media import start_ffmpeg
+from .loudness import loudness
 from .timeline import Timeline
 
 EDGE_RAMP = 0.004  # seconds: a fade this short is inaudible but removes the click of a hard cut
 SLACK = 0.002  # seconds of sound a lead or tail may lack (timestamps, an encoder's priming)
-SILENT = -60.0  # LUFS: a shot quieter than this has no loudness to match (ambience, silence)
 MAX_BOOST = 24.0  # dB: the most a quiet shot is raised to match the others (further would raise its noise)
 
 
@@ -37,13 +34,14 @@ class SoundSpan:
     gain: float
 
 
-def sound_spans(timeline: Timeline, rate: int, match_loudness: bool = False) -> list[SoundSpan]:
+def sound_spans(timeline: Timeline, rate: int, match_loudness: bool = False, kept: Path | None = None) -> list[SoundSpan]:
     """Each piece's sound span. Raises AssemblyError for a lead or tail longer than its neighbour or
-    than the sound its clip has beyond the part its picture uses."""
+    than the sound its clip has beyond the part its picture uses. `kept`: where the shots' loudness
+    measurements are kept between assemblies (`loudness`)."""
     pieces, sources = timeline.pieces, timeline.sources
     moves = [0.0] + [pieces[index - 1].sound.tail - pieces[index].sound.lead for index in range(1, len(pieces))] + [0.0]
     _check(timeline, moves)
-    gains = _matching_gains(timeline) if match_loudness else [1.0] * len(pieces)
+    gains = _matching_gains(timeline, kept) if match_loudness else [1.0] * len(pieces)
     edge = round(EDGE_RAMP * rate)
     spans = []
     for index, (piece, source) in enumerate(zip(pieces, sources, strict=True)):
@@ -98,11 +96,11 @@ def _check(timeline: Timeline, moves: list[float]) -> None:
                                 "(end the shot earlier in its clip with trim.end)")
 
 
-def _matching_gains(timeline: Timeline) -> list[float]:
+def _matching_gains(timeline: Timeline, kept: Path | None) -> list[float]:
     """Linear gains that bring each shot's loudness (its part in the film, EBU R128 integrated) to the
     median of the shots': the cuts do not jump in level, and the film is then normalised as a whole."""
     with ThreadPoolExecutor(max_workers=2) as pool:
-        measured = list(pool.map(lambda index: _loudness(timeline, index), range(len(timeline.pieces))))
+        measured = list(pool.map(lambda index: _loudness(timeline, index, kept), range(len(timeline.pieces))))
     heard = sorted(value for value in measured if value is not None)
     if not heard:
         return [1.0] * len(measured)
@@ -110,23 +108,10 @@ def _matching_gains(timeline: Timeline) -> list[float]:
     return [1.0 if value is None else 10 ** (min(MAX_BOOST, middle - value) / 20) for value in measured]
 
 
-_INTEGRATED = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS")
-
-
-def _loudness(timeline: Timeline, index: int) -> float | None:
+def _loudness(timeline: Timeline, index: int, kept: Path | None) -> float | None:
     """The piece's integrated loudness in LUFS over the part of its clip the film shows; None when it
-    has no sound, or none above `SILENT`."""
+    has no sound, or none above `loudness.SILENT`."""
     piece, source = timeline.pieces[index], timeline.sources[index]
     if not source.has_audio or piece.sound.mute:
         return None
-    # -ss before -i counts from the clip's start, as trims do; the meter reports at the info level
-    process = start_ffmpeg(["-hide_banner", "-nostats", "-v", "info", "-ss", f"{piece.trim_start:.6f}",
-                            "-t", f"{timeline.lengths[index]:.6f}", "-i", str(source.path),
-                            "-vn", "-af", "ebur128=framelog=quiet", "-f", "null", "-"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, report = process.communicate()
-    found = _INTEGRATED.findall(report.decode("utf-8", "replace"))
-    if process.returncode != 0 or not found or found[-1] == "-inf":
-        return None
-    value = float(found[-1])
-    return value if math.isfinite(value) and value > SILENT else None
+    return loudness(source.path, piece.trim_start, timeline.lengths[index], kept)

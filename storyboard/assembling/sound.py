@@ -27,13 +27,15 @@ CHUNK = SAMPLE_RATE // 2  # samples mixed at a time
 class Mixer:
     """The film's sound, rendered in order, chunk by chunk: clip sound plus the soundtrack. Made before
     the picture, so that a shot's sound that cannot be placed (`shot_sound`) fails the assembly at once.
-    `match_loudness`: each shot's sound brought to the loudness of the others (with `normalize`)."""
+    `match_loudness`: each shot's sound brought to the loudness of the others (with `normalize`), their
+    measurements kept in the folder `kept` (None: not kept)."""
 
-    def __init__(self, timeline: Timeline, music: Soundtrack | None, match_loudness: bool = False):
+    def __init__(self, timeline: Timeline, music: Soundtrack | None, match_loudness: bool = False,
+                 kept: Path | None = None):
         self.timeline = timeline
         self.music = music
         self.total = round(timeline.duration * SAMPLE_RATE)
-        self.spans = sound_spans(timeline, SAMPLE_RATE, match_loudness)
+        self.spans = sound_spans(timeline, SAMPLE_RATE, match_loudness, kept)
         self._clip_sound: dict[int, SoundReader] = {}
         self.peak = 0.0  # the largest sample of the last mix rendered, before the limiter
 

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import itertools
 import os
+import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +29,8 @@ from .streams import picture_stream
 
 RATE_TOLERANCE = 0.01  # a frame interval this close (relative) to 1/fps counts as constant-rate
 SHORTFALL_TOLERANCE = 0.1  # seconds (plus a frame) a stream may fall short of its declared length
+_READING: dict[tuple[Path, int, int], threading.Lock] = {}  # a file being probed -> held while it is
+_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,22 @@ def probe(path: Path) -> MediaInfo:
     """Read the first video and audio stream of `path` to their ends. Raises MediaError for files
     that are not media, or whose video has no frames; a file whose streams stop short of what it
     declares is returned with `damage` saying so (see `check_intact`). A file probed before and
-    unchanged since (same size and modification time) is not read again."""
+    unchanged since (same size and modification time) is not read again, nor read twice at once: threads
+    asking for the same file (films assembled side by side that share a clip) wait for the one reading it."""
     try:
         facts = os.stat(path)
     except OSError as error:
         raise MediaError(f"{Path(path).name} cannot be read as media ({_reason(error)})") from None
-    return _probe(Path(path), facts.st_size, facts.st_mtime_ns)
+    key = (Path(path), facts.st_size, facts.st_mtime_ns)
+    with _GUARD:
+        reading = _READING.setdefault(key, threading.Lock())
+    try:
+        with reading:
+            return _probe(*key)
+    finally:
+        with _GUARD:
+            if _READING.get(key) is reading:  # once read, the cache answers: no lock needed
+                del _READING[key]
 
 
 @functools.lru_cache(maxsize=256)
