@@ -315,10 +315,10 @@ def test_every_variants_requests_generate_in_one_concurrent_run_within_one_jobs_
 def test_a_request_shared_with_a_variant_that_stopped_first_is_made_once_by_another(project):
     """shoes-en fails its first shot and stops before sending `opening`, which it shares with every other
     variant: another variant makes it (once), and every other film is written."""
-    project.write(BOARD.replace("""  - {id: opening, prompt: fog over a mountain lake, seed: 1}
-  - {id: hero, prompt: "the {{ variant.product }} on a rock, a caption in {{ variant.lang }}", seed: 2}""",
-                                """  - {id: hero, prompt: "the {{ variant.product }} on a rock, a caption in {{ variant.lang }}", seed: 2}
-  - {id: opening, prompt: fog over a mountain lake, seed: 1}"""))
+    opening = "  - {id: opening, prompt: fog over a mountain lake, seed: 1}\n"
+    hero = '  - {id: hero, prompt: "the {{ variant.product }} on a rock, a caption in {{ variant.lang }}", seed: 2}\n'
+    assert opening + hero in BOARD
+    project.write(BOARD.replace(opening + hero, hero + opening))
     boards = storyboard.load_variants("board.yaml")
     engine = Counting(boards[0], seconds=0.05, fails="shoes on a rock, a caption in en")
     with pytest.raises(storyboard.VariantsFailed) as failed:
