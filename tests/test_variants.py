@@ -423,3 +423,40 @@ def test_a_template_error_every_variant_shares_is_said_once(project, run_cli):
     code, _, err = run_cli("validate", "board.yaml")
     assert code == 2
     assert err.count("'vars' is undefined") == 1 and "(variant '" not in err and "(variants" not in err
+
+
+def test_an_unexpected_error_in_one_variant_lets_the_others_creates_on_the_wire_answer(project, monkeypatch):
+    """One variant's task failing with an error no shot expects (the render state's disk full) is raised,
+    but only once every other variant's create already sent has answered and been recorded."""
+    import asyncio
+
+    from storyboard.errors import StateError
+    from storyboard.generating import fetching
+    from storyboard.planning.plans import ShotPlan
+
+    project.write("""
+        storyboard: 1
+        variants:
+          rows:
+            - {name: a, word: alpha}
+            - {name: b, word: beta}
+        defaults: {resolution: 720p, duration: 5}
+        shots:
+          - {id: one, prompt: "a {{ variant.word }} lake", seed: 1}
+        output: {path: "out/{{ variant.name }}.mp4"}
+    """)
+    original = fetching.Sources.from_cache
+
+    async def from_cache(self: fetching.Sources, item: ShotPlan) -> bool:
+        if "alpha" in item.body["prompt"]:
+            await asyncio.sleep(0.2)  # while beta's create is on the wire
+            raise StateError("the render state cannot be written (disk full)")
+        return await original(self, item)
+
+    monkeypatch.setattr(fetching.Sources, "from_cache", from_cache)
+    boards = storyboard.load_variants("board.yaml")
+    engine = Counting(boards[0], seconds=1.0)
+    with pytest.raises(StateError):
+        storyboard.render_variants(boards, backend=engine, jobs=4)
+    beta = storyboard.plan_variants(boards, "preview").plans[1].shot("one")
+    assert engine.created == [beta.hash] and beta.status == "cached"  # its create answered; its clip is stored

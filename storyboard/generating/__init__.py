@@ -86,10 +86,14 @@ async def _together(generators: list[Generator], selections: list[list[ShotPlan]
     for generator, selected in zip(generators, selections, strict=True):
         generator.start(selected)
     with interruptible([generator.run for generator in generators], emit):
-        try:
-            return [await generator.finish() for generator in generators]
+        try:  # every variant to its end, even after another's unexpected error: a create on the wire answers
+            finished = await asyncio.gather(*(generator.finish() for generator in generators), return_exceptions=True)
         finally:
             await generators[0].run.engine.close()
+    for outcome in finished:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [outcome for outcome in finished if isinstance(outcome, Outcome)]
 
 
 def _lock_entries(the_plan: Plan, existing: Entries, rendered: dict[str, Entry]) -> Entries:

@@ -371,8 +371,10 @@ class Generator:
                 await asyncio.shield(producer.task)  # see _produce
             except ShotFailed as error:
                 if not (error.skipped and producer.run.stopping and not self.run.stopping):
+                    why = f" ({error.reason})" if producer.run is not self.run else ""  # said under the other variant
                     raise ShotFailed(item.key, f"it is the same request as shot {name!r}, which "
-                                              f"{'was not rendered' if error.skipped else 'failed'}", skipped=True) from None
+                                              f"{'was not rendered' if error.skipped else 'failed'}{why}",
+                                     skipped=True) from None
                 # another variant stopped before sending it, so nothing was paid: the first to see it makes it
                 producers = self.run.pool.producers
                 if producers[item.hash] is producer:
