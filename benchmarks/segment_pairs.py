@@ -18,37 +18,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from child_processes import measured
 
 from storyboard.assembling import FilmSettings, Piece, assemble, encode
 from storyboard.media import ffmpeg_exe
-
-
-@contextlib.contextmanager
-def _segment_processes() -> Iterator[list[tuple[float, int]]]:
-    """(CPU seconds, peak MB) of each segment encode ended meanwhile."""
-    found: list[tuple[float, int]] = []
-    original = subprocess.Popen
-
-    class Measured(original):  # type: ignore[misc, valid-type]
-        def __init__(self, arguments: list[str], *rest: Any, **options: Any):
-            super().__init__(arguments, *rest, **options)
-            self.segment = "-filter_complex" in arguments
-
-        def _try_wait(self, wait_flags: int) -> tuple[int, int]:
-            try:
-                pid, status, usage = os.wait4(self.pid, wait_flags)
-            except ChildProcessError:
-                return self.pid, 0
-            if pid == self.pid and self.segment:
-                found.append((usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024))
-            return pid, status
-
-    subprocess.Popen = Measured  # type: ignore[misc]
-    try:
-        yield found
-    finally:
-        subprocess.Popen = original  # type: ignore[misc]
 
 
 @contextlib.contextmanager
@@ -86,12 +60,14 @@ def main() -> None:
         for run in range(args.runs):
             for way in ("apart", "paired"):
                 kept = root / f"kept-{way}-{run}"
-                with _segment_processes() as processes, _apart() if way == "apart" else contextlib.nullcontext():
+                with measured() as ended, _apart() if way == "apart" else contextlib.nullcontext():
                     started = time.perf_counter()
                     assemble(pieces, root / f"{way}.mp4", settings, kept=kept)
                     wall = time.perf_counter() - started
-                measured = (sum(cpu for cpu, _ in processes), wall, max(peak for _, peak in processes), len(processes))
-                best[way] = tuple(min(pair) for pair in zip(best.get(way, measured), measured, strict=True))  # type: ignore[assignment]
+                segments = [process for process in ended if "-filter_complex" in process.command]
+                figures = (sum(process.cpu for process in segments), wall, max(process.peak_mb for process in segments),
+                           len(segments))
+                best[way] = tuple(min(pair) for pair in zip(best.get(way, figures), figures, strict=True))  # type: ignore[assignment]
     print(f"{args.shots} shots of {args.seconds:g} s at {args.size}, 0.5 s crossfades, {os.cpu_count()} cores; "
           f"best of {args.runs}\n")
     print("| way | segment ffmpegs | their CPU | largest one's peak memory | wall |\n|---|---|---|---|---|")

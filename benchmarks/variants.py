@@ -19,7 +19,6 @@ against the naive way (each variant rendered alone, as its own project: nothing 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import resource
@@ -27,13 +26,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from child_processes import Ended, measured
 from shared_cache import CREDENTIALS, PROFILE, S3Server, make_bucket
 
 import storyboard
@@ -135,7 +132,7 @@ def assembly(root: Path, joins: str) -> tuple[list[str], list[str]]:
             film.unlink()
 
     alone = alone_cpu = 0.0
-    with _ffmpeg_processes() as alone_processes:
+    with measured() as alone_ended:
         for board in boards:
             fresh()
             cpu, started = _cpu(), time.perf_counter()
@@ -143,7 +140,7 @@ def assembly(root: Path, joins: str) -> tuple[list[str], list[str]]:
             alone += time.perf_counter() - started
             alone_cpu += _cpu() - cpu
     fresh()
-    with _ffmpeg_processes() as together_processes:
+    with measured() as together_ended:
         cpu, started = _cpu(), time.perf_counter()
         result = storyboard.render_variants(boards, backend="preview")
         together = time.perf_counter() - started
@@ -153,6 +150,7 @@ def assembly(root: Path, joins: str) -> tuple[list[str], list[str]]:
             f"{alone_cpu:.2f} s |",
             f"| {joins} | `render` of the 6 variants, clips all there: films side by side, one segment cache | "
             f"{together:.2f} s | {together / alone:.2f} | {together_cpu:.2f} s |"]
+    alone_processes, together_processes = _by_kind(alone_ended), _by_kind(together_ended)
     processes = []
     for kind in sorted(set(alone_processes) | set(together_processes), key=lambda kind: -alone_processes.get(kind, (0, 0))[1]):
         (alone_count, alone_time), (together_count, together_time) = (ways.get(kind, (0, 0.0))
@@ -161,39 +159,17 @@ def assembly(root: Path, joins: str) -> tuple[list[str], list[str]]:
     return rows, processes
 
 
-@contextlib.contextmanager
-def _ffmpeg_processes() -> Iterator[dict[str, tuple[int, float]]]:
-    """The ffmpeg processes started meanwhile, by what they do: (count, CPU seconds of each once it ended)."""
+def _by_kind(ended: list[Ended]) -> dict[str, tuple[int, float]]:
+    """The ffmpeg processes by what they do: (count, CPU seconds)."""
     found: dict[str, tuple[int, float]] = {}
-    guard = threading.Lock()
-    original = subprocess.Popen
-
-    class Measured(original):  # type: ignore[misc, valid-type]
-        def __init__(self, arguments: list[str], *rest: Any, **options: Any):
-            super().__init__(arguments, *rest, **options)
-            command = " ".join(map(str, arguments))
-            self.kind = _kind(command)
-            if self.kind == "a segment encoded":  # one ffmpeg may write two (a clip's body, the crossfade out of it)
-                with guard:
-                    count, _ = found.get("segments written by those", (0, 0.0))
-                    found["segments written by those"] = (count + command.count(" -f mp4 "), 0.0)
-
-        def _try_wait(self, wait_flags: int) -> tuple[int, int]:
-            try:
-                pid, status, usage = os.wait4(self.pid, wait_flags)
-            except ChildProcessError:
-                return self.pid, 0  # as Popen's own: reaped elsewhere
-            if pid == self.pid:
-                with guard:
-                    count, cpu = found.get(self.kind, (0, 0.0))
-                    found[self.kind] = (count + 1, cpu + usage.ru_utime + usage.ru_stime)
-            return pid, status
-
-    subprocess.Popen = Measured  # type: ignore[misc]
-    try:
-        yield found
-    finally:
-        subprocess.Popen = original  # type: ignore[misc]
+    for process in ended:
+        kind = _kind(process.command)
+        count, cpu = found.get(kind, (0, 0.0))
+        found[kind] = (count + 1, cpu + process.cpu)
+        if kind == "a segment encoded":  # one ffmpeg may write two (a clip's body, the crossfade out of it)
+            count, _ = found.get("segments written by those", (0, 0.0))
+            found["segments written by those"] = (count + process.command.count(" -f mp4 "), 0.0)
+    return found
 
 
 def _kind(command: str) -> str:
