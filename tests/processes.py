@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 
 class Render:
@@ -42,3 +43,18 @@ class Render:
         while not self.lines.empty():
             self.seen.append(self.lines.get())
         return code, "".join(self.seen)
+
+
+def killed_inside_the_create(root: Path, emulator: Any, *args: str, shot: str = "solo") -> None:
+    """Run `storyboard ARGS` in `root` and kill it while `shot`'s create is on the wire (the emulator
+    must answer late: `faults="slow=1"`); return once the service has made the generation the killed
+    render asked for, the emulator's faults cleared."""
+    render = Render(root, *args)
+    render.wait_for(f"{shot}: generating")
+    time.sleep(0.5)
+    render.process.kill()
+    render.finish()
+    deadline = time.monotonic() + 10
+    while emulator.stats()["creates"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the service goes on creating the generation the killed render asked for
+    emulator.set_faults("")

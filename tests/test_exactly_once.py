@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 from conftest import KEY
-from processes import Render
+from processes import killed_inside_the_create
 
 import storyboard
 from storyboard.backends import Job, LostCreate, Traced
@@ -77,15 +77,7 @@ def test_an_unreachable_usage_log_leaves_paying_again_to_consent_as_before(proje
 def test_a_render_killed_inside_the_create_round_trip_is_followed_without_consent(project, run_cli, service):
     emulator = service(latency=1, faults="slow=1")  # every answer is late: the kill lands while the create is on the wire
     project.write(SOLO)
-    render = Render(project.root, *PAID)
-    render.wait_for("solo: generating")
-    time.sleep(0.5)
-    render.process.kill()
-    render.finish()
-    deadline = time.monotonic() + 10
-    while emulator.stats()["creates"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)  # the service goes on creating the generation the killed render asked for
-    emulator.set_faults("")
+    killed_inside_the_create(project.root, emulator, *PAID)
     [record] = state_rows(project)
     assert record["status"] == "claimed" and record["client_request_id"]  # recorded before the create was sent
 

@@ -7,14 +7,13 @@ import json
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 from avprobe import decode_errors
 from conftest import KEY, plan_table, said
-from processes import Render
+from processes import Render, killed_inside_the_create
 
 from storyboard.backends.addresses import service_name
 from storyboard.backends.aimlapi import SCALE_VARIABLE
@@ -56,15 +55,7 @@ def test_a_create_whose_answer_never_came_needs_consent_to_be_sent_again(project
     emulator = service(latency=1, faults="slow=1")  # every answer is late: the kill lands while the create is on the wire
     emulator.usage.outage = 403  # the service's usage log cannot tell what became of it
     project.write("storyboard: 1\nshots: [{id: solo, prompt: a lighthouse, resolution: 720p, duration: 2}]\n")
-    render = Render(project.root, *PAID)
-    render.wait_for("solo: generating")
-    time.sleep(0.5)
-    render.process.kill()
-    render.finish()
-    deadline = time.monotonic() + 10
-    while emulator.stats()["creates"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)  # the service goes on creating the generation the killed render asked for
-    emulator.set_faults("")
+    killed_inside_the_create(project.root, emulator, *PAID)
     assert emulator.stats()["creates"] == 1
 
     code, out, _ = run_cli("plan", "board.yaml", "--backend", "aimlapi")
