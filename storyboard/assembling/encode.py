@@ -8,7 +8,7 @@ A segment file is only ever moved into place complete (`files.atomic_path`).
 
 Films assembled at once (the variants of a file) share the cores and the segments: at most one
 ffmpeg per core runs in the whole process (`_SLOTS`), a segment two films need is encoded by one
-while the other waits for it (`_ENCODING`), and no film prunes a segment another is still using.
+while the other waits for it (`media.one_at_a_time`), and no film prunes a segment another is still using.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from pathlib import Path
 from ..errors import MediaError
 from ..files import FileFacts, atomic_path, atomic_write_bytes
 from ..media import check_intact, ffmpeg_exe, probe, run_ffmpeg
+from ..media.one_at_a_time import one_at_a_time
 from .captions import Caption, write_overlay
 from .conversion import FILM_COLOUR, FILM_FRAMES, deinterlacing, fitting
 from .picture import fitted_size
@@ -40,9 +41,8 @@ from .timeline import FilmSettings, Timeline
 SEEK_MARGIN = 0.05
 Overlay = tuple[Path, int, int]  # a subtitle's image, and where it goes on the frame: left, top
 _SLOTS = threading.BoundedSemaphore(os.cpu_count() or 1)  # ffmpeg encoders running in this process
-_ENCODING: dict[Path, threading.Lock] = {}  # a segment being encoded -> held while it is
 _IN_USE: Counter[Path] = Counter()  # segments a film being assembled uses
-_GUARD = threading.Lock()  # for the two above
+_GUARD = threading.Lock()  # for the one above
 BUDGET = 3  # the folder keeps up to this many times the current film's segments, the least recently used going first
 
 
@@ -199,9 +199,7 @@ def _encode_once(store: SegmentStore, job: Job, timeline: Timeline, settings: Fi
     """Encode the job's segments into the store, but those another film assembling at the same time just did."""
     with contextlib.ExitStack() as held:
         for key in sorted(key for key, _ in job):  # in one order: two films' jobs sharing a segment never deadlock
-            with _GUARD:
-                lock = _ENCODING.setdefault(store.path(key), threading.Lock())
-            held.enter_context(lock)
+            held.enter_context(one_at_a_time(("segment", store.path(key))))
         wanted = [(key, segment) for key, segment in job if store.get(key) is None]
         if wanted:
             with _SLOTS:

@@ -12,17 +12,15 @@ import math
 import os
 import re
 import subprocess
-import threading
 from pathlib import Path
 
 from ..files import atomic_write_bytes
 from ..media import start_ffmpeg
+from ..media.one_at_a_time import one_at_a_time
 
 VERSION = 1  # bump when the way a shot is measured changes
 SILENT = -60.0  # LUFS: a shot quieter than this has no loudness to match (ambience, silence)
 _INTEGRATED = re.compile(r"I:\s+(-?[\d.]+|-inf) LUFS")
-_MEASURING: dict[str, threading.Lock] = {}  # a shot's part being measured -> held while it is
-_GUARD = threading.Lock()
 
 
 def loudness(clip: Path, start: float, length: float, kept: Path | None = None) -> float | None:
@@ -32,15 +30,8 @@ def loudness(clip: Path, start: float, length: float, kept: Path | None = None) 
     if kept is None:
         return _measured(clip, start, length)[0]
     key = _key(clip, start, length)
-    with _GUARD:
-        measuring = _MEASURING.setdefault(key, threading.Lock())
-    try:
-        with measuring:
-            return _kept_or_measured(clip, start, length, kept / f"loudness-{key}.json")
-    finally:
-        with _GUARD:
-            if _MEASURING.get(key) is measuring:  # once kept, the record answers: no lock needed
-                del _MEASURING[key]
+    with one_at_a_time(("loudness", key)):
+        return _kept_or_measured(clip, start, length, kept / f"loudness-{key}.json")
 
 
 def _kept_or_measured(clip: Path, start: float, length: float, record: Path) -> float | None:

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import itertools
 import os
-import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -24,13 +23,12 @@ from typing import Any
 from ..errors import MediaError
 from ..messages import os_reason
 from .colour import Colour, colour_of, fields_of, sample_aspect_of
+from .one_at_a_time import one_at_a_time
 from .sniff import sniff
 from .streams import picture_stream
 
 RATE_TOLERANCE = 0.01  # a frame interval this close (relative) to 1/fps counts as constant-rate
 SHORTFALL_TOLERANCE = 0.1  # seconds (plus a frame) a stream may fall short of its declared length
-_READING: dict[tuple[Path, int, int], threading.Lock] = {}  # a file being probed -> held while it is
-_GUARD = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -122,16 +120,8 @@ def probe(path: Path) -> MediaInfo:
         facts = os.stat(path)
     except OSError as error:
         raise MediaError(f"{Path(path).name} cannot be read as media ({_reason(error)})") from None
-    key = (Path(path), facts.st_size, facts.st_mtime_ns)
-    with _GUARD:
-        reading = _READING.setdefault(key, threading.Lock())
-    try:
-        with reading:
-            return _probe(*key)
-    finally:
-        with _GUARD:
-            if _READING.get(key) is reading:  # once read, the cache answers: no lock needed
-                del _READING[key]
+    with one_at_a_time(("probe", Path(path), facts.st_size, facts.st_mtime_ns)):
+        return _probe(Path(path), facts.st_size, facts.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=256)
