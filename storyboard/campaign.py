@@ -231,8 +231,9 @@ def _name(board: Storyboard) -> str:
 
 
 def _models(board: Storyboard) -> frozenset[str]:
-    return frozenset([*(shot.model for shot in board.shots if shot.clip is None),
-                      *(shot.still.model for shot in board.shots if shot.still is not None)])
+    from .backends import generating_models
+
+    return frozenset(generating_models(board))
 
 
 def _prices(boards: Sequence[Storyboard], engine: str | Backend) -> dict[frozenset[str], PriceList]:

@@ -37,6 +37,7 @@ __all__ = [
     "backend_class",
     "check_backend",
     "choose_backend",
+    "generating_models",
     "get_backend",
     "on_the_service",
     "plan_for",
@@ -89,6 +90,12 @@ def plan_for(storyboard: Storyboard, backend: str | Backend = "preview", prices:
     return _stock(storyboard, backend.name, paid=backend.paid, prices=prices)
 
 
+def generating_models(storyboard: Storyboard) -> list[str]:
+    """The models `storyboard` generates with (videos, then stills), each once: those it needs prices of."""
+    return list(dict.fromkeys([*(shot.model for shot in storyboard.shots if shot.clip is None),
+                               *(shot.still.model for shot in storyboard.shots if shot.still is not None)]))
+
+
 def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
     """The prices of the models `storyboard` generates with: the service's catalogue, asked (with the
     ETag of the copy kept in the state folder) when `backend` is the service, or the environment says
@@ -98,8 +105,7 @@ def prices_for(storyboard: Storyboard, backend: str | Backend) -> PriceList:
     from .addresses import BASE_URL_VARIABLE, DEFAULT_BASE_URL
     from .pricelist import KEY_VARIABLE, kept_prices
 
-    models = list(dict.fromkeys([*(shot.model for shot in storyboard.shots if shot.clip is None),
-                                 *(shot.still.model for shot in storyboard.shots if shot.still is not None)]))
+    models = generating_models(storyboard)
     if isinstance(backend, str):
         configured = any(os.environ.get(name, "").strip() for name in (BASE_URL_VARIABLE, KEY_VARIABLE))
         live, base_url = backend == PAID_BACKEND or configured, os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
